@@ -1,0 +1,367 @@
+// The public loader: parsing YAML text, env overrides, `${VAR}` interpolation,
+// multi-document chains, and dumping.
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "common/strings.h"
+#include "skycore/error.h"
+#include "skycore/yaml.h"
+#include "yaml/sections.h"
+
+namespace skycore {
+namespace {
+
+using yamlio::Reader;
+
+// Replaces $NAME and ${NAME} with the value of a task env; unknown names stay
+// as written (they may be meant for the remote shell).
+std::string Interpolate(const std::string& text, const EnvVars& envs) {
+  if (text.find('$') == std::string::npos) return text;
+  auto is_start = [](char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; };
+  auto is_part = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] != '$') {
+      out += text[i++];
+      continue;
+    }
+    size_t j = i + 1;
+    bool brace = j < text.size() && text[j] == '{';
+    if (brace) ++j;
+    if (j >= text.size() || !is_start(text[j])) {
+      out += text[i++];
+      continue;
+    }
+    size_t name_start = j;
+    while (j < text.size() && is_part(text[j])) ++j;
+    std::string name = text.substr(name_start, j - name_start);
+    if (brace && j < text.size() && text[j] == '}') ++j;
+    auto it = std::find_if(envs.begin(), envs.end(), [&](const auto& kv) { return kv.first == name; });
+    if (it == envs.end()) out += text.substr(i, j - i);
+    else out += it->second;
+    i = j;
+  }
+  return out;
+}
+
+nlohmann::json InterpolateJson(const nlohmann::json& value, const EnvVars& envs) {
+  if (value.is_string()) return Interpolate(value.get<std::string>(), envs);
+  if (value.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& item : value) out.push_back(InterpolateJson(item, envs));
+    return out;
+  }
+  if (value.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [k, v] : value.items()) out[Interpolate(k, envs)] = InterpolateJson(v, envs);
+    return out;
+  }
+  return value;
+}
+
+void ApplyInterpolation(Task& task) {
+  const EnvVars& envs = task.envs();
+  if (envs.empty()) return;
+  if (auto workdir = task.workdir()) {
+    workdir->path = Interpolate(workdir->path, envs);
+    workdir->git_url = Interpolate(workdir->git_url, envs);
+    workdir->git_ref = Interpolate(workdir->git_ref, envs);
+    task.set_workdir(workdir);
+  }
+  std::vector<FileMount> mounts = task.file_mounts();
+  for (auto& mount : mounts) {
+    mount.destination = Interpolate(mount.destination, envs);
+    mount.source = Interpolate(mount.source, envs);
+    if (mount.is_storage()) mount.storage = InterpolateJson(mount.storage, envs);
+  }
+  task.set_file_mounts(std::move(mounts));
+  if (!task.volumes().is_null()) task.set_volumes(InterpolateJson(task.volumes(), envs));
+}
+
+// Applies overrides, then fails on any env or secret still without a value.
+void Finish(Reader& reader, Task& task, const std::vector<yamlio::UnsetVar>& unset,
+            const LoadOptions& options) {
+  task.update_envs(options.env_overrides);
+  task.update_secrets(options.secret_overrides);
+  for (const auto& var : unset) {
+    const EnvVars& overrides = var.section == "envs" ? options.env_overrides : options.secret_overrides;
+    bool given = std::any_of(overrides.begin(), overrides.end(),
+                             [&](const auto& kv) { return kv.first == var.name; });
+    if (given) continue;
+    const bool is_env = var.section == "envs";
+    auto scope = reader.Enter(var.section);
+    auto name_scope = reader.Enter(var.name);
+    reader.Fail(var.node,
+                fmt::format("{} '{}' has no value (null in the YAML means it must be given at "
+                            "launch). Set it in the YAML or pass {} {}=<value>.",
+                            is_env ? "environment variable" : "secret", var.name,
+                            is_env ? "--env" : "--secret", var.name),
+                {fmt::format("{} {}=<value>", is_env ? "--env" : "--secret", var.name)});
+  }
+  ApplyInterpolation(task);
+}
+
+[[noreturn]] void FailParse(const std::string& filename, const YAML::Exception& e) {
+  ErrorLocation location;
+  location.file = filename;
+  if (!e.mark.is_null()) {
+    location.line = e.mark.line + 1;
+    location.column = e.mark.column + 1;
+  }
+  throw InvalidTaskError(fmt::format("invalid YAML: {}.", e.msg), std::move(location));
+}
+
+std::vector<YAML::Node> ParseDocuments(std::string_view text, const std::string& filename) {
+  try {
+    std::string copy(text);
+    return YAML::LoadAll(copy);
+  } catch (const YAML::Exception& e) {
+    FailParse(filename, e);
+  }
+}
+
+Task LoadOne(const YAML::Node& node, const LoadOptions& options) {
+  Reader reader(options.filename);
+  std::vector<yamlio::UnsetVar> unset;
+  try {
+    Task task = yamlio::ReadTaskDocument(reader, node, unset);
+    Finish(reader, task, unset, options);
+    return task;
+  } catch (const YAML::Exception& e) {
+    FailParse(options.filename, e);
+  }
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    ErrorLocation location;
+    location.file = path;
+    throw InvalidTaskError(fmt::format("cannot read task file '{}': {}.", path,
+                                       std::strerror(errno)),
+                           std::move(location));
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+bool IsDagHeader(const YAML::Node& node) {
+  return node.IsMap() && node.size() == 1 && node["name"].IsDefined();
+}
+
+template <class Json>
+void EmitJson(YAML::Emitter& out, const Json& value) {
+  if (value.is_object()) {
+    out << YAML::BeginMap;
+    for (const auto& [k, v] : value.items()) {
+      out << YAML::Key << k << YAML::Value;
+      EmitJson(out, v);
+    }
+    out << YAML::EndMap;
+  } else if (value.is_array()) {
+    out << YAML::BeginSeq;
+    for (const auto& v : value) EmitJson(out, v);
+    out << YAML::EndSeq;
+  } else if (value.is_string()) {
+    const std::string& s = value.template get_ref<const std::string&>();
+    if (s.find('\n') != std::string::npos) {
+      out << YAML::Literal << s;
+    } else {
+      // Quote strings that would otherwise read back as another type.
+      YAML::Node probe(s);
+      probe.SetTag("?");
+      bool plain_ok = !s.empty() && yamlio::ResolveScalar(probe) == yamlio::ScalarKind::kString;
+      if (plain_ok) out << s;
+      else out << YAML::DoubleQuoted << s;
+    }
+  } else if (value.is_boolean()) {
+    out << (value.template get<bool>() ? "true" : "false");
+  } else if (value.is_number_integer()) {
+    out << value.template get<long long>();
+  } else if (value.is_number_float()) {
+    std::string text = fmt::format("{}", value.template get<double>());
+    if (text.find_first_of(".e") == std::string::npos) text += ".0";
+    out << text;
+  } else {
+    out << YAML::Null;
+  }
+}
+
+}  // namespace
+
+Task LoadTaskYaml(std::string_view yaml_text, const LoadOptions& options) {
+  auto documents = ParseDocuments(yaml_text, options.filename);
+  if (documents.size() > 1) {
+    ErrorLocation location;
+    location.file = options.filename;
+    throw InvalidTaskError(
+        fmt::format("expected one task but the YAML holds {} documents; load it as a Dag "
+                    "(a pipeline) instead.",
+                    documents.size()),
+        std::move(location));
+  }
+  return LoadOne(documents.empty() ? YAML::Node() : documents[0], options);
+}
+
+Task LoadTaskYamlFile(const std::string& path, LoadOptions options) {
+  if (options.filename.empty()) options.filename = path;
+  return LoadTaskYaml(ReadFile(path), options);
+}
+
+Task LoadTaskConfig(const nlohmann::json& config, const LoadOptions& options) {
+  return LoadOne(yamlio::JsonToYaml(config), options);
+}
+
+Resources LoadResourcesConfig(const nlohmann::json& config) {
+  Reader reader("");
+  try {
+    auto scope = reader.Enter("resources");
+    return yamlio::ReadSingleResources(reader, yamlio::JsonToYaml(config));
+  } catch (const YAML::Exception& e) {
+    FailParse("", e);
+  }
+}
+
+ResourcesSet LoadResourcesSetConfig(const nlohmann::json& config) {
+  Reader reader("");
+  try {
+    auto scope = reader.Enter("resources");
+    return yamlio::ReadResourcesSection(reader, yamlio::JsonToYaml(config));
+  } catch (const YAML::Exception& e) {
+    FailParse("", e);
+  }
+}
+
+nlohmann::ordered_json ResourcesToConfig(const Resources& resources) {
+  return yamlio::ResourcesToConfig(resources);
+}
+
+Dag LoadDagYaml(std::string_view yaml_text, const LoadOptions& options) {
+  auto documents = ParseDocuments(yaml_text, options.filename);
+  Dag dag;
+  size_t first = 0;
+  if (documents.size() > 1 && IsDagHeader(documents[0])) {
+    Reader reader(options.filename);
+    auto scope = reader.Enter("name");
+    dag.set_name(reader.String(documents[0]["name"]));
+    first = 1;
+  }
+  std::shared_ptr<Task> previous;
+  for (size_t i = first; i < documents.size(); ++i) {
+    auto task = std::make_shared<Task>(LoadOne(documents[i], options));
+    if (previous) dag.add_edge(previous, task);
+    else dag.add(task);
+    previous = task;
+  }
+  if (documents.empty()) dag.add(std::make_shared<Task>());
+  if (!dag.name() && dag.size() == 1) dag.set_name(dag.tasks()[0]->name());
+  return dag;
+}
+
+Dag LoadDagYamlFile(const std::string& path, LoadOptions options) {
+  if (options.filename.empty()) options.filename = path;
+  return LoadDagYaml(ReadFile(path), options);
+}
+
+nlohmann::ordered_json TaskToConfig(const Task& task, const DumpOptions& options) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  if (task.name()) out["name"] = *task.name();
+  if (auto workdir = task.workdir()) {
+    if (workdir->is_git()) {
+      nlohmann::ordered_json git = {{"url", workdir->git_url}};
+      if (!workdir->git_ref.empty()) git["ref"] = workdir->git_ref;
+      out["workdir"] = git;
+    } else {
+      out["workdir"] = workdir->path;
+    }
+  }
+  if (task.num_nodes() != 1) out["num_nodes"] = task.num_nodes();
+  nlohmann::ordered_json resources = yamlio::ResourcesSetToConfig(task.resources());
+  if (!resources.empty()) out["resources"] = resources;
+  if (!task.envs().empty()) {
+    nlohmann::ordered_json envs = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : task.envs()) envs[k] = v;
+    out["envs"] = envs;
+  }
+  if (!task.secrets().empty()) {
+    nlohmann::ordered_json secrets = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : task.secrets()) secrets[k] = options.redact_secrets ? "<redacted>" : v;
+    out["secrets"] = secrets;
+  }
+  if (!task.file_mounts().empty()) {
+    nlohmann::ordered_json mounts = nlohmann::ordered_json::object();
+    for (const auto& m : task.file_mounts()) {
+      mounts[m.destination] = m.is_storage() ? nlohmann::ordered_json(m.storage) : nlohmann::ordered_json(m.source);
+    }
+    out["file_mounts"] = mounts;
+  }
+  if (!task.volumes().is_null()) out["volumes"] = task.volumes();
+  if (task.setup()) out["setup"] = *task.setup();
+  if (task.run()) out["run"] = *task.run();
+  if (!task.service().is_null()) out["service"] = task.service();
+  if (!task.config().is_null()) out["config"] = task.config();
+  if (task.event_callback()) out["event_callback"] = *task.event_callback();
+  for (const auto& [k, v] : task.extra().items()) out[k] = v;
+  return out;
+}
+
+std::string DumpTaskYaml(const Task& task, const DumpOptions& options) {
+  YAML::Emitter out;
+  nlohmann::ordered_json config = TaskToConfig(task, options);
+  if (config.empty()) return "{}\n";
+  EmitJson(out, config);
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string DumpDagYaml(const Dag& dag, const DumpOptions& options) {
+  std::string text;
+  if (dag.size() > 1 && dag.name()) text += fmt::format("name: {}\n", *dag.name());
+  for (size_t index : dag.topological_order()) {
+    if (!text.empty()) text += "---\n";
+    text += DumpTaskYaml(*dag.tasks()[index], options);
+  }
+  return text;
+}
+
+namespace yamlio {
+
+namespace {
+template <class Json>
+YAML::Node JsonToYamlImpl(const Json& value) {
+  YAML::Node node;
+  if (value.is_object()) {
+    node = YAML::Node(YAML::NodeType::Map);
+    for (const auto& [k, v] : value.items()) node[k] = JsonToYamlImpl(v);
+  } else if (value.is_array()) {
+    node = YAML::Node(YAML::NodeType::Sequence);
+    for (const auto& v : value) node.push_back(JsonToYamlImpl(v));
+  } else if (value.is_string()) {
+    node = YAML::Node(value.template get<std::string>());
+    node.SetTag("!");  // a string stays a string, whatever it looks like
+  } else if (value.is_boolean()) {
+    node = YAML::Node(value.template get<bool>() ? "true" : "false");
+  } else if (value.is_number_integer()) {
+    node = YAML::Node(std::to_string(value.template get<long long>()));
+  } else if (value.is_number_unsigned()) {
+    node = YAML::Node(std::to_string(value.template get<unsigned long long>()));
+  } else if (value.is_number_float()) {
+    std::string text = fmt::format("{}", value.template get<double>());
+    if (text.find_first_of(".en") == std::string::npos) text += ".0";
+    node = YAML::Node(text);
+  } else {
+    node = YAML::Node(YAML::NodeType::Null);
+  }
+  return node;
+}
+}  // namespace
+
+YAML::Node JsonToYaml(const nlohmann::json& value) { return JsonToYamlImpl(value); }
+YAML::Node JsonToYaml(const nlohmann::ordered_json& value) { return JsonToYamlImpl(value); }
+
+}  // namespace yamlio
+
+}  // namespace skycore

@@ -1,0 +1,145 @@
+// Reading YAML nodes into the model, with the field path and source position
+// of every value, so that any error can say exactly where it is.
+//
+// Scalars are typed the way PyYAML (which SkyPilot uses) types them — YAML 1.1:
+// `yes`/`on` are booleans, `0x10` is an integer — while quoted scalars are
+// always strings. That keeps "valid for SkyPilot" and "valid for us" the same.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "skycore/error.h"
+
+namespace skycore::yamlio {
+
+enum class ScalarKind { kNull, kBool, kInt, kFloat, kString };
+
+// Type of a scalar node by YAML 1.1 rules; a quoted scalar is always kString.
+ScalarKind ResolveScalar(const YAML::Node& node);
+
+class Reader {
+ public:
+  explicit Reader(std::string filename) : filename_(std::move(filename)) {}
+
+  // Path scopes: `auto scope = reader.Enter("resources");` appends ".resources"
+  // until the scope ends.
+  class Scope {
+   public:
+    Scope(Reader& reader, size_t saved) : reader_(reader), saved_(saved) {}
+    ~Scope() { reader_.path_.resize(saved_); }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    Reader& reader_;
+    size_t saved_;
+  };
+  [[nodiscard]] Scope Enter(std::string_view key);
+  [[nodiscard]] Scope EnterIndex(size_t index);
+  const std::string& path() const noexcept { return path_; }
+  const std::string& filename() const noexcept { return filename_; }
+
+  // Throws InvalidTaskError at `at`'s position and the current path.
+  [[noreturn]] void Fail(const YAML::Node& at, const std::string& message,
+                         std::vector<std::string> suggestions = {}) const;
+  ErrorLocation LocationOf(const YAML::Node& at) const;
+
+  // Typed reads. Each fails with "expected <what>, found <description>".
+  std::string String(const YAML::Node& node, std::string_view expected = "a string") const;
+  // Any scalar as text (numbers and booleans as written); fails on lists/maps/null.
+  std::string ScalarText(const YAML::Node& node, std::string_view expected) const;
+  bool Bool(const YAML::Node& node) const;
+  long long Int(const YAML::Node& node, std::string_view expected = "an integer") const;
+  double Number(const YAML::Node& node, std::string_view expected = "a number") const;
+  void RequireMap(const YAML::Node& node, std::string_view expected) const;
+  void RequireList(const YAML::Node& node, std::string_view expected) const;
+
+  // What a node is, for messages: "string 'two'", "a list", "a mapping", "null".
+  static std::string Describe(const YAML::Node& node);
+
+  // A JSON value with the same structure (for pass-through sections). Bounded:
+  // a document whose aliases expand past a limit is rejected, not expanded.
+  nlohmann::json ToJson(const YAML::Node& node);
+
+  // The key whose value is being read: its position stands in for values
+  // that have none (an empty `key:`).
+  void set_current_key(const YAML::Node& key) { current_key_.reset(key); }
+  YAML::Node current_key() const { return current_key_; }
+
+ private:
+  YAML::Node current_key_;
+  nlohmann::json ToJsonBounded(const YAML::Node& node, int depth);
+  std::string filename_;
+  std::string path_;
+  size_t json_budget_ = 1'000'000;
+};
+
+// A section's table of fields: the one place that says which keys a section
+// has, what each accepts, and how it is read. The same table drives validation,
+// unknown-key suggestions and documentation.
+template <class Target>
+struct Field {
+  std::string_view name;
+  std::string_view accepts;  // human text of what is valid, e.g. "an integer >= 1"
+  void (*read)(Reader& reader, const YAML::Node& value, Target& target);
+};
+
+// Names of a table's public fields (those not starting with '_').
+template <class Target, size_t N>
+std::vector<std::string> FieldNames(const Field<Target> (&table)[N]) {
+  std::vector<std::string> names;
+  for (const auto& field : table) {
+    if (!field.name.starts_with('_')) names.emplace_back(field.name);
+  }
+  return names;
+}
+
+// Reads every key of `map` through `table`. An unknown key fails with close
+// matches among the table's names.
+template <class Target, size_t N>
+void ReadFields(Reader& reader, const YAML::Node& map, const Field<Target> (&table)[N],
+                Target& target, std::string_view section_name);
+
+[[noreturn]] void FailUnknownKey(Reader& reader, const YAML::Node& key, std::string_view key_text,
+                                 const std::vector<std::string>& valid,
+                                 std::string_view section_name);
+
+[[noreturn]] void FailDuplicateKey(Reader& reader, const YAML::Node& key, std::string_view key_text,
+                                   const YAML::Node& first);
+// Fails on a key that appears twice in `map` (YAML allows it; SkyPilot does not).
+void CheckNoDuplicateKeys(Reader& reader, const YAML::Node& map);
+
+template <class Target, size_t N>
+void ReadFields(Reader& reader, const YAML::Node& map, const Field<Target> (&table)[N],
+                Target& target, std::string_view section_name) {
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    const YAML::Node& key = it->first;
+    if (!key.IsScalar()) reader.Fail(key, "a field name must be a plain string");
+    const std::string& key_text = key.Scalar();
+    const Field<Target>* found = nullptr;
+    for (const auto& field : table) {
+      if (field.name == key_text) {
+        found = &field;
+        break;
+      }
+    }
+    if (found == nullptr) FailUnknownKey(reader, key, key_text, FieldNames(table), section_name);
+    for (auto previous = map.begin(); previous != it; ++previous) {
+      if (previous->first.IsScalar() && previous->first.Scalar() == key_text) {
+        FailDuplicateKey(reader, key, key_text, previous->first);
+      }
+    }
+    auto scope = reader.Enter(key_text);
+    YAML::Node parent_key = reader.current_key();
+    reader.set_current_key(key);
+    found->read(reader, it->second, target);
+    reader.set_current_key(parent_key);
+  }
+}
+
+}  // namespace skycore::yamlio

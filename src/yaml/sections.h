@@ -1,0 +1,37 @@
+// Readers and writers of the task YAML's sections (internal to the loader).
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <nlohmann/json.hpp>
+
+#include "skycore/resources.h"
+#include "skycore/task.h"
+#include "yaml/reader.h"
+
+namespace skycore::yamlio {
+
+// `resources:` with every form: single, `any_of`, `ordered`, accelerator lists/sets.
+ResourcesSet ReadResourcesSection(Reader& reader, const YAML::Node& node);
+// One resources mapping, no alternatives (the SDK's `sky.Resources(...)`).
+Resources ReadSingleResources(Reader& reader, const YAML::Node& node);
+
+// A task document. Envs/secrets may still hold unset (null) values, reported in
+// `unset_envs`/`unset_secrets` with their nodes so the caller can apply
+// overrides first and then report what is still missing.
+struct UnsetVar {
+  std::string section;  // "envs" or "secrets"
+  std::string name;
+  YAML::Node node;
+};
+Task ReadTaskDocument(Reader& reader, const YAML::Node& node, std::vector<UnsetVar>& unset);
+
+// Config objects in SkyPilot's layout (the inverse of the readers).
+nlohmann::ordered_json ResourcesToConfig(const Resources& resources);
+nlohmann::ordered_json ResourcesSetToConfig(const ResourcesSet& set);
+
+// A YAML node tree for a JSON value; strings are tagged so they stay strings.
+YAML::Node JsonToYaml(const nlohmann::json& value);
+YAML::Node JsonToYaml(const nlohmann::ordered_json& value);
+
+}  // namespace skycore::yamlio

@@ -1,0 +1,114 @@
+#include <gtest/gtest.h>
+
+#include "skycore/skycore.h"
+
+namespace skycore {
+namespace {
+
+TEST(ResourcesTest, InfraStringsParseIntoCloudRegionZone) {
+  ResourcesSpec spec;
+  ParseInfraInto("AWS/us-east-1/us-east-1a", spec);
+  EXPECT_EQ(spec.cloud, "aws");
+  EXPECT_EQ(spec.region, "us-east-1");
+  EXPECT_EQ(spec.zone, "us-east-1a");
+  EXPECT_EQ(Resources(spec).infra(), "aws/us-east-1/us-east-1a");
+
+  ParseInfraInto("k8s/arn:aws:eks:us-east-1:1234:cluster/my-cluster", spec);
+  EXPECT_EQ(spec.cloud, "kubernetes");
+  EXPECT_EQ(spec.region, "arn:aws:eks:us-east-1:1234:cluster/my-cluster");
+  EXPECT_EQ(Resources(spec).infra(), "k8s/arn:aws:eks:us-east-1:1234:cluster/my-cluster");
+
+  ParseInfraInto("*/*/us-east-1a", spec);
+  EXPECT_EQ(spec.cloud, "");
+  EXPECT_EQ(spec.region, "");
+  EXPECT_EQ(spec.zone, "us-east-1a");
+  EXPECT_EQ(Resources(spec).infra(), "*/*/us-east-1a");
+
+  ParseInfraInto("*", spec);
+  EXPECT_EQ(Resources(spec).infra(), "*");
+}
+
+TEST(ResourcesTest, UnknownInfraSuggestsCloseMatch) {
+  ResourcesSpec spec;
+  try {
+    ParseInfraInto("awz/us-east-1", spec);
+    FAIL() << "expected an error";
+  } catch (const InvalidTaskError& e) {
+    EXPECT_EQ(e.field_path(), "resources.infra");
+    ASSERT_FALSE(e.suggestions().empty());
+    EXPECT_EQ(e.suggestions()[0], "aws/us-east-1");
+  }
+}
+
+TEST(ResourcesTest, AcceleratorText) {
+  EXPECT_EQ(ParseAccelerator("A100"), (AcceleratorRequest{"A100", 1}));
+  EXPECT_EQ(ParseAccelerator("A100:8"), (AcceleratorRequest{"A100", 8}));
+  EXPECT_EQ(ParseAccelerator("A100-80GB:0.5"), (AcceleratorRequest{"A100-80GB", 0.5}));
+  EXPECT_THROW(ParseAccelerator("A100:x"), InvalidTaskError);
+  EXPECT_THROW(ParseAccelerator("A100:-1"), InvalidTaskError);
+  EXPECT_THROW(ParseAccelerator(":8"), InvalidTaskError);
+  EXPECT_EQ(ParseAccelerator("A100:0.5").ToString(), "A100:0.5");
+}
+
+TEST(ResourcesTest, ConstructorValidatesAndNormalises) {
+  ResourcesSpec spec;
+  spec.cloud = "GCP";
+  spec.disk_tier = "HIGH";
+  spec.ports = {{9000, 9001}, {80, 80}};
+  Resources resources(spec);
+  EXPECT_EQ(resources.cloud(), "gcp");
+  EXPECT_EQ(resources.spec().disk_tier, "high");
+  EXPECT_EQ(resources.spec().ports[0].first, 80);
+
+  ResourcesSpec bad;
+  bad.disk_tier = "hgh";
+  try {
+    Resources r(bad);
+    FAIL();
+  } catch (const InvalidTaskError& e) {
+    EXPECT_EQ(e.field_path(), "disk_tier");
+    ASSERT_FALSE(e.suggestions().empty());
+    EXPECT_EQ(e.suggestions()[0], "high");
+  }
+  ResourcesSpec priority;
+  priority.priority = 2000;
+  EXPECT_THROW(Resources{priority}, InvalidTaskError);
+}
+
+TEST(ResourcesTest, SetKeepsOrder) {
+  ResourcesSet empty;
+  EXPECT_EQ(empty.size(), 1u);
+  EXPECT_THROW(ResourcesSet({}, ResourcesSet::Order::kOrdered), InvalidTaskError);
+}
+
+TEST(DagTest, ChainsAndCycles) {
+  Dag dag;
+  auto a = std::make_shared<Task>();
+  auto b = std::make_shared<Task>();
+  auto c = std::make_shared<Task>();
+  dag.add_edge(a, b);
+  dag.add_edge(b, c);
+  EXPECT_TRUE(dag.is_chain());
+  EXPECT_EQ(dag.topological_order(), (std::vector<size_t>{0, 1, 2}));
+  EXPECT_THROW(dag.add_edge(c, a), InvalidTaskError);
+  auto d = std::make_shared<Task>();
+  dag.add_edge(a, d);
+  EXPECT_FALSE(dag.is_chain());
+  EXPECT_EQ(dag.add(a), 0u);
+}
+
+TEST(TaskTest, EnvsValidateNamesAndSecretsAreRedacted) {
+  Task task;
+  task.update_envs({{"A", "1"}, {"B", "2"}});
+  task.update_envs({{"A", "3"}});
+  EXPECT_EQ(task.envs(), (EnvVars{{"A", "3"}, {"B", "2"}}));
+  EXPECT_THROW(task.update_envs({{"1BAD", "x"}}), InvalidTaskError);
+  task.update_secrets({{"TOKEN", "hunter2"}});
+  EXPECT_EQ(task.ToString().find("hunter2"), std::string::npos);
+  EXPECT_NE(DumpTaskYaml(task).find("<redacted>"), std::string::npos);
+  EXPECT_EQ(DumpTaskYaml(task).find("hunter2"), std::string::npos);
+  EXPECT_THROW(task.set_num_nodes(0), InvalidTaskError);
+}
+
+}  // namespace
+}  // namespace skycore

@@ -1,0 +1,156 @@
+// Runs every task YAML under tests/yaml/ through the loader and checks the
+// outcome stated in the file's header comments (see tests/yaml/README.md).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/strings.h"
+#include "skycore/skycore.h"
+
+namespace skycore {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CorpusFile {
+  fs::path path;
+  std::string text;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  std::optional<std::string> header(const std::string& name) const {
+    for (const auto& [k, v] : headers) {
+      if (k == name) return v;
+    }
+    return std::nullopt;
+  }
+};
+
+CorpusFile ReadCorpusFile(const fs::path& path) {
+  CorpusFile file{path, "", {}};
+  std::ifstream in(path);
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  file.text = buffer.str();
+  std::istringstream lines(file.text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (!line.starts_with("#")) break;
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name(strings::Trim(line.substr(1, colon - 1)));
+    std::string value(strings::Trim(line.substr(colon + 1)));
+    if (name.find(' ') == std::string::npos) file.headers.emplace_back(name, value);
+  }
+  return file;
+}
+
+std::vector<fs::path> CorpusPaths(const std::string& folder) {
+  std::vector<fs::path> paths;
+  fs::path root = fs::path(SKYCORE_SOURCE_DIR) / "tests" / "yaml" / folder;
+  for (const auto& entry : fs::directory_iterator(root)) {
+    if (entry.path().extension() == ".yaml") paths.push_back(entry.path());
+  }
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+LoadOptions OptionsFor(const CorpusFile& file) {
+  LoadOptions options;
+  options.filename = file.path.filename().string();
+  for (const auto& [k, v] : file.headers) {
+    if (k != "needs-env" && k != "needs-secret") continue;
+    auto eq = v.find('=');
+    auto& into = k == "needs-env" ? options.env_overrides : options.secret_overrides;
+    into.emplace_back(v.substr(0, eq), eq == std::string::npos ? "" : v.substr(eq + 1));
+  }
+  return options;
+}
+
+void CheckLoads(const fs::path& path) {
+  SCOPED_TRACE(path.string());
+  CorpusFile file = ReadCorpusFile(path);
+  LoadOptions options = OptionsFor(file);
+  Dag dag;
+  try {
+    dag = LoadDagYaml(file.text, options);
+  } catch (const Error& e) {
+    FAIL() << "should load but failed: " << e.what();
+  }
+  size_t expected_tasks = 1;
+  if (auto n = file.header("dag-tasks")) expected_tasks = std::stoul(*n);
+  EXPECT_EQ(dag.size(), expected_tasks);
+  EXPECT_EQ(dag.is_chain(), true);
+
+  // Round trip: dump (secrets kept) and load again gives equal tasks.
+  DumpOptions keep;
+  keep.redact_secrets = false;
+  const std::string dumped = DumpDagYaml(dag, keep);
+  Dag again;
+  try {
+    again = LoadDagYaml(dumped, LoadOptions{});
+  } catch (const Error& e) {
+    FAIL() << "dumped YAML does not load: " << e.what() << "\n" << dumped;
+  }
+  ASSERT_EQ(again.size(), dag.size()) << dumped;
+  for (size_t i = 0; i < dag.size(); ++i) {
+    EXPECT_TRUE(*dag.tasks()[i] == *again.tasks()[i])
+        << "round trip changed task " << i << ":\n" << dumped << "\n---- second dump:\n"
+        << DumpDagYaml(again, keep);
+  }
+
+  // Secrets never appear in printed forms.
+  const std::string printed = DumpDagYaml(dag);
+  for (const auto& [name, value] : options.secret_overrides) {
+    if (value.size() < 3) continue;
+    EXPECT_EQ(printed.find(value), std::string::npos) << "secret " << name << " printed";
+    for (const auto& task : dag.tasks()) {
+      EXPECT_EQ(task->ToString().find(value), std::string::npos);
+    }
+  }
+}
+
+TEST(YamlCorpusTest, EveryValidFileLoadsAndRoundTrips) {
+  auto paths = CorpusPaths("valid");
+  ASSERT_GE(paths.size(), 40u);
+  for (const auto& path : paths) CheckLoads(path);
+}
+
+TEST(YamlCorpusTest, ExtensionsLoad) {
+  for (const auto& path : CorpusPaths("extensions")) CheckLoads(path);
+}
+
+TEST(YamlCorpusTest, EveryInvalidFileFailsWithPathLineAndSuggestion) {
+  auto paths = CorpusPaths("invalid");
+  ASSERT_GE(paths.size(), 20u);
+  for (const auto& path : paths) {
+    SCOPED_TRACE(path.string());
+    CorpusFile file = ReadCorpusFile(path);
+    LoadOptions options;
+    options.filename = path.filename().string();
+    try {
+      LoadDagYaml(file.text, options);
+      ADD_FAILURE() << "loaded but should fail";
+      continue;
+    } catch (const InvalidTaskError& e) {
+      const std::string what = e.what();
+      const std::string expected_path = file.header("expect-path").value_or("");
+      EXPECT_EQ(e.field_path(), expected_path) << what;
+      if (auto suggestion = file.header("expect-suggestion")) {
+        EXPECT_NE(strings::Lower(what).find(strings::Lower(*suggestion)), std::string::npos)
+            << "message lacks '" << *suggestion << "': " << what;
+      } else {
+        EXPECT_EQ(what.find("Did you mean"), std::string::npos) << what;
+      }
+      if (auto line = file.header("expect-line")) {
+        EXPECT_EQ(e.location().line, std::stoi(*line)) << what;
+      }
+      EXPECT_EQ(e.location().file, options.filename);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace skycore

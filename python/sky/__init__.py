@@ -1,0 +1,35 @@
+"""skycore: run AI and batch jobs on any infra, and pick the cheapest place that fits.
+
+A SkyPilot-compatible SDK over a native C++ core. ``import sky`` stays cheap: only
+the native module and small pure-Python helpers load here.
+"""
+
+from __future__ import annotations
+
+from sky import _skycore, exceptions
+from sky.dag import Dag, get_current_dag
+
+__version__: str = _skycore.__version__
+
+Resources = _skycore.Resources
+Task = _skycore.Task
+
+
+def load_chain_dag_from_yaml(
+    path: str,
+    env_overrides: dict[str, str] | list[tuple[str, str]] | None = None,
+    secrets_overrides: dict[str, str] | list[tuple[str, str]] | None = None,
+) -> Dag:
+    """Loads a task YAML; several documents give a chain of tasks."""
+    return _skycore.load_dag_from_yaml(path, env_overrides, secrets_overrides)
+
+
+__all__ = [
+    "Dag",
+    "Resources",
+    "Task",
+    "__version__",
+    "exceptions",
+    "get_current_dag",
+    "load_chain_dag_from_yaml",
+]

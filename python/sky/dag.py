@@ -1,0 +1,56 @@
+"""``sky.Dag`` as a context manager, as in SkyPilot.
+
+Inside ``with sky.Dag() as dag:``, every ``sky.Task`` created joins ``dag`` and
+``a >> b`` adds the edge a -> b. The stack of open Dags is per thread.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from sky import _skycore
+
+_local = threading.local()
+
+
+def get_current_dag() -> _skycore.Dag | None:
+    """The innermost Dag opened with ``with`` on this thread, if any."""
+    stack = getattr(_local, "stack", None)
+    return stack[-1] if stack else None
+
+
+def _enter(self: _skycore.Dag) -> _skycore.Dag:
+    if not hasattr(_local, "stack"):
+        _local.stack = []
+    _local.stack.append(self)
+    return self
+
+
+def _exit(self: _skycore.Dag, *exc_info: object) -> None:
+    _local.stack.pop()
+
+
+_native_task_init = _skycore.Task.__init__
+
+
+def _task_init(self: _skycore.Task, *args: object, **kwargs: object) -> None:
+    _native_task_init(self, *args, **kwargs)
+    dag = get_current_dag()
+    if dag is not None:
+        dag.add(self)
+
+
+def _task_rshift(self: _skycore.Task, other: _skycore.Task) -> _skycore.Task:
+    dag = get_current_dag()
+    if dag is None:
+        raise ValueError("`a >> b` needs an open Dag: use it inside `with sky.Dag():`")
+    dag.add_edge(self, other)
+    return other
+
+
+_skycore.Dag.__enter__ = _enter
+_skycore.Dag.__exit__ = _exit
+_skycore.Task.__init__ = _task_init
+_skycore.Task.__rshift__ = _task_rshift
+
+Dag = _skycore.Dag

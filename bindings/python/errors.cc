@@ -27,13 +27,16 @@ void BindErrors(py::module_& m) {
       PyErr_SetObject(cls.ptr(), instance.ptr());
     }
   });
-  m.def("error_code_names", []() {
-    std::vector<std::string> names;
-    for (int code = 0; code <= static_cast<int>(ErrorCode::kInternal); ++code) {
-      names.emplace_back(ErrorCodeName(static_cast<ErrorCode>(code)));
-    }
-    return names;
-  }, "Names of every ErrorCode (for checking sky.exceptions covers them).");
+  m.def(
+      "error_code_names",
+      []() {
+        std::vector<std::string> names;
+        for (int code = 0; code <= static_cast<int>(ErrorCode::kInternal); ++code) {
+          names.emplace_back(ErrorCodeName(static_cast<ErrorCode>(code)));
+        }
+        return names;
+      },
+      "Names of every ErrorCode (for checking sky.exceptions covers them).");
 }
 
 }  // namespace skycore::python

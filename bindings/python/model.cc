@@ -38,7 +38,8 @@ EnvVars ToEnvVars(const py::object& value, const char* what) {
     throw py::type_error(std::string(what) + " must be a dict of NAME -> value");
   }
   for (auto item : value.cast<py::dict>()) {
-    vars.emplace_back(py::str(item.first).cast<std::string>(), py::str(item.second).cast<std::string>());
+    vars.emplace_back(py::str(item.first).cast<std::string>(),
+                      py::str(item.second).cast<std::string>());
   }
   return vars;
 }
@@ -100,7 +101,8 @@ LoadOptions OverrideOptions(const py::object& env_overrides, const py::object& s
     }
     for (auto pair : value) {  // SkyPilot passes a list of (name, value) tuples
       auto tuple = pair.cast<py::tuple>();
-      into.emplace_back(py::str(tuple[0]).cast<std::string>(), py::str(tuple[1]).cast<std::string>());
+      into.emplace_back(py::str(tuple[0]).cast<std::string>(),
+                        py::str(tuple[1]).cast<std::string>());
     }
   };
   collect(env_overrides, options.env_overrides);
@@ -158,80 +160,109 @@ void BindModel(py::module_& m) {
            "cpus=None, memory=None, accelerators=None, accelerator_args=None, use_spot=None, "
            "job_recovery=None, disk_size=None, disk_tier=None, network_tier=None, ports=None, "
            "image_id=None, labels=None, autostop=None, priority=None, ...)")
-      .def_property_readonly("cloud", [](const Resources& r) -> py::object {
-        return r.cloud().empty() ? py::object(py::none()) : py::object(py::str(r.cloud()));
-      })
-      .def_property_readonly("region", [](const Resources& r) -> py::object {
-        return r.region().empty() ? py::object(py::none()) : py::object(py::str(r.region()));
-      })
-      .def_property_readonly("zone", [](const Resources& r) -> py::object {
-        return r.zone().empty() ? py::object(py::none()) : py::object(py::str(r.zone()));
-      })
+      .def_property_readonly("cloud",
+                             [](const Resources& r) -> py::object {
+                               return r.cloud().empty() ? py::object(py::none())
+                                                        : py::object(py::str(r.cloud()));
+                             })
+      .def_property_readonly("region",
+                             [](const Resources& r) -> py::object {
+                               return r.region().empty() ? py::object(py::none())
+                                                         : py::object(py::str(r.region()));
+                             })
+      .def_property_readonly("zone",
+                             [](const Resources& r) -> py::object {
+                               return r.zone().empty() ? py::object(py::none())
+                                                       : py::object(py::str(r.zone()));
+                             })
       .def_property_readonly("infra", &Resources::infra)
-      .def_property_readonly("instance_type", [](const Resources& r) -> py::object {
-        return r.instance_type().empty() ? py::object(py::none())
-                                         : py::object(py::str(r.instance_type()));
-      })
-      .def_property_readonly("cpus", [](const Resources& r) -> py::object {
-        return r.cpus() ? py::object(py::str(r.cpus()->ToString())) : py::object(py::none());
-      })
-      .def_property_readonly("memory", [](const Resources& r) -> py::object {
-        return r.memory() ? py::object(py::str(r.memory()->ToString())) : py::object(py::none());
-      })
-      .def_property_readonly("accelerators", [](const Resources& r) -> py::object {
-        if (!r.accelerators()) return py::none();
-        py::dict out;
-        const double count = r.accelerators()->count;
-        if (count == std::floor(count)) out[py::str(r.accelerators()->name)] = static_cast<long long>(count);
-        else out[py::str(r.accelerators()->name)] = count;
-        return std::move(out);
-      })
+      .def_property_readonly("instance_type",
+                             [](const Resources& r) -> py::object {
+                               return r.instance_type().empty()
+                                          ? py::object(py::none())
+                                          : py::object(py::str(r.instance_type()));
+                             })
+      .def_property_readonly("cpus",
+                             [](const Resources& r) -> py::object {
+                               return r.cpus() ? py::object(py::str(r.cpus()->ToString()))
+                                               : py::object(py::none());
+                             })
+      .def_property_readonly("memory",
+                             [](const Resources& r) -> py::object {
+                               return r.memory() ? py::object(py::str(r.memory()->ToString()))
+                                                 : py::object(py::none());
+                             })
+      .def_property_readonly("accelerators",
+                             [](const Resources& r) -> py::object {
+                               if (!r.accelerators()) return py::none();
+                               py::dict out;
+                               const double count = r.accelerators()->count;
+                               if (count == std::floor(count))
+                                 out[py::str(r.accelerators()->name)] =
+                                     static_cast<long long>(count);
+                               else
+                                 out[py::str(r.accelerators()->name)] = count;
+                               return std::move(out);
+                             })
       .def_property_readonly("use_spot", &Resources::use_spot)
-      .def_property_readonly("disk_size", [](const Resources& r) -> py::object {
-        return r.disk_size_gb() ? py::object(py::int_(*r.disk_size_gb())) : py::object(py::none());
-      })
+      .def_property_readonly("disk_size",
+                             [](const Resources& r) -> py::object {
+                               return r.disk_size_gb() ? py::object(py::int_(*r.disk_size_gb()))
+                                                       : py::object(py::none());
+                             })
       .def_property_readonly("disk_tier", [](const Resources& r) { return r.spec().disk_tier; })
-      .def_property_readonly("network_tier", [](const Resources& r) { return r.spec().network_tier; })
-      .def_property_readonly("ports", [](const Resources& r) -> py::object {
-        if (r.spec().ports.empty()) return py::none();
-        py::list out;
-        for (const auto& p : r.spec().ports) out.append(p.ToString());
-        return std::move(out);
-      })
+      .def_property_readonly("network_tier",
+                             [](const Resources& r) { return r.spec().network_tier; })
+      .def_property_readonly("ports",
+                             [](const Resources& r) -> py::object {
+                               if (r.spec().ports.empty()) return py::none();
+                               py::list out;
+                               for (const auto& p : r.spec().ports) out.append(p.ToString());
+                               return std::move(out);
+                             })
       .def_property_readonly("labels", [](const Resources& r) { return r.spec().labels; })
       .def_property_readonly("priority", [](const Resources& r) { return r.spec().priority; })
-      .def_property_readonly("image_id", [](const Resources& r) -> py::object {
-        if (r.spec().image_id.empty()) return py::none();
-        return py::cast(r.spec().image_id);
-      })
-      .def("to_yaml_config", [](const Resources& r) { return FromJson(ResourcesToConfig(r)); },
-           "The resources as a dict in task-YAML layout.")
-      .def("copy", [](const Resources& r, const py::kwargs& kwargs) {
-             nlohmann::json config = ResourcesToConfig(r);
-             nlohmann::json overrides = KwargsToConfig(kwargs, "resources");
-             if (overrides.contains("infra") || overrides.contains("cloud")) {
-               config.erase("infra");
-             }
-             config.update(overrides);
-             return LoadResourcesConfig(config);
-           },
-           "A copy with the given fields replaced.")
-      .def("__eq__", [](const Resources& a, const py::object& b) {
-        return py::isinstance<Resources>(b) && a == b.cast<Resources>();
-      })
-      .def("__hash__", [](const Resources& r) {
-        return py::hash(py::str(nlohmann::json(ResourcesToConfig(r)).dump()));
-      })
+      .def_property_readonly("image_id",
+                             [](const Resources& r) -> py::object {
+                               if (r.spec().image_id.empty()) return py::none();
+                               return py::cast(r.spec().image_id);
+                             })
+      .def(
+          "to_yaml_config", [](const Resources& r) { return FromJson(ResourcesToConfig(r)); },
+          "The resources as a dict in task-YAML layout.")
+      .def(
+          "copy",
+          [](const Resources& r, const py::kwargs& kwargs) {
+            nlohmann::json config = ResourcesToConfig(r);
+            nlohmann::json overrides = KwargsToConfig(kwargs, "resources");
+            if (overrides.contains("infra") || overrides.contains("cloud")) {
+              config.erase("infra");
+            }
+            config.update(overrides);
+            return LoadResourcesConfig(config);
+          },
+          "A copy with the given fields replaced.")
+      .def("__eq__",
+           [](const Resources& a, const py::object& b) {
+             return py::isinstance<Resources>(b) && a == b.cast<Resources>();
+           })
+      .def("__hash__",
+           [](const Resources& r) {
+             return py::hash(py::str(nlohmann::json(ResourcesToConfig(r)).dump()));
+           })
       .def("__repr__", &ResourcesRepr);
 
-  py::class_<Task, std::shared_ptr<Task>>(m, "Task", "A unit of work: commands, environment, files and resources.")
+  py::class_<Task, std::shared_ptr<Task>>(
+      m, "Task", "A unit of work: commands, environment, files and resources.")
       .def(py::init([](const py::object& name, const py::kwargs& kwargs) {
              py::dict fields;
              py::object resources = py::none();
              for (auto item : kwargs) {
                std::string key = py::str(item.first);
-               if (key == "resources") resources = py::reinterpret_borrow<py::object>(item.second);
-               else fields[item.first] = item.second;
+               if (key == "resources")
+                 resources = py::reinterpret_borrow<py::object>(item.second);
+               else
+                 fields[item.first] = item.second;
              }
              if (!name.is_none()) fields["name"] = name;
              nlohmann::json config = KwargsToConfig(py::kwargs(fields), "task");
@@ -243,150 +274,193 @@ void BindModel(py::module_& m) {
            "Task(name=None, *, setup=None, run=None, envs=None, secrets=None, workdir=None, "
            "num_nodes=None, file_mounts=None, volumes=None, resources=None, "
            "event_callback=None, config=None, service=None)")
-      .def_static("from_yaml", [](const std::string& path, const py::object& env_overrides,
-                                  const py::object& secrets_overrides) {
-             LoadOptions options = OverrideOptions(env_overrides, secrets_overrides);
-             py::gil_scoped_release release;
-             return std::make_shared<Task>(LoadTaskYamlFile(path, options));
-           },
-           py::arg("yaml_path"), py::arg("env_overrides") = py::none(),
-           py::arg("secrets_overrides") = py::none())
-      .def_static("from_yaml_str", [](const std::string& text, const py::object& env_overrides,
-                                      const py::object& secrets_overrides) {
-             LoadOptions options = OverrideOptions(env_overrides, secrets_overrides);
-             return std::make_shared<Task>(LoadTaskYaml(text, options));
-           },
-           py::arg("yaml_str"), py::arg("env_overrides") = py::none(),
-           py::arg("secrets_overrides") = py::none())
-      .def_static("from_yaml_config", [](const py::object& config, const py::object& env_overrides,
-                                         const py::object& secrets_overrides) {
-             LoadOptions options = OverrideOptions(env_overrides, secrets_overrides);
-             return std::make_shared<Task>(LoadTaskConfig(ToJson(config, "task"), options));
-           },
-           py::arg("config"), py::arg("env_overrides") = py::none(),
-           py::arg("secrets_overrides") = py::none())
-      .def_property("name", [](const Task& t) { return t.name(); },
-                    [](Task& t, std::optional<std::string> name) { t.set_name(std::move(name)); })
-      .def_property("run", [](const Task& t) { return t.run(); },
-                    [](Task& t, std::optional<std::string> run) { t.set_run(std::move(run)); })
-      .def_property("setup", [](const Task& t) { return t.setup(); },
-                    [](Task& t, std::optional<std::string> setup) { t.set_setup(std::move(setup)); })
+      .def_static(
+          "from_yaml",
+          [](const std::string& path, const py::object& env_overrides,
+             const py::object& secrets_overrides) {
+            LoadOptions options = OverrideOptions(env_overrides, secrets_overrides);
+            py::gil_scoped_release release;
+            return std::make_shared<Task>(LoadTaskYamlFile(path, options));
+          },
+          py::arg("yaml_path"), py::arg("env_overrides") = py::none(),
+          py::arg("secrets_overrides") = py::none())
+      .def_static(
+          "from_yaml_str",
+          [](const std::string& text, const py::object& env_overrides,
+             const py::object& secrets_overrides) {
+            LoadOptions options = OverrideOptions(env_overrides, secrets_overrides);
+            return std::make_shared<Task>(LoadTaskYaml(text, options));
+          },
+          py::arg("yaml_str"), py::arg("env_overrides") = py::none(),
+          py::arg("secrets_overrides") = py::none())
+      .def_static(
+          "from_yaml_config",
+          [](const py::object& config, const py::object& env_overrides,
+             const py::object& secrets_overrides) {
+            LoadOptions options = OverrideOptions(env_overrides, secrets_overrides);
+            return std::make_shared<Task>(LoadTaskConfig(ToJson(config, "task"), options));
+          },
+          py::arg("config"), py::arg("env_overrides") = py::none(),
+          py::arg("secrets_overrides") = py::none())
+      .def_property(
+          "name", [](const Task& t) { return t.name(); },
+          [](Task& t, std::optional<std::string> name) { t.set_name(std::move(name)); })
+      .def_property(
+          "run", [](const Task& t) { return t.run(); },
+          [](Task& t, std::optional<std::string> run) { t.set_run(std::move(run)); })
+      .def_property(
+          "setup", [](const Task& t) { return t.setup(); },
+          [](Task& t, std::optional<std::string> setup) { t.set_setup(std::move(setup)); })
       .def_property("num_nodes", &Task::num_nodes, &Task::set_num_nodes)
       .def_property_readonly("event_callback", [](const Task& t) { return t.event_callback(); })
-      .def_property_readonly("envs", [](const Task& t) {
-        py::dict out;
-        for (const auto& [k, v] : t.envs()) out[py::str(k)] = v;
-        return out;
-      })
-      .def_property_readonly("secrets", [](const Task& t) {
-        py::dict out;
-        for (const auto& [k, v] : t.secrets()) out[py::str(k)] = v;
-        return out;
-      })
-      .def_property_readonly("envs_and_secrets", [](const Task& t) {
-        py::dict out;
-        for (const auto& [k, v] : t.envs_and_secrets()) out[py::str(k)] = v;
-        return out;
-      })
-      .def_property_readonly("workdir", [](const Task& t) -> py::object {
-        if (!t.workdir()) return py::none();
-        if (!t.workdir()->is_git()) return py::str(t.workdir()->path);
-        py::dict git;
-        git["url"] = t.workdir()->git_url;
-        if (!t.workdir()->git_ref.empty()) git["ref"] = t.workdir()->git_ref;
-        return std::move(git);
-      })
-      .def_property_readonly("file_mounts", [](const Task& t) -> py::object {
-        if (t.file_mounts().empty()) return py::none();
-        py::dict out;
-        for (const auto& mount : t.file_mounts()) {
-          out[py::str(mount.destination)] =
-              mount.is_storage() ? FromJson(mount.storage) : py::object(py::str(mount.source));
-        }
-        return std::move(out);
-      })
+      .def_property_readonly("envs",
+                             [](const Task& t) {
+                               py::dict out;
+                               for (const auto& [k, v] : t.envs()) out[py::str(k)] = v;
+                               return out;
+                             })
+      .def_property_readonly("secrets",
+                             [](const Task& t) {
+                               py::dict out;
+                               for (const auto& [k, v] : t.secrets()) out[py::str(k)] = v;
+                               return out;
+                             })
+      .def_property_readonly("envs_and_secrets",
+                             [](const Task& t) {
+                               py::dict out;
+                               for (const auto& [k, v] : t.envs_and_secrets()) out[py::str(k)] = v;
+                               return out;
+                             })
+      .def_property_readonly("workdir",
+                             [](const Task& t) -> py::object {
+                               if (!t.workdir()) return py::none();
+                               if (!t.workdir()->is_git()) return py::str(t.workdir()->path);
+                               py::dict git;
+                               git["url"] = t.workdir()->git_url;
+                               if (!t.workdir()->git_ref.empty()) git["ref"] = t.workdir()->git_ref;
+                               return std::move(git);
+                             })
+      .def_property_readonly("file_mounts",
+                             [](const Task& t) -> py::object {
+                               if (t.file_mounts().empty()) return py::none();
+                               py::dict out;
+                               for (const auto& mount : t.file_mounts()) {
+                                 out[py::str(mount.destination)] =
+                                     mount.is_storage() ? FromJson(mount.storage)
+                                                        : py::object(py::str(mount.source));
+                               }
+                               return std::move(out);
+                             })
       .def_property_readonly("service", [](const Task& t) { return FromJson(t.service()); })
       .def_property_readonly("config", [](const Task& t) { return FromJson(t.config()); })
-      .def_property_readonly("resources", [](const Task& t) { return ResourcesSetToPython(t.resources()); })
-      .def_property_readonly("resources_ordered", [](const Task& t) { return t.resources().is_ordered(); })
-      .def("set_resources", [](Task& t, const py::object& resources) -> Task& {
-             t.set_resources(ToResourcesSet(resources));
-             return t;
-           },
-           py::arg("resources"), py::return_value_policy::reference_internal,
-           "Sets a Resources, a list (ordered preference) or a set (any of). Returns self.")
-      .def("update_envs", [](Task& t, const py::object& envs) -> Task& {
-             t.update_envs(ToEnvVars(envs, "envs"));
-             return t;
-           }, py::return_value_policy::reference_internal)
-      .def("update_secrets", [](Task& t, const py::object& secrets) -> Task& {
-             t.update_secrets(ToEnvVars(secrets, "secrets"));
-             return t;
-           }, py::return_value_policy::reference_internal)
-      .def("set_file_mounts", [](Task& t, const py::object& mounts) -> Task& {
-             nlohmann::json config = {{"file_mounts", ToJson(mounts, "file_mounts")}};
-             t.set_file_mounts(LoadTaskConfig(config).file_mounts());
-             return t;
-           }, py::return_value_policy::reference_internal)
-      .def("to_yaml_config", [](const Task& t, bool redact_secrets) {
-             DumpOptions options;
-             options.redact_secrets = redact_secrets;
-             return FromJson(TaskToConfig(t, options));
-           },
-           py::arg("redact_secrets") = true,
-           "The task as a dict in task-YAML layout (secrets redacted unless asked).")
-      .def("to_yaml", [](const Task& t, bool redact_secrets) {
-             DumpOptions options;
-             options.redact_secrets = redact_secrets;
-             return DumpTaskYaml(t, options);
-           }, py::arg("redact_secrets") = true)
-      .def("__eq__", [](const Task& a, const py::object& b) {
-        return py::isinstance<Task>(b) && a == *b.cast<std::shared_ptr<Task>>();
-      })
+      .def_property_readonly("resources",
+                             [](const Task& t) { return ResourcesSetToPython(t.resources()); })
+      .def_property_readonly("resources_ordered",
+                             [](const Task& t) { return t.resources().is_ordered(); })
+      .def(
+          "set_resources",
+          [](Task& t, const py::object& resources) -> Task& {
+            t.set_resources(ToResourcesSet(resources));
+            return t;
+          },
+          py::arg("resources"), py::return_value_policy::reference_internal,
+          "Sets a Resources, a list (ordered preference) or a set (any of). Returns self.")
+      .def(
+          "update_envs",
+          [](Task& t, const py::object& envs) -> Task& {
+            t.update_envs(ToEnvVars(envs, "envs"));
+            return t;
+          },
+          py::return_value_policy::reference_internal)
+      .def(
+          "update_secrets",
+          [](Task& t, const py::object& secrets) -> Task& {
+            t.update_secrets(ToEnvVars(secrets, "secrets"));
+            return t;
+          },
+          py::return_value_policy::reference_internal)
+      .def(
+          "set_file_mounts",
+          [](Task& t, const py::object& mounts) -> Task& {
+            nlohmann::json config = {{"file_mounts", ToJson(mounts, "file_mounts")}};
+            t.set_file_mounts(LoadTaskConfig(config).file_mounts());
+            return t;
+          },
+          py::return_value_policy::reference_internal)
+      .def(
+          "to_yaml_config",
+          [](const Task& t, bool redact_secrets) {
+            DumpOptions options;
+            options.redact_secrets = redact_secrets;
+            return FromJson(TaskToConfig(t, options));
+          },
+          py::arg("redact_secrets") = true,
+          "The task as a dict in task-YAML layout (secrets redacted unless asked).")
+      .def(
+          "to_yaml",
+          [](const Task& t, bool redact_secrets) {
+            DumpOptions options;
+            options.redact_secrets = redact_secrets;
+            return DumpTaskYaml(t, options);
+          },
+          py::arg("redact_secrets") = true)
+      .def("__eq__",
+           [](const Task& a, const py::object& b) {
+             return py::isinstance<Task>(b) && a == *b.cast<std::shared_ptr<Task>>();
+           })
       .def("__hash__", [](const Task& t) { return reinterpret_cast<std::uintptr_t>(&t); })
-      .def("__repr__", [](const Task& t) {
-        return "Task(name=" + t.name().value_or("None") + ")";
-      })
+      .def("__repr__", [](const Task& t) { return "Task(name=" + t.name().value_or("None") + ")"; })
       .def("__str__", &Task::ToString);
 
   py::class_<Dag, std::shared_ptr<Dag>>(m, "Dag", "Tasks and the order between them.")
       .def(py::init<>())
-      .def_property("name", [](const Dag& d) { return d.name(); },
-                    [](Dag& d, std::optional<std::string> name) { d.set_name(std::move(name)); })
+      .def_property(
+          "name", [](const Dag& d) { return d.name(); },
+          [](Dag& d, std::optional<std::string> name) { d.set_name(std::move(name)); })
       .def("add", [](Dag& d, std::shared_ptr<Task> task) { d.add(std::move(task)); })
       .def("add_edge", &Dag::add_edge, py::arg("op1"), py::arg("op2"))
       .def_property_readonly("tasks", [](const Dag& d) { return d.tasks(); })
       .def_property_readonly("edges", [](const Dag& d) { return d.edges(); })
       .def("is_chain", &Dag::is_chain)
-      .def("topological_order", [](const Dag& d) {
-        py::list out;
-        for (size_t i : d.topological_order()) out.append(py::cast(d.tasks()[i]));
-        return out;
-      })
+      .def("topological_order",
+           [](const Dag& d) {
+             py::list out;
+             for (size_t i : d.topological_order()) out.append(py::cast(d.tasks()[i]));
+             return out;
+           })
       .def("__len__", &Dag::size)
-      .def("to_yaml", [](const Dag& d, bool redact) {
-             DumpOptions options;
-             options.redact_secrets = redact;
-             return DumpDagYaml(d, options);
-           }, py::arg("redact_secrets") = true)
+      .def(
+          "to_yaml",
+          [](const Dag& d, bool redact) {
+            DumpOptions options;
+            options.redact_secrets = redact;
+            return DumpDagYaml(d, options);
+          },
+          py::arg("redact_secrets") = true)
       .def("__repr__", [](const Dag& d) {
-        return "Dag(name=" + d.name().value_or("None") + ", tasks=" + std::to_string(d.size()) + ")";
+        return "Dag(name=" + d.name().value_or("None") + ", tasks=" + std::to_string(d.size()) +
+               ")";
       });
 
-  m.def("load_dag_from_yaml", [](const std::string& path, const py::object& env_overrides,
-                                 const py::object& secrets_overrides) {
-          LoadOptions options = OverrideOptions(env_overrides, secrets_overrides);
-          py::gil_scoped_release release;
-          return std::make_shared<Dag>(LoadDagYamlFile(path, options));
-        },
-        py::arg("path"), py::arg("env_overrides") = py::none(),
-        py::arg("secrets_overrides") = py::none());
-  m.def("load_dag_from_yaml_str", [](const std::string& text, const py::object& env_overrides,
-                                     const py::object& secrets_overrides) {
-          return std::make_shared<Dag>(LoadDagYaml(text, OverrideOptions(env_overrides, secrets_overrides)));
-        },
-        py::arg("text"), py::arg("env_overrides") = py::none(),
-        py::arg("secrets_overrides") = py::none());
+  m.def(
+      "load_dag_from_yaml",
+      [](const std::string& path, const py::object& env_overrides,
+         const py::object& secrets_overrides) {
+        LoadOptions options = OverrideOptions(env_overrides, secrets_overrides);
+        py::gil_scoped_release release;
+        return std::make_shared<Dag>(LoadDagYamlFile(path, options));
+      },
+      py::arg("path"), py::arg("env_overrides") = py::none(),
+      py::arg("secrets_overrides") = py::none());
+  m.def(
+      "load_dag_from_yaml_str",
+      [](const std::string& text, const py::object& env_overrides,
+         const py::object& secrets_overrides) {
+        return std::make_shared<Dag>(
+            LoadDagYaml(text, OverrideOptions(env_overrides, secrets_overrides)));
+      },
+      py::arg("text"), py::arg("env_overrides") = py::none(),
+      py::arg("secrets_overrides") = py::none());
 }
 
 }  // namespace skycore::python

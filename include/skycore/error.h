@@ -18,20 +18,20 @@
 namespace skycore {
 
 enum class ErrorCode {
-  kInvalidTask,            // a task YAML / task definition is invalid
-  kInvalidConfig,          // ~/.sky/config.yaml or a `config:` block is invalid
-  kResourcesUnavailable,   // nothing feasible for the requested resources
-  kResourcesMismatch,      // resources do not match an existing cluster
-  kNotSupported,           // a feature an infra does not support
-  kClusterDoesNotExist,    // no cluster of that name
-  kClusterNotUp,           // cluster exists but is not UP
-  kJobNotFound,            // no job with that id
-  kCommand,                // a command on a node failed
-  kIo,                     // reading or writing a local file failed
-  kState,                  // the state store is unusable (corrupt, newer schema)
-  kNetwork,                // an HTTP/SSH connection failed
-  kCancelled,              // the request was cancelled
-  kInternal,               // a bug: an invariant did not hold
+  kInvalidTask,           // a task YAML / task definition is invalid
+  kInvalidConfig,         // ~/.sky/config.yaml or a `config:` block is invalid
+  kResourcesUnavailable,  // nothing feasible for the requested resources
+  kResourcesMismatch,     // resources do not match an existing cluster
+  kNotSupported,          // a feature an infra does not support
+  kClusterDoesNotExist,   // no cluster of that name
+  kClusterNotUp,          // cluster exists but is not UP
+  kJobNotFound,           // no job with that id
+  kCommand,               // a command on a node failed
+  kIo,                    // reading or writing a local file failed
+  kState,                 // the state store is unusable (corrupt, newer schema)
+  kNetwork,               // an HTTP/SSH connection failed
+  kCancelled,             // the request was cancelled
+  kInternal,              // a bug: an invariant did not hold
 };
 
 // The name of an ErrorCode as it appears in messages and bindings,
@@ -71,13 +71,13 @@ class Error : public std::exception {
 };
 
 // Declares a subclass bound to one ErrorCode. Names follow sky.exceptions.
-#define SKYCORE_DECLARE_ERROR(Name, Code)                                      \
-  class Name : public Error {                                                  \
-   public:                                                                     \
-    explicit Name(std::string message, ErrorLocation location = {},            \
-                  std::vector<std::string> suggestions = {})                   \
-        : Error(ErrorCode::Code, std::move(message), std::move(location),      \
-                std::move(suggestions)) {}                                     \
+#define SKYCORE_DECLARE_ERROR(Name, Code)                                 \
+  class Name : public Error {                                             \
+   public:                                                                \
+    explicit Name(std::string message, ErrorLocation location = {},       \
+                  std::vector<std::string> suggestions = {})              \
+        : Error(ErrorCode::Code, std::move(message), std::move(location), \
+                std::move(suggestions)) {}                                \
   };
 
 SKYCORE_DECLARE_ERROR(InvalidTaskError, kInvalidTask)

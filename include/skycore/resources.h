@@ -21,9 +21,9 @@ namespace skycore {
 
 // `cpus: 4+`, `memory: 32GB`, `memory: 2x`: an amount and how to read it.
 struct Quantity {
-  double value = 0;        // cpus: count; memory: GiB (or GiB per vCPU when per_cpu)
-  bool or_more = false;    // written "N+": at least value
-  bool per_cpu = false;    // memory only, written "Nx": value GiB per vCPU
+  double value = 0;      // cpus: count; memory: GiB (or GiB per vCPU when per_cpu)
+  bool or_more = false;  // written "N+": at least value
+  bool per_cpu = false;  // memory only, written "Nx": value GiB per vCPU
   // Canonical text: "4", "4+", "0.5", "32+", "2x".
   std::string ToString() const;
   bool operator==(const Quantity&) const = default;
@@ -88,8 +88,8 @@ struct ResourcesSpec {
   std::map<std::string, std::string> image_id;  // region ("" = every region) -> image
   std::map<std::string, std::string> labels;
   std::optional<Autostop> autostop;
-  std::optional<int> priority;               // -1000..1000
-  std::optional<double> max_hourly_cost;     // USD
+  std::optional<int> priority;            // -1000..1000
+  std::optional<double> max_hourly_cost;  // USD
   // Rarely used fields kept verbatim so they round-trip: volumes, local_disk,
   // priority_class, ephemeral_storage.
   nlohmann::json extra = nlohmann::json::object();

@@ -35,8 +35,8 @@ struct Workdir {
 // or a storage object (`/dst: {name: ..., source: ..., mode: MOUNT}`).
 struct FileMount {
   std::string destination;
-  std::string source;               // set for plain copies
-  nlohmann::json storage = nullptr; // set (an object) for storage mounts
+  std::string source;                // set for plain copies
+  nlohmann::json storage = nullptr;  // set (an object) for storage mounts
   bool is_storage() const noexcept { return storage.is_object(); }
   bool operator==(const FileMount&) const = default;
 };

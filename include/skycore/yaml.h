@@ -24,7 +24,7 @@ namespace skycore {
 struct LoadOptions {
   EnvVars env_overrides;     // --env / --env-file
   EnvVars secret_overrides;  // --secret
-  std::string filename;  // shown in error messages; empty for in-memory configs
+  std::string filename;      // shown in error messages; empty for in-memory configs
 };
 
 // Loads one task from YAML text holding a single document.
@@ -57,7 +57,8 @@ std::string DumpDagYaml(const Dag& dag, const DumpOptions& options = {});
 // `--env NAME=VALUE` or `--env NAME` (value taken from `lookup`, normally the
 // caller's environment). Throws InvalidTaskError for a bad name or a missing value.
 std::pair<std::string, std::string> ParseEnvAssignment(
-    std::string_view text, const std::function<std::optional<std::string>(const std::string&)>& lookup,
+    std::string_view text,
+    const std::function<std::optional<std::string>(const std::string&)>& lookup,
     std::string_view flag = "--env");
 // A dotenv file: NAME=VALUE lines, `#` comments, optional `export `, quotes.
 EnvVars ParseEnvFile(const std::string& path);

@@ -117,15 +117,20 @@ void PrintPlan(const Dag& dag, const std::string& source) {
                task.num_nodes() == 1 ? "" : "s");
     const auto& set = task.resources();
     for (size_t i = 0; i < set.size(); ++i) {
-      fmt::print("  {} {}\n", set.size() == 1 ? "resources:" : (set.is_ordered() ? fmt::format("{}.", i + 1) : "-"),
-                 set.alternatives()[i].ToString());
+      fmt::print(
+          "  {} {}\n",
+          set.size() == 1 ? "resources:" : (set.is_ordered() ? fmt::format("{}.", i + 1) : "-"),
+          set.alternatives()[i].ToString());
     }
     if (task.workdir()) {
-      fmt::print("  workdir: {}\n", task.workdir()->is_git() ? task.workdir()->git_url : task.workdir()->path);
+      fmt::print("  workdir: {}\n",
+                 task.workdir()->is_git() ? task.workdir()->git_url : task.workdir()->path);
     }
     for (const auto& [k, v] : task.envs()) fmt::print("  env {}={}\n", k, v);
     for (const auto& [k, v] : task.secrets()) fmt::print("  secret {}=<redacted>\n", k);
-    if (task.setup()) fmt::print("  setup: {} line(s)\n", std::count(task.setup()->begin(), task.setup()->end(), '\n') + 1);
+    if (task.setup())
+      fmt::print("  setup: {} line(s)\n",
+                 std::count(task.setup()->begin(), task.setup()->end(), '\n') + 1);
     if (task.run()) fmt::print("  run: {}\n", task.run()->substr(0, task.run()->find('\n')));
   }
 }
@@ -160,16 +165,17 @@ int Main(int argc, char** argv) {
   app.footer("Run 'sky COMMAND --help' for a command's options.");
 
   LaunchFlags flags;
-  CLI::App* launch = app.add_subcommand(
-      "launch", "Launch a task (a task YAML or a shell command) on a cluster.");
+  CLI::App* launch =
+      app.add_subcommand("launch", "Launch a task (a task YAML or a shell command) on a cluster.");
   launch->add_option("entrypoint", flags.entrypoint, "Task YAML file, or a command to run")
       ->expected(0, -1);
   launch->add_option("-c,--cluster", flags.cluster, "Cluster name (new or existing)");
   launch->add_option("-n,--name", flags.name, "Task name (overrides the YAML's)");
   launch->add_option("--workdir", flags.workdir, "Local directory synced to the cluster");
-  launch->add_option("--env", flags.envs,
-                     "Environment variable NAME=VALUE (or NAME to take it from your "
-                     "environment); overrides the YAML's envs")
+  launch
+      ->add_option("--env", flags.envs,
+                   "Environment variable NAME=VALUE (or NAME to take it from your "
+                   "environment); overrides the YAML's envs")
       ->allow_extra_args(false);
   launch->add_option("--secret", flags.secrets, "Secret NAME=VALUE (or NAME); never printed")
       ->allow_extra_args(false);
@@ -178,7 +184,8 @@ int Main(int argc, char** argv) {
   launch->add_option("--gpus", flags.gpus, "Accelerators, e.g. A100:8 (overrides the YAML's)");
   launch->add_option("--cpus", flags.cpus, "vCPUs, e.g. 4 or 4+");
   launch->add_option("--memory", flags.memory, "Memory in GiB, e.g. 32 or 32+");
-  launch->add_option("--infra", flags.infra, "Where to run: aws, aws/us-east-1, k8s/ctx, local, ...");
+  launch->add_option("--infra", flags.infra,
+                     "Where to run: aws, aws/us-east-1, k8s/ctx, local, ...");
   launch->add_option("-t,--instance-type", flags.instance_type, "Instance type, e.g. p4d.24xlarge");
   launch->add_option("--disk-size", flags.disk_size, "OS disk size in GB");
   launch->add_option("--image-id", flags.image_id, "Image, e.g. docker:ubuntu:22.04");
@@ -188,13 +195,28 @@ int Main(int argc, char** argv) {
   launch->add_flag("-y,--yes", flags.yes, "Do not ask for confirmation");
   launch->add_flag("-d,--detach-run", flags.detach_run, "Return once the job is submitted");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+  // Words after `--` are a command to run (`sky launch -- python train.py`);
+  // split them off before flag parsing so they are never read as flags.
+  std::vector<std::string> command_words;
+  int flag_argc = argc;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--") {
+      flag_argc = i;
+      command_words.assign(argv + i + 1, argv + argc);
+      break;
+    }
   }
   try {
-    if (launch->parsed()) return Launch(flags);
+    app.parse(flag_argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;  // usage errors exit 2, as SkyPilot's CLI does
+  }
+  try {
+    if (launch->parsed()) {
+      flags.entrypoint.insert(flags.entrypoint.end(), command_words.begin(), command_words.end());
+      return Launch(flags);
+    }
     std::cout << app.help();
     return 0;
   } catch (const Error& e) {

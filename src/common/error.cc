@@ -6,20 +6,34 @@ namespace skycore {
 
 const char* ErrorCodeName(ErrorCode code) noexcept {
   switch (code) {
-    case ErrorCode::kInvalidTask: return "InvalidTask";
-    case ErrorCode::kInvalidConfig: return "InvalidConfig";
-    case ErrorCode::kResourcesUnavailable: return "ResourcesUnavailable";
-    case ErrorCode::kResourcesMismatch: return "ResourcesMismatch";
-    case ErrorCode::kNotSupported: return "NotSupported";
-    case ErrorCode::kClusterDoesNotExist: return "ClusterDoesNotExist";
-    case ErrorCode::kClusterNotUp: return "ClusterNotUp";
-    case ErrorCode::kJobNotFound: return "JobNotFound";
-    case ErrorCode::kCommand: return "Command";
-    case ErrorCode::kIo: return "Io";
-    case ErrorCode::kState: return "State";
-    case ErrorCode::kNetwork: return "Network";
-    case ErrorCode::kCancelled: return "Cancelled";
-    case ErrorCode::kInternal: return "Internal";
+    case ErrorCode::kInvalidTask:
+      return "InvalidTask";
+    case ErrorCode::kInvalidConfig:
+      return "InvalidConfig";
+    case ErrorCode::kResourcesUnavailable:
+      return "ResourcesUnavailable";
+    case ErrorCode::kResourcesMismatch:
+      return "ResourcesMismatch";
+    case ErrorCode::kNotSupported:
+      return "NotSupported";
+    case ErrorCode::kClusterDoesNotExist:
+      return "ClusterDoesNotExist";
+    case ErrorCode::kClusterNotUp:
+      return "ClusterNotUp";
+    case ErrorCode::kJobNotFound:
+      return "JobNotFound";
+    case ErrorCode::kCommand:
+      return "Command";
+    case ErrorCode::kIo:
+      return "Io";
+    case ErrorCode::kState:
+      return "State";
+    case ErrorCode::kNetwork:
+      return "Network";
+    case ErrorCode::kCancelled:
+      return "Cancelled";
+    case ErrorCode::kInternal:
+      return "Internal";
   }
   return "Unknown";
 }

@@ -44,8 +44,7 @@ std::vector<std::string> Split(std::string_view text, char sep) {
 }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
@@ -74,8 +73,8 @@ size_t EditDistance(std::string_view a_in, std::string_view b_in) {
   return prev[m];
 }
 
-std::vector<std::string> CloseMatches(std::string_view word, const std::vector<std::string>& candidates,
-                                      size_t limit) {
+std::vector<std::string> CloseMatches(std::string_view word,
+                                      const std::vector<std::string>& candidates, size_t limit) {
   const size_t max_distance = std::min<size_t>(3, std::max<size_t>(1, word.size() / 3));
   const std::string lower_word = Lower(word);
   std::vector<std::pair<size_t, std::string>> scored;

@@ -20,8 +20,8 @@ size_t EditDistance(std::string_view a, std::string_view b);
 // The candidates closest to `word` (at most `limit`), nearest first. A candidate
 // qualifies when its distance is at most max(1, |word|/3) (max 3), or when one
 // is a case-insensitive prefix of the other and the word has 3+ characters.
-std::vector<std::string> CloseMatches(std::string_view word, const std::vector<std::string>& candidates,
-                                      size_t limit = 3);
+std::vector<std::string> CloseMatches(std::string_view word,
+                                      const std::vector<std::string>& candidates, size_t limit = 3);
 
 // "a, b and c" / "'a', 'b' or 'c'" for messages.
 std::string JoinQuoted(const std::vector<std::string>& items, std::string_view last_sep = " or ");

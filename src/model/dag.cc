@@ -1,7 +1,8 @@
 #include "skycore/dag.h"
 
-#include <algorithm>
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "skycore/error.h"
 

@@ -32,10 +32,10 @@ void CheckOneOf(const std::string& field, std::optional<std::string>& value,
   if (!value) return;
   std::string lower = strings::Lower(*value);
   if (std::find(valid.begin(), valid.end(), lower) == valid.end()) {
-    Invalid(field,
-            fmt::format("invalid value '{}'; valid values are {}.", *value,
-                        strings::JoinQuoted(valid)),
-            strings::CloseMatches(*value, valid));
+    Invalid(
+        field,
+        fmt::format("invalid value '{}'; valid values are {}.", *value, strings::JoinQuoted(valid)),
+        strings::CloseMatches(*value, valid));
   }
   value = lower;
 }
@@ -49,9 +49,7 @@ std::string CanonicalInfraName(const std::string& name, const std::string& field
   if (std::find(known.begin(), known.end(), lower) != known.end()) return lower;
   std::vector<std::string> candidates = known;
   candidates.emplace_back("k8s");
-  Invalid(field,
-          fmt::format("unknown infra '{}'. Known infras: {}.", name,
-                      fmt::join(known, ", ")),
+  Invalid(field, fmt::format("unknown infra '{}'. Known infras: {}.", name, fmt::join(known, ", ")),
           strings::CloseMatches(name, candidates));
 }
 
@@ -138,10 +136,11 @@ const std::vector<std::string>& KnownInfraNames() {
   // The schema's list of infra names (SkyPilot's clouds plus `local`). Infra
   // implementations register behaviour elsewhere; this list only validates names.
   static const std::vector<std::string> kNames = {
-      "aws",        "gcp",    "azure",    "lambda",     "runpod",   "kubernetes", "ssh",
-      "slurm",      "local",  "oci",      "ibm",        "scp",      "vsphere",    "cudo",
-      "fluidstack", "paperspace", "do",   "nebius",     "vast",     "hyperbolic", "seeweb",
-      "shadeform",  "primeintellect", "coreweave"};
+      "aws",        "gcp",       "azure",          "lambda",   "runpod",
+      "kubernetes", "ssh",       "slurm",          "local",    "oci",
+      "ibm",        "scp",       "vsphere",        "cudo",     "fluidstack",
+      "paperspace", "do",        "nebius",         "vast",     "hyperbolic",
+      "seeweb",     "shadeform", "primeintellect", "coreweave"};
   return kNames;
 }
 
@@ -165,7 +164,8 @@ void ParseInfraInto(const std::string& infra_text, ResourcesSpec& spec,
       ErrorLocation location;
       location.field_path = field_path;
       std::vector<std::string> suggestions;
-      for (const auto& s : e.suggestions()) suggestions.push_back(rest.empty() ? s : s + "/" + rest);
+      for (const auto& s : e.suggestions())
+        suggestions.push_back(rest.empty() ? s : s + "/" + rest);
       throw InvalidTaskError(
           fmt::format("unknown infra '{}' in '{}'. Write cloud[/region[/zone]] (e.g. "
                       "'aws/us-east-1'), 'k8s[/context]', 'ssh/<pool>', 'slurm/<cluster>', "
@@ -181,11 +181,12 @@ void ParseInfraInto(const std::string& infra_text, ResourcesSpec& spec,
   }
   auto parts = strings::Split(rest, '/');
   if (parts.size() > 2) {
-    Invalid(field_path, fmt::format("invalid infra '{}': expected at most cloud/region/zone.",
-                                    infra_text));
+    Invalid(field_path,
+            fmt::format("invalid infra '{}': expected at most cloud/region/zone.", infra_text));
   }
   for (const auto& part : parts) {
-    if (part.empty()) Invalid(field_path, fmt::format("invalid infra '{}': empty part.", infra_text));
+    if (part.empty())
+      Invalid(field_path, fmt::format("invalid infra '{}': empty part.", infra_text));
   }
   if (parts[0] != "*") spec.region = parts[0];
   if (parts.size() == 2 && parts[1] != "*") spec.zone = parts[1];

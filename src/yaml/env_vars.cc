@@ -48,14 +48,16 @@ std::string Unquote(std::string_view value) {
 }  // namespace
 
 std::pair<std::string, std::string> ParseEnvAssignment(
-    std::string_view text, const std::function<std::optional<std::string>(const std::string&)>& lookup,
+    std::string_view text,
+    const std::function<std::optional<std::string>(const std::string&)>& lookup,
     std::string_view flag) {
   auto eq = text.find('=');
   std::string name(eq == std::string_view::npos ? text : text.substr(0, eq));
   if (!IsValidEnvName(name)) {
-    Invalid(fmt::format("{} '{}': '{}' is not a valid variable name (letters, digits and '_', "
-                        "not starting with a digit); write {} NAME=VALUE.",
-                        flag, text, name, flag));
+    Invalid(
+        fmt::format("{} '{}': '{}' is not a valid variable name (letters, digits and '_', "
+                    "not starting with a digit); write {} NAME=VALUE.",
+                    flag, text, name, flag));
   }
   if (eq != std::string_view::npos) return {name, std::string(text.substr(eq + 1))};
   auto value = lookup ? lookup(name) : std::nullopt;

@@ -39,9 +39,12 @@ std::string Interpolate(const std::string& text, const EnvVars& envs) {
     while (j < text.size() && is_part(text[j])) ++j;
     std::string name = text.substr(name_start, j - name_start);
     if (brace && j < text.size() && text[j] == '}') ++j;
-    auto it = std::find_if(envs.begin(), envs.end(), [&](const auto& kv) { return kv.first == name; });
-    if (it == envs.end()) out += text.substr(i, j - i);
-    else out += it->second;
+    auto it =
+        std::find_if(envs.begin(), envs.end(), [&](const auto& kv) { return kv.first == name; });
+    if (it == envs.end())
+      out += text.substr(i, j - i);
+    else
+      out += it->second;
     i = j;
   }
   return out;
@@ -87,7 +90,8 @@ void Finish(Reader& reader, Task& task, const std::vector<yamlio::UnsetVar>& uns
   task.update_envs(options.env_overrides);
   task.update_secrets(options.secret_overrides);
   for (const auto& var : unset) {
-    const EnvVars& overrides = var.section == "envs" ? options.env_overrides : options.secret_overrides;
+    const EnvVars& overrides =
+        var.section == "envs" ? options.env_overrides : options.secret_overrides;
     bool given = std::any_of(overrides.begin(), overrides.end(),
                              [&](const auto& kv) { return kv.first == var.name; });
     if (given) continue;
@@ -140,9 +144,9 @@ std::string ReadFile(const std::string& path) {
   if (!in) {
     ErrorLocation location;
     location.file = path;
-    throw InvalidTaskError(fmt::format("cannot read task file '{}': {}.", path,
-                                       std::strerror(errno)),
-                           std::move(location));
+    throw InvalidTaskError(
+        fmt::format("cannot read task file '{}': {}.", path, std::strerror(errno)),
+        std::move(location));
   }
   std::ostringstream buffer;
   buffer << in.rdbuf();
@@ -175,8 +179,10 @@ void EmitJson(YAML::Emitter& out, const Json& value) {
       YAML::Node probe(s);
       probe.SetTag("?");
       bool plain_ok = !s.empty() && yamlio::ResolveScalar(probe) == yamlio::ScalarKind::kString;
-      if (plain_ok) out << s;
-      else out << YAML::DoubleQuoted << s;
+      if (plain_ok)
+        out << s;
+      else
+        out << YAML::DoubleQuoted << s;
     }
   } else if (value.is_boolean()) {
     out << (value.template get<bool>() ? "true" : "false");
@@ -253,8 +259,10 @@ Dag LoadDagYaml(std::string_view yaml_text, const LoadOptions& options) {
   std::shared_ptr<Task> previous;
   for (size_t i = first; i < documents.size(); ++i) {
     auto task = std::make_shared<Task>(LoadOne(documents[i], options));
-    if (previous) dag.add_edge(previous, task);
-    else dag.add(task);
+    if (previous)
+      dag.add_edge(previous, task);
+    else
+      dag.add(task);
     previous = task;
   }
   if (documents.empty()) dag.add(std::make_shared<Task>());
@@ -289,13 +297,15 @@ nlohmann::ordered_json TaskToConfig(const Task& task, const DumpOptions& options
   }
   if (!task.secrets().empty()) {
     nlohmann::ordered_json secrets = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : task.secrets()) secrets[k] = options.redact_secrets ? "<redacted>" : v;
+    for (const auto& [k, v] : task.secrets())
+      secrets[k] = options.redact_secrets ? "<redacted>" : v;
     out["secrets"] = secrets;
   }
   if (!task.file_mounts().empty()) {
     nlohmann::ordered_json mounts = nlohmann::ordered_json::object();
     for (const auto& m : task.file_mounts()) {
-      mounts[m.destination] = m.is_storage() ? nlohmann::ordered_json(m.storage) : nlohmann::ordered_json(m.source);
+      mounts[m.destination] =
+          m.is_storage() ? nlohmann::ordered_json(m.storage) : nlohmann::ordered_json(m.source);
     }
     out["file_mounts"] = mounts;
   }

@@ -27,9 +27,9 @@ std::string_view StripSign(std::string_view text) {
 }
 
 bool IsBoolText(std::string_view t) {
-  static constexpr std::string_view kWords[] = {
-      "yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
-      "on", "On", "ON", "off", "Off", "OFF"};
+  static constexpr std::string_view kWords[] = {"yes",  "Yes",  "YES",  "no",    "No",    "NO",
+                                                "true", "True", "TRUE", "false", "False", "FALSE",
+                                                "on",   "On",   "ON",   "off",   "Off",   "OFF"};
   for (auto w : kWords) {
     if (t == w) return true;
   }
@@ -56,10 +56,14 @@ bool ParseYamlInt(std::string_view text, long long& out) {
     for (char c : digits) {
       if (c == '_') continue;
       int d;
-      if (IsDigit(c)) d = c - '0';
-      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-      else return false;
+      if (IsDigit(c))
+        d = c - '0';
+      else if (c >= 'a' && c <= 'f')
+        d = c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        d = c - 'A' + 10;
+      else
+        return false;
       if (d >= base) return false;
       if (value > (std::numeric_limits<unsigned long long>::max() - d) / base) return false;
       value = value * base + d;
@@ -185,7 +189,8 @@ ErrorLocation Reader::LocationOf(const YAML::Node& at) const {
   // looks for it; list items keep their own line.
   const bool is_block = at.IsDefined() && (at.IsMap() || at.IsSequence());
   const bool is_item = !path_.empty() && path_.back() == ']';
-  if (mark.is_null() || (is_block && !is_item && !key_mark.is_null() && key_mark.line < mark.line)) {
+  if (mark.is_null() ||
+      (is_block && !is_item && !key_mark.is_null() && key_mark.line < mark.line)) {
     if (!key_mark.is_null()) mark = key_mark;
   }
   if (!mark.is_null()) {
@@ -207,11 +212,16 @@ std::string Reader::Describe(const YAML::Node& node) {
   std::string text = node.Scalar();
   if (text.size() > 60) text = text.substr(0, 57) + "...";
   switch (ResolveScalar(node)) {
-    case ScalarKind::kNull: return "null";
-    case ScalarKind::kBool: return fmt::format("boolean {}", text);
-    case ScalarKind::kInt: return fmt::format("integer {}", text);
-    case ScalarKind::kFloat: return fmt::format("number {}", text);
-    case ScalarKind::kString: return fmt::format("string '{}'", text);
+    case ScalarKind::kNull:
+      return "null";
+    case ScalarKind::kBool:
+      return fmt::format("boolean {}", text);
+    case ScalarKind::kInt:
+      return fmt::format("integer {}", text);
+    case ScalarKind::kFloat:
+      return fmt::format("number {}", text);
+    case ScalarKind::kString:
+      return fmt::format("string '{}'", text);
   }
   return "a value";
 }
@@ -271,7 +281,8 @@ void Reader::RequireMap(const YAML::Node& node, std::string_view expected) const
 }
 
 void Reader::RequireList(const YAML::Node& node, std::string_view expected) const {
-  if (!node.IsSequence()) Fail(node, fmt::format("expected {}, found {}.", expected, Describe(node)));
+  if (!node.IsSequence())
+    Fail(node, fmt::format("expected {}, found {}.", expected, Describe(node)));
 }
 
 nlohmann::json Reader::ToJson(const YAML::Node& node) { return ToJsonBounded(node, 0); }
@@ -302,8 +313,10 @@ nlohmann::json Reader::ToJsonBounded(const YAML::Node& node, int depth) {
   }
   const std::string& text = node.Scalar();
   switch (ResolveScalar(node)) {
-    case ScalarKind::kNull: return nullptr;
-    case ScalarKind::kBool: return BoolValue(text);
+    case ScalarKind::kNull:
+      return nullptr;
+    case ScalarKind::kBool:
+      return BoolValue(text);
     case ScalarKind::kInt: {
       long long value = 0;
       ParseYamlInt(text, value);
@@ -315,7 +328,8 @@ nlohmann::json Reader::ToJsonBounded(const YAML::Node& node, int depth) {
       if (!std::isfinite(value)) return text;  // JSON has no inf/nan; keep the text
       return value;
     }
-    case ScalarKind::kString: return text;
+    case ScalarKind::kString:
+      return text;
   }
   return text;
 }
@@ -325,10 +339,11 @@ void FailDuplicateKey(Reader& reader, const YAML::Node& key, std::string_view ke
   auto scope = reader.Enter(key_text);
   reader.set_current_key(key);
   const YAML::Mark mark = first.Mark();
-  reader.Fail(key, mark.is_null()
-                       ? fmt::format("duplicate key '{}'.", key_text)
-                       : fmt::format("duplicate key '{}': it is already given on line {}; keep one.",
-                                     key_text, mark.line + 1));
+  reader.Fail(key,
+              mark.is_null()
+                  ? fmt::format("duplicate key '{}'.", key_text)
+                  : fmt::format("duplicate key '{}': it is already given on line {}; keep one.",
+                                key_text, mark.line + 1));
 }
 
 void CheckNoDuplicateKeys(Reader& reader, const YAML::Node& map) {
@@ -345,8 +360,9 @@ void FailUnknownKey(Reader& reader, const YAML::Node& key, std::string_view key_
                     const std::vector<std::string>& valid, std::string_view section_name) {
   auto scope = reader.Enter(key_text);
   auto matches = strings::CloseMatches(key_text, valid);
-  reader.Fail(key, fmt::format("unknown field '{}' in {}. Valid fields: {}.", key_text,
-                               section_name, fmt::join(valid, ", ")),
+  reader.Fail(key,
+              fmt::format("unknown field '{}' in {}. Valid fields: {}.", key_text, section_name,
+                          fmt::join(valid, ", ")),
               std::move(matches));
 }
 

@@ -32,12 +32,18 @@ constexpr std::string_view kMemoryHelp =
 // Memory-size units as SkyPilot's MEMORY_SIZE_PATTERN accepts them, in GiB.
 bool UnitToGib(std::string_view unit, double& gib) {
   const std::string u = strings::Lower(unit);
-  if (u.empty() || u == "gb" || u == "gi") gib = 1;
-  else if (u == "kb" || u == "ki") gib = 1.0 / (1024 * 1024);
-  else if (u == "mb" || u == "mi") gib = 1.0 / 1024;
-  else if (u == "tb" || u == "ti") gib = 1024;
-  else if (u == "pb" || u == "pi") gib = 1024 * 1024;
-  else return false;
+  if (u.empty() || u == "gb" || u == "gi")
+    gib = 1;
+  else if (u == "kb" || u == "ki")
+    gib = 1.0 / (1024 * 1024);
+  else if (u == "mb" || u == "mi")
+    gib = 1.0 / 1024;
+  else if (u == "tb" || u == "ti")
+    gib = 1024;
+  else if (u == "pb" || u == "pi")
+    gib = 1024 * 1024;
+  else
+    return false;
   return true;
 }
 
@@ -60,16 +66,18 @@ Quantity ReadQuantity(Reader& r, const YAML::Node& node, bool is_memory) {
       --unit_start;
     }
     if (!UnitToGib(t.substr(unit_start), scale)) {
-      r.Fail(node, fmt::format("invalid memory '{}': unknown unit '{}'; expected {}.", text,
-                               t.substr(unit_start), help),
+      r.Fail(node,
+             fmt::format("invalid memory '{}': unknown unit '{}'; expected {}.", text,
+                         t.substr(unit_start), help),
              {"32", "32+", "32GB"});
     }
     t = t.substr(0, unit_start);
   }
   double parsed;
   if (strings::ParseDouble(t, parsed) && !(parsed > 0)) {
-    r.Fail(node, fmt::format("invalid {} '{}': it must be positive; expected {}.",
-                             is_memory ? "memory" : "cpus", text, help),
+    r.Fail(node,
+           fmt::format("invalid {} '{}': it must be positive; expected {}.",
+                       is_memory ? "memory" : "cpus", text, help),
            is_memory ? std::vector<std::string>{"32", "32+"} : std::vector<std::string>{"4", "4+"});
   }
   if (!strings::ParseDouble(t, q.value) || !(q.value > 0)) {
@@ -89,11 +97,12 @@ int ReadSizeGb(Reader& r, const YAML::Node& node) {
   std::string text = r.ScalarText(node, kHelp);
   std::string_view t = strings::Trim(text);
   size_t unit_start = t.size();
-  while (unit_start > 0 && std::isalpha(static_cast<unsigned char>(t[unit_start - 1]))) --unit_start;
+  while (unit_start > 0 && std::isalpha(static_cast<unsigned char>(t[unit_start - 1])))
+    --unit_start;
   double scale;
   long long value;
-  if (!UnitToGib(t.substr(unit_start), scale) || !strings::ParseInt(t.substr(0, unit_start), value) ||
-      value < 0) {
+  if (!UnitToGib(t.substr(unit_start), scale) ||
+      !strings::ParseInt(t.substr(0, unit_start), value) || value < 0) {
     r.Fail(node, fmt::format("invalid size '{}': expected {}.", text, kHelp), {"256GB"});
   }
   return static_cast<int>(std::clamp<double>(std::ceil(value * scale), 0, 1 << 30));
@@ -197,8 +206,12 @@ int ReadIdleMinutes(Reader& r, const YAML::Node& node) {
   while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
   std::string unit = strings::Lower(text.substr(digits));
   long long value;
-  long long per_unit = unit.empty() ? 1 : unit == "m" ? 1 : unit == "h" ? 60 : unit == "d" ? 1440
-                                        : unit == "w" ? 10080 : 0;
+  long long per_unit = unit.empty()  ? 1
+                       : unit == "m" ? 1
+                       : unit == "h" ? 60
+                       : unit == "d" ? 1440
+                       : unit == "w" ? 10080
+                                     : 0;
   if (digits == 0 || per_unit == 0 || !strings::ParseInt(text.substr(0, digits), value)) {
     r.Fail(node, fmt::format("invalid duration '{}': expected {}.", text, kHelp), {"30m", "1h"});
   }
@@ -214,7 +227,8 @@ const Field<Autostop> kAutostopFields[] = {
        if (v < 0) r.Fail(n, "idle_minutes must be 0 or more.", {"10"});
        a.idle_minutes = static_cast<int>(std::min<long long>(v, 1 << 30));
      }},
-    {"down", "true or false", [](Reader& r, const YAML::Node& n, Autostop& a) { a.down = r.Bool(n); }},
+    {"down", "true or false",
+     [](Reader& r, const YAML::Node& n, Autostop& a) { a.down = r.Bool(n); }},
     {"wait_for", "'jobs_and_ssh', 'jobs' or 'none'",
      [](Reader& r, const YAML::Node& n, Autostop& a) { a.wait_for = r.String(n); }},
     {"hook", "a shell command",
@@ -230,8 +244,10 @@ const Field<Autostop> kAutostopFields[] = {
 const Field<JobRecovery> kJobRecoveryFields[] = {
     {"strategy", "a strategy name such as 'EAGER_NEXT_REGION' or 'FAILOVER'",
      [](Reader& r, const YAML::Node& n, JobRecovery& j) {
-       if (n.IsNull()) j.strategy.reset();
-       else j.strategy = r.String(n);
+       if (n.IsNull())
+         j.strategy.reset();
+       else
+         j.strategy = r.String(n);
      }},
     {"max_restarts_on_errors", "an integer >= 0",
      [](Reader& r, const YAML::Node& n, JobRecovery& j) {
@@ -311,13 +327,17 @@ const Field<Draft> kResourcesFields[] = {
      }},
     {"cpus", kCpusHelp,
      [](Reader& r, const YAML::Node& n, Draft& d) {
-       if (n.IsNull()) d.spec.cpus.reset();
-       else d.spec.cpus = ReadQuantity(r, n, false);
+       if (n.IsNull())
+         d.spec.cpus.reset();
+       else
+         d.spec.cpus = ReadQuantity(r, n, false);
      }},
     {"memory", kMemoryHelp,
      [](Reader& r, const YAML::Node& n, Draft& d) {
-       if (n.IsNull()) d.spec.memory.reset();
-       else d.spec.memory = ReadQuantity(r, n, true);
+       if (n.IsNull())
+         d.spec.memory.reset();
+       else
+         d.spec.memory = ReadQuantity(r, n, true);
      }},
     {"accelerators", "'A100', 'A100:8', {A100: 8}, a list (ordered) or a set (any of)",
      [](Reader& r, const YAML::Node& n, Draft& d) { ReadAccelerators(r, n, d); }},
@@ -333,8 +353,9 @@ const Field<Draft> kResourcesFields[] = {
      }},
     {"use_spot", "true or false",
      [](Reader& r, const YAML::Node& n, Draft& d) { d.spec.use_spot = r.Bool(n); }},
-    {"job_recovery", "a strategy name or a mapping of strategy, max_restarts_on_errors, "
-                     "recover_on_exit_codes",
+    {"job_recovery",
+     "a strategy name or a mapping of strategy, max_restarts_on_errors, "
+     "recover_on_exit_codes",
      [](Reader& r, const YAML::Node& n, Draft& d) {
        if (n.IsNull()) {
          d.spec.job_recovery.reset();
@@ -350,18 +371,24 @@ const Field<Draft> kResourcesFields[] = {
      }},
     {"disk_size", "a size in GB such as 256, or '256GB' / '1TB'",
      [](Reader& r, const YAML::Node& n, Draft& d) {
-       if (n.IsNull()) d.spec.disk_size_gb.reset();
-       else d.spec.disk_size_gb = ReadSizeGb(r, n);
+       if (n.IsNull())
+         d.spec.disk_size_gb.reset();
+       else
+         d.spec.disk_size_gb = ReadSizeGb(r, n);
      }},
     {"disk_tier", "low, medium, high, ultra or best",
      [](Reader& r, const YAML::Node& n, Draft& d) {
-       if (n.IsNull()) d.spec.disk_tier.reset();
-       else d.spec.disk_tier = r.String(n);
+       if (n.IsNull())
+         d.spec.disk_tier.reset();
+       else
+         d.spec.disk_tier = r.String(n);
      }},
     {"network_tier", "standard or best",
      [](Reader& r, const YAML::Node& n, Draft& d) {
-       if (n.IsNull()) d.spec.network_tier.reset();
-       else d.spec.network_tier = r.String(n);
+       if (n.IsNull())
+         d.spec.network_tier.reset();
+       else
+         d.spec.network_tier = r.String(n);
      }},
     {"ports", "a port (8080), a range ('10000-10010') or a list of them",
      [](Reader& r, const YAML::Node& n, Draft& d) {
@@ -402,8 +429,9 @@ const Field<Draft> kResourcesFields[] = {
          d.spec.labels[it->first.Scalar()] = r.String(it->second, "a string label value");
        }
      }},
-    {"autostop", "true/false, idle minutes (10), a duration ('1h'), or a mapping of idle_minutes, "
-                 "down, wait_for",
+    {"autostop",
+     "true/false, idle minutes (10), a duration ('1h'), or a mapping of idle_minutes, "
+     "down, wait_for",
      [](Reader& r, const YAML::Node& n, Draft& d) {
        if (n.IsNull()) {
          d.spec.autostop.reset();
@@ -492,8 +520,7 @@ void ReadDraft(Reader& r, const YAML::Node& node, Draft& d) {
   r.RequireMap(node, "a mapping of resource fields (infra, accelerators, cpus, ...)");
   ReadFields(r, node, kResourcesFields, d, "resources");
   if (d.has_infra && d.has_legacy_location) {
-    r.Fail(node, "give either `infra` or the legacy `cloud`/`region`/`zone`, not both.",
-           {"infra"});
+    r.Fail(node, "give either `infra` or the legacy `cloud`/`region`/`zone`, not both.", {"infra"});
   }
 }
 
@@ -580,9 +607,11 @@ nlohmann::ordered_json ResourcesToConfig(const Resources& resources) {
   if (s.job_recovery) {
     const auto& j = *s.job_recovery;
     nlohmann::ordered_json recovery = nlohmann::ordered_json::object();
-    recovery["strategy"] = j.strategy ? nlohmann::ordered_json(*j.strategy) : nlohmann::ordered_json(nullptr);
+    recovery["strategy"] =
+        j.strategy ? nlohmann::ordered_json(*j.strategy) : nlohmann::ordered_json(nullptr);
     if (j.max_restarts_on_errors) recovery["max_restarts_on_errors"] = *j.max_restarts_on_errors;
-    if (!j.recover_on_exit_codes.empty()) recovery["recover_on_exit_codes"] = j.recover_on_exit_codes;
+    if (!j.recover_on_exit_codes.empty())
+      recovery["recover_on_exit_codes"] = j.recover_on_exit_codes;
     out["job_recovery"] = recovery;
   }
   if (s.disk_size_gb) out["disk_size"] = *s.disk_size_gb;

@@ -20,7 +20,8 @@ struct TaskDraft {
 // Python's str() does, so `DEBUG: true` is "True" and `RATE: 1.0` is "1.0".
 std::optional<std::string> EnvValue(Reader& r, const YAML::Node& n) {
   if (n.IsNull()) return std::nullopt;
-  if (!n.IsScalar()) r.Fail(n, fmt::format("expected a string value, found {}.", Reader::Describe(n)));
+  if (!n.IsScalar())
+    r.Fail(n, fmt::format("expected a string value, found {}.", Reader::Describe(n)));
   const nlohmann::json value = r.ToJson(n);
   if (value.is_boolean()) return value.get<bool>() ? "True" : "False";
   if (value.is_number_integer()) return std::to_string(value.get<long long>());
@@ -73,14 +74,16 @@ void ReadVars(Reader& r, const YAML::Node& n, TaskDraft& d, const char* section)
     }
     vars.emplace_back(name, *value);
   }
-  if (secrets) d.task.update_secrets(vars);
-  else d.task.update_envs(vars);
+  if (secrets)
+    d.task.update_secrets(vars);
+  else
+    d.task.update_envs(vars);
 }
 
 // --- file_mounts storage objects
 
-constexpr std::string_view kStores[] = {"S3", "GCS", "AZURE", "R2", "IBM", "OCI", "NEBIUS",
-                                        "COREWEAVE", "VOLUME", "HF"};
+constexpr std::string_view kStores[] = {"S3",  "GCS",    "AZURE",     "R2",     "IBM",
+                                        "OCI", "NEBIUS", "COREWEAVE", "VOLUME", "HF"};
 constexpr std::string_view kStorageModes[] = {"MOUNT", "COPY", "MOUNT_CACHED"};
 
 template <size_t N>
@@ -90,17 +93,23 @@ void CheckEnum(Reader& r, const YAML::Node& n, const std::string_view (&valid)[N
   for (const auto& name : names) {
     if (strings::EqualsIgnoreCase(name, value)) return;
   }
-  r.Fail(n, fmt::format("invalid value '{}'; valid values are {}.", value, strings::JoinQuoted(names)),
+  r.Fail(n,
+         fmt::format("invalid value '{}'; valid values are {}.", value, strings::JoinQuoted(names)),
          strings::CloseMatches(value, names));
 }
 
 void Accept(Reader&, const YAML::Node&, int&) {}
 
 const Field<int> kMountCachedFields[] = {
-    {"transfers", "", Accept}, {"buffer_size", "", Accept},        {"vfs_cache_max_size", "", Accept},
-    {"vfs_cache_max_age", "", Accept}, {"vfs_read_ahead", "", Accept},
-    {"vfs_read_chunk_size", "", Accept}, {"vfs_read_chunk_streams", "", Accept},
-    {"vfs_write_back", "", Accept}, {"read_only", "", Accept},
+    {"transfers", "", Accept},
+    {"buffer_size", "", Accept},
+    {"vfs_cache_max_size", "", Accept},
+    {"vfs_cache_max_age", "", Accept},
+    {"vfs_read_ahead", "", Accept},
+    {"vfs_read_chunk_size", "", Accept},
+    {"vfs_read_chunk_streams", "", Accept},
+    {"vfs_write_back", "", Accept},
+    {"read_only", "", Accept},
 };
 
 const Field<int> kStorageConfigFields[] = {
@@ -180,7 +189,8 @@ void ReadFileMounts(Reader& r, const YAML::Node& n, TaskDraft& d) {
 // --- service (SkyServe)
 
 const Field<int> kReadinessProbeFields[] = {
-    {"path", "an HTTP path such as /health", [](Reader& r, const YAML::Node& n, int&) { r.String(n); }},
+    {"path", "an HTTP path such as /health",
+     [](Reader& r, const YAML::Node& n, int&) { r.String(n); }},
     {"initial_delay_seconds", "a number",
      [](Reader& r, const YAML::Node& n, int&) { r.Number(n); }},
     {"timeout_seconds", "a number", [](Reader& r, const YAML::Node& n, int&) { r.Number(n); }},
@@ -270,7 +280,8 @@ const Field<int> kServiceFields[] = {
        ReadFields(r, n, kReplicaPolicyFields, x, "replica_policy");
        if (!n["min_replicas"]) r.Fail(n, "replica_policy needs `min_replicas`.", {"min_replicas"});
      }},
-    {"ports", "a port number", [](Reader& r, const YAML::Node& n, int&) { r.Int(n, "a port number"); }},
+    {"ports", "a port number",
+     [](Reader& r, const YAML::Node& n, int&) { r.Int(n, "a port number"); }},
     {"replicas", "an integer >= 0", NonNegativeInt},
     {"workers", "an integer >= 0", NonNegativeInt},
     {"load_balancing_policy", "round_robin, least_load or instance_aware_least_load",
@@ -400,9 +411,10 @@ Task ReadTaskDocument(Reader& r, const YAML::Node& node, std::vector<UnsetVar>& 
   draft.unset = &unset;
   if (!node.IsDefined() || node.IsNull()) return draft.task;
   if (!node.IsMap()) {
-    r.Fail(node, fmt::format("a task must be a mapping of fields (name, resources, setup, run, "
-                             "...), found {}.",
-                             Reader::Describe(node)),
+    r.Fail(node,
+           fmt::format("a task must be a mapping of fields (name, resources, setup, run, "
+                       "...), found {}.",
+                       Reader::Describe(node)),
            {"run: echo hello"});
   }
   ReadFields(r, node, kTaskFields, draft, "the task");

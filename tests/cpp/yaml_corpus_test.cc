@@ -96,9 +96,9 @@ void CheckLoads(const fs::path& path) {
   }
   ASSERT_EQ(again.size(), dag.size()) << dumped;
   for (size_t i = 0; i < dag.size(); ++i) {
-    EXPECT_TRUE(*dag.tasks()[i] == *again.tasks()[i])
-        << "round trip changed task " << i << ":\n" << dumped << "\n---- second dump:\n"
-        << DumpDagYaml(again, keep);
+    EXPECT_TRUE(*dag.tasks()[i] == *again.tasks()[i]) << "round trip changed task " << i << ":\n"
+                                                      << dumped << "\n---- second dump:\n"
+                                                      << DumpDagYaml(again, keep);
   }
 
   // Secrets never appear in printed forms.

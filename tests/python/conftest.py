@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import pathlib
+import sysconfig
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def repo() -> pathlib.Path:
+    return REPO
+
+
+@pytest.fixture
+def sky_bin() -> str:
+    """The native `sky` executable installed with the package."""
+    path = pathlib.Path(sysconfig.get_path("scripts")) / "sky"
+    assert path.exists(), f"`sky` not installed at {path}; run pip install ."
+    return str(path)

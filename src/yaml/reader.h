@@ -118,7 +118,7 @@ template <class Target, size_t N>
 void ReadFields(Reader& reader, const YAML::Node& map, const Field<Target> (&table)[N],
                 Target& target, std::string_view section_name) {
   for (auto it = map.begin(); it != map.end(); ++it) {
-    const YAML::Node& key = it->first;
+    const YAML::Node key = it->first;
     if (!key.IsScalar()) reader.Fail(key, "a field name must be a plain string");
     const std::string& key_text = key.Scalar();
     const Field<Target>* found = nullptr;

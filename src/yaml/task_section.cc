@@ -168,7 +168,7 @@ void ReadFileMounts(Reader& r, const YAML::Node& n, TaskDraft& d) {
     if (destination.empty()) r.Fail(it->first, "a mount destination must not be empty.");
     FileMount mount;
     mount.destination = destination;
-    const YAML::Node& value = it->second;
+    const YAML::Node value = it->second;
     if (value.IsMap()) {
       int unused = 0;
       ReadFields(r, value, kStorageFields, unused, "a storage mount");

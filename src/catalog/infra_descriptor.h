@@ -1,0 +1,43 @@
+// What the catalog and the optimizer need to know about an infra, as data.
+//
+// Core code asks these descriptors (can an infra share a GPU, does it have
+// zones, how does it price egress, how are GPUs attached to host VMs) instead
+// of testing infra names. An infra without an entry gets the defaults.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace skycore::catalog_internal {
+
+// Accelerator-only catalog rows (empty InstanceType) are offered on a host VM:
+// the launch costs host row + accelerator row in the same region and zone.
+struct HostRule {
+  std::string accelerator;         // accelerator name this rule applies to
+  double count = 0;                // accelerator count; 0 = any count
+  std::vector<std::string> hosts;  // exact host instance types, or
+  std::string host_prefix;         // any host whose type starts with this
+};
+
+struct InfraDescriptor {
+  std::string name;                      // canonical infra name ("aws")
+  std::string display_name;              // for tables ("AWS")
+  bool fractional_accelerators = false;  // may a task ask for A100:0.5?
+  bool has_zones = true;
+  double egress_internet_usd_per_gb = 0;      // leaving this infra
+  double egress_inter_region_usd_per_gb = 0;  // between its regions
+  std::vector<HostRule> host_rules;
+  // Host rows whose type starts with one of these are sold only with their
+  // GPUs (e.g. GCP a2/a3/g2): never offered as CPU-only machines.
+  std::vector<std::string> gpu_only_host_prefixes;
+};
+
+// The descriptor for `infra` (defaults when unknown; never throws).
+const InfraDescriptor& DescribeInfra(std::string_view infra);
+
+// Egress cost in USD per GB moving data from (infra, region) to (infra, region).
+double EgressUsdPerGb(std::string_view from_infra, std::string_view from_region,
+                      std::string_view to_infra, std::string_view to_region);
+
+}  // namespace skycore::catalog_internal

@@ -1,0 +1,32 @@
+// Catalog queries on the internal tables, without materialising strings.
+#pragma once
+
+#include <vector>
+
+#include "catalog/table.h"
+#include "skycore/resources.h"
+
+namespace skycore::catalog_internal {
+
+struct RowRef {
+  const InfraTable* table;
+  uint32_t row;
+  double hourly_price(bool use_spot) const {
+    return use_spot ? table->spot_price[row] : table->price[row];
+  }
+};
+
+// Whether an accelerator count in the catalog equals a requested one.
+inline bool SameCount(double a, double b) { return a > b ? a - b < 1e-3 : b - a < 1e-3; }
+
+// The rows `resources` can run on, sorted by hourly price (spot price when
+// use_spot), ties by infra, region, zone, instance type. Throws
+// ResourcesUnavailableError with close matches when the accelerator or
+// instance type is unknown to every table of the catalog.
+std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& resources);
+
+// Whether a request with no accelerators/instance type/cpus/memory gets the
+// default shape (8+ vCPUs, 32+ GiB), as SkyPilot does.
+bool UsesDefaultShape(const Resources& resources);
+
+}  // namespace skycore::catalog_internal

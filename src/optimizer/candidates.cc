@@ -1,0 +1,232 @@
+#include "optimizer/candidates.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "common/strings.h"
+#include "skycore/error.h"
+
+namespace skycore::optimizer_internal {
+namespace {
+
+using catalog_internal::RowRef;
+
+bool InfraEnabled(const std::string& infra, const OptimizeOptions& options) {
+  return options.enabled_infras.empty() ||
+         std::find(options.enabled_infras.begin(), options.enabled_infras.end(), infra) !=
+             options.enabled_infras.end();
+}
+
+bool IsBlocked(const RowRef& ref, const OptimizeOptions& options) {
+  const auto& t = *ref.table;
+  for (const Resources& blocked : options.blocked) {
+    if (!blocked.cloud().empty() && blocked.cloud() != t.infra) continue;
+    if (!blocked.region().empty() && blocked.region() != t.dict.at(t.region[ref.row])) continue;
+    if (!blocked.zone().empty() && blocked.zone() != t.dict.at(t.zone[ref.row])) continue;
+    if (!blocked.instance_type().empty() &&
+        blocked.instance_type() != t.dict.at(t.instance_type[ref.row])) {
+      continue;
+    }
+    if (blocked.accelerators() &&
+        (!strings::EqualsIgnoreCase(blocked.accelerators()->name,
+                                    t.dict.at(t.accelerator_name[ref.row])) ||
+         !catalog_internal::SameCount(blocked.accelerators()->count,
+                                      t.accelerator_count[ref.row]))) {
+      continue;
+    }
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TaskOptions ExpandTask(const Task& task, const Catalog& catalog, const OptimizeOptions& options) {
+  TaskOptions out;
+  const auto& alternatives = task.resources().alternatives();
+  for (size_t alt = 0; alt < alternatives.size(); ++alt) {
+    const Resources& resources = alternatives[alt];
+    for (const RowRef& ref : catalog_internal::FeasibleRows(catalog.data(), resources)) {
+      if (!InfraEnabled(ref.table->infra, options) || IsBlocked(ref, options)) continue;
+      Option option;
+      option.ref = ref;
+      option.alternative = alt;
+      option.use_spot = resources.use_spot();
+      option.hourly = ref.hourly_price(option.use_spot);
+      if (options.estimate_hours) {
+        Candidate probe = Materialise(option, task);
+        option.hours = options.estimate_hours(task, probe);
+      }
+      option.cost = option.hourly * task.num_nodes() * option.hours;
+      option.score = options.target == OptimizeTarget::kCost ? option.cost : option.hours;
+      out.all.push_back(option);
+    }
+  }
+  // Stable: FeasibleRows already ordered equal prices deterministically, and
+  // alternatives keep their order on ties.
+  std::stable_sort(out.all.begin(), out.all.end(), [](const Option& a, const Option& b) {
+    if (a.score != b.score) return a.score < b.score;
+    return a.cost < b.cost;
+  });
+  std::optional<size_t> only_alternative;
+  if (task.resources().is_ordered() && !out.all.empty()) {
+    only_alternative = out.all.front().alternative;
+    for (const Option& option : out.all) {
+      only_alternative = std::min(*only_alternative, option.alternative);
+    }
+  }
+  std::set<std::pair<const void*, uint32_t>> seen;
+  for (size_t i = 0; i < out.all.size(); ++i) {
+    const Option& option = out.all[i];
+    if (only_alternative && option.alternative != *only_alternative) continue;
+    if (seen.emplace(option.ref.table, option.region_code()).second) out.states.push_back(i);
+  }
+  return out;
+}
+
+Candidate Materialise(const Option& option, const Task& task) {
+  const auto& t = *option.ref.table;
+  const uint32_t row = option.ref.row;
+  Candidate c;
+  c.alternative = option.alternative;
+  c.infra = t.infra;
+  c.region = t.dict.at(t.region[row]);
+  c.zone = t.dict.at(t.zone[row]);
+  c.instance_type = t.dict.at(t.instance_type[row]);
+  c.accelerator_name = t.dict.at(t.accelerator_name[row]);
+  c.accelerator_count = std::round(t.accelerator_count[row] * 1000) / 1000;
+  // A shared device (A100:0.5 on one A100) is recorded as what was asked.
+  const auto& alternatives = task.resources().alternatives();
+  if (option.alternative < alternatives.size() && alternatives[option.alternative].accelerators()) {
+    c.accelerator_count = alternatives[option.alternative].accelerators()->count;
+  }
+  c.vcpus = t.vcpus[row];
+  c.memory_gib = t.memory_gib[row];
+  c.use_spot = option.use_spot;
+  c.hourly_price = option.hourly;
+  c.hours = option.hours;
+  c.cost = option.cost;
+  return c;
+}
+
+// ---------------------------------------------------------------- infeasible
+
+namespace {
+
+std::string Describe(const Resources& r) {
+  std::string text = r.accelerators()             ? r.accelerators()->ToString()
+                     : !r.instance_type().empty() ? r.instance_type()
+                                                  : std::string("CPU");
+  if (r.cpus()) text += " cpus=" + r.cpus()->ToString();
+  if (r.memory()) text += " memory=" + r.memory()->ToString();
+  if (!r.cloud().empty()) text += " on " + r.infra();
+  if (r.use_spot()) text += " [spot]";
+  return text;
+}
+
+// Feasible (after infra filters and blocks) for a modified request?
+std::optional<Option> BestFor(const ResourcesSpec& spec, const Catalog& catalog,
+                              const OptimizeOptions& options) {
+  try {
+    Task probe;
+    probe.set_resources(ResourcesSet::Single(Resources(spec)));
+    auto expanded = ExpandTask(probe, catalog, options);
+    if (expanded.all.empty()) return std::nullopt;
+    return expanded.all.front();
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+void ThrowInfeasible(const Task& task, size_t task_index, const Catalog& catalog,
+                     const OptimizeOptions& options) {
+  std::vector<std::string> asked;
+  std::vector<std::string> suggestions;
+  auto suggest = [&](const ResourcesSpec& spec, const Catalog& cat) {
+    if (suggestions.size() >= 5) return;
+    auto best = BestFor(spec, cat, options);
+    if (!best) return;
+    Resources r(spec);
+    std::string text = fmt::format("{}, from ${:.2f}/h on {}/{}", Describe(r), best->hourly,
+                                   best->infra(), best->region());
+    if (std::find(suggestions.begin(), suggestions.end(), text) == suggestions.end()) {
+      suggestions.push_back(std::move(text));
+    }
+  };
+  for (const Resources& r : task.resources().alternatives()) {
+    asked.push_back(Describe(r));
+    const ResourcesSpec& spec = r.spec();
+    // Other regions/zones, then any infra.
+    if (!spec.zone.empty()) {
+      ResourcesSpec s = spec;
+      s.zone.clear();
+      suggest(s, catalog);
+    }
+    if (!spec.region.empty()) {
+      ResourcesSpec s = spec;
+      s.region.clear();
+      s.zone.clear();
+      suggest(s, catalog);
+    }
+    if (!spec.cloud.empty()) {
+      ResourcesSpec s = spec;
+      s.cloud.clear();
+      s.region.clear();
+      s.zone.clear();
+      suggest(s, catalog);
+    }
+    if (r.use_spot()) {
+      ResourcesSpec s = spec;
+      s.use_spot = false;
+      suggest(s, catalog);
+    }
+    if (spec.accelerators) {
+      // Same GPU, other counts (nearest first), then other GPUs, same count.
+      AcceleratorQuery query;
+      query.name_filter = spec.accelerators->name;
+      query.exact_name = true;
+      std::vector<double> counts;
+      for (const auto& offering : catalog.ListAccelerators(query)) {
+        if (std::find(counts.begin(), counts.end(), offering.accelerator_count) == counts.end()) {
+          counts.push_back(offering.accelerator_count);
+        }
+      }
+      const double want = spec.accelerators->count;
+      std::stable_sort(counts.begin(), counts.end(), [want](double a, double b) {
+        return std::fabs(a - want) < std::fabs(b - want);
+      });
+      for (double count : counts) {
+        if (catalog_internal::SameCount(count, want)) continue;
+        ResourcesSpec s = spec;
+        s.accelerators->count = count;
+        suggest(s, catalog);
+      }
+      for (const auto& name : catalog.AcceleratorNames()) {
+        if (strings::EqualsIgnoreCase(name, spec.accelerators->name)) continue;
+        ResourcesSpec s = spec;
+        s.accelerators->name = name;
+        if (suggestions.size() < 5 && BestFor(s, catalog, options)) suggest(s, catalog);
+      }
+    }
+  }
+  std::string task_name = task.name().value_or(fmt::format("#{}", task_index));
+  std::string message =
+      fmt::format("no resource satisfies the request of task '{}': {}.", task_name,
+                  fmt::join(asked, task.resources().is_ordered() ? " then " : " or "));
+  if (!options.enabled_infras.empty()) {
+    message += fmt::format(" Enabled infras: {}.", fmt::join(options.enabled_infras, ", "));
+  }
+  if (suggestions.empty()) {
+    message += " Relax the request; 'sky show-gpus --all' lists what the catalog offers.";
+  }
+  ErrorLocation location;
+  location.field_path = "resources";
+  throw ResourcesUnavailableError(message, std::move(location), std::move(suggestions));
+}
+
+}  // namespace skycore::optimizer_internal

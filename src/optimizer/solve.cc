@@ -1,0 +1,257 @@
+// Optimize(): per-task options → a plan for the whole Dag.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <set>
+
+#include "catalog/infra_descriptor.h"
+#include "optimizer/candidates.h"
+#include "skycore/error.h"
+
+namespace skycore {
+
+using optimizer_internal::Option;
+using optimizer_internal::TaskOptions;
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// Data a task hands to its downstream tasks: the sizes under `outputs:` (GB).
+double OutputGb(const Task& task) {
+  const auto& extra = task.extra();
+  if (!extra.is_object() || !extra.contains("outputs")) return 0;
+  const auto& outputs = extra["outputs"];
+  double total = 0;
+  if (outputs.is_object()) {
+    for (const auto& [path, size] : outputs.items()) {
+      if (size.is_number()) total += size.get<double>();
+    }
+  } else if (outputs.is_number()) {
+    total = outputs.get<double>();
+  }
+  return total;
+}
+
+double EgressCost(double gb, const Option& from, const Option& to) {
+  if (gb <= 0) return 0;
+  return gb *
+         catalog_internal::EgressUsdPerGb(from.infra(), from.region(), to.infra(), to.region());
+}
+
+struct Problem {
+  const Dag& dag;
+  OptimizeTarget target;
+  std::vector<TaskOptions> options;  // by task index
+  std::vector<double> output_gb;     // by task index
+  // Egress enters the objective only for COST.
+  double Edge(size_t up, size_t up_state, size_t down, size_t down_state) const {
+    if (target != OptimizeTarget::kCost) return 0;
+    const Option& a = options[up].all[options[up].states[up_state]];
+    const Option& b = options[down].all[options[down].states[down_state]];
+    return EgressCost(output_gb[up], a, b);
+  }
+  double Node(size_t task, size_t state) const {
+    return options[task].all[options[task].states[state]].score;
+  }
+};
+
+// Chain: DP over the states of each task in order. Returns a state per task.
+std::vector<size_t> SolveChain(const Problem& p, const std::vector<size_t>& order) {
+  const size_t n = order.size();
+  std::vector<std::vector<double>> best(n);
+  std::vector<std::vector<size_t>> from(n);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t task = order[i];
+    const size_t states = p.options[task].states.size();
+    best[i].assign(states, kInf);
+    from[i].assign(states, 0);
+    for (size_t s = 0; s < states; ++s) {
+      if (i == 0) {
+        best[i][s] = p.Node(task, s);
+        continue;
+      }
+      const size_t prev = order[i - 1];
+      for (size_t r = 0; r < best[i - 1].size(); ++r) {
+        double value = best[i - 1][r] + p.Edge(prev, r, task, s) + p.Node(task, s);
+        if (value < best[i][s]) {
+          best[i][s] = value;
+          from[i][s] = r;
+        }
+      }
+    }
+  }
+  std::vector<size_t> choice(p.dag.size(), 0);
+  size_t state = static_cast<size_t>(std::min_element(best[n - 1].begin(), best[n - 1].end()) -
+                                     best[n - 1].begin());
+  for (size_t i = n; i-- > 0;) {
+    choice[order[i]] = state;
+    state = from[i][state];
+  }
+  return choice;
+}
+
+// General DAG: exact depth-first branch-and-bound in topological order.
+class BranchAndBound {
+ public:
+  BranchAndBound(const Problem& p, std::vector<size_t> order)
+      : p_(p), order_(std::move(order)), choice_(p.dag.size(), 0), best_choice_(choice_) {
+    // Suffix sums of each task's cheapest standalone score: an admissible bound.
+    suffix_min_.assign(order_.size() + 1, 0);
+    for (size_t i = order_.size(); i-- > 0;) {
+      suffix_min_[i] = suffix_min_[i + 1] + p_.Node(order_[i], 0);  // states are best-first
+    }
+    for (size_t task = 0; task < p.dag.size(); ++task) upstream_.push_back(p.dag.upstream_of(task));
+  }
+  std::vector<size_t> Solve() {
+    Visit(0, 0);
+    return best_choice_;
+  }
+
+ private:
+  void Visit(size_t depth, double partial) {
+    if (partial + suffix_min_[depth] >= best_value_) return;
+    if (depth == order_.size()) {
+      best_value_ = partial;
+      best_choice_ = choice_;
+      return;
+    }
+    const size_t task = order_[depth];
+    for (size_t s = 0; s < p_.options[task].states.size(); ++s) {
+      double value = partial + p_.Node(task, s);
+      for (size_t up : upstream_[task]) value += p_.Edge(up, choice_[up], task, s);
+      choice_[task] = s;
+      Visit(depth + 1, value);
+    }
+  }
+
+  const Problem& p_;
+  std::vector<size_t> order_;
+  std::vector<size_t> choice_, best_choice_;
+  std::vector<double> suffix_min_;
+  std::vector<std::vector<size_t>> upstream_;
+  double best_value_ = kInf;
+};
+
+// Failover order for a chosen option: same region (other zones), same infra
+// (other regions), other infras; `ordered` alternatives after the chosen one.
+std::vector<Candidate> FailoverFor(const Task& task, const TaskOptions& options,
+                                   const Option& chosen, size_t limit) {
+  auto tier = [&](const Option& o) {
+    int base = 0;
+    if (task.resources().is_ordered()) {
+      base = o.alternative == chosen.alternative ? 0 : 3 * static_cast<int>(o.alternative + 1);
+    }
+    if (o.ref.table == chosen.ref.table && o.region_code() == chosen.region_code()) return base;
+    if (o.ref.table == chosen.ref.table) return base + 1;
+    return base + 2;
+  };
+  std::vector<const Option*> rest;
+  for (const Option& o : options.all) {
+    if (o.ref.table == chosen.ref.table && o.ref.row == chosen.ref.row &&
+        o.alternative == chosen.alternative) {
+      continue;
+    }
+    rest.push_back(&o);
+  }
+  std::stable_sort(rest.begin(), rest.end(),
+                   [&](const Option* a, const Option* b) { return tier(*a) < tier(*b); });
+  std::vector<Candidate> out;
+  std::set<std::tuple<const void*, uint32_t, uint32_t, uint32_t>> seen;
+  for (const Option* o : rest) {
+    if (out.size() >= limit) break;
+    const auto& t = *o->ref.table;
+    if (!seen.emplace(o->ref.table, t.region[o->ref.row], t.zone[o->ref.row],
+                      t.instance_type[o->ref.row])
+             .second) {
+      continue;
+    }
+    out.push_back(optimizer_internal::Materialise(*o, task));
+  }
+  return out;
+}
+
+std::vector<Candidate> ConsideredFor(const Task& task, const TaskOptions& options) {
+  std::vector<Candidate> out;
+  std::set<std::pair<const void*, size_t>> seen;  // (infra table, alternative)
+  for (const Option& o : options.all) {
+    if (seen.emplace(o.ref.table, o.alternative).second) {
+      out.push_back(optimizer_internal::Materialise(o, task));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+const TaskPlan& Plan::ForTask(size_t task_index) const {
+  for (const auto& task : tasks) {
+    if (task.task_index == task_index) return task;
+  }
+  throw InternalError(fmt::format("the plan has no task #{}", task_index));
+}
+
+Plan Optimize(const Dag& dag, const Catalog& catalog, const OptimizeOptions& options) {
+  Plan plan;
+  plan.target = options.target;
+  if (dag.size() == 0) return plan;
+  Problem problem{dag, options.target, {}, {}};
+  for (size_t i = 0; i < dag.size(); ++i) {
+    const Task& task = *dag.tasks()[i];
+    problem.options.push_back(optimizer_internal::ExpandTask(task, catalog, options));
+    if (problem.options.back().states.empty()) {
+      optimizer_internal::ThrowInfeasible(task, i, catalog, options);
+    }
+    problem.output_gb.push_back(OutputGb(task));
+  }
+  const std::vector<size_t> order = dag.topological_order();
+  std::vector<size_t> choice =
+      dag.is_chain() ? SolveChain(problem, order) : BranchAndBound(problem, order).Solve();
+  for (size_t task_index : order) {
+    const Task& task = *dag.tasks()[task_index];
+    const TaskOptions& task_options = problem.options[task_index];
+    const Option& chosen = task_options.all[task_options.states[choice[task_index]]];
+    TaskPlan task_plan;
+    task_plan.task_index = task_index;
+    task_plan.chosen = optimizer_internal::Materialise(chosen, task);
+    for (size_t up : dag.upstream_of(task_index)) {
+      const Option& from = problem.options[up].all[problem.options[up].states[choice[up]]];
+      task_plan.egress_cost_in += EgressCost(problem.output_gb[up], from, chosen);
+    }
+    task_plan.failover = FailoverFor(task, task_options, chosen, options.max_failover);
+    task_plan.considered = ConsideredFor(task, task_options);
+    plan.compute_cost += chosen.cost;
+    plan.egress_cost += task_plan.egress_cost_in;
+    plan.tasks.push_back(std::move(task_plan));
+  }
+  return plan;
+}
+
+// ---------------------------------------------------------------- Candidate
+
+std::string Candidate::InfraString() const {
+  std::string text = infra;
+  if (!region.empty()) text += "/" + region;
+  if (!zone.empty()) text += "/" + zone;
+  return text;
+}
+
+Resources Candidate::ToResources(const Task& task) const {
+  const auto& alternatives = task.resources().alternatives();
+  ResourcesSpec spec =
+      alternative < alternatives.size() ? alternatives[alternative].spec() : ResourcesSpec{};
+  spec.cloud = infra;
+  spec.region = region;
+  spec.zone = zone;
+  spec.instance_type = instance_type;
+  if (!accelerator_name.empty()) {
+    spec.accelerators = AcceleratorRequest{accelerator_name, accelerator_count};
+  }
+  spec.use_spot = use_spot;
+  return Resources(std::move(spec));
+}
+
+}  // namespace skycore

@@ -38,10 +38,15 @@ def main() -> int:
     args = parser.parse_args()
     sky = str(Path(sysconfig.get_path("scripts")) / "sky")
     bare = report("python -c pass", timed([sys.executable, "-c", "pass"], args.runs))
-    with_sky = report("python -c 'import sky'", timed([sys.executable, "-c", "import sky"], args.runs))
+    with_sky = report(
+        "python -c 'import sky'", timed([sys.executable, "-c", "import sky"], args.runs)
+    )
     print(f"{'import sky adds':<28} {with_sky - bare:7.1f} ms (target < 30 ms)")
     report("sky --help", timed([sky, "--help"], args.runs))
-    report("sky launch --dryrun hello", timed([sky, "launch", "--dryrun", "examples/hello.yaml"], args.runs))
+    report(
+        "sky launch --dryrun hello",
+        timed([sky, "launch", "--dryrun", "examples/hello.yaml"], args.runs),
+    )
     return 0
 
 

@@ -30,7 +30,9 @@ namespace catalog_internal {
 
 std::shared_ptr<const InfraTable> LoadTableFile(const std::string& infra,
                                                 const std::filesystem::path& csv_path,
-                                                std::vector<CatalogIssue>* issues, bool use_cache) {
+                                                std::vector<CatalogIssue>* issues,
+                                                const std::filesystem::path& cache_path) {
+  const bool use_cache = !cache_path.empty();
   struct stat st {};
   if (::stat(csv_path.c_str(), &st) != 0) {
     if (issues) issues->push_back(CatalogIssue{csv_path.string(), 0, "cannot be read"});
@@ -39,8 +41,6 @@ std::shared_ptr<const InfraTable> LoadTableFile(const std::string& infra,
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   const int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
                            static_cast<int64_t>(st.st_mtim.tv_nsec);
-  std::filesystem::path cache_path = csv_path;
-  cache_path += ".skycache";
   std::vector<CatalogIssue> file_issues;
   if (use_cache) {
     if (auto table = LoadCache(cache_path, infra, size, mtime_ns, &file_issues)) {
@@ -79,7 +79,9 @@ Catalog Catalog::LoadFiles(
     std::vector<CatalogIssue>* issues, bool use_cache) {
   auto data = std::make_shared<CatalogData>();
   for (const auto& [infra, path] : infra_csvs) {
-    auto table = catalog_internal::LoadTableFile(infra, path, issues, use_cache);
+    std::filesystem::path cache_path;
+    if (use_cache) cache_path = std::filesystem::path(path.string() + ".skycache");
+    auto table = catalog_internal::LoadTableFile(infra, path, issues, cache_path);
     if (table) data->tables[infra] = std::move(table);
   }
   return Catalog(std::move(data));
@@ -105,8 +107,22 @@ Catalog Catalog::Load(const CatalogPaths& paths, std::vector<CatalogIssue>* issu
       }
     }
   }
-  std::vector<std::pair<std::string, std::filesystem::path>> files(chosen.begin(), chosen.end());
-  return LoadFiles(files, issues, true);
+  // Caches of downloaded catalogs sit beside them; those of built-in ones go
+  // under the state directory, so that read-only installs and source trees
+  // stay untouched.
+  auto data = std::make_shared<CatalogData>();
+  for (const auto& [infra, path] : chosen) {
+    std::filesystem::path cache_path = path.string() + ".skycache";
+    if (!paths.state_dir.empty() && path.filename() != "vms.csv") {
+      auto cache_dir = paths.state_dir / "catalogs" / "cache";
+      std::filesystem::create_directories(cache_dir, ec);
+      cache_path = cache_dir / fmt::format("{}-{:016x}.skycache", infra,
+                                           std::hash<std::string>{}(path.string()));
+    }
+    auto table = catalog_internal::LoadTableFile(infra, path, issues, cache_path);
+    if (table) data->tables[infra] = std::move(table);
+  }
+  return Catalog(std::move(data));
 }
 
 Catalog Catalog::FromCsvText(const std::string& infra, const std::string& csv_text,

@@ -85,9 +85,11 @@ bool WriteCache(const std::filesystem::path& cache_path, const InfraTable& table
                 uint64_t source_size, int64_t source_mtime_ns,
                 const std::vector<CatalogIssue>& issues);
 
-// Loads one CSV, through the cache when `use_cache`.
+// Loads one CSV, through the binary cache at `cache_path` when it is not
+// empty (`<csv>.skycache` is the usual place).
 std::shared_ptr<const InfraTable> LoadTableFile(const std::string& infra,
                                                 const std::filesystem::path& csv_path,
-                                                std::vector<CatalogIssue>* issues, bool use_cache);
+                                                std::vector<CatalogIssue>* issues,
+                                                const std::filesystem::path& cache_path);
 
 }  // namespace skycore::catalog_internal

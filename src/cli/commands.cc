@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "cli/catalog_commands.h"
 #include "skycore/skycore.h"
 
 namespace skycore::cli {
@@ -142,6 +143,7 @@ int Launch(const LaunchFlags& flags) {
                                  : std::string();
   PrintPlan(dag, source);
   if (flags.dryrun) {
+    PrintOptimizerTable(dag);
     fmt::print("Dry run finished: the task is valid; nothing was launched.\n");
     return 0;
   }
@@ -195,6 +197,8 @@ int Main(int argc, char** argv) {
   launch->add_flag("-y,--yes", flags.yes, "Do not ask for confirmation");
   launch->add_flag("-d,--detach-run", flags.detach_run, "Return once the job is submitted");
 
+  auto run_catalog_command = AddCatalogCommands(app);
+
   // Words after `--` are a command to run (`sky launch -- python train.py`);
   // split them off before flag parsing so they are never read as flags.
   std::vector<std::string> command_words;
@@ -217,6 +221,7 @@ int Main(int argc, char** argv) {
       flags.entrypoint.insert(flags.entrypoint.end(), command_words.begin(), command_words.end());
       return Launch(flags);
     }
+    if (auto code = run_catalog_command()) return *code;
     std::cout << app.help();
     return 0;
   } catch (const Error& e) {

@@ -1,0 +1,223 @@
+#include "cli/catalog_commands.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "common/strings.h"
+#include "skycore/catalog.h"
+#include "skycore/error.h"
+#include "skycore/optimizer.h"
+#include "skycore/yaml.h"
+
+namespace skycore::cli {
+namespace {
+
+std::optional<std::string> LookupEnv(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+bool FancyOutput() { return ::isatty(1) != 0 && std::getenv("CI") == nullptr; }
+
+Catalog LoadCatalog() {
+  std::vector<CatalogIssue> issues;
+  Catalog catalog = Catalog::Load(CatalogPaths::FromEnvironment(LookupEnv), &issues);
+  if (!issues.empty()) {
+    std::cerr << fmt::format("sky: warning: {} catalog problem(s) skipped; first: {}\n",
+                             issues.size(), issues.front().ToString());
+  }
+  if (catalog.num_rows() == 0) {
+    throw ResourcesUnavailableError(
+        "no catalog found: set SKYCORE_CATALOG_DIR to a directory of <infra>.csv files or run "
+        "'sky catalog refresh'.");
+  }
+  return catalog;
+}
+
+// Prints rows as columns separated by two spaces (the first row is the header).
+void PrintColumns(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()), 0);
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::cout << line << "\n";
+  }
+}
+
+std::string Price(const std::optional<double>& price) {
+  return price ? fmt::format("$ {:.3f}", *price) : std::string("-");
+}
+
+struct ShowGpusFlags {
+  std::string accelerator;
+  std::string infra;
+  bool all = false;
+  bool all_regions = false;
+};
+
+int ShowGpus(const ShowGpusFlags& flags) {
+  Catalog catalog = LoadCatalog();
+  AcceleratorQuery query;
+  query.all_regions = flags.all_regions;
+  if (!flags.infra.empty()) {
+    auto parts = strings::Split(flags.infra, '/');
+    query.infras = {parts[0] == "k8s" ? std::string("kubernetes") : strings::Lower(parts[0])};
+    if (parts.size() > 1) query.region = parts[1];
+  }
+  if (flags.accelerator.empty()) {
+    // Names and the counts on offer.
+    std::map<std::string, std::vector<double>> counts;
+    for (const auto& offering : catalog.ListAccelerators(query)) {
+      auto& list = counts[offering.accelerator_name];
+      if (std::find(list.begin(), list.end(), offering.accelerator_count) == list.end()) {
+        list.push_back(offering.accelerator_count);
+      }
+    }
+    std::vector<std::vector<std::string>> rows = {{"GPU", "AVAILABLE_QUANTITIES"}};
+    for (auto& [name, list] : counts) {
+      std::sort(list.begin(), list.end());
+      std::vector<std::string> texts;
+      for (double count : list) texts.push_back(strings::FormatNumber(count));
+      rows.push_back({name, fmt::format("{}", fmt::join(texts, ", "))});
+    }
+    PrintColumns(rows);
+    if (!flags.all) {
+      std::cout << "\nHint: append a GPU name (e.g. 'sky show-gpus A100') for instance types and "
+                   "prices.\n";
+    }
+    return 0;
+  }
+  std::string name = flags.accelerator;
+  if (auto colon = name.find(':'); colon != std::string::npos) {
+    double count = 0;
+    if (!strings::ParseDouble(name.substr(colon + 1), count) || count <= 0) {
+      throw InvalidTaskError(fmt::format("invalid accelerator count in '{}'.", name));
+    }
+    query.count = count;
+    name = name.substr(0, colon);
+  }
+  query.name_filter = name;
+  auto offerings = catalog.ListAccelerators(query);
+  if (offerings.empty()) {
+    auto matches = strings::CloseMatches(name, catalog.AcceleratorNames());
+    throw ResourcesUnavailableError(
+        fmt::format("no accelerator matching '{}' in the catalog{}.", flags.accelerator,
+                    flags.infra.empty() ? "" : " for " + flags.infra),
+        {}, std::move(matches));
+  }
+  std::vector<std::vector<std::string>> rows = {{"GPU", "QTY", "INFRA", "INSTANCE_TYPE",
+                                                 "DEVICE_MEM", "vCPUs", "HOST_MEM", "HOURLY_PRICE",
+                                                 "HOURLY_SPOT_PRICE", "REGION"}};
+  for (const auto& o : offerings) {
+    rows.push_back({o.accelerator_name, strings::FormatNumber(o.accelerator_count), o.infra,
+                    o.instance_type.empty() ? "(attachable)" : o.instance_type,
+                    o.device_memory_gib ? fmt::format("{}GB", std::round(*o.device_memory_gib))
+                                        : std::string("-"),
+                    o.vcpus > 0 ? strings::FormatNumber(o.vcpus) : std::string("-"),
+                    o.memory_gib > 0 ? fmt::format("{}GB", strings::FormatNumber(o.memory_gib))
+                                     : std::string("-"),
+                    Price(o.price), Price(o.spot_price), o.region});
+  }
+  PrintColumns(rows);
+  return 0;
+}
+
+struct OptimizeFlags {
+  std::string yaml;
+  bool minimize_time = false;
+};
+
+void PrintPlanTable(const Dag& dag, const Catalog& catalog, OptimizeTarget target) {
+  OptimizeOptions options;
+  options.target = target;
+  Plan plan = Optimize(dag, catalog, options);
+  std::cout << FormatOptimizerTable(dag, plan, FancyOutput());
+  std::cout << fmt::format("Estimated cost: ${:.2f} / hour", plan.total_cost());
+  if (plan.egress_cost > 0)
+    std::cout << fmt::format(" (of which egress ${:.2f})", plan.egress_cost);
+  std::cout << "\n";
+}
+
+int OptimizeCommand(const OptimizeFlags& flags) {
+  Dag dag = LoadDagYamlFile(flags.yaml);
+  PrintPlanTable(dag, LoadCatalog(),
+                 flags.minimize_time ? OptimizeTarget::kTime : OptimizeTarget::kCost);
+  return 0;
+}
+
+struct RefreshFlags {
+  std::string url;
+  std::vector<std::string> infras;
+};
+
+int RefreshCommand(const RefreshFlags& flags) {
+  RefreshOptions options;
+  if (!flags.url.empty()) options.base_url = flags.url;
+  if (!flags.infras.empty()) options.infras = flags.infras;
+  options.state_dir = CatalogPaths::FromEnvironment(LookupEnv).state_dir;
+  if (options.state_dir.empty()) {
+    throw IoError("no state directory: set HOME or SKYCORE_STATE_DIR.");
+  }
+  int failures = 0;
+  for (const auto& result : RefreshCatalogs(options)) {
+    const char* status = result.status == RefreshResult::Status::kUpdated       ? "updated"
+                         : result.status == RefreshResult::Status::kNotModified ? "up to date"
+                                                                                : "FAILED";
+    std::cout << fmt::format("{:<10} {:<10} {}\n", result.infra, status, result.message);
+    if (result.status == RefreshResult::Status::kFailed) ++failures;
+  }
+  return failures == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+void PrintOptimizerTable(const Dag& dag) {
+  PrintPlanTable(dag, LoadCatalog(), OptimizeTarget::kCost);
+}
+
+std::function<std::optional<int>()> AddCatalogCommands(CLI::App& app) {
+  auto show_flags = std::make_shared<ShowGpusFlags>();
+  CLI::App* show = app.add_subcommand("show-gpus", "List accelerators, instance types and prices.");
+  show->add_option("accelerator", show_flags->accelerator, "GPU name, optionally NAME:COUNT");
+  show->add_option("--infra,--cloud", show_flags->infra,
+                   "Only this infra (aws, gcp/us-central1, ...)");
+  show->add_flag("-a,--all", show_flags->all, "List every accelerator");
+  show->add_flag("--all-regions", show_flags->all_regions, "One line per region");
+
+  auto optimize_flags = std::make_shared<OptimizeFlags>();
+  CLI::App* optimize = app.add_subcommand("optimize", "Show where a task YAML would run, and why.");
+  optimize->add_option("yaml", optimize_flags->yaml, "Task YAML file")->required();
+  optimize->add_flag("--minimize-time", optimize_flags->minimize_time,
+                     "Minimize estimated time instead of cost");
+
+  auto refresh_flags = std::make_shared<RefreshFlags>();
+  CLI::App* catalog = app.add_subcommand("catalog", "Manage the instance catalog.");
+  catalog->require_subcommand(1);
+  CLI::App* refresh = catalog->add_subcommand(
+      "refresh", "Download current catalogs into $SKYCORE_STATE_DIR (default ~/.sky)/catalogs.");
+  refresh->add_option("--url", refresh_flags->url, "Base URL serving <infra>/vms.csv");
+  refresh->add_option("--infra", refresh_flags->infras, "Only these infras");
+
+  return [=]() -> std::optional<int> {
+    if (show->parsed()) return ShowGpus(*show_flags);
+    if (optimize->parsed()) return OptimizeCommand(*optimize_flags);
+    if (refresh->parsed()) return RefreshCommand(*refresh_flags);
+    return std::nullopt;
+  };
+}
+
+}  // namespace skycore::cli

@@ -1,7 +1,10 @@
 // The public loader: parsing YAML text, env overrides, `${VAR}` interpolation,
 // multi-document chains, and dumping.
 #include <fmt/format.h>
+#include <yaml-cpp/anchor.h>
+#include <yaml-cpp/eventhandler.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -118,9 +121,48 @@ void Finish(Reader& reader, Task& task, const std::vector<yamlio::UnsetVar>& uns
   throw InvalidTaskError(fmt::format("invalid YAML: {}.", e.msg), std::move(location));
 }
 
+// Walks the document events without building nodes. yaml-cpp 0.7's LoadAll
+// loops forever on some malformed inputs (e.g. a stray ',' at the top level)
+// because the parser stops consuming input yet keeps reporting empty
+// documents; this pass notices a document that starts where the previous one
+// did and reports the input as invalid instead.
+class DocumentGuard : public YAML::EventHandler {
+ public:
+  explicit DocumentGuard(size_t max_documents) : max_documents_(max_documents) {}
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents_ > max_documents_ || (documents_ > 1 && mark.pos == last_start_.pos)) {
+      throw YAML::ParserException(mark, "unexpected content; the parser cannot continue here");
+    }
+    last_start_ = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  size_t max_documents_;
+  size_t documents_ = 0;
+  YAML::Mark last_start_;
+};
+
 std::vector<YAML::Node> ParseDocuments(std::string_view text, const std::string& filename) {
   try {
     std::string copy(text);
+    {
+      std::istringstream stream(copy);
+      YAML::Parser parser(stream);
+      DocumentGuard guard(static_cast<size_t>(std::count(copy.begin(), copy.end(), '\n')) + 2);
+      while (parser.HandleNextDocument(guard)) {
+      }
+    }
     return YAML::LoadAll(copy);
   } catch (const YAML::Exception& e) {
     FailParse(filename, e);

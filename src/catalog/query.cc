@@ -145,13 +145,9 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r) {
     double pa = a.hourly_price(use_spot);
     double pb = b.hourly_price(use_spot);
     if (pa != pb) return pa < pb;
+    // Ties: infra name, then file order (cheap and deterministic).
     if (a.table != b.table) return a.table->infra < b.table->infra;
-    const auto& da = a.table->dict;
-    int c = da.at(a.table->region[a.row]).compare(da.at(b.table->region[b.row]));
-    if (c != 0) return c < 0;
-    c = da.at(a.table->zone[a.row]).compare(da.at(b.table->zone[b.row]));
-    if (c != 0) return c < 0;
-    return da.at(a.table->instance_type[a.row]) < da.at(b.table->instance_type[b.row]);
+    return a.row < b.row;
   });
   return out;
 }

@@ -47,12 +47,36 @@ struct Problem {
   OptimizeTarget target;
   std::vector<TaskOptions> options;  // by task index
   std::vector<double> output_gb;     // by task index
+  // Per task and state: where it is and what leaving it costs, precomputed
+  // because the solvers evaluate every pair of states on every edge.
+  struct Place {
+    const void* table;
+    uint32_t region;
+    double internet_usd_per_gb;
+    double inter_region_usd_per_gb;
+  };
+  std::vector<std::vector<Place>> places;
+  void IndexPlaces() {
+    for (const TaskOptions& task : options) {
+      places.emplace_back();
+      for (size_t index : task.states) {
+        const Option& o = task.all[index];
+        const auto& descriptor = catalog_internal::DescribeInfra(o.infra());
+        places.back().push_back(Place{o.ref.table, o.region_code(),
+                                      descriptor.egress_internet_usd_per_gb,
+                                      descriptor.egress_inter_region_usd_per_gb});
+      }
+    }
+  }
   // Egress enters the objective only for COST.
   double Edge(size_t up, size_t up_state, size_t down, size_t down_state) const {
-    if (target != OptimizeTarget::kCost) return 0;
-    const Option& a = options[up].all[options[up].states[up_state]];
-    const Option& b = options[down].all[options[down].states[down_state]];
-    return EgressCost(output_gb[up], a, b);
+    if (target != OptimizeTarget::kCost || output_gb[up] <= 0) return 0;
+    const Place& a = places[up][up_state];
+    const Place& b = places[down][down_state];
+    if (a.table == b.table) {
+      return a.region == b.region ? 0 : output_gb[up] * a.inter_region_usd_per_gb;
+    }
+    return output_gb[up] * a.internet_usd_per_gb;
   }
   double Node(size_t task, size_t state) const {
     return options[task].all[options[task].states[state]].score;
@@ -198,7 +222,7 @@ Plan Optimize(const Dag& dag, const Catalog& catalog, const OptimizeOptions& opt
   Plan plan;
   plan.target = options.target;
   if (dag.size() == 0) return plan;
-  Problem problem{dag, options.target, {}, {}};
+  Problem problem{dag, options.target, {}, {}, {}};
   for (size_t i = 0; i < dag.size(); ++i) {
     const Task& task = *dag.tasks()[i];
     problem.options.push_back(optimizer_internal::ExpandTask(task, catalog, options));
@@ -207,6 +231,7 @@ Plan Optimize(const Dag& dag, const Catalog& catalog, const OptimizeOptions& opt
     }
     problem.output_gb.push_back(OutputGb(task));
   }
+  problem.IndexPlaces();
   const std::vector<size_t> order = dag.topological_order();
   std::vector<size_t> choice =
       dag.is_chain() ? SolveChain(problem, order) : BranchAndBound(problem, order).Solve();

@@ -1,0 +1,143 @@
+// The value types of skycore/state.h, the options, and opening the SQLite store.
+#include "skycore/state.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "state/schema.h"
+#include "state/sqlite_store.h"
+
+namespace skycore {
+
+const char* ClusterStatusName(ClusterStatus status) noexcept {
+  switch (status) {
+    case ClusterStatus::kInit:
+      return "INIT";
+    case ClusterStatus::kUp:
+      return "UP";
+    case ClusterStatus::kStopped:
+      return "STOPPED";
+  }
+  return "INIT";
+}
+
+std::optional<ClusterStatus> ParseClusterStatus(std::string_view name) noexcept {
+  for (auto status : {ClusterStatus::kInit, ClusterStatus::kUp, ClusterStatus::kStopped}) {
+    if (name == ClusterStatusName(status)) return status;
+  }
+  return std::nullopt;
+}
+
+const char* RequestStatusName(RequestStatus status) noexcept {
+  switch (status) {
+    case RequestStatus::kPending:
+      return "PENDING";
+    case RequestStatus::kRunning:
+      return "RUNNING";
+    case RequestStatus::kSucceeded:
+      return "SUCCEEDED";
+    case RequestStatus::kFailed:
+      return "FAILED";
+    case RequestStatus::kCancelled:
+      return "CANCELLED";
+  }
+  return "PENDING";
+}
+
+std::optional<RequestStatus> ParseRequestStatus(std::string_view name) noexcept {
+  for (auto status : {RequestStatus::kPending, RequestStatus::kRunning, RequestStatus::kSucceeded,
+                      RequestStatus::kFailed, RequestStatus::kCancelled}) {
+    if (name == RequestStatusName(status)) return status;
+  }
+  return std::nullopt;
+}
+
+bool IsFinished(RequestStatus status) noexcept {
+  return status == RequestStatus::kSucceeded || status == RequestStatus::kFailed ||
+         status == RequestStatus::kCancelled;
+}
+
+nlohmann::json RequestErrorJson(const Error& error, std::string_view type) {
+  return nlohmann::json{
+      {"type", std::string(type)},
+      {"code", ErrorCodeName(error.code())},
+      {"message", error.what()},
+  };
+}
+
+int64_t ClusterHistoryRecord::launched_at_s() const noexcept {
+  return usage_intervals.empty() ? 0 : usage_intervals.front().start_s;
+}
+
+int64_t ClusterHistoryRecord::duration_s(int64_t now_s) const noexcept {
+  int64_t total = 0;
+  for (const auto& interval : usage_intervals) {
+    int64_t end = interval.end_s.value_or(now_s);
+    if (end > interval.start_s) total += end - interval.start_s;
+  }
+  return total;
+}
+
+std::filesystem::path StateStoreOptions::DefaultStateDir(const EnvLookup& lookup) {
+  if (auto dir = lookup("SKYCORE_STATE_DIR"); dir && !dir->empty()) return *dir;
+  if (auto home = lookup("HOME"); home && !home->empty()) {
+    return std::filesystem::path(*home) / ".sky";
+  }
+  return {};
+}
+
+int CurrentStateSchemaVersion() noexcept { return state_internal::kCurrentSchemaVersion; }
+
+std::unique_ptr<StateStore> OpenSqliteStateStore(const StateStoreOptions& options) {
+  return std::make_unique<state_internal::SqliteStateStore>(options,
+                                                            state_internal::kCurrentSchemaVersion);
+}
+
+namespace state_internal {
+
+namespace {
+
+std::filesystem::path DatabasePath(const StateStoreOptions& options) {
+  if (options.state_dir.empty()) {
+    throw IoError("No state directory: set HOME or SKYCORE_STATE_DIR.");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options.state_dir, ec);
+  if (ec) {
+    throw IoError(fmt::format("Cannot create the state directory {}: {}.",
+                              options.state_dir.string(), ec.message()));
+  }
+  return options.state_dir / "state.db";
+}
+
+double SystemNow() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+SqliteStateStore::SqliteStateStore(const StateStoreOptions& options, int target_version)
+    : clock_(options.clock ? options.clock : SystemNow),
+      db_(DatabasePath(options), options.busy_timeout) {
+  PrepareSchema(db_, target_version);
+}
+
+double SqliteStateStore::Now() const { return clock_(); }
+
+int64_t SqliteStateStore::NowSeconds() const { return static_cast<int64_t>(clock_()); }
+
+nlohmann::json SqliteStateStore::ParseJson(const std::string& text, std::string_view column) const {
+  if (text.empty()) return nullptr;
+  auto value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded()) {
+    throw StateError(
+        CorruptDatabaseMessage(db_.path(), fmt::format("column {} holds invalid JSON", column)));
+  }
+  return value;
+}
+
+}  // namespace state_internal
+}  // namespace skycore

@@ -156,6 +156,22 @@ class DocumentGuard : public YAML::EventHandler {
 std::vector<YAML::Node> ParseDocuments(std::string_view text, const std::string& filename) {
   try {
     std::string copy(text);
+    // A stream with no document marker at the start of a line holds at most
+    // one document: parse it once, without the guard pass (the common case).
+    auto has_marker = [&copy] {
+      for (size_t pos = 0; pos < copy.size(); pos = copy.find('\n', pos) + 1) {
+        if (copy.compare(pos, 3, "---") == 0 || copy.compare(pos, 3, "...") == 0) return true;
+        if (copy.find('\n', pos) == std::string::npos) break;
+      }
+      return false;
+    };
+    if (!has_marker()) {
+      YAML::Node node = YAML::Load(copy);
+      // A null result from non-empty text may be the parser stopping at its
+      // first token: only the guarded path below tells that apart.
+      const bool blank = copy.find_first_not_of(" \t\r\n") == std::string::npos;
+      if (!node.IsNull() || blank) return {node};
+    }
     {
       std::istringstream stream(copy);
       YAML::Parser parser(stream);

@@ -138,7 +138,8 @@ bool ParseYamlFloat(std::string_view text, double& out) {
   std::string normalized(parse);
   if (normalized.ends_with('.')) normalized += '0';
   if (normalized.starts_with('.') || normalized.starts_with("-.")) {
-    normalized.insert(normalized[0] == '-' ? 1 : 0, "0");
+    const bool negative = normalized[0] == '-';
+    normalized = std::string(negative ? "-0" : "0") + normalized.substr(negative ? 1 : 0);
   }
   return strings::ParseDouble(normalized, out);
 }

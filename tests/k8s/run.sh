@@ -42,6 +42,10 @@ run_test() {
   fi
 }
 
+# No kubectl call may hang the suite: every one is bounded, also inside
+# the `bash -c` snippets below.
+kubectl() { timeout 120 "$SKYCORE_K8S_ROOT/bin/kubectl" "$@"; }
+export -f kubectl
 k() { kubectl "$@"; }
 
 # until_true SECONDS CMD...: poll CMD until it succeeds or time runs out.
@@ -130,7 +134,8 @@ test_exec_protocols() {
   out="$(echo piped-in | KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false k exec -i ex -- cat)"
   [[ "$out" == piped-in ]] || fail "stdin over spdy: '$out'" || return 1
   if command -v script >/dev/null; then
-    out="$(script -qec "kubectl exec -it ex -- sh -c 'tty; test -t 0 && echo interactive'" /dev/null </dev/null | tr -d '\r\000')"
+    # kubectl needs the pseudo-terminal in the foreground: no timeout(1) inside.
+    out="$(timeout 60 script -qec "$SKYCORE_K8S_ROOT/bin/kubectl exec -it ex -- sh -c 'tty; test -t 0 && echo interactive'" /dev/null </dev/null | tr -d '\r\000')"
     [[ "$out" == */dev/pts/* && "$out" == *interactive* ]] || fail "tty: '$out'" || return 1
   else
     note "util-linux script(1) missing: TTY exec not checked"
@@ -146,7 +151,7 @@ test_logs_tail_follow() {
   local out
   out="$(k logs lg --tail=2)"
   [[ "$out" == $'line4\nline5' || "$out" == $'line5\nlast' ]] || fail "tail: '$out'" || return 1
-  out="$(timeout 30 kubectl logs -f lg)"
+  out="$(kubectl logs -f lg --request-timeout=30s)"
   [[ "$out" == *line1*last ]] || fail "follow: '$out'" || return 1
   until_true 30 pod_phase_is lg Succeeded || fail "phase $(k get pod lg -o jsonpath='{.status.phase}')" || return 1
   out="$(k logs lg --timestamps | tail -n1)"
@@ -226,7 +231,7 @@ test_restricted_user() {
 test_watch_order() {
   local rv
   rv="$(k get pods -n default -o jsonpath='{.metadata.resourceVersion}')" || return 1
-  timeout 90 kubectl get --raw "/api/v1/namespaces/default/pods?watch=1&fieldSelector=metadata.name%3Dwatched&resourceVersion=$rv" \
+  timeout 90 "$SKYCORE_K8S_ROOT/bin/kubectl" get --raw "/api/v1/namespaces/default/pods?watch=1&fieldSelector=metadata.name%3Dwatched&resourceVersion=$rv" \
     >"$work/watch.json" 2>"$work/watch.err" &
   local wpid=$!
   bg_pids+=("$wpid")
@@ -248,7 +253,7 @@ test_port_forward() {
   local pod_port="${port%% *}" local_port; local_port="$(cut -d' ' -f2 <<<"$port")"
   k run web --image=python:3 --restart=Never --command -- sh -c "echo served-by-pod > index.html; exec python3 -m http.server $pod_port" >/dev/null || return 1
   until_true 30 pod_phase_is web Running || return 1
-  timeout 60 kubectl port-forward pod/web "$local_port:$pod_port" >"$work/pf.log" 2>&1 &
+  timeout 60 "$SKYCORE_K8S_ROOT/bin/kubectl" port-forward pod/web "$local_port:$pod_port" >"$work/pf.log" 2>&1 &
   local pf=$!
   bg_pids+=("$pf")
   local body=""

@@ -1,8 +1,157 @@
-// Catalog and optimizer bindings (filled in with the catalog).
+// sky.optimize, sky.list_accelerators and sky.OptimizeTarget.
+//
+// Each call loads the catalogs it needs (the binary caches make that a few
+// milliseconds) rather than keeping one in a hidden module global.
+#include "skycore/catalog.h"
+
+#include <pybind11/functional.h>
+#include <pybind11/stl.h>
+
+#include <cstdlib>
+
 #include "bindings.h"
+#include "skycore/optimizer.h"
 
 namespace skycore::python {
+namespace {
 
-void BindCatalog(py::module_&) {}
+Catalog LoadCatalog() {
+  auto paths =
+      CatalogPaths::FromEnvironment([](const std::string& name) -> std::optional<std::string> {
+        const char* value = std::getenv(name.c_str());
+        if (value == nullptr) return std::nullopt;
+        return std::string(value);
+      });
+  return Catalog::Load(paths);
+}
+
+py::dict CandidateToDict(const Candidate& c) {
+  py::dict out;
+  out["infra"] = c.InfraString();
+  out["cloud"] = c.infra;
+  out["region"] = c.region;
+  out["zone"] = c.zone.empty() ? py::object(py::none()) : py::object(py::str(c.zone));
+  out["instance_type"] = c.instance_type;
+  out["accelerators"] =
+      c.accelerator_name.empty()
+          ? py::object(py::none())
+          : py::object(py::dict(py::arg(c.accelerator_name.c_str()) = c.accelerator_count));
+  out["vcpus"] = c.vcpus;
+  out["memory_gb"] = c.memory_gib;
+  out["use_spot"] = c.use_spot;
+  out["hourly_price"] = c.hourly_price;
+  out["estimated_hours"] = c.hours;
+  out["cost"] = c.cost;
+  return out;
+}
+
+std::shared_ptr<Dag> AsDag(const py::object& dag_or_task) {
+  if (py::isinstance<Dag>(dag_or_task)) return dag_or_task.cast<std::shared_ptr<Dag>>();
+  if (py::isinstance<Task>(dag_or_task)) {
+    auto dag = std::make_shared<Dag>();
+    dag->add(dag_or_task.cast<std::shared_ptr<Task>>());
+    return dag;
+  }
+  throw py::type_error("optimize() takes a sky.Dag or a sky.Task");
+}
+
+}  // namespace
+
+void BindCatalog(py::module_& m) {
+  py::enum_<OptimizeTarget>(m, "OptimizeTarget", "What the optimizer minimizes.")
+      .value("COST", OptimizeTarget::kCost)
+      .value("TIME", OptimizeTarget::kTime);
+
+  m.def(
+      "optimize",
+      [](const py::object& dag_or_task, OptimizeTarget minimize,
+         const py::object& blocked_resources, const std::vector<std::string>& enabled_infras) {
+        std::shared_ptr<Dag> dag = AsDag(dag_or_task);
+        OptimizeOptions options;
+        options.target = minimize;
+        options.enabled_infras = enabled_infras;
+        if (!blocked_resources.is_none()) {
+          for (auto item : blocked_resources) options.blocked.push_back(item.cast<Resources>());
+        }
+        Plan plan;
+        std::string table;
+        {
+          py::gil_scoped_release release;
+          Catalog catalog = LoadCatalog();
+          plan = Optimize(*dag, catalog, options);
+          table = FormatOptimizerTable(*dag, plan, false);
+        }
+        py::list tasks;
+        for (const auto& task_plan : plan.tasks) {
+          py::dict entry;
+          const auto& task = dag->tasks()[task_plan.task_index];
+          entry["task"] = task->name();
+          entry["num_nodes"] = task->num_nodes();
+          entry["chosen"] = CandidateToDict(task_plan.chosen);
+          py::list failover;
+          for (const auto& c : task_plan.failover) failover.append(CandidateToDict(c));
+          entry["failover"] = failover;
+          entry["egress_cost_in"] = task_plan.egress_cost_in;
+          tasks.append(entry);
+        }
+        py::dict out;
+        out["minimize"] = minimize == OptimizeTarget::kCost ? "COST" : "TIME";
+        out["tasks"] = tasks;
+        out["compute_cost"] = plan.compute_cost;
+        out["egress_cost"] = plan.egress_cost;
+        out["total_cost"] = plan.total_cost();
+        out["table"] = table;
+        return out;
+      },
+      py::arg("dag"), py::arg("minimize") = OptimizeTarget::kCost,
+      py::arg("blocked_resources") = py::none(),
+      py::arg("enabled_infras") = std::vector<std::string>{},
+      "Chooses where each task of `dag` runs. Returns a dict: per task the chosen "
+      "placement and the ordered failover candidates, the total estimated cost, and the "
+      "optimizer table as `sky launch --dryrun` prints it.");
+
+  m.def(
+      "list_accelerators",
+      [](bool gpus_only, const std::optional<std::string>& name_filter,
+         const std::optional<std::string>& region_filter,
+         const std::optional<double>& quantity_filter, const std::vector<std::string>& clouds,
+         bool all_regions) {
+        AcceleratorQuery query;
+        query.name_filter = name_filter.value_or("");
+        query.region = region_filter.value_or("");
+        query.count = quantity_filter;
+        query.infras = clouds;
+        query.all_regions = all_regions;
+        query.include_cpu_only = !gpus_only;
+        std::vector<AcceleratorOffering> offerings;
+        {
+          py::gil_scoped_release release;
+          offerings = LoadCatalog().ListAccelerators(query);
+        }
+        py::dict out;
+        for (const auto& o : offerings) {
+          py::str key(o.accelerator_name);
+          if (!out.contains(key)) out[key] = py::list();
+          py::dict row;
+          row["accelerator_name"] = o.accelerator_name;
+          row["accelerator_count"] = o.accelerator_count;
+          row["cloud"] = o.infra;
+          row["instance_type"] = o.instance_type;
+          row["cpu_count"] = o.vcpus;
+          row["memory"] = o.memory_gib;
+          row["device_memory"] = o.device_memory_gib;
+          row["price"] = o.price;
+          row["spot_price"] = o.spot_price;
+          row["region"] = o.region;
+          out[key].cast<py::list>().append(row);
+        }
+        return out;
+      },
+      py::arg("gpus_only") = true, py::arg("name_filter") = py::none(),
+      py::arg("region_filter") = py::none(), py::arg("quantity_filter") = py::none(),
+      py::arg("clouds") = std::vector<std::string>{}, py::arg("all_regions") = false,
+      "Accelerator offerings from the catalogs: {name: [offering dict, ...]}, as "
+      "`sky show-gpus` lists them.");
+}
 
 }  // namespace skycore::python

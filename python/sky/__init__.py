@@ -13,6 +13,9 @@ __version__: str = _skycore.__version__
 
 Resources = _skycore.Resources
 Task = _skycore.Task
+OptimizeTarget = _skycore.OptimizeTarget
+optimize = _skycore.optimize
+list_accelerators = _skycore.list_accelerators
 
 
 def load_chain_dag_from_yaml(
@@ -26,10 +29,13 @@ def load_chain_dag_from_yaml(
 
 __all__ = [
     "Dag",
+    "OptimizeTarget",
     "Resources",
     "Task",
     "__version__",
     "exceptions",
     "get_current_dag",
+    "list_accelerators",
     "load_chain_dag_from_yaml",
+    "optimize",
 ]

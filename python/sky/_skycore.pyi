@@ -155,3 +155,22 @@ def load_dag_from_yaml_str(
     text: str, env_overrides: _Overrides = ..., secrets_overrides: _Overrides = ...
 ) -> Dag: ...
 def error_code_names() -> list[str]: ...
+
+class OptimizeTarget:
+    COST: OptimizeTarget
+    TIME: OptimizeTarget
+
+def optimize(
+    dag: Dag | Task,
+    minimize: OptimizeTarget = ...,
+    blocked_resources: Iterable[Resources] | None = ...,
+    enabled_infras: list[str] = ...,
+) -> dict[str, Any]: ...
+def list_accelerators(
+    gpus_only: bool = ...,
+    name_filter: str | None = ...,
+    region_filter: str | None = ...,
+    quantity_filter: float | None = ...,
+    clouds: list[str] = ...,
+    all_regions: bool = ...,
+) -> dict[str, list[dict[str, Any]]]: ...

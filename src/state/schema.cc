@@ -49,7 +49,8 @@ CREATE TABLE cluster_usage (
   start_at INTEGER NOT NULL,
   end_at INTEGER
 );
-CREATE INDEX cluster_usage_by_hash ON cluster_usage (cluster_hash, start_at);
+-- Finds a lifetime's open interval without scanning its past ones.
+CREATE INDEX cluster_usage_by_hash ON cluster_usage (cluster_hash, end_at);
 )sql",
     // 1 → 2: SDK requests.
     R"sql(

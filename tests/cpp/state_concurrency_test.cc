@@ -2,11 +2,13 @@
 // database concurrently (including the same cluster row); no "database is
 // locked" error may escape and every write must be accounted for.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "skycore/state.h"
 
@@ -111,6 +113,66 @@ TEST(StateConcurrency, TwentyProcessesWriteWithoutLossOrLockErrors) {
   ASSERT_EQ(shared.size(), 1u);
   EXPECT_EQ(shared[0].usage_intervals.size(), 1u);
 
+  store.reset();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+TEST(StateConcurrency, ThreadsShareOneStore) {
+  char pattern[] = "/tmp/skycore_threads_XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const fs::path dir = pattern;
+  StateStoreOptions options;
+  options.state_dir = dir;
+  auto store = OpenSqliteStateStore(options);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&store, t] {
+      for (int i = 0; i < 50; ++i) {
+        RequestRecord request;
+        request.request_id = "t" + std::to_string(t) + "-" + std::to_string(i);
+        request.name = "status";
+        store->CreateRequest(request);
+        store->ListRequests({{}, "", 5});
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(store->ListRequests().size(), 200u);
+  store.reset();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+TEST(StateConcurrency, AWriterHeldPastTheBusyTimeoutIsAStateError) {
+  char pattern[] = "/tmp/skycore_busy_XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const fs::path dir = pattern;
+  StateStoreOptions options;
+  options.state_dir = dir;
+  options.busy_timeout = std::chrono::milliseconds(100);
+  auto store = OpenSqliteStateStore(options);
+  ClusterUpdate update;
+  update.name = "dev";
+  store->AddOrUpdateCluster(update);
+
+  // Another program holds the write lock and does not let go.
+  sqlite3* holder = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "state.db").c_str(), &holder), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(holder, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  try {
+    store->SetClusterStatus("dev", ClusterStatus::kUp);
+    ADD_FAILURE() << "the write went through while another writer held the lock";
+  } catch (const StateError& error) {
+    EXPECT_NE(std::string(error.what()).find("locked by another sky process"), std::string::npos)
+        << error.what();
+  }
+  // Readers are not blocked by a writer (WAL).
+  EXPECT_EQ(store->GetCluster("dev")->status, ClusterStatus::kInit);
+  sqlite3_exec(holder, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(holder);
+  store->SetClusterStatus("dev", ClusterStatus::kUp);
+  EXPECT_EQ(store->GetCluster("dev")->status, ClusterStatus::kUp);
   store.reset();
   std::error_code ec;
   fs::remove_all(dir, ec);

@@ -1,0 +1,136 @@
+// Agent internals without a daemon: the reservation book, log chunking, the
+// job table's persistence and schema guard.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "agent/job_table.h"
+#include "agent/node_spec.h"
+#include "agent/protocol.h"
+#include "skycore/error.h"
+
+namespace skycore::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+NodeSpec TwoNodes() {
+  return ParseNodeSpec(
+      R"({"cluster_name": "c", "nodes": [
+          {"ip": "127.0.0.1", "workdir": "/tmp", "cpus": 4, "gpus": 2, "memory_gib": 8},
+          {"ip": "127.0.0.2", "workdir": "/tmp", "cpus": 4, "gpu_ids": [5], "memory_gib": 8}]})");
+}
+
+TEST(AgentReservationTest, WholeAndFractionalGpus) {
+  ReservationBook book(TwoNodes());
+  JobSpec half;
+  half.gpus_per_node = 0.5;
+  auto first = book.TryReserve(half);
+  auto second = book.TryReserve(half);
+  ASSERT_TRUE(first && second);
+  // Fractions pack onto the same GPU.
+  EXPECT_EQ((*first)[0].gpus, (*second)[0].gpus);
+  JobSpec two;
+  two.gpus_per_node = 2;
+  EXPECT_FALSE(book.TryReserve(two));  // GPU 0 is shared, so only GPU 1 is whole
+  book.Release(*first);
+  book.Release(*second);
+  auto whole = book.TryReserve(two);
+  ASSERT_TRUE(whole);
+  EXPECT_EQ((*whole)[0].node, 0);
+  EXPECT_EQ((*whole)[0].gpus.size(), 2u);
+}
+
+TEST(AgentReservationTest, MultiNodeNeedsDistinctNodes) {
+  ReservationBook book(TwoNodes());
+  JobSpec spec;
+  spec.num_nodes = 2;
+  spec.cpus_per_node = 3;
+  spec.memory_gib_per_node = 8;
+  auto both = book.TryReserve(spec);
+  ASSERT_TRUE(both);
+  EXPECT_EQ((*both)[0].node, 0);
+  EXPECT_EQ((*both)[1].node, 1);
+  EXPECT_FALSE(book.TryReserve(spec));
+  ReservationBook empty(TwoNodes());
+  spec.num_nodes = 3;
+  EXPECT_TRUE(empty.NeverFits(spec));
+  spec.num_nodes = 1;
+  spec.memory_gib_per_node = 9;
+  EXPECT_TRUE(empty.NeverFits(spec));
+}
+
+TEST(AgentNodeSpecTest, RejectsAMissingWorkdir) {
+  try {
+    ParseNodeSpec(R"({"nodes": [{"ip": "127.0.0.1"}]})");
+    FAIL() << "accepted";
+  } catch (const InvalidSkyPilotConfigError& error) {
+    EXPECT_EQ(error.field_path(), "nodes[0].workdir");
+  }
+  EXPECT_THROW(ParseNodeSpec("/nonexistent/spec.json"), InvalidSkyPilotConfigError);
+}
+
+TEST(AgentProtocolTest, LogChunksEndOnCharacterBorders) {
+  std::string text = "ab\xE2\x82\xAC";  // "ab€"
+  EXPECT_EQ(Utf8CompletePrefix(text), text.size());
+  EXPECT_EQ(Utf8CompletePrefix(text.substr(0, 4)), 2u);
+  EXPECT_EQ(Utf8CompletePrefix(text.substr(0, 3)), 2u);
+  EXPECT_EQ(Utf8CompletePrefix("plain"), 5u);
+  // Invalid bytes are replaced, never thrown on.
+  EXPECT_NO_THROW(DumpLine(json{{"data", std::string("\xFF\xFE")}}));
+}
+
+TEST(AgentProtocolTest, SpecRoundTripsAndRejectsWrongTypes) {
+  JobSpec spec;
+  spec.name = "n";
+  spec.num_nodes = 3;
+  spec.gpus_per_node = 0.25;
+  spec.envs = {{"A", "1"}};
+  spec.secrets = {{"S", "x"}};
+  JobSpec back = SpecFromJson(SpecToJson(spec));
+  EXPECT_EQ(back.name, "n");
+  EXPECT_EQ(back.num_nodes, 3);
+  EXPECT_DOUBLE_EQ(back.gpus_per_node, 0.25);
+  EXPECT_EQ(back.secrets, spec.secrets);
+  try {
+    SpecFromJson(json{{"num_nodes", "two"}});
+    FAIL() << "accepted";
+  } catch (const InvalidTaskError& error) {
+    EXPECT_EQ(error.field_path(), "num_nodes");
+  }
+}
+
+TEST(AgentJobTableTest, PersistsJobsAndRefusesANewerSchema) {
+  char pattern[] = "/tmp/skyagent_table_XXXXXX";
+  fs::path dir = ::mkdtemp(pattern);
+  std::string path = (dir / "jobs.db").string();
+  {
+    JobTable table(path);
+    JobSpec spec;
+    spec.name = "first";
+    spec.secrets = {{"TOKEN", "t"}};
+    int64_t id = table.Insert(spec, 1.5, "/logs/a");
+    JobRecord record = table.LoadAll().at(0);
+    EXPECT_EQ(record.job_id, id);
+    EXPECT_EQ(record.status, JobStatus::kPending);
+    record.status = JobStatus::kRunning;
+    record.ranks = {RankProcess{0, 0, 1234, 99}};
+    table.Update(record);
+  }
+  {
+    JobTable reopened(path);
+    JobRecord record = reopened.LoadAll().at(0);
+    EXPECT_EQ(record.status, JobStatus::kRunning);
+    EXPECT_EQ(record.ranks.at(0).pid, 1234);
+    EXPECT_EQ(reopened.LoadSpec(record.job_id).secrets.at("TOKEN"), "t");
+    EXPECT_THROW(reopened.LoadSpec(record.job_id + 1), JobNotFoundError);
+    reopened.SetMeta("schema_version", "99");
+  }
+  EXPECT_THROW(JobTable{path}, StateError);
+  std::error_code ignored;
+  fs::remove_all(dir, ignored);
+}
+
+}  // namespace
+}  // namespace skycore::agent

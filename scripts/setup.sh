@@ -33,4 +33,9 @@ if ((${#py_missing[@]})); then
   echo "setup: installing Python packages: ${py_missing[*]}"
   "$PYTHON" -m pip install -q "${py_missing[@]}"
 fi
+# The Kubernetes test cluster is built from Go modules and needs a current Go.
+if ! command -v go >/dev/null 2>&1; then
+  echo "setup: Go is not installed; the Kubernetes test cluster needs Go >= 1.24 (https://go.dev/dl)." >&2
+  exit 1
+fi
 echo "setup: all dependencies present"

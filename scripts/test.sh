@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds everything and runs every test: formatting,
 # C++ unit tests under AddressSanitizer+UBSan, the YAML fuzzer, the Python
-# package and its tests, and a C++ consumer built against the installed package.
+# package and its tests, a C++ consumer built against the installed package, and
+# the Kubernetes test cluster's own tests.
 # This is exactly what CI runs (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,5 +59,10 @@ if [[ $rc -eq 5 ]]; then
   exit 1
 fi
 [[ $rc -eq 0 ]] || exit "$rc"
+
+step "Kubernetes test cluster: real API server, scheduler and process-backed nodes"
+# Builds the control plane from Go modules once (cached outside the clone, keyed
+# by version), starts it on loopback, runs its tests and stops every process.
+bash tests/k8s/run.sh
 
 step "all tests passed"

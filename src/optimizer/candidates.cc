@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "common/strings.h"
 #include "skycore/error.h"
@@ -66,11 +67,30 @@ TaskOptions ExpandTask(const Task& task, const Catalog& catalog, const OptimizeO
     }
   }
   // Stable: FeasibleRows already ordered equal prices deterministically, and
-  // alternatives keep their order on ties.
-  std::stable_sort(out.all.begin(), out.all.end(), [](const Option& a, const Option& b) {
+  // alternatives keep their order on ties. With one alternative and no time
+  // estimator the rows arrive in score order already; skip the sort then.
+  auto by_score = [](const Option& a, const Option& b) {
     if (a.score != b.score) return a.score < b.score;
     return a.cost < b.cost;
-  });
+  };
+  if (!std::is_sorted(out.all.begin(), out.all.end(), by_score)) {
+    std::stable_sort(out.all.begin(), out.all.end(), by_score);
+  }
+  // Nothing downstream looks past the best `max_failover + 1` options of one
+  // (infra, region, alternative): the chosen option, its failover list and the
+  // optimizer table are all drawn from those. A broad request (`cpus: 16+`)
+  // matches most of a large catalog, so keep only those.
+  const size_t keep_per_place = options.max_failover + 1;
+  std::unordered_map<uint64_t, size_t> kept_per_place;
+  std::unordered_map<const void*, uint64_t> table_ids;
+  std::vector<Option> pruned;
+  for (const Option& option : out.all) {
+    auto [table_it, unused] = table_ids.emplace(option.ref.table, table_ids.size());
+    const uint64_t key = (table_it->second << 48) ^ (uint64_t{option.region_code()} << 16) ^
+                         static_cast<uint64_t>(option.alternative);
+    if (++kept_per_place[key] <= keep_per_place) pruned.push_back(option);
+  }
+  out.all = std::move(pruned);
   std::optional<size_t> only_alternative;
   if (task.resources().is_ordered() && !out.all.empty()) {
     only_alternative = out.all.front().alternative;

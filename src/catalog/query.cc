@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_map>
 
 #include "catalog/infra_descriptor.h"
 #include "common/strings.h"
@@ -57,10 +58,40 @@ bool UsesDefaultShape(const Resources& r) {
   return !r.accelerators() && r.instance_type().empty() && !r.cpus() && !r.memory();
 }
 
-std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r) {
+std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r,
+                                 size_t keep_per_region) {
   const bool use_spot = r.use_spot();
   const bool default_shape = UsesDefaultShape(r);
   std::vector<RowRef> out;
+  auto cheaper = [use_spot](const RowRef& a, const RowRef& b) {
+    double pa = a.hourly_price(use_spot);
+    double pb = b.hourly_price(use_spot);
+    if (pa != pb) return pa < pb;
+    // Ties: infra name, then file order (cheap and deterministic).
+    if (a.table != b.table) return a.table->infra < b.table->infra;
+    return a.row < b.row;
+  };
+  // With keep_per_region: the cheapest rows of each region so far, as a
+  // bounded max-heap per region code of the current table (no full sort of a
+  // broad match).
+  std::vector<std::vector<RowRef>> region_heaps;
+  auto keep = [&](const RowRef& ref) {
+    if (keep_per_region == 0) {
+      out.push_back(ref);
+      return;
+    }
+    // Rows without a region share the last slot.
+    const size_t slot = std::min<size_t>(ref.table->region[ref.row], region_heaps.size() - 1);
+    auto& heap = region_heaps[slot];
+    if (heap.size() < keep_per_region) {
+      heap.push_back(ref);
+      std::push_heap(heap.begin(), heap.end(), cheaper);
+    } else if (cheaper(ref, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), cheaper);
+      heap.back() = ref;
+      std::push_heap(heap.begin(), heap.end(), cheaper);
+    }
+  };
   bool accelerator_known = false;
   bool instance_known = false;
   for (const auto& [infra, table_ptr] : data.tables) {
@@ -103,6 +134,9 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r) {
       if (zone_code == StringDict::kNotFound) continue;
     }
     const auto& prices = use_spot ? table.spot_price : table.price;
+    if (keep_per_region > 0) {
+      region_heaps.assign(table.dict.size() + 1, {});
+    }
     for (uint32_t row : *rows) {
       if (std::isnan(prices[row])) continue;
       if (accel_code != StringDict::kNotFound &&
@@ -123,8 +157,10 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r) {
                  !QuantityFits(r.memory(), memory, vcpus)) {
         continue;
       }
-      out.push_back(RowRef{&table, row});
+      keep(RowRef{&table, row});
     }
+    for (auto& heap : region_heaps) out.insert(out.end(), heap.begin(), heap.end());
+    region_heaps.clear();
   }
   if (r.accelerators() && !accelerator_known) {
     bool anywhere = false;
@@ -141,14 +177,7 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r) {
     }
     if (!anywhere) ThrowUnknown(data, "instance type", r.instance_type(), false);
   }
-  std::stable_sort(out.begin(), out.end(), [use_spot](const RowRef& a, const RowRef& b) {
-    double pa = a.hourly_price(use_spot);
-    double pb = b.hourly_price(use_spot);
-    if (pa != pb) return pa < pb;
-    // Ties: infra name, then file order (cheap and deterministic).
-    if (a.table != b.table) return a.table->infra < b.table->infra;
-    return a.row < b.row;
-  });
+  std::sort(out.begin(), out.end(), cheaper);  // a strict total order: stable by nature
   return out;
 }
 

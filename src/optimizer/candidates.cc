@@ -50,7 +50,8 @@ TaskOptions ExpandTask(const Task& task, const Catalog& catalog, const OptimizeO
   const auto& alternatives = task.resources().alternatives();
   for (size_t alt = 0; alt < alternatives.size(); ++alt) {
     const Resources& resources = alternatives[alt];
-    for (const RowRef& ref : catalog_internal::FeasibleRows(catalog.data(), resources)) {
+    for (const RowRef& ref :
+         catalog_internal::FeasibleRows(catalog.data(), resources, options.max_failover + 1)) {
       if (!InfraEnabled(ref.table->infra, options) || IsBlocked(ref, options)) continue;
       Option option;
       option.ref = ref;

@@ -156,7 +156,8 @@ std::vector<JobRecord> Records(const json& reply) {
 }  // namespace
 
 std::vector<JobRecord> AgentClient::queue(bool include_finished) {
-  return Records(connection_->Call({{"op", "queue"}, {"include_finished", include_finished}}));
+  return agent::RecordsFromQueueRows(
+      connection_->Call({{"op", "queue"}, {"include_finished", include_finished}}));
 }
 
 std::vector<JobRecord> AgentClient::job_status(const std::vector<int64_t>& job_ids) {

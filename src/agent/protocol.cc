@@ -112,6 +112,89 @@ JobRecord RecordFromJson(const json& value) {
   return record;
 }
 
+namespace {
+
+void AppendJsonString(std::string& out, const std::string& text) {
+  out.push_back('"');
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (byte < 0x20) {
+      out += fmt::format("\\u{:04x}", byte);
+    } else {
+      out.push_back(c);  // strings reached the agent as valid UTF-8 JSON
+    }
+  }
+  out.push_back('"');
+}
+
+constexpr const char* kQueueColumns =
+    R"(["job_id","name","username","status","priority","num_nodes","resources",)"
+    R"("submitted_at","start_at","end_at","exit_code","log_dir","ranks"])";
+
+}  // namespace
+
+std::string QueueRowsJson(const std::map<int64_t, JobRecord>& records, bool include_finished) {
+  std::string out = fmt::format(R"({{"v":{},"ok":true,"columns":{},"rows":[)",
+                                kAgentProtocolVersion, kQueueColumns);
+  out.reserve(out.size() + records.size() * 160);
+  bool first = true;
+  for (auto it = records.rbegin(); it != records.rend(); ++it) {
+    const JobRecord& record = it->second;
+    if (!include_finished && IsTerminal(record.status)) continue;
+    out += first ? "[" : ",[";
+    first = false;
+    out += fmt::format("{},", record.job_id);
+    AppendJsonString(out, record.name);
+    out.push_back(',');
+    AppendJsonString(out, record.username);
+    out += fmt::format(R"(,"{}",{},{},)", JobStatusName(record.status), record.priority,
+                       record.num_nodes);
+    AppendJsonString(out, record.resources);
+    out += fmt::format(",{},{},{},{},", record.submitted_at, record.start_at, record.end_at,
+                       record.exit_code);
+    AppendJsonString(out, record.log_dir);
+    out += ",[";
+    for (size_t rank = 0; rank < record.ranks.size(); ++rank) {
+      const RankProcess& process = record.ranks[rank];
+      out += fmt::format("{}[{},{},{},{}]", rank ? "," : "", process.rank, process.node,
+                         process.pid, process.start_ticks);
+    }
+    out += "]]";
+  }
+  out += "]}\n";
+  return out;
+}
+
+std::vector<JobRecord> RecordsFromQueueRows(const json& reply) {
+  std::vector<JobRecord> records;
+  const json& rows = reply.at("rows");
+  records.reserve(rows.size());
+  for (const json& row : rows) {
+    JobRecord record;
+    record.job_id = row.at(0).get<int64_t>();
+    record.name = row.at(1).get<std::string>();
+    record.username = row.at(2).get<std::string>();
+    record.status = ParseJobStatus(row.at(3).get<std::string>()).value_or(JobStatus::kFailedDriver);
+    record.priority = row.at(4).get<int>();
+    record.num_nodes = row.at(5).get<int>();
+    record.resources = row.at(6).get<std::string>();
+    record.submitted_at = row.at(7).get<double>();
+    record.start_at = row.at(8).get<double>();
+    record.end_at = row.at(9).get<double>();
+    record.exit_code = row.at(10).get<int>();
+    record.log_dir = row.at(11).get<std::string>();
+    for (const json& process : row.at(12)) {
+      record.ranks.push_back(RankProcess{process.at(0).get<int>(), process.at(1).get<int>(),
+                                         process.at(2).get<int>(), process.at(3).get<uint64_t>()});
+    }
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
 json AutostopToJson(const AutostopStatus& status) {
   return json{{"idle_minutes", status.idle_minutes}, {"down", status.down},
               {"wait_for", status.wait_for},         {"is_idle", status.is_idle},

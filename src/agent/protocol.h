@@ -7,6 +7,7 @@
 // lines and a final {"v":1,"ok":true,"type":"end","status":"SUCCEEDED"}.
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -24,6 +25,12 @@ JobSpec SpecFromJson(const json& value);
 
 json RecordToJson(const JobRecord& record);
 JobRecord RecordFromJson(const json& value);
+
+// The `queue` reply's body, written directly (it is the one large message):
+// {"columns": [...], "rows": [[job_id, name, ...], ...]}, newest job first.
+std::string QueueRowsJson(const std::map<int64_t, JobRecord>& records, bool include_finished);
+// The records of a `queue` reply body.
+std::vector<JobRecord> RecordsFromQueueRows(const json& reply);
 
 json RanksToJson(const std::vector<RankProcess>& ranks);
 std::vector<RankProcess> RanksFromJson(const json& value);

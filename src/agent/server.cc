@@ -58,6 +58,11 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void Send(const json& message, std::function<void()> then) {
     output_ = DumpLine(message);
+    SendPrepared(std::move(then));
+  }
+
+  // Writes output_ as it is.
+  void SendPrepared(std::function<void()> then) {
     boost::asio::async_write(socket_, boost::asio::buffer(output_),
                              [self = shared_from_this(), then = std::move(then)](
                                  const boost::system::error_code& error, size_t) {
@@ -102,15 +107,8 @@ class Session : public std::enable_shared_from_this<Session> {
     } else if (op == "submit") {
       reply["job_id"] = core_.Submit(SpecFromJson(request.value("spec", json::object())));
     } else if (op == "queue") {
-      bool include_finished = request.value("include_finished", true);
-      json jobs = json::array();
-      const auto& records = core_.records();
-      for (auto it = records.rbegin(); it != records.rend(); ++it) {
-        if (include_finished || !IsTerminal(it->second.status)) {
-          jobs.push_back(RecordToJson(it->second));
-        }
-      }
-      reply["jobs"] = std::move(jobs);
+      output_ = QueueRowsJson(core_.records(), request.value("include_finished", true));
+      return SendPrepared([this] { Read(); });
     } else if (op == "job_status") {
       auto ids = JobIds(request);
       if (ids.empty()) ids.push_back(core_.LatestJobId());

@@ -101,6 +101,31 @@ TEST(AgentProtocolTest, SpecRoundTripsAndRejectsWrongTypes) {
   }
 }
 
+TEST(AgentProtocolTest, QueueRowsRoundTrip) {
+  std::map<int64_t, JobRecord> records;
+  JobRecord older;
+  older.job_id = 1;
+  older.name = "quote\" back\\ tab\t ünï";
+  older.status = JobStatus::kSucceeded;
+  older.submitted_at = 1700000000.123456;
+  older.exit_code = 0;
+  older.ranks = {RankProcess{0, 1, 4321, 987654321}};
+  JobRecord newer;
+  newer.job_id = 2;
+  newer.status = JobStatus::kPending;
+  records = {{1, older}, {2, newer}};
+  std::string body = QueueRowsJson(records, true);
+  ASSERT_EQ(body.back(), '\n');
+  auto parsed = RecordsFromQueueRows(json::parse(body));
+  ASSERT_EQ(parsed.size(), 2u);
+  EXPECT_EQ(parsed[0].job_id, 2);
+  EXPECT_EQ(parsed[1].name, older.name);
+  EXPECT_DOUBLE_EQ(parsed[1].submitted_at, older.submitted_at);
+  EXPECT_EQ(parsed[1].ranks.at(0).pid, 4321);
+  EXPECT_EQ(parsed[1].ranks.at(0).start_ticks, 987654321u);
+  EXPECT_EQ(RecordsFromQueueRows(json::parse(QueueRowsJson(records, false))).size(), 1u);
+}
+
 TEST(AgentJobTableTest, PersistsJobsAndRefusesANewerSchema) {
   char pattern[] = "/tmp/skyagent_table_XXXXXX";
   fs::path dir = ::mkdtemp(pattern);

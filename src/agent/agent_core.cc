@@ -405,10 +405,31 @@ void AgentCore::ReapChildren() {
 void AgentCore::OnRankExit(int64_t job_id, size_t rank_index, int exit_code) {
   auto it = active_.find(job_id);
   if (it == active_.end()) return;
-  ActiveJob& job = *it->second;
-  RankRuntime& rank = *job.ranks[rank_index];
+  RankRuntime& rank = *it->second->ranks[rank_index];
   rank.exited = true;
   rank.exit_code = exit_code;
+  if (shutting_down_) {
+    AfterRankExit(job_id, rank_index);
+    return;
+  }
+  // The reactor may already have read the rank's last output into a read
+  // handler that is queued but has not run: finish the rank after the
+  // handlers queued so far, or that output would be dropped.
+  const int pid = rank.pid;
+  boost::asio::post(io_, [this, job_id, rank_index, pid] {
+    auto job = active_.find(job_id);
+    // Skip if the job ended meanwhile or the rank slot runs a newer process.
+    if (job == active_.end() || job->second->ranks[rank_index]->pid != pid) return;
+    AfterRankExit(job_id, rank_index);
+  });
+}
+
+void AgentCore::AfterRankExit(int64_t job_id, size_t rank_index) {
+  auto it = active_.find(job_id);
+  if (it == active_.end()) return;
+  ActiveJob& job = *it->second;
+  RankRuntime& rank = *job.ranks[rank_index];
+  const int exit_code = rank.exit_code;
   DrainOutput(job, rank);
   if (!job.stopping && exit_code != 0) {
     AppendToRunLog(job, fmt::format("{} of rank {} exited with code {}{}\n",
@@ -416,7 +437,11 @@ void AgentCore::OnRankExit(int64_t job_id, size_t rank_index, int exit_code) {
                                     job.ranks.size() > 1 ? "; stopping the other ranks" : ""));
     StopRanks(job, job.in_setup ? JobStatus::kFailedSetup : JobStatus::kFailed, exit_code);
   }
-  if (!job.AllExited()) return;
+  // A rank is done once its exit is processed (its output drained): only then
+  // may the job move on, or a pending continuation would touch the next phase.
+  for (const auto& other : job.ranks) {
+    if (!other->exited || other->output) return;
+  }
   if (job.stopping) {
     Finish(job_id);
   } else if (job.in_setup) {

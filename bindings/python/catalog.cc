@@ -1,13 +1,16 @@
 // sky.optimize, sky.list_accelerators and sky.OptimizeTarget.
 //
-// Each call loads the catalogs it needs (the binary caches make that a few
-// milliseconds) rather than keeping one in a hidden module global.
+// Loading a large catalog takes tens of milliseconds even from its binary
+// cache, so the module owns one explicit CatalogContext that keeps the loaded
+// catalog and reloads it when any catalog file changes (size or mtime).
 #include "skycore/catalog.h"
 
 #include <pybind11/functional.h>
 #include <pybind11/stl.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <mutex>
 
 #include "bindings.h"
 #include "skycore/optimizer.h"
@@ -15,15 +18,56 @@
 namespace skycore::python {
 namespace {
 
-Catalog LoadCatalog() {
-  auto paths =
-      CatalogPaths::FromEnvironment([](const std::string& name) -> std::optional<std::string> {
-        const char* value = std::getenv(name.c_str());
-        if (value == nullptr) return std::nullopt;
-        return std::string(value);
-      });
-  return Catalog::Load(paths);
+CatalogPaths PathsFromEnvironment() {
+  return CatalogPaths::FromEnvironment([](const std::string& name) -> std::optional<std::string> {
+    const char* value = std::getenv(name.c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  });
 }
+
+// The loaded catalog and the fingerprint of the files it came from.
+class CatalogContext {
+ public:
+  Catalog Get() {
+    CatalogPaths paths = PathsFromEnvironment();
+    std::string fingerprint = Fingerprint(paths);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!loaded_ || fingerprint != fingerprint_) {
+      catalog_ = Catalog::Load(paths);
+      fingerprint_ = std::move(fingerprint);
+      loaded_ = true;
+    }
+    return catalog_;  // cheap: the tables are shared and immutable
+  }
+
+ private:
+  static std::string Fingerprint(const CatalogPaths& paths) {
+    namespace fs = std::filesystem;
+    std::string out;
+    std::vector<fs::path> dirs = paths.builtin_dirs;
+    if (!paths.state_dir.empty()) dirs.push_back(paths.state_dir / "catalogs");
+    for (const auto& dir : dirs) {
+      out += dir.string() + ";";
+      std::error_code error;
+      for (fs::recursive_directory_iterator it(dir, error), end; !error && it != end;
+           it.increment(error)) {
+        if (it->path().extension() != ".csv") continue;
+        std::error_code stat_error;
+        auto size = fs::file_size(it->path(), stat_error);
+        auto mtime = fs::last_write_time(it->path(), stat_error);
+        out += it->path().string() + ":" + std::to_string(size) + ":" +
+               std::to_string(mtime.time_since_epoch().count()) + ";";
+      }
+    }
+    return out;
+  }
+
+  std::mutex mutex_;
+  bool loaded_ = false;
+  std::string fingerprint_;
+  Catalog catalog_;
+};
 
 py::dict CandidateToDict(const Candidate& c) {
   py::dict out;
@@ -62,10 +106,18 @@ void BindCatalog(py::module_& m) {
       .value("COST", OptimizeTarget::kCost)
       .value("TIME", OptimizeTarget::kTime);
 
+  py::class_<CatalogContext>(m, "CatalogContext",
+                             "Keeps the loaded catalog between calls; reloads on file changes.")
+      .def(py::init<>());
+  // Owned by the module (one per interpreter); the functions below use it.
+  auto* context = new CatalogContext();
+  m.attr("_catalog_context") = py::cast(context, py::return_value_policy::take_ownership);
+
   m.def(
       "optimize",
-      [](const py::object& dag_or_task, OptimizeTarget minimize,
-         const py::object& blocked_resources, const std::vector<std::string>& enabled_infras) {
+      [context](const py::object& dag_or_task, OptimizeTarget minimize,
+                const py::object& blocked_resources,
+                const std::vector<std::string>& enabled_infras) {
         std::shared_ptr<Dag> dag = AsDag(dag_or_task);
         OptimizeOptions options;
         options.target = minimize;
@@ -77,7 +129,7 @@ void BindCatalog(py::module_& m) {
         std::string table;
         {
           py::gil_scoped_release release;
-          Catalog catalog = LoadCatalog();
+          Catalog catalog = context->Get();
           plan = Optimize(*dag, catalog, options);
           table = FormatOptimizerTable(*dag, plan, false);
         }
@@ -112,10 +164,10 @@ void BindCatalog(py::module_& m) {
 
   m.def(
       "list_accelerators",
-      [](bool gpus_only, const std::optional<std::string>& name_filter,
-         const std::optional<std::string>& region_filter,
-         const std::optional<double>& quantity_filter, const std::vector<std::string>& clouds,
-         bool all_regions) {
+      [context](bool gpus_only, const std::optional<std::string>& name_filter,
+                const std::optional<std::string>& region_filter,
+                const std::optional<double>& quantity_filter,
+                const std::vector<std::string>& clouds, bool all_regions) {
         AcceleratorQuery query;
         query.name_filter = name_filter.value_or("");
         query.region = region_filter.value_or("");
@@ -126,7 +178,7 @@ void BindCatalog(py::module_& m) {
         std::vector<AcceleratorOffering> offerings;
         {
           py::gil_scoped_release release;
-          offerings = LoadCatalog().ListAccelerators(query);
+          offerings = context->Get().ListAccelerators(query);
         }
         py::dict out;
         for (const auto& o : offerings) {

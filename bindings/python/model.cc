@@ -24,11 +24,11 @@ py::object FromJsonImpl(const Json& value) {
   if (value.is_array()) {
     py::list out;
     for (const auto& item : value) out.append(FromJsonImpl(item));
-    return std::move(out);
+    return out;
   }
   py::dict out;
   for (const auto& [k, v] : value.items()) out[py::str(k)] = FromJsonImpl(v);
-  return std::move(out);
+  return out;
 }
 
 EnvVars ToEnvVars(const py::object& value, const char* what) {
@@ -68,11 +68,11 @@ py::object ResourcesSetToPython(const ResourcesSet& set) {
   if (set.is_ordered()) {
     py::list out;
     for (const auto& r : set.alternatives()) out.append(py::cast(r));
-    return std::move(out);
+    return out;
   }
   py::set out;
   for (const auto& r : set.alternatives()) out.add(py::cast(r));
-  return std::move(out);
+  return out;
 }
 
 nlohmann::json KwargsToConfig(const py::kwargs& kwargs, const char* context) {
@@ -202,7 +202,7 @@ void BindModel(py::module_& m) {
                                      static_cast<long long>(count);
                                else
                                  out[py::str(r.accelerators()->name)] = count;
-                               return std::move(out);
+                               return out;
                              })
       .def_property_readonly("use_spot", &Resources::use_spot)
       .def_property_readonly("disk_size",
@@ -218,7 +218,7 @@ void BindModel(py::module_& m) {
                                if (r.spec().ports.empty()) return py::none();
                                py::list out;
                                for (const auto& p : r.spec().ports) out.append(p.ToString());
-                               return std::move(out);
+                               return out;
                              })
       .def_property_readonly("labels", [](const Resources& r) { return r.spec().labels; })
       .def_property_readonly("priority", [](const Resources& r) { return r.spec().priority; })
@@ -338,7 +338,7 @@ void BindModel(py::module_& m) {
                                py::dict git;
                                git["url"] = t.workdir()->git_url;
                                if (!t.workdir()->git_ref.empty()) git["ref"] = t.workdir()->git_ref;
-                               return std::move(git);
+                               return git;
                              })
       .def_property_readonly("file_mounts",
                              [](const Task& t) -> py::object {
@@ -349,7 +349,7 @@ void BindModel(py::module_& m) {
                                      mount.is_storage() ? FromJson(mount.storage)
                                                         : py::object(py::str(mount.source));
                                }
-                               return std::move(out);
+                               return out;
                              })
       .def_property_readonly("service", [](const Task& t) { return FromJson(t.service()); })
       .def_property_readonly("config", [](const Task& t) { return FromJson(t.config()); })

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import sky
@@ -49,3 +51,22 @@ def test_list_accelerators() -> None:
     assert all(row["accelerator_name"] == "H100" for row in rows)
     eight = sky.list_accelerators(name_filter="H100", quantity_filter=8)
     assert all(row["accelerator_count"] == 8 for row in eight["H100"])
+
+
+def test_catalog_is_reloaded_when_a_file_changes(tmp_path, monkeypatch) -> None:
+    catalogs = tmp_path / "catalogs"
+    catalogs.mkdir()
+    header = (
+        "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,"
+        "Price,SpotPrice,Region,AvailabilityZone\n"
+    )
+    csv = catalogs / "aws.csv"
+    csv.write_text(header + "m6i.2xlarge,,,8.0,32.0,,0.384,0.15,us-east-1,us-east-1a\n")
+    monkeypatch.setenv("SKYCORE_CATALOG_DIR", str(catalogs))
+    monkeypatch.setenv("SKYCORE_STATE_DIR", str(tmp_path / "state"))
+    task = sky.Task(run="x", resources=sky.Resources(infra="aws", cpus="8"))
+    assert sky.optimize(task)["tasks"][0]["chosen"]["hourly_price"] == pytest.approx(0.384)
+    # Same size, new price: the fingerprint (size and mtime) must still notice.
+    csv.write_text(header + "m6i.2xlarge,,,8.0,32.0,,0.999,0.15,us-east-1,us-east-1a\n")
+    os.utime(csv, ns=(os.stat(csv).st_atime_ns, os.stat(csv).st_mtime_ns + 5_000_000_000))
+    assert sky.optimize(task)["tasks"][0]["chosen"]["hourly_price"] == pytest.approx(0.999)

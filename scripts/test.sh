@@ -33,10 +33,20 @@ CXX=clang++-14 cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebIn
   -DSKYCORE_BUILD_FUZZERS=ON -DSKYCORE_BUILD_TESTS=OFF -DSKYCORE_BUILD_BENCHMARKS=OFF \
   -DSKYCORE_BUILD_CLI=OFF >/dev/null
 ninja -C build/fuzz -j "$JOBS" yaml_fuzz
-fuzz_corpus=$(mktemp -d)
-trap 'rm -rf "$fuzz_corpus"' EXIT
-build/fuzz/yaml_fuzz -max_total_time="$FUZZ_SECONDS" -timeout=5 -rss_limit_mb=2048 \
-  -print_final_stats=1 "$fuzz_corpus" tests/yaml/valid tests/yaml/invalid 2>&1 | tail -5
+fuzz_dir=$(mktemp -d)
+trap 'rm -rf "$fuzz_dir"' EXIT
+mkdir -p "$fuzz_dir/corpus" "$fuzz_dir/artifacts"
+if ! build/fuzz/yaml_fuzz -max_total_time="$FUZZ_SECONDS" -timeout=5 -rss_limit_mb=2048 \
+  -print_final_stats=1 -artifact_prefix="$fuzz_dir/artifacts/" \
+  "$fuzz_dir/corpus" tests/yaml/valid tests/yaml/invalid >"$fuzz_dir/log" 2>&1; then
+  tail -60 "$fuzz_dir/log"
+  for input in "$fuzz_dir"/artifacts/*; do
+    echo "---- failing input $(basename "$input") (hex):"
+    od -An -tx1 -v "$input" | head -40
+  done
+  exit 1
+fi
+tail -5 "$fuzz_dir/log"
 
 step "release build, install, and the C++ consumer example"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DSKYCORE_WERROR=ON \

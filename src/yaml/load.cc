@@ -231,7 +231,18 @@ void EmitJson(YAML::Emitter& out, const Json& value) {
   } else if (value.is_string()) {
     const std::string& s = value.template get_ref<const std::string&>();
     if (s.find('\n') != std::string::npos) {
-      out << YAML::Literal << s;
+      // A literal block reads back exactly only for text that ends with one
+      // newline and starts with a visible character (yaml-cpp writes no
+      // chomping or indentation indicators); anything else is double-quoted.
+      const bool literal_ok =
+          s.ends_with('\n') && !s.ends_with("\n\n") && s.front() != ' ' && s.front() != '\t' &&
+          s.front() != '\n' && std::all_of(s.begin(), s.end(), [](char c) {
+            return c == '\n' || c == '\t' || static_cast<unsigned char>(c) >= 0x20;
+          });
+      if (literal_ok)
+        out << YAML::Literal << s;
+      else
+        out << YAML::DoubleQuoted << s;
     } else {
       // Quote strings that would otherwise read back as another type.
       YAML::Node probe(s);
@@ -387,7 +398,13 @@ std::string DumpTaskYaml(const Task& task, const DumpOptions& options) {
 
 std::string DumpDagYaml(const Dag& dag, const DumpOptions& options) {
   std::string text;
-  if (dag.size() > 1 && dag.name()) text += fmt::format("name: {}\n", *dag.name());
+  if (dag.size() > 1 && dag.name()) {
+    // Through the emitter, so a name with newlines or YAML syntax stays one string.
+    YAML::Emitter header;
+    nlohmann::ordered_json name_only = {{"name", *dag.name()}};
+    EmitJson(header, name_only);
+    text += std::string(header.c_str()) + "\n";
+  }
   for (size_t index : dag.topological_order()) {
     if (!text.empty()) text += "---\n";
     text += DumpTaskYaml(*dag.tasks()[index], options);

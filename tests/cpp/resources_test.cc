@@ -112,3 +112,24 @@ TEST(TaskTest, EnvsValidateNamesAndSecretsAreRedacted) {
 
 }  // namespace
 }  // namespace skycore
+
+namespace skycore {
+namespace {
+
+// Found by the fuzzer: a pipeline name that folds to several lines must be
+// dumped as one quoted string, not written raw.
+TEST(DagYamlTest, MultiLinePipelineNameRoundTrips) {
+  const char* text = "name: 3\n\n  E\n---\nname: rep\nrun: ptpe\n---\nname: $.py\n";
+  Dag dag = LoadDagYaml(text);
+  ASSERT_EQ(dag.size(), 2u);
+  EXPECT_EQ(dag.name(), "3\nE");
+  DumpOptions keep;
+  keep.redact_secrets = false;
+  Dag again = LoadDagYaml(DumpDagYaml(dag, keep));
+  EXPECT_EQ(again.name(), dag.name());
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_TRUE(*again.tasks()[1] == *dag.tasks()[1]);
+}
+
+}  // namespace
+}  // namespace skycore

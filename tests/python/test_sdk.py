@@ -155,3 +155,10 @@ def test_config_errors_name_the_field() -> None:
     with pytest.raises(sky.exceptions.InvalidTaskError) as info:
         sky.Task.from_yaml_config({"resources": {"any_of": [{"cpus": 2}, {"cpus": "lots"}]}})
     assert info.value.field_path == "resources.any_of[1].cpus"
+
+
+def test_multi_line_strings_round_trip_exactly() -> None:
+    for run in ["a\nb", "a\nb\n", "a\n\n", "  indented\nx\n", "tab\there\n"]:
+        task = sky.Task("t", run=run)
+        again = sky.Task.from_yaml_str(task.to_yaml(redact_secrets=False))
+        assert again.run == run, repr(run)

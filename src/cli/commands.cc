@@ -129,9 +129,12 @@ void PrintPlan(const Dag& dag, const std::string& source) {
     }
     for (const auto& [k, v] : task.envs()) fmt::print("  env {}={}\n", k, v);
     for (const auto& [k, v] : task.secrets()) fmt::print("  secret {}=<redacted>\n", k);
-    if (task.setup())
-      fmt::print("  setup: {} line(s)\n",
-                 std::count(task.setup()->begin(), task.setup()->end(), '\n') + 1);
+    if (task.setup()) {
+      const std::string& setup = *task.setup();
+      const auto lines =
+          std::count(setup.begin(), setup.end(), '\n') + (setup.ends_with('\n') ? 0 : 1);
+      fmt::print("  setup: {} line{}\n", lines, lines == 1 ? "" : "s");
+    }
     if (task.run()) fmt::print("  run: {}\n", task.run()->substr(0, task.run()->find('\n')));
   }
 }

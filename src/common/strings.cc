@@ -107,17 +107,11 @@ std::string JoinQuoted(const std::vector<std::string>& items, std::string_view l
   return out;
 }
 
-bool ParseDouble(std::string_view text, double& out) {
-  text = Trim(text);
-  if (text.empty()) return false;
-  if (text.front() == '+') text.remove_prefix(1);
-  const char* begin = text.data();
-  const char* end = begin + text.size();
-  auto result = std::from_chars(begin, end, out);
-  return result.ec == std::errc() && result.ptr == end && std::isfinite(out);
-}
+namespace {
 
-bool ParseInt(std::string_view text, long long& out) {
+// Trimmed text with an optional leading '+', parsed whole by from_chars.
+template <class Number>
+bool ParseWhole(std::string_view text, Number& out) {
   text = Trim(text);
   if (text.empty()) return false;
   if (text.front() == '+') text.remove_prefix(1);
@@ -125,6 +119,20 @@ bool ParseInt(std::string_view text, long long& out) {
   const char* end = begin + text.size();
   auto result = std::from_chars(begin, end, out);
   return result.ec == std::errc() && result.ptr == end;
+}
+
+}  // namespace
+
+bool ParseDouble(std::string_view text, double& out) {
+  return ParseWhole(text, out) && std::isfinite(out);
+}
+
+bool ParseInt(std::string_view text, long long& out) { return ParseWhole(text, out); }
+
+std::string FormatPythonFloat(double value) {
+  std::string text = fmt::format("{}", value);
+  if (text.find_first_of(".en") == std::string::npos) text += ".0";
+  return text;
 }
 
 std::string FormatNumber(double value) {

@@ -33,4 +33,8 @@ bool ParseInt(std::string_view text, long long& out);
 // Shortest text that reads back as the same double: 8 -> "8", 0.5 -> "0.5".
 std::string FormatNumber(double value);
 
+// A double as Python's str() writes it, so it reads back as a float:
+// 1.0 -> "1.0", 0.5 -> "0.5", 1e+20 -> "1e+20".
+std::string FormatPythonFloat(double value);
+
 }  // namespace skycore::strings

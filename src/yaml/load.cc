@@ -258,9 +258,7 @@ void EmitJson(YAML::Emitter& out, const Json& value) {
   } else if (value.is_number_integer()) {
     out << value.template get<long long>();
   } else if (value.is_number_float()) {
-    std::string text = fmt::format("{}", value.template get<double>());
-    if (text.find_first_of(".e") == std::string::npos) text += ".0";
-    out << text;
+    out << strings::FormatPythonFloat(value.template get<double>());
   } else {
     out << YAML::Null;
   }
@@ -434,9 +432,7 @@ YAML::Node JsonToYamlImpl(const Json& value) {
   } else if (value.is_number_unsigned()) {
     node = YAML::Node(std::to_string(value.template get<unsigned long long>()));
   } else if (value.is_number_float()) {
-    std::string text = fmt::format("{}", value.template get<double>());
-    if (text.find_first_of(".en") == std::string::npos) text += ".0";
-    node = YAML::Node(text);
+    node = YAML::Node(strings::FormatPythonFloat(value.template get<double>()));
   } else {
     node = YAML::Node(YAML::NodeType::Null);
   }

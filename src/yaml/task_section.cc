@@ -25,12 +25,7 @@ std::optional<std::string> EnvValue(Reader& r, const YAML::Node& n) {
   const nlohmann::json value = r.ToJson(n);
   if (value.is_boolean()) return value.get<bool>() ? "True" : "False";
   if (value.is_number_integer()) return std::to_string(value.get<long long>());
-  if (value.is_number_float()) {
-    double d = value.get<double>();
-    std::string text = fmt::format("{}", d);
-    if (text.find_first_of(".e") == std::string::npos) text += ".0";
-    return text;
-  }
+  if (value.is_number_float()) return strings::FormatPythonFloat(value.get<double>());
   if (value.is_null()) return std::nullopt;
   return value.get<std::string>();
 }

@@ -153,9 +153,24 @@ class DocumentGuard : public YAML::EventHandler {
   YAML::Mark last_start_;
 };
 
+std::string NormalizeLineBreaks(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\r') {
+      out.push_back(text[i]);
+    } else if (i + 1 >= text.size() || text[i + 1] != '\n') {
+      out.push_back('\n');
+    }
+  }
+  return out;
+}
+
 std::vector<YAML::Node> ParseDocuments(std::string_view text, const std::string& filename) {
   try {
-    std::string copy(text);
+    // YAML counts CR, LF and CR LF as line breaks; yaml-cpp only LF, keeping a
+    // stray CR as content (so `A:\r` would be the string "\r", not null).
+    std::string copy = NormalizeLineBreaks(text);
     // A stream with no document marker at the start of a line holds at most
     // one document: parse it once, without the guard pass (the common case).
     auto has_marker = [&copy] {

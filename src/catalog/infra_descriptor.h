@@ -31,6 +31,11 @@ struct InfraDescriptor {
   // Host rows whose type starts with one of these are sold only with their
   // GPUs (e.g. GCP a2/a3/g2): never offered as CPU-only machines.
   std::vector<std::string> gpu_only_host_prefixes;
+  // A task that names no cpus, memory, accelerators or instance type gets a
+  // VM of SkyPilot's default shape (8+ vCPUs, 32+ GiB) on a cloud; on a
+  // machine or cluster that is already there (local, SSH, Slurm, Kubernetes)
+  // it takes whatever node is there.
+  bool default_vm_shape = true;
 };
 
 // The descriptor for `infra` (defaults when unknown; never throws).

@@ -137,6 +137,7 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r,
     if (keep_per_region > 0) {
       region_heaps.assign(table.dict.size() + 1, {});
     }
+    const bool table_default_shape = default_shape && DescribeInfra(infra).default_vm_shape;
     for (uint32_t row : *rows) {
       if (std::isnan(prices[row])) continue;
       if (accel_code != StringDict::kNotFound &&
@@ -151,7 +152,7 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r,
       if (zone_code != kNoString && table.zone[row] != zone_code) continue;
       double vcpus = table.vcpus[row];
       double memory = table.memory_gib[row];
-      if (default_shape) {
+      if (table_default_shape) {
         if (vcpus < kDefaultCpus || memory < kDefaultMemoryGib) continue;
       } else if (!QuantityFits(r.cpus(), vcpus, vcpus) ||
                  !QuantityFits(r.memory(), memory, vcpus)) {

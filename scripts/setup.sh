@@ -9,7 +9,7 @@ DEB_PACKAGES=(
   libsqlite3-dev sqlite3 libgtest-dev libbenchmark-dev libcli11-dev pybind11-dev
   clang-14 libclang-rt-14-dev clang-format-14
 )
-PY_PACKAGES=(scikit-build-core pybind11 pytest ruff)
+PY_PACKAGES=(scikit-build-core pybind11 pytest ruff nbclient nbformat ipykernel)
 
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do

@@ -1,0 +1,244 @@
+// skycore/sdk.h — the one entry point of the `sky` CLI, the Python SDK and
+// C++ tools: launch a task, run more jobs on a cluster, watch and manage it.
+//
+// A `Sky` object is the explicit context of every call: where state lives
+// (the SQLite state store, cluster directories, locks), the catalog, which
+// infras are enabled and where skycore's executables are. Nothing is global;
+// two Sky objects with different state dirs are independent.
+//
+// Every operation exists twice:
+//   - blocking methods (Launch, Exec, Status, ...), for the CLI and C++ users;
+//   - requests: Submit("launch", body) returns a request id at once and runs
+//     the operation on the context's worker pool; Get(id) waits for the result,
+//     StreamAndGet(id) also streams the request's output, ApiCancel(id) cancels
+//     it. Requests are recorded in the state store (as SkyPilot's API server
+//     does) with their arguments, status, result or error.
+//
+// Clusters behave as SkyPilot's: `Launch` of a new name provisions (INIT →
+// UP), of an UP cluster reuses it (its resources must fit the task), of a
+// STOPPED one starts it; a per-cluster lock serialises launches, stops, starts
+// and downs of one cluster across processes.
+//
+// Infras: "local" (this machine; `num_nodes: N` gives N nodes, each with its
+// own directory and a share of the machine) is always enabled. A task pinned
+// to an infra that is not enabled fails with ResourcesUnavailableError naming
+// the enabled infras.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "skycore/agent.h"
+#include "skycore/catalog.h"
+#include "skycore/dag.h"
+#include "skycore/optimizer.h"
+#include "skycore/state.h"
+
+namespace skycore {
+
+// Where a call's output goes: job logs and messages as they come, and the
+// steps of long work (for a spinner on a terminal, plain lines elsewhere).
+// Called from the thread running the operation.
+class OutputSink {
+ public:
+  virtual ~OutputSink() = default;
+  // Text to show as is (job output, messages); may be partial lines.
+  virtual void Write(std::string_view text) = 0;
+  // A long step begins ("Launching the agent"); the previous one is done.
+  virtual void Step(std::string_view name) { Write(std::string(name) + "\n"); }
+  // The current step is done.
+  virtual void StepDone() {}
+};
+
+// Discards everything.
+class NullSink : public OutputSink {
+ public:
+  void Write(std::string_view) override {}
+  void Step(std::string_view) override {}
+};
+
+// A cancellation flag shared between a caller and an operation. Operations
+// check it between steps and while waiting; a cancelled operation throws
+// CancelledError. Copies share the flag.
+class CancelToken {
+ public:
+  CancelToken() : flag_(std::make_shared<std::atomic<bool>>(false)) {}
+  void Cancel() noexcept { flag_->store(true); }
+  bool cancelled() const noexcept { return flag_->load(); }
+  // Throws CancelledError naming `what` when cancelled.
+  void ThrowIfCancelled(std::string_view what) const;
+
+ private:
+  std::shared_ptr<std::atomic<bool>> flag_;
+};
+
+struct SkyOptions {
+  // Root of skycore's state: state.db, clusters/, locks/, catalogs/.
+  std::filesystem::path state_dir;
+  CatalogPaths catalog_paths;
+  // Directory holding the `skyletd` (and `sky`) executables. Empty: beside the
+  // running executable, then beside the loaded library, then $PATH.
+  std::filesystem::path bin_dir;
+  // Threads running submitted requests.
+  size_t request_workers = 4;
+
+  using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+  // state_dir from $SKYCORE_STATE_DIR (else $HOME/.sky), catalog paths from
+  // the environment, bin_dir from $SKYCORE_BIN_DIR when set.
+  static SkyOptions FromEnvironment(const EnvLookup& lookup);
+};
+
+struct LaunchOptions {
+  std::string cluster_name;  // empty: a generated "sky-xxxx-<user>" name
+  bool dryrun = false;       // optimize and show the plan; launch nothing
+  bool detach_run = false;   // submit the job and return without streaming logs
+  bool retry_until_up = false;
+  std::optional<int> idle_minutes_to_autostop;
+  bool down = false;      // autostop tears down instead of stopping
+  bool fast = false;      // an UP cluster: skip workdir/file_mounts sync and setup
+  bool no_setup = false;  // skip setup even on a new cluster
+  OptimizeTarget target = OptimizeTarget::kCost;
+  std::string command_line;  // recorded as the cluster's last use
+};
+
+struct ExecOptions {
+  std::string cluster_name;  // required
+  bool detach_run = false;
+  std::string command_line;
+};
+
+// What Launch and Exec return.
+struct JobResult {
+  std::optional<int64_t> job_id;  // nullopt: the task had nothing to run
+  ClusterRecord cluster;          // as recorded after the call
+  // When the logs were followed (not detached) and the job finished: its final
+  // status and exit code (SkyPilot's `sky launch` exits with it).
+  std::optional<JobStatus> final_status;
+  int exit_code = 0;
+  std::optional<Plan> plan;  // Launch of a new cluster (and dryrun): the optimizer's plan
+};
+
+// One row of `sky cost-report`.
+struct CostReportRow {
+  ClusterHistoryRecord history;
+  double hourly_price = 0;  // per node
+  double total_cost = 0;    // duration × hourly price × nodes
+};
+
+// One infra in `sky check`.
+struct InfraCheck {
+  std::string infra;  // "local", "aws", ...
+  bool enabled = false;
+  std::string reason;  // why not enabled, or what was found ("2 CPUs, 23 GiB, no GPUs")
+};
+
+class Sky {
+ public:
+  explicit Sky(SkyOptions options);
+  ~Sky();
+  Sky(const Sky&) = delete;
+  Sky& operator=(const Sky&) = delete;
+
+  const SkyOptions& options() const noexcept { return options_; }
+  StateStore& state();
+  // The catalog: built-in and refreshed catalogs plus this machine's "local"
+  // offering. Loaded on first use; shared, immutable.
+  std::shared_ptr<const Catalog> catalog();
+  // Infras that may be used: "local" plus those `sky check` enables.
+  std::vector<std::string> enabled_infras();
+
+  // ---------------------------------------------------------------- blocking
+  // Optimizes (new cluster), provisions, syncs workdir and file_mounts, runs
+  // setup and submits `run` as a job; follows its logs unless detached.
+  // ClusterNotUpError, ResourcesMismatchError (the task does not fit an
+  // existing cluster), ResourcesUnavailableError, CancelledError.
+  JobResult Launch(const Dag& dag, const LaunchOptions& options, OutputSink& out,
+                   const CancelToken& cancel = {});
+  // Runs the task as a job on an UP cluster (workdir is synced; no setup).
+  // ClusterDoesNotExist, ClusterNotUpError, ResourcesMismatchError.
+  JobResult Exec(const Dag& dag, const ExecOptions& options, OutputSink& out,
+                 const CancelToken& cancel = {});
+
+  // Clusters matching the names/globs (empty: all). With `refresh`, each one's
+  // real state is checked first and its row repaired (an agent that died makes
+  // the cluster INIT; a cluster whose nodes are gone is removed).
+  std::vector<ClusterRecord> Status(const std::vector<std::string>& names = {},
+                                    bool refresh = false);
+  // Jobs of an UP cluster, newest first; `all` includes finished ones.
+  std::vector<JobRecord> Queue(const std::string& cluster, bool all = true);
+  // The given jobs (empty: the latest).
+  std::vector<JobRecord> JobStatuses(const std::string& cluster,
+                                     const std::vector<int64_t>& job_ids = {});
+  // Cancels the given jobs, or all unfinished ones with `all`; returns the ids
+  // cancelled. Neither ids nor `all`: the latest job.
+  std::vector<int64_t> Cancel(const std::string& cluster, const std::vector<int64_t>& job_ids,
+                              bool all = false);
+  // Streams a job's output (nullopt: the latest job). With `follow`, until the
+  // job finishes. Returns the job's status at the end.
+  JobStatus TailLogs(const std::string& cluster, std::optional<int64_t> job_id, bool follow,
+                     OutputSink& out, const CancelToken& cancel = {});
+  // Copies a job's log directory to `<local_dir>/<run_timestamp>/` (local_dir
+  // empty: ~/sky_logs/<cluster>); returns that directory.
+  std::filesystem::path DownloadLogs(const std::string& cluster, std::optional<int64_t> job_id,
+                                     const std::filesystem::path& local_dir = {});
+  // Stops (jobs are killed; disks and the job table stay), starts, or tears
+  // down a cluster. `purge`: remove the record even when cleanup fails.
+  void Stop(const std::string& cluster, OutputSink& out);
+  ClusterRecord Start(const std::string& cluster, OutputSink& out,
+                      std::optional<int> idle_minutes_to_autostop = std::nullopt,
+                      bool down = false);
+  void Down(const std::string& cluster, OutputSink& out, bool purge = false);
+  // idle_minutes < 0 cancels autostop.
+  void Autostop(const std::string& cluster, int idle_minutes, bool down,
+                const std::string& wait_for = "jobs");
+  std::vector<CostReportRow> CostReport(std::optional<int> days = std::nullopt);
+  std::vector<InfraCheck> Check(const std::vector<std::string>& infras = {});
+  // Open ports of an UP cluster → URL ("127.0.0.1:8080" on the local infra).
+  std::map<int, std::string> Endpoints(const std::string& cluster,
+                                       std::optional<int> port = std::nullopt);
+
+  // ---------------------------------------------------------------- requests
+  // Queues an operation by name with JSON arguments, as SkyPilot's SDK sends
+  // them: "launch" {"task": <task or dag config>, "cluster_name", "dryrun",
+  // "detach_run", "idle_minutes_to_autostop", "down", "fast", "retry_until_up",
+  // "no_setup"}; "exec" {"task", "cluster_name", "detach_run"}; "status"
+  // {"cluster_names", "refresh"}; "queue" {"cluster_name", "all_users"/"skip_finished"};
+  // "job_status" {"cluster_name", "job_ids"}; "cancel" {"cluster_name",
+  // "job_ids", "all"}; "tail_logs" {"cluster_name", "job_id", "follow"};
+  // "download_logs" {"cluster_name", "job_ids"}; "stop"/"start"/"down"
+  // {"cluster_name", "purge", "idle_minutes_to_autostop", "down"}; "autostop"
+  // {"cluster_name", "idle_minutes", "down", "wait_for"}; "cost_report" {"days"};
+  // "check" {"infras"}; "endpoints" {"cluster", "port"}. InvalidTaskError for
+  // an unknown name or a malformed body (before anything is queued).
+  std::string Submit(const std::string& name, const nlohmann::json& body);
+  // Waits for the request and returns its result (JSON), or throws its error
+  // as the typed exception it was. `timeout_s` < 0 waits forever.
+  nlohmann::json Get(const std::string& request_id, double timeout_s = -1);
+  // Like Get, writing the request's output to `out` as it comes.
+  nlohmann::json StreamAndGet(const std::string& request_id, OutputSink& out);
+  // Cancels a pending or running request (a running launch stops at its next
+  // step; a followed log stops at once). Returns false when it had finished.
+  bool ApiCancel(const std::string& request_id);
+  // True when the request has finished (Get would not wait).
+  bool RequestDone(const std::string& request_id);
+
+ private:
+  class Impl;
+  SkyOptions options_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// JSON forms used in request results (and by the bindings).
+nlohmann::json ClusterRecordToJson(const ClusterRecord& record);
+nlohmann::json JobRecordToJson(const JobRecord& record);
+
+}  // namespace skycore

@@ -146,13 +146,10 @@ int FollowJob(Sky& sky, const std::string& cluster, std::optional<int64_t> job_i
   }
   if (detach) {
     sink.StepDone();
-    sink.Message(fmt::format("Job submitted, ID: {}", *job_id));
     PrintUsefulCommands(cluster, job_id);
     return 0;
   }
-  sink.Message(Style(fmt::format("Job submitted, ID: {}. Streaming logs... (Ctrl-C to exit "
-                                 "log streaming; job will not be killed)",
-                                 *job_id),
+  sink.Message(Style("Streaming logs... (Ctrl-C to exit log streaming; job will not be killed)",
                      kDim, FancyStderr()));
   JobStatus final_status = JobStatus::kRunning;
   try {

@@ -134,8 +134,8 @@ std::vector<ClusterRecord> SelectClusters(Sky& sky, const ClusterSetFlags& flags
   }
   for (const auto& name : flags.clusters) {
     if (!IsGlob(name) && !sky.state().GetCluster(name)) {
-      throw ClusterDoesNotExist(fmt::format("Cluster '{}' does not exist.", name), {},
-                                {"sky status"});
+      throw ClusterDoesNotExist(
+          fmt::format("Cluster '{}' does not exist; `sky status` lists the clusters.", name));
     }
   }
   return sky.Status(flags.clusters);

@@ -238,6 +238,33 @@ def test_ctrl_c_stops_following_and_the_job_keeps_running(sky: Sky) -> None:
     sky.wait_for_job("c6", 1, {"CANCELLED"})
 
 
+def test_ctrl_c_stops_sky_logs(sky: Sky) -> None:
+    sky.ok("launch", "-c", "c8", "-y", "-d", "--", "sleep", "600")
+    sky.wait_for_job("c8", 1, {"RUNNING"})
+    process = sky.popen("logs", "c8", "1")
+    try:
+        time.sleep(1.0)  # let it reach log following
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, f"{process.returncode}\n{stdout}\n{stderr}"
+    assert "Traceback" not in stderr
+    assert sky.job_status("c8", 1) == "RUNNING"
+    # --no-follow of a running job prints what there is and reports "not finished".
+    assert sky.run("logs", "--no-follow", "c8", "1").returncode == 101
+
+
+def test_launch_without_a_name_generates_one(sky: Sky) -> None:
+    launch = sky.ok("launch", "-y", "--", "echo", "anonymous")
+    assert "anonymous" in launch.stdout
+    rows = [line for line in sky.ok("status").stdout.splitlines() if line.startswith("sky-")]
+    assert len(rows) == 1 and rows[0].split()[0].endswith("-tester"), rows
+    assert "Cluster name: sky-" in launch.stdout
+
+
 # ------------------------------------------------------- cluster life cycle
 
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "cli/display.h"
+#include "cli/invocation.h"
 #include "cli/terminal.h"
 #include "skycore/skycore.h"
 
@@ -444,6 +445,8 @@ std::function<std::optional<int>()> AddClusterCommands(CLI::App& app) {
   CLI::App* check = app.add_subcommand(
       "check", "Check which infras (clouds, Kubernetes, local, ...) are enabled, and why not.");
   check->add_option("infras", *infras, "Only these infras, e.g. aws k8s");
+
+  SplitHelp(*status);
 
   return [=]() -> std::optional<int> {
     if (status->parsed()) return Status(*status_flags);

@@ -6,6 +6,7 @@
 
 #include "cli/display.h"
 #include "cli/interrupt.h"
+#include "cli/invocation.h"
 #include "cli/terminal.h"
 #include "common/strings.h"
 #include "skycore/skycore.h"
@@ -262,6 +263,8 @@ std::function<std::optional<int>()> AddJobCommands(CLI::App& app) {
   cancel->add_option("job_ids", cancel_flags->job_ids, "Job IDs (see `sky queue`)");
   cancel->add_flag("-a,--all", cancel_flags->all, "Cancel all your jobs on the cluster");
   cancel->add_flag("-y,--yes", cancel_flags->yes, "Skip the confirmation prompt");
+
+  SplitHelp(*logs);
 
   return [=]() -> std::optional<int> {
     if (queue->parsed()) return Queue(*queue_flags);

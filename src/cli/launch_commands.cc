@@ -11,6 +11,7 @@
 #include "cli/catalog_commands.h"
 #include "cli/display.h"
 #include "cli/interrupt.h"
+#include "cli/invocation.h"
 #include "cli/task_flags.h"
 #include "cli/terminal.h"
 #include "common/strings.h"
@@ -331,6 +332,9 @@ std::function<std::optional<int>()> AddLaunchCommands(
   AddTaskOptions(*exec, exec_flags->task);
   exec->add_flag("-d,--detach-run", exec_flags->detach_run,
                  "Return once the job is submitted; do not stream its logs");
+
+  SplitHelp(*launch);
+  SplitHelp(*exec);
 
   return [=]() -> std::optional<int> {
     if (launch->parsed()) return Launch(*launch_flags, *invocation);

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import pathlib
 import sysconfig
 
@@ -15,7 +16,10 @@ def repo() -> pathlib.Path:
 
 @pytest.fixture
 def sky_bin() -> str:
-    """The native `sky` executable installed with the package."""
+    """The native `sky` executable installed with the package ($SKYCORE_SKY_BIN
+    picks another one, e.g. a build tree's, while developing)."""
+    if os.environ.get("SKYCORE_SKY_BIN"):
+        return os.environ["SKYCORE_SKY_BIN"]
     path = pathlib.Path(sysconfig.get_path("scripts")) / "sky"
     assert path.exists(), f"`sky` not installed at {path}; run pip install ."
     return str(path)

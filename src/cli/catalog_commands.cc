@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 
+#include "backend/local_machine.h"
 #include "common/strings.h"
 #include "skycore/catalog.h"
 #include "skycore/error.h"
@@ -32,6 +33,9 @@ Catalog LoadCatalog() {
     std::cerr << fmt::format("sky: warning: {} catalog problem(s) skipped; first: {}\n",
                              issues.size(), issues.front().ToString());
   }
+  // This machine is an infra like the others ("local", price 0).
+  catalog = catalog.MergedWith(Catalog::FromCsvText(
+      "local", backend::LocalCatalogCsv(backend::DiscoverLocalMachine(LookupEnv)), "<local>"));
   if (catalog.num_rows() == 0) {
     throw ResourcesUnavailableError(
         "no catalog found: set SKYCORE_CATALOG_DIR to a directory of <infra>.csv files or run "

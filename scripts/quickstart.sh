@@ -8,5 +8,8 @@ PYTHON=${PYTHON:-python3}
 echo "quickstart: building and installing skycore (pip install .)"
 "$PYTHON" -m pip install -q . 2>&1 | grep -v "Running pip as the 'root' user" || true
 SKY="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/sky"
-echo "quickstart: $SKY launch --dryrun examples/hello.yaml"
-"$SKY" launch --dryrun -y examples/hello.yaml
+echo "quickstart: $SKY launch -y -c quickstart examples/hello.yaml"
+"$SKY" launch -y -c quickstart examples/hello.yaml
+"$SKY" status
+echo "quickstart: $SKY down -y quickstart"
+"$SKY" down -y quickstart

@@ -241,5 +241,7 @@ class Sky {
 // JSON forms used in request results (and by the bindings).
 nlohmann::json ClusterRecordToJson(const ClusterRecord& record);
 nlohmann::json JobRecordToJson(const JobRecord& record);
+// "2x(cpus=4, mem=16, accelerators=H100:1)" from a cluster's launched resources.
+std::string ResourcesDisplay(int num_nodes, const nlohmann::json& launched_resources);
 
 }  // namespace skycore

@@ -199,12 +199,19 @@ int ExitCodeOf(const JobRecord& record) {
 
 // What a local cluster's nodes have, as `sky status` shows it: each node's
 // share of this machine rather than the machine's catalog row.
-json LocalLaunchedResources(const LocalCluster& cluster, const Candidate& chosen) {
+json LocalLaunchedResources(const LocalCluster& cluster, const Candidate& chosen,
+                            const Task& task) {
   json config = {{"infra", chosen.InfraString()},
                  {"cpus", strings::FormatNumber(cluster.cpus_per_node)},
                  {"memory", strings::FormatNumber(cluster.memory_gib_per_node)}};
   if (cluster.gpus_per_node > 0) {
     config["accelerators"] = fmt::format("{}:{}", cluster.gpu_name, cluster.gpus_per_node);
+  }
+  // Ports the task opens (its chosen alternative's), for `sky status --endpoints`.
+  const auto& alternatives = task.resources().alternatives();
+  if (chosen.alternative < alternatives.size()) {
+    json asked = ResourcesToConfig(alternatives[chosen.alternative]);
+    if (asked.contains("ports")) config["ports"] = asked["ports"];
   }
   return config;
 }
@@ -317,7 +324,7 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
     update.name = name;
     update.ready = false;
     update.handle = cluster.ToHandle();
-    update.launched_resources = LocalLaunchedResources(cluster, chosen);
+    update.launched_resources = LocalLaunchedResources(cluster, chosen, task);
     update.num_nodes = task.num_nodes();
     update.last_use = options.command_line;
     update.owner = CurrentUser();
@@ -342,7 +349,7 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
     update.handle = cluster.ToHandle();
     update.launched_resources =
         existing && !fresh ? existing->launched_resources
-                           : LocalLaunchedResources(cluster, result.plan->tasks.at(0).chosen);
+                           : LocalLaunchedResources(cluster, result.plan->tasks.at(0).chosen, task);
     update.num_nodes = cluster.num_nodes;
     update.last_use = options.command_line;
     update.owner = CurrentUser();
@@ -652,6 +659,19 @@ std::map<int, std::string> Sky::Endpoints(const std::string& name, std::optional
 
 // ------------------------------------------------------------ JSON forms
 
+std::string ResourcesDisplay(int num_nodes, const json& launched) {
+  std::vector<std::string> parts;
+  for (const char* key : {"cpus", "memory", "accelerators"}) {
+    if (launched.is_object() && launched.contains(key) && launched[key].is_string()) {
+      parts.push_back(fmt::format("{}={}", key == std::string("memory") ? "mem" : key,
+                                  launched[key].get<std::string>()));
+    }
+  }
+  std::string joined;
+  for (const auto& part : parts) joined += (joined.empty() ? "" : ", ") + part;
+  return fmt::format("{}x({})", num_nodes, joined);
+}
+
 json ClusterRecordToJson(const ClusterRecord& r) {
   return json{{"name", r.name},
               {"status", ClusterStatusName(r.status)},
@@ -664,7 +684,10 @@ json ClusterRecordToJson(const ClusterRecord& r) {
               {"launched_at", r.launched_at_s},
               {"status_updated_at", r.status_updated_at_s},
               {"last_use", r.last_use},
-              {"owner", r.owner}};
+              {"owner", r.owner},
+              {"user_name", r.owner},
+              {"cluster_ever_up", r.ever_up},
+              {"resources_str", ResourcesDisplay(r.num_nodes, r.launched_resources)}};
 }
 
 json JobRecordToJson(const JobRecord& r) {

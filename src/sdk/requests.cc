@@ -2,6 +2,8 @@
 // (checked when submitted) and its JSON result.
 #include <fmt/format.h>
 
+#include <ctime>
+
 #include "common/strings.h"
 #include "sdk/sky_impl.h"
 #include "skycore/yaml.h"
@@ -64,10 +66,20 @@ std::optional<int> OptionalInt(const json& body, const std::string& request, con
   return body[key].get<int>();
 }
 
+json Intervals(const ClusterHistoryRecord& history) {
+  json out = json::array();
+  for (const auto& interval : history.usage_intervals) {
+    out.push_back({interval.start_s, interval.end_s ? json(*interval.end_s) : json()});
+  }
+  return out;
+}
+
 json JobResultJson(const JobResult& result) {
+  json handle = result.cluster.handle;
+  if (handle.is_object()) handle["launched_resources"] = result.cluster.launched_resources;
   json out = {{"job_id", result.job_id ? json(*result.job_id) : json()},
               {"cluster_name", result.cluster.name},
-              {"handle", result.cluster.handle},
+              {"handle", handle},
               {"exit_code", result.exit_code},
               {"status", result.final_status ? json(JobStatusName(*result.final_status)) : json()}};
   if (result.plan) {
@@ -225,6 +237,8 @@ RequestWork BindRequest(Sky& sky, const std::string& name, const json& raw_body)
                        {"num_nodes", h.num_nodes},
                        {"resources", h.launched_resources},
                        {"launched_at", h.launched_at_s()},
+                       {"duration", h.duration_s(static_cast<int64_t>(std::time(nullptr)))},
+                       {"usage_intervals", Intervals(h)},
                        {"status", h.status ? json(ClusterStatusName(*h.status)) : json()},
                        {"hourly_price", row.hourly_price},
                        {"total_cost", row.total_cost}});

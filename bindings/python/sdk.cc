@@ -43,22 +43,18 @@ std::shared_ptr<Sky> MakeSky(const std::optional<std::string>& state_dir,
   return std::make_shared<Sky>(std::move(options));
 }
 
-// A task or a Dag as the "task" of a request body: the task's config (one
-// task), or the list of the Dag's task configs in order (a chain). Secrets are
-// kept: the request runs them.
+// A task or a Dag as the "task" of a request body: a task's config, or a
+// Dag's YAML (one document per task, so a chain keeps its order and name).
+// Secrets are kept: the request runs with them.
 nlohmann::json TaskArgument(const py::handle& value) {
   DumpOptions options;
   options.redact_secrets = false;
-  // Request bodies are plain (unordered) JSON; the configs are ordered_json.
-  auto config = [&](const Task& task) {
-    return nlohmann::json::parse(TaskToConfig(task, options).dump());
-  };
-  if (py::isinstance<Task>(value)) return config(*value.cast<std::shared_ptr<Task>>());
-  auto dag = value.cast<std::shared_ptr<Dag>>();
-  if (dag->size() == 1) return config(*dag->tasks()[0]);
-  nlohmann::json configs = nlohmann::json::array();
-  for (size_t index : dag->topological_order()) configs.push_back(config(*dag->tasks()[index]));
-  return configs;
+  if (py::isinstance<Task>(value)) {
+    // Request bodies are plain (unordered) JSON; the config is ordered_json.
+    return nlohmann::json::parse(
+        TaskToConfig(*value.cast<std::shared_ptr<Task>>(), options).dump());
+  }
+  return DumpDagYaml(*value.cast<std::shared_ptr<Dag>>(), options);
 }
 
 // A request body from keyword arguments; a sky.Task or sky.Dag value becomes
@@ -106,7 +102,16 @@ class RequestWaiter {
     });
   }
 
-  ~RequestWaiter() { Join(); }
+  // A waiter dropped before its request finished (the caller gave up, after
+  // cancelling it) lets the thread end on its own: it only holds shared state.
+  ~RequestWaiter() {
+    if (!thread_.joinable()) return;
+    if (done()) {
+      thread_.join();
+    } else {
+      thread_.detach();
+    }
+  }
   RequestWaiter(const RequestWaiter&) = delete;
   RequestWaiter& operator=(const RequestWaiter&) = delete;
 

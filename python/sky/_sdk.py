@@ -75,21 +75,22 @@ class StatusRefreshMode(enum.Enum):
 class ResourceHandle:
     """A launched cluster, as ``sky.get(sky.launch(...))`` returns it.
 
-    Read-only; the attributes SkyPilot's handle is mostly used for
-    (``cluster_name``, ``launched_nodes``, ``launched_resources``,
-    ``head_ip``) plus every field of the native handle.
+    Read-only: the attributes SkyPilot's handle is mostly used for
+    (``cluster_name``, ``launched_nodes``, ``head_ip``) plus every field of
+    the native handle as an attribute (``handle.cluster_dir``, ...).
     """
 
-    def __init__(self, cluster: dict[str, Any]) -> None:
-        handle = cluster.get("handle")
-        self._fields: dict[str, Any] = dict(handle) if isinstance(handle, dict) else {}
-        self.cluster_name: str = cluster["name"]
-        self.launched_nodes: int = int(cluster.get("num_nodes", 1))
-        self.launched_resources: dict[str, Any] | None = cluster.get("launched_resources")
+    def __init__(self, cluster_name: str, fields: dict[str, Any] | None) -> None:
+        self.cluster_name = cluster_name
+        self._fields: dict[str, Any] = dict(fields) if fields else {}
 
     @property
     def cluster_name_on_cloud(self) -> str:
         return str(self._fields.get("cluster_name_on_cloud", self.cluster_name))
+
+    @property
+    def launched_nodes(self) -> int:
+        return int(self._fields.get("num_nodes", 1))
 
     @property
     def head_ip(self) -> str | None:
@@ -99,12 +100,7 @@ class ResourceHandle:
         return self.cluster_name
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "cluster_name": self.cluster_name,
-            "launched_nodes": self.launched_nodes,
-            "launched_resources": self.launched_resources,
-            **self._fields,
-        }
+        return {**self._fields, "cluster_name": self.cluster_name}
 
     def __getattr__(self, name: str) -> Any:
         fields = self.__dict__.get("_fields", {})
@@ -121,7 +117,7 @@ class ResourceHandle:
     def __repr__(self) -> str:
         return (
             f"ResourceHandle(cluster_name={self.cluster_name!r}, "
-            f"launched_nodes={self.launched_nodes})"
+            f"launched_nodes={self.launched_nodes}, head_ip={self.head_ip!r})"
         )
 
 
@@ -182,13 +178,19 @@ class Context:
                     writer.write_events(waiter.drain())
         except KeyboardInterrupt:
             self.native.api_cancel(request_id)
-            # A second Ctrl-C abandons the wait; the native thread ends on its own.
+            # Let the cancellation finish and show its output; a second Ctrl-C
+            # abandons the wait (the native thread ends on its own).
             while not waiter.wait(_WAIT_SLICE_S):
                 if writer is not None:
                     writer.write_events(waiter.drain())
             if writer is not None:
                 writer.write_events(waiter.drain())
                 writer.message(f"Request {request_id} cancelled.")
+            raise
+        except BaseException:
+            # The caller gave up waiting (a signal handler raised, the output
+            # stream failed): the request must not run on unseen.
+            self.native.api_cancel(request_id)
             raise
         if writer is not None:
             writer.write_events(waiter.drain())
@@ -308,7 +310,7 @@ def _cluster_dict(cluster: dict[str, Any]) -> dict[str, Any]:
     """A cluster record as SkyPilot's ``sky.status`` gives it."""
     record = dict(cluster)
     record["status"] = _cluster_status(record.get("status"))
-    record["handle"] = ResourceHandle(cluster)
+    record["handle"] = ResourceHandle(cluster["name"], cluster.get("handle"))
     return record
 
 
@@ -319,9 +321,15 @@ def _job_dict(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _launch_result(result: dict[str, Any]) -> tuple[int | None, ResourceHandle | None]:
-    cluster = result.get("cluster")
-    handle = ResourceHandle(cluster) if cluster else None
-    return result.get("job_id"), handle
+    """SkyPilot's ``(job_id, handle)``; a dry run has neither."""
+    handle = result.get("handle")
+    if not handle:
+        return result.get("job_id"), None
+    return result.get("job_id"), ResourceHandle(result["cluster_name"], handle)
+
+
+def _start_result(cluster: dict[str, Any]) -> ResourceHandle:
+    return ResourceHandle(cluster["name"], cluster.get("handle"))
 
 
 def _job_status_result(result: dict[str, Any]) -> dict[int, JobStatus | None]:
@@ -338,10 +346,15 @@ def _cost_report_row(row: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _check_result(result: dict[str, Any]) -> dict[str, list[str]]:
+    """SkyPilot's {workspace: [enabled infra]}; one workspace, 'default'."""
+    return {"default": sorted(infra for infra, check in result.items() if check["enabled"])}
+
+
 _RESULT_SHAPERS: dict[str, Callable[[Any], Any]] = {
     "launch": _launch_result,
     "exec": _launch_result,
-    "start": lambda result: ResourceHandle(result) if result else None,
+    "start": _start_result,
     "status": lambda result: [_cluster_dict(c) for c in result],
     "queue": lambda result: [_job_dict(j) for j in result],
     "job_status": _job_status_result,
@@ -351,6 +364,7 @@ _RESULT_SHAPERS: dict[str, Callable[[Any], Any]] = {
     "autostop": lambda result: None,
     "endpoints": _endpoints_result,
     "cost_report": lambda result: [_cost_report_row(r) for r in result],
+    "check": _check_result,
 }
 
 

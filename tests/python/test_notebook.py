@@ -66,11 +66,14 @@ def test_notebook_runs_and_shows_job_output(repo: pathlib.Path, notebook_env: pa
 
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     outputs = [cell_text(cell) for cell in code_cells]
-    launch_output = next(text for cell, text in zip(code_cells, outputs) if "sky.launch" in cell.source)
+
+    def output_of(call: str) -> str:
+        return next(text for cell, text in zip(code_cells, outputs) if call in cell.source)
+
+    launch_output = output_of("sky.launch")
     assert "hello from the notebook" in launch_output
     assert "step 3" in launch_output
     assert "ran on notebook-demo" in launch_output
-    queue_output = next(text for cell, text in zip(code_cells, outputs) if "sky.queue" in cell.source)
-    assert "SUCCEEDED" in queue_output
+    assert "SUCCEEDED" in output_of("sky.queue")
     # The last cell tore the cluster down: no cluster is left.
     assert outputs[-1].strip() == "[]"

@@ -38,7 +38,7 @@ def notebook_env(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     monkeypatch.setenv("SKYCORE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     # The kernel finds the same `sky` as this process (a dev build on PYTHONPATH too).
-    package_root = str(pathlib.Path(sky.__file__).resolve().parents[1])
+    package_root = str(pathlib.Path(sky.__file__).absolute().parents[1])
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     )

@@ -162,7 +162,9 @@ class AgentClient {
   // Streams the job's run.log to `on_chunk` (raw bytes as written). With
   // `follow`, keeps streaming until the job reaches a terminal state (tail -f
   // semantics); otherwise returns at the end of what is written now.
-  // `on_chunk` returning false stops early. Returns the job's status at the end.
+  // `on_chunk` returning false stops early; while a followed job is silent it
+  // is called with an empty chunk every quarter second, so a caller can stop.
+  // Returns the job's status at the end.
   JobStatus tail_logs(int64_t job_id, bool follow,
                       const std::function<bool(const std::string& chunk)>& on_chunk);
 

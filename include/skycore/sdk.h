@@ -233,6 +233,7 @@ class Sky {
 
  private:
   class Impl;
+  friend class ClusterOps;
   SkyOptions options_;
   std::unique_ptr<Impl> impl_;
 };

@@ -4,6 +4,7 @@
 #include "skycore/dag.h"
 #include "skycore/error.h"
 #include "skycore/resources.h"
+#include "skycore/sdk.h"
 #include "skycore/task.h"
 #include "skycore/version.h"
 #include "skycore/yaml.h"

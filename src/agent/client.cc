@@ -63,8 +63,9 @@ class AgentClient::Connection {
   }
 
   // The next reply; throws the agent's error when it reports one.
-  json Receive(bool wait_forever = false) {
-    std::string line = ReadLine(wait_forever);
+  json Receive(bool wait_forever = false) { return Parse(ReadLine(wait_forever)); }
+
+  json Parse(const std::string& line) {
     json reply = json::parse(line, nullptr, false);
     if (!reply.is_object()) Broken("the agent sent a line that is not a JSON object");
     int version = reply.value("v", 0);
@@ -92,6 +93,15 @@ class AgentClient::Connection {
 
   std::string ReadLine(bool wait_forever) {
     for (;;) {
+      if (auto line = TryReadLine(wait_forever ? -1 : timeout_ms_)) return *std::move(line);
+      Broken(fmt::format("no reply within {} s", timeout_ms_ / 1000.0));
+    }
+  }
+
+ public:
+  // The next line, or nullopt when none came within timeout_ms (-1: forever).
+  std::optional<std::string> TryReadLine(int timeout_ms) {
+    for (;;) {
       auto newline = buffer_.find('\n', scanned_);
       if (newline != std::string::npos) {
         std::string line = buffer_.substr(0, newline);
@@ -101,11 +111,9 @@ class AgentClient::Connection {
       }
       scanned_ = buffer_.size();
       pollfd ready{fd_, POLLIN, 0};
-      int polled = ::poll(&ready, 1, wait_forever ? -1 : timeout_ms_);
+      int polled = ::poll(&ready, 1, timeout_ms);
       if (polled < 0 && errno == EINTR) continue;
-      if (polled == 0) {
-        Broken(fmt::format("no reply within {} s", timeout_ms_ / 1000.0));
-      }
+      if (polled == 0) return std::nullopt;
       char chunk[65536];
       ssize_t size = ::recv(fd_, chunk, sizeof(chunk), 0);
       if (size < 0 && errno == EINTR) continue;
@@ -180,7 +188,19 @@ JobStatus AgentClient::tail_logs(int64_t job_id, bool follow,
                                  const std::function<bool(const std::string& chunk)>& on_chunk) {
   connection_->Send({{"op", "tail"}, {"job_id", job_id}, {"follow", follow}});
   for (;;) {
-    json message = connection_->Receive(follow);
+    json message;
+    if (follow) {
+      // A silent job: give the caller a chance to stop every quarter second.
+      auto line = connection_->TryReadLine(250);
+      if (!line) {
+        if (on_chunk(std::string())) continue;
+        connection_ = std::make_unique<Connection>(socket_path_, timeout_s_);
+        return job_status({job_id}).at(0).status;
+      }
+      message = connection_->Parse(*line);
+    } else {
+      message = connection_->Receive();
+    }
     if (message.value("type", "") == "end") {
       return ParseJobStatus(message.value("status", "")).value_or(JobStatus::kFailedDriver);
     }

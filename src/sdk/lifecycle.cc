@@ -1,0 +1,673 @@
+// skycore::Sky's cluster life cycle on the local infra: launch, exec, status,
+// queue, logs, cancel, stop, start, down, autostop, cost report, endpoints.
+#include <fmt/format.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <regex>
+
+#include "backend/local_cluster.h"
+#include "backend/sync.h"
+#include "common/strings.h"
+#include "sdk/sky_impl.h"
+#include "skycore/yaml.h"
+
+namespace skycore {
+namespace fs = std::filesystem;
+using backend::LocalCluster;
+using nlohmann::json;
+
+namespace {
+
+constexpr auto kLockTimeout = std::chrono::minutes(30);
+constexpr double kAgentTimeoutS = 30;
+
+std::string CurrentUser() {
+  if (const char* user = std::getenv("USER"); user && *user) return user;
+  if (const passwd* entry = ::getpwuid(::getuid())) return entry->pw_name;
+  return "user";
+}
+
+// SkyPilot's rule for cluster names.
+void ValidateClusterName(const std::string& name) {
+  static const std::regex kValid("[a-zA-Z]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?");
+  if (name.size() > 63 || !std::regex_match(name, kValid)) {
+    throw InvalidTaskError(fmt::format(
+        "invalid cluster name '{}': it must start with a letter, end with a letter or digit, "
+        "use only letters, digits, '-', '_' and '.', and be at most 63 characters",
+        name));
+  }
+}
+
+std::string GenerateClusterName() {
+  std::mt19937 random(std::random_device{}());
+  std::string user = strings::Lower(CurrentUser());
+  std::string clean;
+  for (char c : user) {
+    if (std::isalnum(static_cast<unsigned char>(c))) clean.push_back(c);
+  }
+  return fmt::format("sky-{:04x}-{}", random() & 0xffff,
+                     clean.empty() ? "user" : clean.substr(0, 8));
+}
+
+ClusterLock LockCluster(const fs::path& state_dir, const std::string& name, OutputSink& out) {
+  if (auto lock = ClusterLock::TryAcquire(state_dir, name)) return std::move(*lock);
+  out.Step(fmt::format("Waiting for another operation on cluster '{}' to finish", name));
+  auto lock = ClusterLock::Acquire(state_dir, name, kLockTimeout);
+  out.StepDone();
+  return lock;
+}
+
+ClusterRecord RequireCluster(StateStore& state, const std::string& name) {
+  auto record = state.GetCluster(name);
+  if (!record) {
+    std::vector<std::string> names;
+    for (const auto& cluster : state.ListClusters()) names.push_back(cluster.name);
+    auto close = strings::CloseMatches(name, names);
+    throw ClusterDoesNotExist(
+        fmt::format("cluster '{}' does not exist{}", name,
+                    names.empty() ? "; `sky status` lists none"
+                                  : "; `sky status` lists the clusters there are"),
+        {}, close);
+  }
+  return *record;
+}
+
+void RequireUp(const ClusterRecord& record, const std::string& action) {
+  if (record.status == ClusterStatus::kUp) return;
+  throw ClusterNotUpError(fmt::format(
+      "cluster '{}' is {}, so it cannot {}; run `sky start {}` (or `sky launch -c {}`) first",
+      record.name, ClusterStatusName(record.status), action, record.name, record.name));
+}
+
+// What one node of the job reserves, from the task's first alternative.
+struct Demand {
+  double cpus = 0.5;
+  double memory_gib = 0;
+  std::string accelerator;
+  double gpus = 0;
+  std::string display;
+};
+
+Demand DemandOf(const Task& task) {
+  Demand demand;
+  const auto& alternatives = task.resources().alternatives();
+  const Resources& r = alternatives.empty() ? Resources() : alternatives.front();
+  if (r.cpus()) demand.cpus = r.cpus()->value;
+  if (r.memory()) {
+    demand.memory_gib = r.memory()->per_cpu ? r.memory()->value * demand.cpus : r.memory()->value;
+  }
+  if (r.accelerators()) {
+    demand.accelerator = r.accelerators()->name;
+    demand.gpus = r.accelerators()->count;
+  }
+  demand.display = demand.gpus > 0 ? fmt::format("{}x[{}:{}]", task.num_nodes(), demand.accelerator,
+                                                 strings::FormatNumber(demand.gpus))
+                                   : fmt::format("{}x[CPU:{}]", task.num_nodes(),
+                                                 strings::FormatNumber(demand.cpus));
+  return demand;
+}
+
+// SkyPilot's check that a task fits an existing cluster.
+void CheckFits(const Task& task, const LocalCluster& cluster) {
+  const Demand demand = DemandOf(task);
+  std::vector<std::string> problems;
+  if (task.num_nodes() > cluster.num_nodes) {
+    problems.push_back(fmt::format("the task needs {} nodes, the cluster has {}", task.num_nodes(),
+                                   cluster.num_nodes));
+  }
+  if (demand.gpus > 0) {
+    if (cluster.gpus_per_node == 0) {
+      problems.push_back(fmt::format("the task needs {}:{}, the cluster has no GPUs",
+                                     demand.accelerator, strings::FormatNumber(demand.gpus)));
+    } else if (!strings::EqualsIgnoreCase(demand.accelerator, cluster.gpu_name) ||
+               demand.gpus > cluster.gpus_per_node) {
+      problems.push_back(fmt::format("the task needs {}:{} per node, the cluster has {}:{}",
+                                     demand.accelerator, strings::FormatNumber(demand.gpus),
+                                     cluster.gpu_name, cluster.gpus_per_node));
+    }
+  }
+  if (demand.cpus > cluster.cpus_per_node) {
+    problems.push_back(fmt::format("the task needs {} CPUs per node, the cluster has {}",
+                                   strings::FormatNumber(demand.cpus),
+                                   strings::FormatNumber(cluster.cpus_per_node)));
+  }
+  if (demand.memory_gib > cluster.memory_gib_per_node) {
+    problems.push_back(fmt::format("the task needs {} GiB of memory per node, the cluster has {}",
+                                   strings::FormatNumber(demand.memory_gib),
+                                   strings::FormatNumber(cluster.memory_gib_per_node)));
+  }
+  if (!problems.empty()) {
+    std::string text;
+    for (const auto& problem : problems) text += (text.empty() ? "" : "; ") + problem;
+    throw ResourcesMismatchError(fmt::format(
+        "the task does not fit cluster '{}': {}. Launch it on a new cluster (`sky launch -c "
+        "NEW_NAME ...`) or change its resources",
+        cluster.name, text));
+  }
+}
+
+JobSpec MakeJobSpec(const Task& task, bool with_setup) {
+  const Demand demand = DemandOf(task);
+  JobSpec spec;
+  spec.name = task.name().value_or("");
+  spec.username = CurrentUser();
+  spec.num_nodes = task.num_nodes();
+  spec.cpus_per_node = demand.cpus;
+  spec.memory_gib_per_node = demand.memory_gib;
+  spec.gpus_per_node = demand.gpus;
+  if (with_setup) spec.setup = task.setup().value_or("");
+  spec.run = task.run().value_or("");
+  for (const auto& [key, value] : task.envs()) spec.envs[key] = value;
+  for (const auto& [key, value] : task.secrets()) spec.secrets[key] = value;
+  spec.resources = demand.display;
+  return spec;
+}
+
+const Task& SingleTask(const Dag& dag, const char* command) {
+  if (dag.size() != 1) {
+    throw NotSupportedError(fmt::format(
+        "`sky {}` runs one task, and this DAG has {}; a pipeline of tasks runs as a managed job "
+        "(`sky jobs launch`), which skycore does not support yet",
+        command, dag.size()));
+  }
+  return *dag.tasks()[0];
+}
+
+// Follows the job's output to `out`; returns its final record.
+JobRecord FollowJob(AgentClient& client, int64_t job_id, OutputSink& out,
+                    const CancelToken& cancel) {
+  client.tail_logs(job_id, true, [&](const std::string& chunk) {
+    if (!chunk.empty()) out.Write(chunk);
+    return !cancel.cancelled();
+  });
+  cancel.ThrowIfCancelled(fmt::format(
+      "following job {} (the job keeps running; `sky logs` shows it, `sky cancel` stops it)",
+      job_id));
+  return client.job_status({job_id}).at(0);
+}
+
+int ExitCodeOf(const JobRecord& record) {
+  if (record.status == JobStatus::kSucceeded) return 0;
+  if (record.exit_code > 0) return record.exit_code;
+  return 1;
+}
+
+std::string AutostopHook(const fs::path& sky, const fs::path& state_dir, const std::string& name) {
+  auto quote = [](const std::string& text) {
+    std::string out = "'";
+    for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+  };
+  return fmt::format(
+      "export SKYCORE_STATE_DIR={}; if [ \"$SKYPILOT_AUTOSTOP_DOWN\" = 1 ]; then exec {} down "
+      "-y {}; else exec {} stop -y {}; fi",
+      quote(state_dir.string()), quote(sky.string()), quote(name), quote(sky.string()),
+      quote(name));
+}
+
+}  // namespace
+
+// The pieces of a cluster operation that need the context.
+class ClusterOps {
+ public:
+  ClusterOps(Sky& sky, Sky::Impl& impl) : sky_(sky), impl_(impl) {}
+
+  std::string Hook(const std::string& name) {
+    try {
+      return AutostopHook(impl_.FindProgram("sky"), sky_.options().state_dir, name);
+    } catch (const Error&) {
+      return {};  // without a `sky` executable autostop cannot act; the agent still counts idleness
+    }
+  }
+
+  // Makes sure the cluster's agent runs; records a new pid in the handle.
+  void EnsureAgent(LocalCluster& cluster) {
+    backend::StartLocalAgent(cluster, impl_.FindProgram("skyletd"), Hook(cluster.name));
+  }
+
+  AgentClient Client(const ClusterRecord& record) {
+    LocalCluster cluster = LocalCluster::FromHandle(record.handle);
+    if (!backend::LocalAgentAlive(cluster)) {
+      throw ClusterNotUpError(fmt::format(
+          "the agent of cluster '{}' is not running (was it killed?); `sky status -r` refreshes "
+          "the cluster's state and `sky start {}` restarts it",
+          record.name, record.name));
+    }
+    return AgentClient(cluster.socket.string(), kAgentTimeoutS);
+  }
+
+  Sky& sky_;
+  Sky::Impl& impl_;
+};
+
+// ------------------------------------------------------------------ launch
+
+JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& out,
+                      const CancelToken& cancel) {
+  const Task& task = SingleTask(dag, "launch");
+  const std::string name =
+      options.cluster_name.empty() ? GenerateClusterName() : options.cluster_name;
+  ValidateClusterName(name);
+  ClusterOps ops(*this, *impl_);
+  JobResult result;
+  StateStore& store = state();
+
+  auto optimize = [&] {
+    OptimizeOptions optimize_options;
+    optimize_options.target = options.target;
+    optimize_options.enabled_infras = enabled_infras();
+    try {
+      return Optimize(dag, *catalog(), optimize_options);
+    } catch (const ResourcesUnavailableError& e) {
+      throw ResourcesUnavailableError(
+          fmt::format("{} (enabled infras: {}; `sky check` shows why others are not)", e.message(),
+                      strings::JoinQuoted(optimize_options.enabled_infras, " and ")),
+          e.location(), e.suggestions());
+    }
+  };
+
+  if (options.dryrun) {
+    auto existing = store.GetCluster(name);
+    if (existing) {
+      CheckFits(task, LocalCluster::FromHandle(existing->handle));
+      result.cluster = *existing;
+    } else {
+      result.plan = optimize();
+    }
+    return result;
+  }
+
+  ClusterLock lock = LockCluster(options_.state_dir, name, out);
+  cancel.ThrowIfCancelled("launch");
+  auto existing = store.GetCluster(name);
+  LocalCluster cluster;
+  bool fresh = !existing;
+  if (existing && existing->status == ClusterStatus::kInit && !existing->ever_up) {
+    // A launch that died before the cluster was ever UP: provision it again.
+    fresh = true;
+  }
+  const auto& machine = impl_->machine();
+  if (fresh) {
+    result.plan = optimize();
+    const Candidate& chosen = result.plan->tasks.at(0).chosen;
+    if (chosen.infra != "local") {
+      throw NotSupportedError(
+          fmt::format("launching on {} is not supported by skycore yet", chosen.infra));
+    }
+    cluster = backend::PlanLocalCluster(options_.state_dir, name, task.num_nodes(), machine);
+    if (existing) cluster.agent_pid = LocalCluster::FromHandle(existing->handle).agent_pid;
+    ClusterUpdate update;
+    update.name = name;
+    update.ready = false;
+    update.handle = cluster.ToHandle();
+    update.launched_resources = ResourcesToConfig(chosen.ToResources(task));
+    update.num_nodes = task.num_nodes();
+    update.last_use = options.command_line;
+    update.owner = CurrentUser();
+    result.cluster = store.AddOrUpdateCluster(update);  // INIT before anything exists
+    out.Step(fmt::format("Provisioning cluster '{}' on this machine ({} node{})", name,
+                         task.num_nodes(), task.num_nodes() == 1 ? "" : "s"));
+    backend::CreateLocalCluster(cluster, machine);
+  } else {
+    cluster = LocalCluster::FromHandle(existing->handle);
+    CheckFits(task, cluster);
+    if (existing->status != ClusterStatus::kUp) {
+      out.Step(fmt::format("Starting cluster '{}'", name));
+    }
+  }
+  cancel.ThrowIfCancelled("launch");
+  if (!backend::LocalAgentAlive(cluster)) out.Step("Starting the agent (skyletd)");
+  ops.EnsureAgent(cluster);
+  {
+    ClusterUpdate update;
+    update.name = name;
+    update.ready = true;
+    update.handle = cluster.ToHandle();
+    update.launched_resources =
+        existing && !fresh
+            ? existing->launched_resources
+            : json(ResourcesToConfig(result.plan->tasks.at(0).chosen.ToResources(task)));
+    update.num_nodes = cluster.num_nodes;
+    update.last_use = options.command_line;
+    update.owner = CurrentUser();
+    result.cluster = store.AddOrUpdateCluster(update);
+  }
+  AgentClient client(cluster.socket.string(), kAgentTimeoutS);
+  if (options.idle_minutes_to_autostop) {
+    client.set_autostop(*options.idle_minutes_to_autostop, options.down);
+    store.SetClusterAutostop(name, *options.idle_minutes_to_autostop, options.down);
+  } else if (existing && existing->status != ClusterStatus::kUp &&
+             existing->autostop_idle_minutes >= 0) {
+    client.set_autostop(existing->autostop_idle_minutes, existing->autostop_down);
+  }
+  const bool skip_sync = options.fast && !fresh && existing->status == ClusterStatus::kUp;
+  if (!skip_sync) {
+    std::vector<fs::path> workdirs, homes;
+    for (int node = 0; node < cluster.num_nodes; ++node) {
+      workdirs.push_back(cluster.NodeWorkdir(node));
+      homes.push_back(cluster.NodeDir(node));
+    }
+    if (task.workdir()) {
+      out.Step(
+          fmt::format("Syncing workdir {} to {} node{}",
+                      task.workdir()->is_git() ? task.workdir()->git_url : task.workdir()->path,
+                      cluster.num_nodes, cluster.num_nodes == 1 ? "" : "s"));
+      backend::SyncWorkdir(*task.workdir(), workdirs);
+    }
+    if (!task.file_mounts().empty()) {
+      out.Step(fmt::format("Syncing {} file mount{}", task.file_mounts().size(),
+                           task.file_mounts().size() == 1 ? "" : "s"));
+      backend::SyncFileMounts(task.file_mounts(), homes);
+    }
+  }
+  result.cluster = *store.GetCluster(name);
+  out.StepDone();
+  lock.Release();  // jobs queue on the agent; others may exec meanwhile
+
+  const bool with_setup = !options.no_setup && !skip_sync;
+  JobSpec spec = MakeJobSpec(task, with_setup);
+  if (spec.run.empty() && spec.setup.empty()) return result;
+  cancel.ThrowIfCancelled("launch");
+  result.job_id = client.submit(spec);
+  out.Write(fmt::format("Job submitted, ID: {}\n", *result.job_id));
+  if (options.detach_run) return result;
+  JobRecord record = FollowJob(client, *result.job_id, out, cancel);
+  result.final_status = record.status;
+  result.exit_code = ExitCodeOf(record);
+  return result;
+}
+
+JobResult Sky::Exec(const Dag& dag, const ExecOptions& options, OutputSink& out,
+                    const CancelToken& cancel) {
+  const Task& task = SingleTask(dag, "exec");
+  ClusterOps ops(*this, *impl_);
+  JobResult result;
+  ClusterRecord record = RequireCluster(state(), options.cluster_name);
+  RequireUp(record, "run a job");
+  LocalCluster cluster = LocalCluster::FromHandle(record.handle);
+  CheckFits(task, cluster);
+  AgentClient client = ops.Client(record);
+  if (task.workdir()) {
+    std::vector<fs::path> workdirs;
+    for (int node = 0; node < cluster.num_nodes; ++node)
+      workdirs.push_back(cluster.NodeWorkdir(node));
+    out.Step("Syncing workdir");
+    backend::SyncWorkdir(*task.workdir(), workdirs);
+    out.StepDone();
+  }
+  if (!options.command_line.empty()) state().SetClusterLastUse(record.name, options.command_line);
+  result.cluster = record;
+  JobSpec spec = MakeJobSpec(task, false);
+  if (spec.run.empty()) return result;
+  cancel.ThrowIfCancelled("exec");
+  result.job_id = client.submit(spec);
+  out.Write(fmt::format("Job submitted, ID: {}\n", *result.job_id));
+  if (options.detach_run) return result;
+  JobRecord job = FollowJob(client, *result.job_id, out, cancel);
+  result.final_status = job.status;
+  result.exit_code = ExitCodeOf(job);
+  return result;
+}
+
+// ------------------------------------------------------------------ status
+
+std::vector<ClusterRecord> Sky::Status(const std::vector<std::string>& names, bool refresh) {
+  ClusterFilter filter;
+  filter.name_patterns = names;
+  auto records = state().ListClusters(filter);
+  if (!refresh) return records;
+  std::vector<ClusterRecord> out;
+  for (auto& record : records) {
+    // A cluster someone is launching or stopping right now is left alone.
+    auto lock = ClusterLock::TryAcquire(options_.state_dir, record.name);
+    if (!lock) {
+      out.push_back(record);
+      continue;
+    }
+    LocalCluster cluster = LocalCluster::FromHandle(record.handle);
+    std::error_code ec;
+    if (!fs::exists(cluster.dir, ec)) {
+      state().RemoveCluster(record.name);  // its nodes are gone
+      continue;
+    }
+    if (record.status == ClusterStatus::kUp && !backend::LocalAgentAlive(cluster)) {
+      state().SetClusterStatus(record.name, ClusterStatus::kInit);
+    }
+    if (auto updated = state().GetCluster(record.name)) out.push_back(*updated);
+  }
+  return out;
+}
+
+std::vector<JobRecord> Sky::Queue(const std::string& cluster, bool all) {
+  ClusterRecord record = RequireCluster(state(), cluster);
+  RequireUp(record, "show its job queue");
+  ClusterOps ops(*this, *impl_);
+  return ops.Client(record).queue(all);
+}
+
+std::vector<JobRecord> Sky::JobStatuses(const std::string& cluster,
+                                        const std::vector<int64_t>& job_ids) {
+  ClusterRecord record = RequireCluster(state(), cluster);
+  RequireUp(record, "report job statuses");
+  ClusterOps ops(*this, *impl_);
+  return ops.Client(record).job_status(job_ids);
+}
+
+std::vector<int64_t> Sky::Cancel(const std::string& cluster, const std::vector<int64_t>& job_ids,
+                                 bool all) {
+  ClusterRecord record = RequireCluster(state(), cluster);
+  RequireUp(record, "cancel jobs");
+  ClusterOps ops(*this, *impl_);
+  AgentClient client = ops.Client(record);
+  if (all) return client.cancel_all();
+  if (!job_ids.empty()) return client.cancel(job_ids);
+  auto latest = client.job_status({});
+  if (latest.empty()) return {};
+  return client.cancel({latest.front().job_id});
+}
+
+JobStatus Sky::TailLogs(const std::string& cluster, std::optional<int64_t> job_id, bool follow,
+                        OutputSink& out, const CancelToken& cancel) {
+  ClusterRecord record = RequireCluster(state(), cluster);
+  RequireUp(record, "show job logs");
+  ClusterOps ops(*this, *impl_);
+  AgentClient client = ops.Client(record);
+  int64_t id = job_id ? *job_id : client.job_status({}).at(0).job_id;
+  return client.tail_logs(id, follow, [&](const std::string& chunk) {
+    if (!chunk.empty()) out.Write(chunk);
+    return !cancel.cancelled();
+  });
+}
+
+fs::path Sky::DownloadLogs(const std::string& cluster, std::optional<int64_t> job_id,
+                           const fs::path& local_dir) {
+  ClusterRecord record = RequireCluster(state(), cluster);
+  RequireUp(record, "download job logs");
+  ClusterOps ops(*this, *impl_);
+  AgentClient client = ops.Client(record);
+  int64_t id = job_id ? *job_id : client.job_status({}).at(0).job_id;
+  fs::path source = client.get_log_dir(id);
+  fs::path root = local_dir;
+  if (root.empty()) root = backend::ExpandUser("~/sky_logs") / cluster;
+  fs::path destination = root / source.filename();
+  std::error_code ec;
+  fs::create_directories(destination, ec);
+  fs::copy(source, destination, fs::copy_options::recursive | fs::copy_options::overwrite_existing,
+           ec);
+  if (ec) {
+    throw IoError(fmt::format("cannot copy the logs of job {} from {} to {}: {}", id,
+                              source.string(), destination.string(), ec.message()));
+  }
+  return destination;
+}
+
+// ------------------------------------------------------------ stop / start / down
+
+void Sky::Stop(const std::string& name, OutputSink& out) {
+  ClusterLock lock = LockCluster(options_.state_dir, name, out);
+  ClusterRecord record = RequireCluster(state(), name);
+  if (record.status == ClusterStatus::kStopped) return;  // idempotent, as SkyPilot
+  LocalCluster cluster = LocalCluster::FromHandle(record.handle);
+  out.Step(fmt::format("Stopping cluster '{}'", name));
+  backend::StopLocalAgent(cluster);
+  state().SetClusterStatus(name, ClusterStatus::kStopped);
+  out.StepDone();
+}
+
+ClusterRecord Sky::Start(const std::string& name, OutputSink& out,
+                         std::optional<int> idle_minutes_to_autostop, bool down) {
+  ClusterLock lock = LockCluster(options_.state_dir, name, out);
+  ClusterRecord record = RequireCluster(state(), name);
+  LocalCluster cluster = LocalCluster::FromHandle(record.handle);
+  ClusterOps ops(*this, *impl_);
+  out.Step(fmt::format("Starting cluster '{}'", name));
+  backend::CreateLocalCluster(cluster, impl_->machine());
+  ops.EnsureAgent(cluster);
+  ClusterUpdate update;
+  update.name = name;
+  update.ready = true;
+  update.handle = cluster.ToHandle();
+  update.launched_resources = record.launched_resources;
+  update.num_nodes = record.num_nodes;
+  update.last_use = fmt::format("sky start {}", name);
+  auto updated = state().AddOrUpdateCluster(update);
+  AgentClient client(cluster.socket.string(), kAgentTimeoutS);
+  if (idle_minutes_to_autostop) {
+    client.set_autostop(*idle_minutes_to_autostop, down);
+    state().SetClusterAutostop(name, *idle_minutes_to_autostop, down);
+    updated = *state().GetCluster(name);
+  }
+  out.StepDone();
+  return updated;
+}
+
+void Sky::Down(const std::string& name, OutputSink& out, bool purge) {
+  ClusterLock lock = LockCluster(options_.state_dir, name, out);
+  ClusterRecord record = RequireCluster(state(), name);
+  out.Step(fmt::format("Terminating cluster '{}'", name));
+  try {
+    LocalCluster cluster = LocalCluster::FromHandle(record.handle);
+    std::error_code ec;
+    if (!backend::LocalAgentAlive(cluster) && fs::exists(cluster.dir / "agent" / "jobs.db", ec)) {
+      // The agent died (or was killed) with jobs it drove: a fresh agent on
+      // the same job table kills what they left running as it recovers.
+      ClusterOps(*this, *impl_).EnsureAgent(cluster);
+    }
+    backend::StopLocalAgent(cluster);
+    backend::RemoveLocalCluster(cluster);
+  } catch (const Error&) {
+    if (!purge) throw;
+  }
+  state().RemoveCluster(name);
+  out.StepDone();
+}
+
+void Sky::Autostop(const std::string& name, int idle_minutes, bool down,
+                   const std::string& wait_for) {
+  ClusterRecord record = RequireCluster(state(), name);
+  RequireUp(record, "set autostop");
+  ClusterOps ops(*this, *impl_);
+  ops.Client(record).set_autostop(idle_minutes, down, wait_for);
+  state().SetClusterAutostop(name, idle_minutes, down);
+}
+
+// ------------------------------------------------------------ reports
+
+std::vector<CostReportRow> Sky::CostReport(std::optional<int> days) {
+  HistoryFilter filter;
+  const int64_t now = static_cast<int64_t>(
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  if (days) filter.used_since_s = now - int64_t{*days} * 86400;
+  auto catalog_ptr = catalog();
+  std::vector<CostReportRow> rows;
+  for (auto& history : state().ListClusterHistory(filter)) {
+    CostReportRow row;
+    try {
+      Resources r = LoadResourcesConfig(history.launched_resources);
+      if (!r.cloud().empty() && r.cloud() != "local" && !r.instance_type().empty()) {
+        row.hourly_price =
+            catalog_ptr
+                ->HourlyPrice(r.cloud(), r.instance_type(), r.region(), r.zone(), r.use_spot())
+                .value_or(0);
+      }
+    } catch (const Error&) {
+      // Resources written by another version: priced at zero rather than hidden.
+    }
+    row.total_cost = history.duration_s(now) / 3600.0 * row.hourly_price * history.num_nodes;
+    row.history = std::move(history);
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::map<int, std::string> Sky::Endpoints(const std::string& name, std::optional<int> port) {
+  ClusterRecord record = RequireCluster(state(), name);
+  RequireUp(record, "show endpoints");
+  std::map<int, std::string> out;
+  const json& ports =
+      record.launched_resources.is_object() && record.launched_resources.contains("ports")
+          ? record.launched_resources["ports"]
+          : json();
+  auto add = [&](int p) {
+    if (!port || *port == p) out[p] = fmt::format("127.0.0.1:{}", p);
+  };
+  auto add_text = [&](const std::string& text) {
+    auto dash = text.find('-');
+    long long lo = 0, hi = 0;
+    if (dash == std::string::npos) {
+      if (strings::ParseInt(text, lo)) add(static_cast<int>(lo));
+    } else if (strings::ParseInt(text.substr(0, dash), lo) &&
+               strings::ParseInt(text.substr(dash + 1), hi)) {
+      for (long long p = lo; p <= hi && p - lo < 1000; ++p) add(static_cast<int>(p));
+    }
+  };
+  if (ports.is_array()) {
+    for (const auto& item : ports)
+      add_text(item.is_string() ? item.get<std::string>() : item.dump());
+  } else if (!ports.is_null()) {
+    add_text(ports.is_string() ? ports.get<std::string>() : ports.dump());
+  }
+  if (port && out.empty()) {
+    throw InvalidTaskError(fmt::format("port {} is not open on cluster '{}'", *port, name));
+  }
+  return out;
+}
+
+// ------------------------------------------------------------ JSON forms
+
+json ClusterRecordToJson(const ClusterRecord& r) {
+  return json{{"name", r.name},
+              {"status", ClusterStatusName(r.status)},
+              {"cluster_hash", r.cluster_hash},
+              {"handle", r.handle},
+              {"launched_resources", r.launched_resources},
+              {"num_nodes", r.num_nodes},
+              {"autostop", r.autostop_idle_minutes},
+              {"to_down", r.autostop_down},
+              {"launched_at", r.launched_at_s},
+              {"status_updated_at", r.status_updated_at_s},
+              {"last_use", r.last_use},
+              {"owner", r.owner}};
+}
+
+json JobRecordToJson(const JobRecord& r) {
+  return json{{"job_id", r.job_id},
+              {"job_name", r.name},
+              {"username", r.username},
+              {"status", JobStatusName(r.status)},
+              {"priority", r.priority},
+              {"num_nodes", r.num_nodes},
+              {"resources", r.resources},
+              {"submitted_at", r.submitted_at},
+              {"start_at", r.start_at > 0 ? json(r.start_at) : json()},
+              {"end_at", r.end_at > 0 ? json(r.end_at) : json()},
+              {"exit_code", r.exit_code},
+              {"log_path", r.log_dir}};
+}
+
+}  // namespace skycore

@@ -1,0 +1,262 @@
+// The request form of each Sky operation: its name, its JSON arguments
+// (checked when submitted) and its JSON result.
+#include <fmt/format.h>
+
+#include "common/strings.h"
+#include "sdk/sky_impl.h"
+#include "skycore/yaml.h"
+
+namespace skycore {
+using nlohmann::json;
+
+namespace {
+
+[[noreturn]] void BadBody(const std::string& name, const std::string& why) {
+  throw InvalidTaskError(fmt::format("request '{}': {}", name, why));
+}
+
+// Reads one argument with a default, checking its JSON type.
+template <typename T>
+T Arg(const json& body, const std::string& request, const char* key, T fallback) {
+  if (!body.contains(key) || body[key].is_null()) return fallback;
+  try {
+    return body[key].get<T>();
+  } catch (const json::exception&) {
+    BadBody(request, fmt::format("argument '{}' has the wrong type ({})", key, body[key].dump()));
+  }
+}
+
+std::string RequiredString(const json& body, const std::string& request, const char* key) {
+  auto value = Arg<std::string>(body, request, key, "");
+  if (value.empty()) BadBody(request, fmt::format("argument '{}' is required", key));
+  return value;
+}
+
+// "task": YAML text (one task or a pipeline) or one task's config object.
+Dag TaskArg(const json& body, const std::string& request) {
+  if (!body.contains("task")) BadBody(request, "argument 'task' is required");
+  const json& task = body["task"];
+  if (task.is_string()) return LoadDagYaml(task.get<std::string>());
+  if (task.is_object()) {
+    Dag dag;
+    dag.add(std::make_shared<Task>(LoadTaskConfig(task)));
+    return dag;
+  }
+  BadBody(request, "argument 'task' must be YAML text or a task config object");
+}
+
+std::vector<int64_t> JobIds(const json& body, const std::string& request) {
+  std::vector<int64_t> ids;
+  if (!body.contains("job_ids") || body["job_ids"].is_null()) return ids;
+  if (!body["job_ids"].is_array()) BadBody(request, "argument 'job_ids' must be a list");
+  for (const auto& id : body["job_ids"]) {
+    if (!id.is_number_integer()) BadBody(request, "argument 'job_ids' must hold integers");
+    ids.push_back(id.get<int64_t>());
+  }
+  return ids;
+}
+
+std::optional<int> OptionalInt(const json& body, const std::string& request, const char* key) {
+  if (!body.contains(key) || body[key].is_null()) return std::nullopt;
+  if (!body[key].is_number_integer()) {
+    BadBody(request, fmt::format("argument '{}' must be an integer", key));
+  }
+  return body[key].get<int>();
+}
+
+json JobResultJson(const JobResult& result) {
+  json out = {{"job_id", result.job_id ? json(*result.job_id) : json()},
+              {"cluster_name", result.cluster.name},
+              {"handle", result.cluster.handle},
+              {"exit_code", result.exit_code},
+              {"status", result.final_status ? json(JobStatusName(*result.final_status)) : json()}};
+  if (result.plan) {
+    const auto& chosen = result.plan->tasks.at(0).chosen;
+    out["plan"] = {{"infra", chosen.InfraString()},
+                   {"instance_type", chosen.instance_type},
+                   {"cost", chosen.cost}};
+  }
+  return out;
+}
+
+}  // namespace
+
+json RedactedRequestBody(const json& body) {
+  if (!body.is_object() || !body.contains("task")) return body;
+  json copy = body;
+  try {
+    copy["task"] = DumpDagYaml(TaskArg(body, "redact"));  // secrets redacted by default
+  } catch (const Error&) {
+    copy["task"] = "<invalid task>";
+  }
+  return copy;
+}
+
+RequestWork BindRequest(Sky& sky, const std::string& name, const json& raw_body) {
+  const json body = raw_body.is_null() ? json::object() : raw_body;
+  if (!body.is_object()) BadBody(name, "the arguments must be a JSON object");
+  if (name == "launch") {
+    Dag dag = TaskArg(body, name);
+    LaunchOptions options;
+    options.cluster_name = Arg<std::string>(body, name, "cluster_name", "");
+    options.dryrun = Arg<bool>(body, name, "dryrun", false);
+    options.detach_run = Arg<bool>(body, name, "detach_run", false);
+    options.idle_minutes_to_autostop = OptionalInt(body, name, "idle_minutes_to_autostop");
+    options.down = Arg<bool>(body, name, "down", false);
+    options.fast = Arg<bool>(body, name, "fast", false);
+    options.retry_until_up = Arg<bool>(body, name, "retry_until_up", false);
+    options.no_setup = Arg<bool>(body, name, "no_setup", false);
+    options.command_line = "sky.launch";
+    return [&sky, dag, options](OutputSink& out, const CancelToken& cancel) {
+      return JobResultJson(sky.Launch(dag, options, out, cancel));
+    };
+  }
+  if (name == "exec") {
+    Dag dag = TaskArg(body, name);
+    ExecOptions options;
+    options.cluster_name = RequiredString(body, name, "cluster_name");
+    options.detach_run = Arg<bool>(body, name, "detach_run", false);
+    options.command_line = "sky.exec";
+    return [&sky, dag, options](OutputSink& out, const CancelToken& cancel) {
+      return JobResultJson(sky.Exec(dag, options, out, cancel));
+    };
+  }
+  if (name == "status") {
+    auto names = Arg<std::vector<std::string>>(body, name, "cluster_names", {});
+    bool refresh = Arg<bool>(body, name, "refresh", false);
+    return [&sky, names, refresh](OutputSink&, const CancelToken&) {
+      json out = json::array();
+      for (const auto& record : sky.Status(names, refresh))
+        out.push_back(ClusterRecordToJson(record));
+      return out;
+    };
+  }
+  if (name == "queue") {
+    auto cluster = RequiredString(body, name, "cluster_name");
+    bool skip_finished = Arg<bool>(body, name, "skip_finished", false);
+    return [&sky, cluster, skip_finished](OutputSink&, const CancelToken&) {
+      json out = json::array();
+      for (const auto& job : sky.Queue(cluster, !skip_finished))
+        out.push_back(JobRecordToJson(job));
+      return out;
+    };
+  }
+  if (name == "job_status") {
+    auto cluster = RequiredString(body, name, "cluster_name");
+    auto ids = JobIds(body, name);
+    return [&sky, cluster, ids](OutputSink&, const CancelToken&) {
+      json out = json::object();
+      for (const auto& job : sky.JobStatuses(cluster, ids)) {
+        out[std::to_string(job.job_id)] = JobStatusName(job.status);
+      }
+      return out;
+    };
+  }
+  if (name == "cancel") {
+    auto cluster = RequiredString(body, name, "cluster_name");
+    auto ids = JobIds(body, name);
+    bool all = Arg<bool>(body, name, "all", false);
+    return [&sky, cluster, ids, all](OutputSink&, const CancelToken&) {
+      return json(sky.Cancel(cluster, ids, all));
+    };
+  }
+  if (name == "tail_logs") {
+    auto cluster = RequiredString(body, name, "cluster_name");
+    std::optional<int64_t> job_id;
+    if (auto id = OptionalInt(body, name, "job_id")) job_id = *id;
+    bool follow = Arg<bool>(body, name, "follow", true);
+    return [&sky, cluster, job_id, follow](OutputSink& out, const CancelToken& cancel) {
+      JobStatus status = sky.TailLogs(cluster, job_id, follow, out, cancel);
+      // SkyPilot returns the exit code: 0 for SUCCEEDED, 1 otherwise; 100 when
+      // the job has not finished (not following).
+      if (status == JobStatus::kSucceeded) return json(0);
+      return json(IsTerminal(status) ? 1 : 100);
+    };
+  }
+  if (name == "download_logs") {
+    auto cluster = RequiredString(body, name, "cluster_name");
+    auto ids = JobIds(body, name);
+    return [&sky, cluster, ids](OutputSink&, const CancelToken&) {
+      json out = json::object();
+      if (ids.empty()) {
+        auto dir = sky.DownloadLogs(cluster, std::nullopt);
+        auto latest = sky.JobStatuses(cluster, {}).at(0).job_id;
+        out[std::to_string(latest)] = dir.string();
+      }
+      for (auto id : ids) out[std::to_string(id)] = sky.DownloadLogs(cluster, id).string();
+      return out;
+    };
+  }
+  if (name == "stop" || name == "down" || name == "start") {
+    auto cluster = RequiredString(body, name, "cluster_name");
+    bool purge = Arg<bool>(body, name, "purge", false);
+    auto idle = OptionalInt(body, name, "idle_minutes_to_autostop");
+    bool down = Arg<bool>(body, name, "down", false);
+    return [&sky, name, cluster, purge, idle, down](OutputSink& out, const CancelToken&) {
+      if (name == "stop") {
+        sky.Stop(cluster, out);
+        return json();
+      }
+      if (name == "down") {
+        sky.Down(cluster, out, purge);
+        return json();
+      }
+      return ClusterRecordToJson(sky.Start(cluster, out, idle, down));
+    };
+  }
+  if (name == "autostop") {
+    auto cluster = RequiredString(body, name, "cluster_name");
+    auto idle = OptionalInt(body, name, "idle_minutes").value_or(-1);
+    bool down = Arg<bool>(body, name, "down", false);
+    auto wait_for = Arg<std::string>(body, name, "wait_for", "jobs");
+    return [&sky, cluster, idle, down, wait_for](OutputSink&, const CancelToken&) {
+      sky.Autostop(cluster, idle, down, wait_for);
+      return json();
+    };
+  }
+  if (name == "cost_report") {
+    auto days = OptionalInt(body, name, "days");
+    return [&sky, days](OutputSink&, const CancelToken&) {
+      json out = json::array();
+      for (const auto& row : sky.CostReport(days)) {
+        const auto& h = row.history;
+        out.push_back({{"name", h.name},
+                       {"cluster_hash", h.cluster_hash},
+                       {"num_nodes", h.num_nodes},
+                       {"resources", h.launched_resources},
+                       {"launched_at", h.launched_at_s()},
+                       {"status", h.status ? json(ClusterStatusName(*h.status)) : json()},
+                       {"hourly_price", row.hourly_price},
+                       {"total_cost", row.total_cost}});
+      }
+      return out;
+    };
+  }
+  if (name == "check") {
+    auto infras = Arg<std::vector<std::string>>(body, name, "infras", {});
+    return [&sky, infras](OutputSink&, const CancelToken&) {
+      json out = json::object();
+      for (const auto& check : sky.Check(infras)) {
+        out[check.infra] = {{"enabled", check.enabled}, {"reason", check.reason}};
+      }
+      return out;
+    };
+  }
+  if (name == "endpoints") {
+    auto cluster = RequiredString(body, name, "cluster");
+    auto port = OptionalInt(body, name, "port");
+    return [&sky, cluster, port](OutputSink&, const CancelToken&) {
+      json out = json::object();
+      for (const auto& [p, url] : sky.Endpoints(cluster, port)) out[std::to_string(p)] = url;
+      return out;
+    };
+  }
+  static const std::vector<std::string> kNames = {
+      "launch", "exec",      "status",        "queue", "job_status",
+      "cancel", "tail_logs", "download_logs", "stop",  "start",
+      "down",   "autostop",  "cost_report",   "check", "endpoints"};
+  throw InvalidTaskError(fmt::format("unknown request '{}'", name), {},
+                         strings::CloseMatches(name, kNames));
+}
+
+}  // namespace skycore

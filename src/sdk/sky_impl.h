@@ -1,0 +1,69 @@
+// Internals of skycore::Sky shared by its source files.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "backend/local_machine.h"
+#include "skycore/sdk.h"
+
+namespace skycore {
+
+// One submitted request: its output so far and, once done, its result.
+struct RequestState {
+  std::string id;
+  std::string name;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::string output;
+  bool done = false;
+  nlohmann::json result;
+  std::exception_ptr error;
+  CancelToken cancel;
+};
+
+class Sky::Impl {
+ public:
+  explicit Impl(const SkyOptions& options) : options_(options) {}
+  ~Impl();
+
+  StateStore& state();
+  std::shared_ptr<const Catalog> catalog();
+  const backend::LocalMachine& machine();
+  std::filesystem::path FindProgram(const std::string& name);
+
+  // Requests.
+  std::shared_ptr<RequestState> NewRequest(const std::string& name);
+  std::shared_ptr<RequestState> FindRequest(const std::string& id);
+  void Enqueue(std::function<void()> work);
+
+ private:
+  void WorkerLoop();
+
+  const SkyOptions& options_;
+  std::mutex mutex_;
+  std::unique_ptr<StateStore> state_;
+  std::shared_ptr<const Catalog> catalog_;
+  std::optional<backend::LocalMachine> machine_;
+
+  std::mutex requests_mutex_;
+  std::map<std::string, std::shared_ptr<RequestState>> requests_;
+  std::deque<std::function<void()>> queue_;
+  std::condition_variable queue_changed_;
+  std::vector<std::thread> workers_;
+  bool stopping_ = false;
+};
+
+// The work of a request named `name` with arguments `body`, validated now
+// (InvalidTaskError for an unknown name or a malformed body).
+using RequestWork = std::function<nlohmann::json(OutputSink&, const CancelToken&)>;
+RequestWork BindRequest(Sky& sky, const std::string& name, const nlohmann::json& body);
+
+// The body as recorded in the state store: a task's secrets are redacted.
+nlohmann::json RedactedRequestBody(const nlohmann::json& body);
+
+}  // namespace skycore

@@ -364,6 +364,48 @@ def test_stop_start_down_and_cost_report(cluster_name: str) -> None:
     assert rows[0]["num_nodes"] == 1
 
 
+def test_endpoints(cluster_name: str) -> None:
+    task = sky.Task(run="echo").set_resources(sky.Resources(infra="local", ports=[8080, 9090]))
+    sky.get(sky.launch(task, cluster_name=cluster_name, detach_run=True))
+    assert sky.get(sky.endpoints(cluster_name)) == {8080: "127.0.0.1:8080", 9090: "127.0.0.1:9090"}
+    assert sky.get(sky.endpoints(cluster_name, port=9090)) == {9090: "127.0.0.1:9090"}
+
+
+# ------------------------------------------------------------------- output
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("stream", "expected"),
+    [
+        (io.StringIO(), "Provisioning\nStarting the agent\nhello\nDone\n"),
+        (
+            FakeTerminal(),
+            "… Provisioning\r✓ Provisioning\n… Starting the agent\nhello\nDone\n",
+        ),
+    ],
+)
+def test_output_steps(stream: io.StringIO, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Steps are plain lines in a pipe, one updating line on a terminal."""
+    monkeypatch.delenv("CI", raising=False)
+    writer = _sdk._OutputWriter(stream)
+    writer.write_events(
+        [
+            ("step", "Provisioning"),
+            ("step", "Starting the agent"),
+            ("write", "hello\n"),
+            ("step_done", ""),
+        ]
+    )
+    writer.message("Done")
+    writer.close()
+    assert stream.getvalue() == expected
+
+
 # ------------------------------------------------------------------ context
 
 

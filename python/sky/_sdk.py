@@ -420,17 +420,19 @@ def _check_task(task: Any) -> None:
 def launch(
     task: TaskOrDag,
     cluster_name: str | None = None,
-    retry_until_up: bool = False,
-    idle_minutes_to_autostop: int | None = None,
-    dryrun: bool = False,
-    down: bool = False,
     *,
+    dryrun: bool = False,
     detach_run: bool = False,
+    idle_minutes_to_autostop: int | None = None,
+    down: bool = False,
+    retry_until_up: bool = False,
     fast: bool = False,
     no_setup: bool = False,
 ) -> RequestId:
     """Launches a cluster (or reuses/starts one of that name) and runs the
-    task's ``run`` as a job. ``sky.get`` returns ``(job_id, handle)``."""
+    task's ``run`` as a job. ``sky.get`` returns ``(job_id, handle)``; a dry
+    run returns ``(None, None)``. Options after ``cluster_name`` are keyword
+    only (SkyPilot's positional order differs between versions)."""
     _check_task(task)
     return _submit(
         "launch",

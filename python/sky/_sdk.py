@@ -22,10 +22,11 @@ import pathlib
 import sys
 import sysconfig
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import IO, Any, Callable, Union
 
 from sky import _skycore
+from sky._output import OutputWriter
 
 # How long one native wait lasts before Python checks for signals and output.
 _WAIT_SLICE_S = 0.1
@@ -171,7 +172,7 @@ class Context:
         """Waits for the request and returns its raw result; streams its output
         to ``output_stream`` when given. Ctrl-C cancels the request."""
         waiter = self.native.wait_for(request_id, stream=output_stream is not None)
-        writer = _OutputWriter(output_stream) if output_stream is not None else None
+        writer = OutputWriter(output_stream) if output_stream is not None else None
         try:
             while not waiter.wait(_WAIT_SLICE_S):
                 if writer is not None:
@@ -218,81 +219,6 @@ def set_context(context: Context | None) -> Context | None:
     with _context_lock:
         previous, _context = _context, context
         return previous
-
-
-# -------------------------------------------------------------------- output
-
-
-def _is_interactive(stream: IO[str]) -> bool:
-    if os.environ.get("CI", "").lower() in ("1", "true"):
-        return False
-    if type(stream).__module__.startswith("ipykernel"):
-        return True  # a notebook cell renders \r as "rewrite this line"
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
-
-
-class _OutputWriter:
-    """Writes a request's output events; steps become one updating line on a
-    terminal or in a notebook, plain lines elsewhere."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
-        self._interactive = _is_interactive(stream)
-        self._open_step: str | None = None  # the step shown on the current line
-        self._at_line_start = True
-
-    def write_events(self, events: Iterable[tuple[str, str]]) -> None:
-        wrote = False
-        for kind, text in events:
-            wrote = True
-            if kind == "write":
-                self._write(text)
-            elif kind == "step":
-                self._step(text)
-            elif kind == "step_done":
-                self._step_done()
-        if wrote:
-            self._stream.flush()
-
-    def message(self, text: str) -> None:
-        self._end_line()
-        self._write(text + "\n")
-        self._stream.flush()
-
-    def close(self) -> None:
-        self._step_done()
-        self._stream.flush()
-
-    def _write(self, text: str) -> None:
-        if not text:
-            return
-        if self._open_step is not None:
-            self._raw("\n")  # keep the step's line; output goes below it
-            self._open_step = None
-        self._raw(text)
-
-    def _step(self, name: str) -> None:
-        self._step_done()
-        self._end_line()
-        if self._interactive:
-            self._raw(f"… {name}")
-            self._open_step = name
-        else:
-            self._raw(f"{name}\n")
-
-    def _step_done(self) -> None:
-        if self._open_step is not None:
-            self._raw(f"\r✓ {self._open_step}\n")
-            self._open_step = None
-
-    def _end_line(self) -> None:
-        if not self._at_line_start:
-            self._raw("\n")
-
-    def _raw(self, text: str) -> None:
-        self._stream.write(text)
-        self._at_line_start = text.endswith("\n")
 
 
 # ------------------------------------------------------------ result shaping

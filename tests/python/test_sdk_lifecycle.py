@@ -22,6 +22,7 @@ import pytest
 
 import sky
 from sky import _sdk, _skycore
+from sky._output import OutputWriter
 
 TEST_DEADLINE_S = 90
 
@@ -392,7 +393,7 @@ class FakeTerminal(io.StringIO):
 def test_output_steps(stream: io.StringIO, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Steps are plain lines in a pipe, one updating line on a terminal."""
     monkeypatch.delenv("CI", raising=False)
-    writer = _sdk._OutputWriter(stream)
+    writer = OutputWriter(stream)
     writer.write_events(
         [
             ("step", "Provisioning"),

@@ -197,6 +197,18 @@ int ExitCodeOf(const JobRecord& record) {
   return 1;
 }
 
+// What a local cluster's nodes have, as `sky status` shows it: each node's
+// share of this machine rather than the machine's catalog row.
+json LocalLaunchedResources(const LocalCluster& cluster, const Candidate& chosen) {
+  json config = {{"infra", chosen.InfraString()},
+                 {"cpus", strings::FormatNumber(cluster.cpus_per_node)},
+                 {"memory", strings::FormatNumber(cluster.memory_gib_per_node)}};
+  if (cluster.gpus_per_node > 0) {
+    config["accelerators"] = fmt::format("{}:{}", cluster.gpu_name, cluster.gpus_per_node);
+  }
+  return config;
+}
+
 std::string AutostopHook(const fs::path& sky, const fs::path& state_dir, const std::string& name) {
   auto quote = [](const std::string& text) {
     std::string out = "'";
@@ -305,7 +317,7 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
     update.name = name;
     update.ready = false;
     update.handle = cluster.ToHandle();
-    update.launched_resources = ResourcesToConfig(chosen.ToResources(task));
+    update.launched_resources = LocalLaunchedResources(cluster, chosen);
     update.num_nodes = task.num_nodes();
     update.last_use = options.command_line;
     update.owner = CurrentUser();
@@ -329,9 +341,8 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
     update.ready = true;
     update.handle = cluster.ToHandle();
     update.launched_resources =
-        existing && !fresh
-            ? existing->launched_resources
-            : json(ResourcesToConfig(result.plan->tasks.at(0).chosen.ToResources(task)));
+        existing && !fresh ? existing->launched_resources
+                           : LocalLaunchedResources(cluster, result.plan->tasks.at(0).chosen);
     update.num_nodes = cluster.num_nodes;
     update.last_use = options.command_line;
     update.owner = CurrentUser();
@@ -466,7 +477,8 @@ std::vector<int64_t> Sky::Cancel(const std::string& cluster, const std::vector<i
   AgentClient client = ops.Client(record);
   if (all) return client.cancel_all();
   if (!job_ids.empty()) return client.cancel(job_ids);
-  auto latest = client.job_status({});
+  // No ids: the latest job; none at all is nothing to do, as in SkyPilot.
+  auto latest = client.queue(true);
   if (latest.empty()) return {};
   return client.cancel({latest.front().job_id});
 }

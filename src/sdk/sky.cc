@@ -221,7 +221,10 @@ std::vector<InfraCheck> Sky::Check(const std::vector<std::string>& infras) {
   if (wanted("local")) {
     out.push_back({"local", true, "this machine: " + impl_->machine().Describe()});
   }
-  for (const auto& infra : KnownInfraNames()) {
+  // Without a filter, the infras people look for; any known one on request.
+  static const std::vector<std::string> kListed = {"kubernetes", "ssh",   "slurm",  "aws",
+                                                   "gcp",        "azure", "lambda", "runpod"};
+  for (const auto& infra : infras.empty() ? kListed : KnownInfraNames()) {
     if (infra == "local" || !wanted(infra)) continue;
     out.push_back({infra, false, "launching on this infra is not supported by skycore yet"});
   }

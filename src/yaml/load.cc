@@ -153,6 +153,58 @@ class DocumentGuard : public YAML::EventHandler {
   YAML::Mark last_start_;
 };
 
+// YAML (and PyYAML, which SkyPilot uses) accepts only printable Unicode
+// characters in UTF-8: no C0/C1 control codes but tab and line breaks, no
+// DEL, no surrogates or non-characters. yaml-cpp lets them through, and then
+// a NUL or a stray control code changes what the text means on a round trip.
+void CheckPrintable(std::string_view text, const std::string& filename) {
+  int line = 1;
+  int column = 1;
+  auto fail = [&](const std::string& what) {
+    ErrorLocation location;
+    location.file = filename;
+    location.line = line;
+    location.column = column;
+    throw InvalidTaskError(fmt::format("invalid YAML: {}.", what), std::move(location));
+  };
+  for (size_t i = 0; i < text.size();) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte < 0x80) {
+      if ((byte < 0x20 && byte != '\t' && byte != '\n' && byte != '\r') || byte == 0x7f) {
+        fail(fmt::format("unacceptable character #x{:04x}: special characters are not allowed",
+                         byte));
+      }
+      if (byte == '\n') {
+        ++line;
+        column = 0;
+      }
+      ++i;
+      ++column;
+      continue;
+    }
+    size_t length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 0;
+    if (byte >= 0xf8 || length == 0 || i + length > text.size()) {
+      fail(fmt::format("byte #x{:02x} is not valid UTF-8", byte));
+    }
+    uint32_t code = byte & (0x7f >> length);
+    for (size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xc0) != 0x80) fail(fmt::format("byte #x{:02x} is not valid UTF-8", byte));
+      code = (code << 6) | (next & 0x3f);
+    }
+    const bool overlong = (length == 2 && code < 0x80) || (length == 3 && code < 0x800) ||
+                          (length == 4 && code < 0x10000);
+    if (overlong || code > 0x10ffff) fail(fmt::format("byte #x{:02x} is not valid UTF-8", byte));
+    if ((code >= 0x80 && code <= 0x9f && code != 0x85) || (code >= 0xd800 && code <= 0xdfff) ||
+        code == 0xfffe || code == 0xffff) {
+      fail(
+          fmt::format("unacceptable character #x{:04x}: special characters are not allowed", code));
+    }
+    i += length;
+    ++column;
+  }
+}
+
 std::string NormalizeLineBreaks(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -170,6 +222,7 @@ std::vector<YAML::Node> ParseDocuments(std::string_view text, const std::string&
   try {
     // YAML counts CR, LF and CR LF as line breaks; yaml-cpp only LF, keeping a
     // stray CR as content (so `A:\r` would be the string "\r", not null).
+    CheckPrintable(text, filename);
     std::string copy = NormalizeLineBreaks(text);
     // A stream with no document marker at the start of a line holds at most
     // one document: parse it once, without the guard pass (the common case).

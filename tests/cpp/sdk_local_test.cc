@@ -251,5 +251,27 @@ TEST_F(SdkLocalTest, ConcurrentLaunchesOfOneNameMakeOneCluster) {
   EXPECT_EQ(sky_->Queue("same").size(), 4u);
 }
 
+// GPUs as `SKYCORE_LOCAL_GPUS` declares them (this machine may have none):
+// the optimizer places a GPU task on the local infra and the job sees the
+// devices it reserved.
+TEST_F(SdkLocalTest, GpuJobsSeeTheDevicesTheyReserved) {
+  ::setenv("SKYCORE_LOCAL_GPUS", "H100:2", 1);
+  SkyOptions options = sky_->options();
+  sky_ = std::make_unique<Sky>(options);
+  sky_->catalog();  // discovers the machine now, while the variable is set
+  ::unsetenv("SKYCORE_LOCAL_GPUS");
+  auto result = Launch(
+      "resources:\n  accelerators: H100:1\n"
+      "run: echo \"cvd=$CUDA_VISIBLE_DEVICES gpus=$SKYPILOT_NUM_GPUS_PER_NODE\"\n",
+      "gpu");
+  EXPECT_EQ(result.final_status, JobStatus::kSucceeded) << sink_.text();
+  EXPECT_NE(sink_.text().find("cvd=0 gpus=1"), std::string::npos) << sink_.text();
+  EXPECT_EQ(result.plan->tasks.at(0).chosen.accelerator_name, "H100");
+  ExecOptions exec;
+  exec.cluster_name = "gpu";
+  EXPECT_THROW(sky_->Exec(TaskDag("resources:\n  accelerators: H100:4\nrun: echo\n"), exec, sink_),
+               ResourcesMismatchError);
+}
+
 }  // namespace
 }  // namespace skycore

@@ -154,3 +154,28 @@ TEST(YamlCorpusTest, EveryInvalidFileFailsWithPathLineAndSuggestion) {
 
 }  // namespace
 }  // namespace skycore
+
+namespace skycore {
+namespace {
+
+// PyYAML (SkyPilot's loader) refuses control characters and malformed UTF-8;
+// so do we, naming the line and column (found by the fuzzer: a NUL changed
+// what a task meant after a dump and reload).
+TEST(YamlTextTest, ControlCharactersAndBadUtf8AreRejectedWithTheirPlace) {
+  const std::string nul("name: x\nrun: echo \0rg\n", 22);
+  try {
+    LoadDagYaml(nul, LoadOptions{{}, {}, "t.yaml"});
+    FAIL() << "a NUL byte must be rejected";
+  } catch (const InvalidTaskError& e) {
+    EXPECT_EQ(e.location().line, 2);
+    EXPECT_EQ(e.location().column, 11);
+    EXPECT_NE(std::string(e.what()).find("#x0000"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(LoadDagYaml("run: echo \x7f\n"), InvalidTaskError);
+  EXPECT_THROW(LoadDagYaml("run: echo \xff\xfe\n"), InvalidTaskError);
+  EXPECT_THROW(LoadDagYaml("run: echo \xc2\x80\n"), InvalidTaskError);  // C1 control
+  EXPECT_NO_THROW(LoadDagYaml("run: echo \"h\xc3\xa9llo \xe2\x9c\x94\"\t# ok\r\n"));
+}
+
+}  // namespace
+}  // namespace skycore

@@ -1,0 +1,49 @@
+// The task flags shared by `sky launch` and `sky exec` (entrypoint, --env,
+// --gpus, ...) and how they turn into a Dag, as SkyPilot's CLI does.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "skycore/dag.h"
+
+namespace skycore::cli {
+
+struct TaskFlags {
+  std::vector<std::string> entrypoint;  // a task YAML, or the words of a command
+  std::string name;
+  std::string workdir;
+  std::vector<std::string> envs;
+  std::vector<std::string> secrets;
+  std::vector<std::string> env_files;
+  std::string gpus;
+  std::string cpus;
+  std::string memory;
+  std::string infra;
+  std::string instance_type;
+  std::string disk_size;
+  std::string image_id;
+  int num_nodes = 0;
+  bool use_spot = false;
+};
+
+// Adds the entrypoint-independent task options (-n, --workdir, --env,
+// --secret, --env-file, --gpus, --cpus, ..., --use-spot) to `command`.
+void AddTaskOptions(CLI::App& command, TaskFlags& flags);
+
+// The environment of this process, for NAME-only --env/--secret.
+std::optional<std::string> LookupEnv(const std::string& name);
+
+// The entrypoint as a task YAML path when it is one ("x.yaml"/"x.yml").
+std::optional<std::string> YamlEntrypoint(const TaskFlags& flags);
+
+// Loads the YAML (or makes a task of the command words) and applies the
+// overrides. InvalidTaskError for a missing file or a bad value.
+Dag LoadEntrypoint(const TaskFlags& flags);
+
+// The words of the entrypoint joined with spaces ("sky exec c echo hi").
+std::string JoinWords(const std::vector<std::string>& words);
+
+}  // namespace skycore::cli

@@ -12,6 +12,7 @@ namespace py = pybind11;
 void BindErrors(py::module_& m);
 void BindModel(py::module_& m);
 void BindCatalog(py::module_& m);
+void BindSdk(py::module_& m);
 
 // Python values <-> JSON for config dicts. Raises TypeError for values that
 // have no JSON form, naming where (`context`).

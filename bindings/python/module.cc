@@ -8,4 +8,5 @@ PYBIND11_MODULE(_skycore, m) {
   skycore::python::BindErrors(m);
   skycore::python::BindModel(m);
   skycore::python::BindCatalog(m);
+  skycore::python::BindSdk(m);
 }

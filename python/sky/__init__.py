@@ -7,6 +7,29 @@ the native module and small pure-Python helpers load here.
 from __future__ import annotations
 
 from sky import _skycore, exceptions
+from sky._sdk import (
+    ClusterStatus,
+    JobStatus,
+    StatusRefreshMode,
+    api_cancel,
+    autostop,
+    cancel,
+    check,
+    cost_report,
+    down,
+    download_logs,
+    endpoints,
+    exec,
+    get,
+    job_status,
+    launch,
+    queue,
+    start,
+    status,
+    stop,
+    stream_and_get,
+    tail_logs,
+)
 from sky.dag import Dag, get_current_dag
 
 __version__: str = _skycore.__version__
@@ -28,14 +51,35 @@ def load_chain_dag_from_yaml(
 
 
 __all__ = [
+    "ClusterStatus",
     "Dag",
+    "JobStatus",
     "OptimizeTarget",
     "Resources",
+    "StatusRefreshMode",
     "Task",
     "__version__",
+    "api_cancel",
+    "autostop",
+    "cancel",
+    "check",
+    "cost_report",
+    "down",
+    "download_logs",
+    "endpoints",
     "exceptions",
+    "exec",
+    "get",
     "get_current_dag",
+    "job_status",
+    "launch",
     "list_accelerators",
     "load_chain_dag_from_yaml",
     "optimize",
+    "queue",
+    "start",
+    "status",
+    "stop",
+    "stream_and_get",
+    "tail_logs",
 ]

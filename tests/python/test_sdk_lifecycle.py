@@ -365,11 +365,6 @@ def test_stop_start_down_and_cost_report(cluster_name: str) -> None:
     assert rows[0]["num_nodes"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SDK: LocalLaunchedResources (src/sdk/lifecycle.cc) drops the task's ports, "
-    "so Sky::Endpoints finds none",
-)
 def test_endpoints(cluster_name: str) -> None:
     task = sky.Task(run="echo").set_resources(sky.Resources(infra="local", ports=[8080, 9090]))
     sky.get(sky.launch(task, cluster_name=cluster_name, detach_run=True))

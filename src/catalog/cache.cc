@@ -5,6 +5,8 @@
 //   f64 price[rows], f64 spot_price[rows]
 //   u32 instance_type[rows], accelerator_name[rows], region[rows], zone[rows], gpu_info[rows]
 //   f32 accelerator_count[rows], vcpus[rows], memory_gib[rows]
+//   u32 price_order[rows], spot_price_order[rows]   (PriceOrder of each price
+//       column, so that loading builds the price indexes without sorting)
 //   u32 dict_offsets[dict_count + 1], char dict_chars[dict_bytes]
 //   char issues[issues_bytes]   ("line\tmessage\n" for rows the CSV load skipped)
 // A cache is used only when its version and the CSV's size and mtime match;
@@ -24,7 +26,8 @@ namespace skycore::catalog_internal {
 namespace {
 
 // Bump when the layout or the meaning of rows (e.g. host attachment) changes.
-constexpr uint32_t kCacheVersion = 1;
+// 2: the price orders of the rows.
+constexpr uint32_t kCacheVersion = 2;
 constexpr char kMagic[8] = {'S', 'K', 'Y', 'C', 'C', 'A', 'T', '\0'};
 
 struct CacheHeader {
@@ -44,7 +47,7 @@ uint64_t Align8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
 
 uint64_t BodySize(const CacheHeader& h) {
   uint64_t size = sizeof(CacheHeader);
-  size += h.rows * (2 * 8 + 5 * 4 + 3 * 4);
+  size += h.rows * (2 * 8 + 5 * 4 + 3 * 4 + 2 * 4);
   size = Align8(size);
   size += (h.dict_count + 1) * 4;
   size += h.dict_bytes;
@@ -120,6 +123,13 @@ std::shared_ptr<InfraTable> LoadCache(const std::filesystem::path& cache_path,
   for (auto* column : {&table->accelerator_count, &table->vcpus, &table->memory_gib}) {
     ReadColumn(cursor, h.rows, *column);
   }
+  std::vector<uint32_t> price_order, spot_price_order;
+  ReadColumn(cursor, h.rows, price_order);
+  ReadColumn(cursor, h.rows, spot_price_order);
+  if (!IsPriceOrder(price_order, table->price) ||
+      !IsPriceOrder(spot_price_order, table->spot_price)) {
+    return nullptr;
+  }
   cursor = file.data() + Align8(cursor - file.data());
   std::vector<uint32_t> offsets;
   ReadColumn(cursor, h.dict_count + 1, offsets);
@@ -143,7 +153,7 @@ std::shared_ptr<InfraTable> LoadCache(const std::filesystem::path& cache_path,
       issues->push_back(CatalogIssue{"", static_cast<int>(number), line.substr(tab + 1)});
     }
   }
-  table->BuildIndexes();
+  table->BuildIndexes(price_order, spot_price_order);
   return table;
 }
 
@@ -183,6 +193,8 @@ bool WriteCache(const std::filesystem::path& cache_path, const InfraTable& table
   for (const auto* column : {&table.accelerator_count, &table.vcpus, &table.memory_gib}) {
     WriteColumn(out, *column);
   }
+  WriteColumn(out, PriceOrder(table.price));
+  WriteColumn(out, PriceOrder(table.spot_price));
   out.resize(Align8(out.size()), '\0');
   WriteColumn(out, offsets);
   out += dict_chars;

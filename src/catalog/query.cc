@@ -62,27 +62,37 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r,
                                  size_t keep_per_region) {
   const bool use_spot = r.use_spot();
   const bool default_shape = UsesDefaultShape(r);
-  std::vector<RowRef> out;
-  auto cheaper = [use_spot](const RowRef& a, const RowRef& b) {
-    double pa = a.hourly_price(use_spot);
-    double pb = b.hourly_price(use_spot);
-    if (pa != pb) return pa < pb;
+  // Matches with their sort key copied out: sorting through the table
+  // pointers (price lookups, infra names) missed the cache on a broad request.
+  struct Match {
+    double price;
+    uint32_t table_rank;  // tables come in infra-name order
+    uint32_t row;
+    uint32_t region;
+  };
+  std::vector<Match> found;
+  std::vector<const InfraTable*> tables;
+  auto cheaper = [](const RowRef& a, const RowRef& b) {
+    if (a.price != b.price) return a.price < b.price;
     // Ties: infra name, then file order (cheap and deterministic).
     if (a.table != b.table) return a.table->infra < b.table->infra;
     return a.row < b.row;
   };
-  // With keep_per_region: the cheapest rows of each region so far, as a
-  // bounded max-heap per region code of the current table (no full sort of a
-  // broad match).
+  // An index in price order (per region) lets each region stop at its
+  // cheapest `keep_per_region` matches. Only rows looked up by instance type
+  // come in file order; those keep the cheapest rows of each region in a
+  // bounded max-heap per region code (there are few of them).
   std::vector<std::vector<RowRef>> region_heaps;
-  auto keep = [&](const RowRef& ref) {
+  auto add = [&](const RowRef& ref) {
+    found.push_back(
+        Match{ref.price, static_cast<uint32_t>(tables.size() - 1), ref.row, ref.region});
+  };
+  auto keep_unordered = [&](const RowRef& ref) {
     if (keep_per_region == 0) {
-      out.push_back(ref);
+      add(ref);
       return;
     }
-    // Rows without a region share the last slot.
-    const size_t slot = std::min<size_t>(ref.table->region[ref.row], region_heaps.size() - 1);
-    auto& heap = region_heaps[slot];
+    auto& heap = region_heaps[ref.region];
     if (heap.size() < keep_per_region) {
       heap.push_back(ref);
       std::push_heap(heap.begin(), heap.end(), cheaper);
@@ -96,7 +106,8 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r,
   bool instance_known = false;
   for (const auto& [infra, table_ptr] : data.tables) {
     const InfraTable& table = *table_ptr;
-    const std::vector<uint32_t>* rows = &table.cpu_rows;
+    const RowsByRegion* rows = &table.cpu_rows;
+    const std::vector<uint32_t>* instance_rows = nullptr;  // file order
     uint32_t accel_code = StringDict::kNotFound;
     if (r.accelerators()) {
       accel_code = FindAccelerator(table, r.accelerators()->name);
@@ -111,7 +122,7 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r,
                                                        : table.by_instance_type.find(instance_code);
       if (it == table.by_instance_type.end()) continue;
       instance_known = true;
-      if (!r.accelerators()) rows = &it->second;
+      if (!r.accelerators()) instance_rows = &it->second;
     }
     if (!r.cloud().empty() && r.cloud() != infra) continue;
     // A fractional request shares one device where the infra allows it;
@@ -134,34 +145,59 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r,
       if (zone_code == StringDict::kNotFound) continue;
     }
     const auto& prices = use_spot ? table.spot_price : table.price;
-    if (keep_per_region > 0) {
-      region_heaps.assign(table.dict.size() + 1, {});
-    }
+    tables.push_back(&table);
+    // SkyPilot's default VM shape applies to clouds, not to machines that are
+    // already there (local, SSH, Slurm, Kubernetes).
     const bool table_default_shape = default_shape && DescribeInfra(infra).default_vm_shape;
-    for (uint32_t row : *rows) {
-      if (std::isnan(prices[row])) continue;
+    // Every condition but the price and the region.
+    auto matches = [&](uint32_t row) {
       if (accel_code != StringDict::kNotFound &&
           !SameCount(table.accelerator_count[row], want_count) &&
           !SameCount(table.accelerator_count[row], shared_count)) {
-        continue;
+        return false;
       }
       if (instance_code != StringDict::kNotFound && table.instance_type[row] != instance_code) {
-        continue;
+        return false;
       }
-      if (region_code != kNoString && table.region[row] != region_code) continue;
-      if (zone_code != kNoString && table.zone[row] != zone_code) continue;
+      if (zone_code != kNoString && table.zone[row] != zone_code) return false;
       double vcpus = table.vcpus[row];
       double memory = table.memory_gib[row];
-      if (table_default_shape) {
-        if (vcpus < kDefaultCpus || memory < kDefaultMemoryGib) continue;
-      } else if (!QuantityFits(r.cpus(), vcpus, vcpus) ||
-                 !QuantityFits(r.memory(), memory, vcpus)) {
-        continue;
+      if (table_default_shape) return vcpus >= kDefaultCpus && memory >= kDefaultMemoryGib;
+      return QuantityFits(r.cpus(), vcpus, vcpus) && QuantityFits(r.memory(), memory, vcpus);
+    };
+    if (instance_rows != nullptr) {
+      if (keep_per_region > 0) region_heaps.assign(table.dict.size(), {});
+      for (uint32_t row : *instance_rows) {
+        if (std::isnan(prices[row])) continue;
+        if (region_code != kNoString && table.region[row] != region_code) continue;
+        if (matches(row)) keep_unordered(RowRef{&table, row, table.region[row], prices[row]});
       }
-      keep(RowRef{&table, row});
+      for (auto& heap : region_heaps) {
+        for (const RowRef& ref : heap) add(ref);
+      }
+      region_heaps.clear();
+      continue;
     }
-    for (auto& heap : region_heaps) out.insert(out.end(), heap.begin(), heap.end());
-    region_heaps.clear();
+    // The fewest vCPUs a matching row can have, checked on the index's copy
+    // before reading the row's columns; looser than `matches`, which decides.
+    double min_vcpus = -1;
+    if (table_default_shape) {
+      min_vcpus = kDefaultCpus;
+    } else if (r.cpus() && !r.cpus()->per_cpu) {
+      min_vcpus = r.cpus()->value - 1e-3;
+    }
+    for (size_t group = 0; group < rows->groups(); ++group) {
+      const uint32_t group_region = rows->region(group);
+      if (region_code != kNoString && group_region != region_code) continue;
+      size_t kept = 0;
+      for (const RowsByRegion::Entry& entry : rows->Group(group, use_spot)) {
+        if (static_cast<double>(entry.vcpus) < min_vcpus) continue;
+        const uint32_t row = entry.row;
+        if (!matches(row)) continue;
+        add(RowRef{&table, row, group_region, prices[row]});
+        if (++kept == keep_per_region) break;
+      }
+    }
   }
   if (r.accelerators() && !accelerator_known) {
     bool anywhere = false;
@@ -178,7 +214,31 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r,
     }
     if (!anywhere) ThrowUnknown(data, "instance type", r.instance_type(), false);
   }
-  std::sort(out.begin(), out.end(), cheaper);  // a strict total order: stable by nature
+  // The order of `cheaper`, a strict total order (stable by nature): a
+  // linear sort by price, then each run of equal prices (rare) by infra and
+  // row. A comparison sort of a broad match cost more than finding it.
+  std::vector<double> match_prices(found.size());
+  for (size_t i = 0; i < found.size(); ++i) match_prices[i] = found[i].price;
+  std::vector<uint32_t> order = PriceOrder(match_prices);
+  for (size_t begin = 0; begin < order.size();) {
+    size_t end = begin + 1;
+    while (end < order.size() && found[order[end]].price == found[order[begin]].price) ++end;
+    if (end - begin > 1) {
+      std::sort(order.begin() + begin, order.begin() + end, [&](uint32_t a, uint32_t b) {
+        if (found[a].table_rank != found[b].table_rank) {
+          return found[a].table_rank < found[b].table_rank;
+        }
+        return found[a].row < found[b].row;
+      });
+    }
+    begin = end;
+  }
+  std::vector<RowRef> out;
+  out.reserve(found.size());
+  for (uint32_t index : order) {
+    const Match& match = found[index];
+    out.push_back(RowRef{tables[match.table_rank], match.row, match.region, match.price});
+  }
   return out;
 }
 

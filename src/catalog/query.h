@@ -8,12 +8,14 @@
 
 namespace skycore::catalog_internal {
 
+// One row of one table, with the two values callers sort and group by
+// copied out of the columns (reading them from the columns missed the cache
+// on a broad request).
 struct RowRef {
   const InfraTable* table;
   uint32_t row;
-  double hourly_price(bool use_spot) const {
-    return use_spot ? table->spot_price[row] : table->price[row];
-  }
+  uint32_t region;  // table->region[row]
+  double price;     // the hourly price the query asked for (spot or on-demand)
 };
 
 // Whether an accelerator count in the catalog equals a requested one.

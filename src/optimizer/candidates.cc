@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <map>
-#include <set>
-#include <unordered_map>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "common/strings.h"
 #include "skycore/error.h"
@@ -50,14 +50,16 @@ TaskOptions ExpandTask(const Task& task, const Catalog& catalog, const OptimizeO
   const auto& alternatives = task.resources().alternatives();
   for (size_t alt = 0; alt < alternatives.size(); ++alt) {
     const Resources& resources = alternatives[alt];
-    for (const RowRef& ref :
-         catalog_internal::FeasibleRows(catalog.data(), resources, options.max_failover + 1)) {
+    const std::vector<RowRef> rows =
+        catalog_internal::FeasibleRows(catalog.data(), resources, options.max_failover + 1);
+    out.all.reserve(out.all.size() + rows.size());
+    for (const RowRef& ref : rows) {
       if (!InfraEnabled(ref.table->infra, options) || IsBlocked(ref, options)) continue;
       Option option;
       option.ref = ref;
       option.alternative = alt;
       option.use_spot = resources.use_spot();
-      option.hourly = ref.hourly_price(option.use_spot);
+      option.hourly = ref.price;
       if (options.estimate_hours) {
         Candidate probe = Materialise(option, task);
         option.hours = options.estimate_hours(task, probe);
@@ -79,19 +81,8 @@ TaskOptions ExpandTask(const Task& task, const Catalog& catalog, const OptimizeO
   }
   // Nothing downstream looks past the best `max_failover + 1` options of one
   // (infra, region, alternative): the chosen option, its failover list and the
-  // optimizer table are all drawn from those. A broad request (`cpus: 16+`)
-  // matches most of a large catalog, so keep only those.
-  const size_t keep_per_place = options.max_failover + 1;
-  std::unordered_map<uint64_t, size_t> kept_per_place;
-  std::unordered_map<const void*, uint64_t> table_ids;
-  std::vector<Option> pruned;
-  for (const Option& option : out.all) {
-    auto [table_it, unused] = table_ids.emplace(option.ref.table, table_ids.size());
-    const uint64_t key = (table_it->second << 48) ^ (uint64_t{option.region_code()} << 16) ^
-                         static_cast<uint64_t>(option.alternative);
-    if (++kept_per_place[key] <= keep_per_place) pruned.push_back(option);
-  }
-  out.all = std::move(pruned);
+  // optimizer table are all drawn from those. FeasibleRows returned no more
+  // than that for each alternative, so there is nothing left to prune here.
   std::optional<size_t> only_alternative;
   if (task.resources().is_ordered() && !out.all.empty()) {
     only_alternative = out.all.front().alternative;
@@ -99,11 +90,21 @@ TaskOptions ExpandTask(const Task& task, const Catalog& catalog, const OptimizeO
       only_alternative = std::min(*only_alternative, option.alternative);
     }
   }
-  std::set<std::pair<const void*, uint32_t>> seen;
+  // Regions seen, per infra table (a handful of tables, a few dozen regions).
+  std::vector<std::pair<const void*, std::vector<bool>>> seen;
   for (size_t i = 0; i < out.all.size(); ++i) {
     const Option& option = out.all[i];
     if (only_alternative && option.alternative != *only_alternative) continue;
-    if (seen.emplace(option.ref.table, option.region_code()).second) out.states.push_back(i);
+    auto table = std::find_if(seen.begin(), seen.end(),
+                              [&](const auto& entry) { return entry.first == option.ref.table; });
+    if (table == seen.end()) {
+      table = seen.emplace(seen.end(), option.ref.table,
+                           std::vector<bool>(option.ref.table->dict.size()));
+    }
+    if (!table->second[option.region_code()]) {
+      table->second[option.region_code()] = true;
+      out.states.push_back(i);
+    }
   }
   return out;
 }

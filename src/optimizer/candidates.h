@@ -18,7 +18,7 @@ struct Option {
   double cost = 0;   // hourly × nodes × hours
   double score = 0;  // what the objective minimises (cost, or hours)
   const std::string& infra() const { return ref.table->infra; }
-  uint32_t region_code() const { return ref.table->region[ref.row]; }
+  uint32_t region_code() const { return ref.region; }
   const std::string& region() const { return ref.table->dict.at(region_code()); }
 };
 

@@ -88,24 +88,52 @@ std::vector<size_t> SolveChain(const Problem& p, const std::vector<size_t>& orde
   const size_t n = order.size();
   std::vector<std::vector<double>> best(n);
   std::vector<std::vector<size_t>> from(n);
+  // The upstream task's states as flat arrays, with what leaving each costs
+  // (the same products as Problem::Edge), for the inner loop over every pair.
+  std::vector<const void*> up_table;
+  std::vector<uint32_t> up_region;
+  std::vector<double> up_internet, up_inter_region;
   for (size_t i = 0; i < n; ++i) {
     const size_t task = order[i];
     const size_t states = p.options[task].states.size();
     best[i].assign(states, kInf);
     from[i].assign(states, 0);
+    if (i == 0) {
+      for (size_t s = 0; s < states; ++s) best[i][s] = p.Node(task, s);
+      continue;
+    }
+    const size_t prev = order[i - 1];
+    const std::vector<double>& prev_best = best[i - 1];
+    const size_t prev_states = prev_best.size();
+    const bool egress = p.target == OptimizeTarget::kCost && p.output_gb[prev] > 0;
+    up_table.resize(prev_states);
+    up_region.resize(prev_states);
+    up_internet.resize(prev_states);
+    up_inter_region.resize(prev_states);
+    for (size_t r = 0; r < prev_states; ++r) {
+      const Problem::Place& a = p.places[prev][r];
+      up_table[r] = a.table;
+      up_region[r] = a.region;
+      up_internet[r] = egress ? p.output_gb[prev] * a.internet_usd_per_gb : 0;
+      up_inter_region[r] = egress ? p.output_gb[prev] * a.inter_region_usd_per_gb : 0;
+    }
     for (size_t s = 0; s < states; ++s) {
-      if (i == 0) {
-        best[i][s] = p.Node(task, s);
-        continue;
-      }
-      const size_t prev = order[i - 1];
-      for (size_t r = 0; r < best[i - 1].size(); ++r) {
-        double value = best[i - 1][r] + p.Edge(prev, r, task, s) + p.Node(task, s);
-        if (value < best[i][s]) {
-          best[i][s] = value;
-          from[i][s] = r;
+      const Problem::Place& b = p.places[task][s];
+      const double node = p.Node(task, s);
+      double best_value = kInf;
+      size_t best_from = 0;
+      for (size_t r = 0; r < prev_states; ++r) {
+        const double edge = up_table[r] != b.table     ? up_internet[r]
+                            : up_region[r] != b.region ? up_inter_region[r]
+                                                       : 0.0;
+        const double value = prev_best[r] + edge + node;
+        if (value < best_value) {
+          best_value = value;
+          best_from = r;
         }
       }
+      best[i][s] = best_value;
+      from[i][s] = best_from;
     }
   }
   std::vector<size_t> choice(p.dag.size(), 0);
@@ -173,16 +201,30 @@ std::vector<Candidate> FailoverFor(const Task& task, const TaskOptions& options,
     if (o.ref.table == chosen.ref.table) return base + 1;
     return base + 2;
   };
-  std::vector<const Option*> rest;
-  for (const Option& o : options.all) {
-    if (o.ref.table == chosen.ref.table && o.ref.row == chosen.ref.row &&
-        o.alternative == chosen.alternative) {
-      continue;
+  // Each tier in option order: what a stable sort by tier gives, computing
+  // each tier once instead of in every comparison (a broad request has
+  // thousands of options).
+  std::vector<int> tiers(options.all.size());
+  std::vector<int> tier_values;  // a few distinct ones
+  for (size_t i = 0; i < options.all.size(); ++i) {
+    tiers[i] = tier(options.all[i]);
+    if (std::find(tier_values.begin(), tier_values.end(), tiers[i]) == tier_values.end()) {
+      tier_values.push_back(tiers[i]);
     }
-    rest.push_back(&o);
   }
-  std::stable_sort(rest.begin(), rest.end(),
-                   [&](const Option* a, const Option* b) { return tier(*a) < tier(*b); });
+  std::sort(tier_values.begin(), tier_values.end());
+  std::vector<const Option*> rest;
+  for (int value : tier_values) {
+    for (size_t i = 0; i < options.all.size(); ++i) {
+      const Option& o = options.all[i];
+      if (tiers[i] != value) continue;
+      if (o.ref.table == chosen.ref.table && o.ref.row == chosen.ref.row &&
+          o.alternative == chosen.alternative) {
+        continue;
+      }
+      rest.push_back(&o);
+    }
+  }
   std::vector<Candidate> out;
   std::set<std::tuple<const void*, uint32_t, uint32_t, uint32_t>> seen;
   for (const Option* o : rest) {
@@ -200,9 +242,12 @@ std::vector<Candidate> FailoverFor(const Task& task, const TaskOptions& options,
 
 std::vector<Candidate> ConsideredFor(const Task& task, const TaskOptions& options) {
   std::vector<Candidate> out;
-  std::set<std::pair<const void*, size_t>> seen;  // (infra table, alternative)
+  // (infra table, alternative): a handful, against thousands of options.
+  std::vector<std::pair<const void*, size_t>> seen;
   for (const Option& o : options.all) {
-    if (seen.emplace(o.ref.table, o.alternative).second) {
+    const std::pair<const void*, size_t> key(o.ref.table, o.alternative);
+    if (std::find(seen.begin(), seen.end(), key) == seen.end()) {
+      seen.push_back(key);
       out.push_back(optimizer_internal::Materialise(o, task));
     }
   }

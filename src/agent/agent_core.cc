@@ -576,7 +576,8 @@ void AgentCore::SetAutostop(int idle_minutes, bool down, const std::string& wait
 void AgentCore::CheckAutostop() {
   if (autostop_.idle_minutes < 0 || autostop_.triggered) return;
   AutostopStatus status = Autostop();
-  if (!status.is_idle || status.idle_for_s < autostop_.idle_minutes * 60.0) return;
+  if (!status.is_idle || status.idle_for_s < autostop_.idle_minutes * options_.autostop_minute_s)
+    return;
   autostop_.triggered = true;
   auto saved = AutostopToJson(autostop_);
   saved["set_at"] = autostop_set_at_;

@@ -25,6 +25,8 @@ struct AgentOptions {
   std::string log_root;   // logs go under <log_root>/sky_logs/
   NodeSpec node_spec;
   double kill_grace_s = 5;  // between SIGTERM and SIGKILL on cancel or failure
+  // Seconds in an autostop "minute": 60, shorter only in tests of autostop.
+  double autostop_minute_s = 60;
 };
 
 class AgentCore {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -168,6 +169,11 @@ void StartLocalAgent(LocalCluster& cluster, const fs::path& skyletd,
   if (!autostop_hook.empty()) {
     argv.push_back("--autostop-hook");
     argv.push_back(autostop_hook);
+  }
+  // Tests of autostop cannot wait real minutes.
+  if (const char* minute = std::getenv("SKYCORE_AUTOSTOP_MINUTE_S"); minute && *minute) {
+    argv.push_back("--autostop-minute-s");
+    argv.push_back(minute);
   }
   cluster.agent_pid = subprocess::SpawnDaemon(argv, cluster.AgentLog().string());
   cluster.agent_start_ticks = agent::ProcessStartTicks(cluster.agent_pid).value_or(0);

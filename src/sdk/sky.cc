@@ -21,10 +21,6 @@ using nlohmann::json;
 
 namespace {
 
-double UnixNow() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 fs::path DirectoryOfLibrary() {
   Dl_info info{};
   if (::dladdr(reinterpret_cast<void*>(&DirectoryOfLibrary), &info) == 0 ||

@@ -38,11 +38,13 @@ struct Flags {
   std::string log_root;
   double kill_grace_s = 5;
   std::string autostop_hook;
+  double autostop_minute_s = 60;
 };
 
 constexpr const char* kUsage =
     "usage: skyletd --socket PATH --state-dir DIR --node-spec JSON|FILE\n"
-    "               [--log-root DIR] [--kill-grace-s SECONDS] [--autostop-hook COMMAND]\n";
+    "               [--log-root DIR] [--kill-grace-s SECONDS] [--autostop-hook COMMAND]\n"
+    "               [--autostop-minute-s SECONDS]   (tests: a shorter autostop minute)\n";
 
 Flags ParseFlags(int argc, char** argv) {
   Flags flags;
@@ -71,6 +73,9 @@ Flags ParseFlags(int argc, char** argv) {
       flags.kill_grace_s = std::atof(value.c_str());
     } else if (flag == "--autostop-hook") {
       flags.autostop_hook = value;
+    } else if (flag == "--autostop-minute-s") {
+      flags.autostop_minute_s = std::atof(value.c_str());
+      if (flags.autostop_minute_s <= 0) flags.autostop_minute_s = 60;
     } else {
       std::fprintf(stderr, "skyletd: unknown flag %s\n%s", flag.c_str(), kUsage);
       std::exit(2);
@@ -131,6 +136,7 @@ int main(int argc, char** argv) {
     options.log_root = flags.log_root;
     options.node_spec = skycore::agent::ParseNodeSpec(flags.node_spec);
     options.kill_grace_s = flags.kill_grace_s;
+    options.autostop_minute_s = flags.autostop_minute_s;
     AgentCore core(io, std::move(options), std::make_unique<skycore::agent::LocalRankLauncher>(),
                    UnixNow);
     if (!flags.autostop_hook.empty()) {

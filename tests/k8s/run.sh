@@ -253,12 +253,17 @@ test_port_forward() {
   local pod_port="${port%% *}" local_port; local_port="$(cut -d' ' -f2 <<<"$port")"
   k run web --image=python:3 --restart=Never --command -- sh -c "echo served-by-pod > index.html; exec python3 -m http.server $pod_port" >/dev/null || return 1
   until_true 30 pod_phase_is web Running || return 1
-  timeout 60 "$SKYCORE_K8S_ROOT/bin/kubectl" port-forward pod/web "$local_port:$pod_port" >"$work/pf.log" 2>&1 &
-  local pf=$!
-  bg_pids+=("$pf")
-  local body=""
-  local deadline=$((SECONDS + 30))
+  # The pod is Running before its server listens; a connection refused then
+  # ends kubectl's port-forward ("lost connection to pod"), so start it again.
+  local pf="" body=""
+  local deadline=$((SECONDS + 45))
   while ((SECONDS < deadline)); do
+    if [[ -z "$pf" ]] || ! kill -0 "$pf" 2>/dev/null; then
+      timeout 60 "$SKYCORE_K8S_ROOT/bin/kubectl" port-forward pod/web "$local_port:$pod_port" >>"$work/pf.log" 2>&1 &
+      pf=$!
+      bg_pids+=("$pf")
+      sleep 0.5
+    fi
     body="$(python3 -c "import urllib.request,sys; print(urllib.request.urlopen('http://127.0.0.1:$local_port/index.html', timeout=3).read().decode().strip())" 2>/dev/null)" && break
     sleep 0.5
   done

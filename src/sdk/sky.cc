@@ -13,8 +13,8 @@
 #include "common/strings.h"
 #include "common/subprocess.h"
 #include "sdk/sky_impl.h"
-#include "ssh/inventory.h"
 #include "skycore/yaml.h"
+#include "ssh/inventory.h"
 
 namespace skycore {
 namespace fs = std::filesystem;

@@ -33,10 +33,11 @@ InfraCheck CheckSshPools(const SkyOptions& options) {
     std::error_code ec;
     fs::remove(ssh::InventoryPath(options.state_dir), ec);
     check.reason = pools.empty()
-                       ? fmt::format("no SSH node pools: list your machines in {} (see "
-                                     "https://docs.skypilot.co/en/latest/reservations/"
-                                     "existing-machines.html)",
-                                     pools_path.string())
+                       ? fmt::format(
+                             "no SSH node pools: list your machines in {} (see "
+                             "https://docs.skypilot.co/en/latest/reservations/"
+                             "existing-machines.html)",
+                             pools_path.string())
                        : fmt::format("the pools in {} have no hosts", pools_path.string());
     return check;
   }

@@ -58,8 +58,8 @@ HostInventory ProbeHost(const NodePool& pool, const SshHost& host, const RunnerO
   }
   ParseProbeOutput(result.output, inventory);
   if (result.exit_code != 0 && inventory.error.empty()) {
-    inventory.error = fmt::format("the probe exited with {} on {}", result.exit_code,
-                                  host.Display());
+    inventory.error =
+        fmt::format("the probe exited with {} on {}", result.exit_code, host.Display());
   }
   return inventory;
 }

@@ -199,7 +199,8 @@ void ReadHosts(Reader& reader, const YAML::Node& value, PoolFields& pool) {
     if (item.IsMap()) {
       yamlio::ReadFields(reader, item, kHostFields, host, "a host");
       if (host.ip.empty()) {
-        reader.Fail(item, "a host given as a mapping needs `ip:` (an address or SSH config alias).");
+        reader.Fail(item,
+                    "a host given as a mapping needs `ip:` (an address or SSH config alias).");
       }
     } else {
       host.ip = NonEmptyString(reader, item, "an IP address, hostname or SSH config alias");
@@ -250,10 +251,9 @@ SshHost Resolve(const HostFields& host, const HostFields& pool_defaults,
   if (out.address.empty()) out.address = host.ip;
   out.user = pick({&host.user, &alias.user, &pool_defaults.user, &wildcard.user});
   if (out.user.empty()) out.user = env.current_user;
-  out.identity_file = ExpandHome(
-      pick({&host.identity_file, &alias.identity_file, &pool_defaults.identity_file,
-            &wildcard.identity_file}),
-      env);
+  out.identity_file = ExpandHome(pick({&host.identity_file, &alias.identity_file,
+                                       &pool_defaults.identity_file, &wildcard.identity_file}),
+                                 env);
   out.port = alias.port.value_or(wildcard.port.value_or(22));
   out.has_password = host.has_password || pool_defaults.has_password;
   return out;

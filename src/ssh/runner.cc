@@ -153,9 +153,14 @@ SshResult SshRunner::Run(const std::string& command, double deadline_s) const {
     sleep_(pause);
     backoff_s *= 2;
   }
-  const std::string detail = LastLine(result.output);
+  std::string detail = LastLine(result.output);
   switch (result.outcome) {
     case SshOutcome::kAuthFailed:
+      // "root@10.0.0.1: Permission denied (publickey)." → "Permission denied (publickey)"
+      if (auto colon = detail.find(": Permission denied"); colon != std::string::npos) {
+        detail = detail.substr(colon + 2);
+      }
+      while (!detail.empty() && detail.back() == '.') detail.pop_back();
       result.error = fmt::format("{} for {} with {}", detail.empty() ? "Permission denied" : detail,
                                  host_.Display(), KeyText(host_));
       if (host_.has_password) {

@@ -279,9 +279,7 @@ TEST(SshRunnerTest, AuthFailureIsNotRetried) {
   SshResult result = runner.Run("true", 60);
   EXPECT_EQ(result.outcome, SshOutcome::kAuthFailed);
   EXPECT_EQ(result.attempts, 1);
-  EXPECT_EQ(result.error,
-            "root@127.0.0.2: Permission denied (publickey). for root@127.0.0.2:22 with key "
-            "/keys/id");
+  EXPECT_EQ(result.error, "Permission denied (publickey) for root@127.0.0.2:22 with key /keys/id");
 }
 
 TEST(SshRunnerTest, CommandExitCodesPassThrough) {
@@ -296,8 +294,9 @@ TEST(SshRunnerTest, CommandExitCodesPassThrough) {
 
 TEST(SshRunnerTest, HostKeyMismatchIsReported) {
   FakeSsh fake;
-  fake.answers = {Exited(255, "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\n"
-                              "Host key verification failed.\n")};
+  fake.answers = {Exited(255,
+                         "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\n"
+                         "Host key verification failed.\n")};
   SshRunner runner(TestHost(), TestOptions(), fake.Spawn(), fake.Sleep());
   SshResult result = runner.Run("true", 60);
   EXPECT_EQ(result.outcome, SshOutcome::kHostKeyMismatch);

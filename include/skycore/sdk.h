@@ -20,7 +20,9 @@
 // and downs of one cluster across processes.
 //
 // Infras: "local" (this machine; `num_nodes: N` gives N nodes, each with its
-// own directory and a share of the machine) is always enabled. A task pinned
+// own directory and a share of the machine) is always enabled. "ssh" (SSH node
+// pools) is enabled once `Check` found a ready host; its hosts enter the
+// catalog, but launching on them is not supported yet. A task pinned
 // to an infra that is not enabled fails with ResourcesUnavailableError naming
 // the enabled infras.
 #pragma once
@@ -90,10 +92,17 @@ struct SkyOptions {
   std::filesystem::path bin_dir;
   // Threads running submitted requests.
   size_t request_workers = 4;
+  // SSH node pools (`<state_dir>/ssh_node_pools.yaml`): the SSH client config
+  // that resolves host aliases, and where shared SSH connections keep their
+  // sockets (empty: a private directory under /tmp).
+  std::filesystem::path ssh_config;
+  std::filesystem::path ssh_control_dir;
 
   using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
   // state_dir from $SKYCORE_STATE_DIR (else $HOME/.sky), catalog paths from
-  // the environment, bin_dir from $SKYCORE_BIN_DIR when set.
+  // the environment, bin_dir from $SKYCORE_BIN_DIR when set, ssh_config from
+  // $SKYCORE_SSH_CONFIG (else $HOME/.ssh/config), ssh_control_dir from
+  // $SKYCORE_SSH_CONTROL_DIR.
   static SkyOptions FromEnvironment(const EnvLookup& lookup);
 };
 
@@ -153,7 +162,8 @@ class Sky {
   // The catalog: built-in and refreshed catalogs plus this machine's "local"
   // offering. Loaded on first use; shared, immutable.
   std::shared_ptr<const Catalog> catalog();
-  // Infras that may be used: "local" plus those `sky check` enables.
+  // Infras that may be used: "local" plus those `sky check` enables ("ssh"
+  // from the cached inventory; nothing is probed here).
   std::vector<std::string> enabled_infras();
 
   // ---------------------------------------------------------------- blocking
@@ -201,6 +211,11 @@ class Sky {
   void Autostop(const std::string& cluster, int idle_minutes, bool down,
                 const std::string& wait_for = "jobs");
   std::vector<CostReportRow> CostReport(std::optional<int> days = std::nullopt);
+  // Which infras are enabled, and why not (all of them when `infras` is empty).
+  // Checking "ssh" probes every host of the node pools over SSH, in parallel,
+  // and caches what they have (`<state_dir>/ssh/inventory.json`), which the
+  // catalog and enabled_infras() read. Throws InvalidSkyPilotConfigError for a
+  // malformed pools file, InvalidTaskError for an unknown infra name.
   std::vector<InfraCheck> Check(const std::vector<std::string>& infras = {});
   // Open ports of an UP cluster → URL ("127.0.0.1:8080" on the local infra).
   std::map<int, std::string> Endpoints(const std::string& cluster,

@@ -14,6 +14,7 @@
 #include "skycore/error.h"
 #include "skycore/optimizer.h"
 #include "skycore/yaml.h"
+#include "ssh/inventory.h"
 
 namespace skycore::cli {
 namespace {
@@ -36,6 +37,10 @@ Catalog LoadCatalog() {
   // This machine is an infra like the others ("local", price 0).
   catalog = catalog.MergedWith(Catalog::FromCsvText(
       "local", backend::LocalCatalogCsv(backend::DiscoverLocalMachine(LookupEnv)), "<local>"));
+  // SSH node pools, as the last `sky check ssh` found them.
+  if (auto pools = ssh::CachedPoolsCatalogCsv(CatalogPaths::FromEnvironment(LookupEnv).state_dir)) {
+    catalog = catalog.MergedWith(Catalog::FromCsvText("ssh", *pools, "<ssh node pools>"));
+  }
   if (catalog.num_rows() == 0) {
     throw ResourcesUnavailableError(
         "no catalog found: set SKYCORE_CATALOG_DIR to a directory of <infra>.csv files or run "

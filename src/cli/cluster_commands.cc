@@ -338,6 +338,16 @@ int CostReport(const CostReportFlags& flags) {
 
 // ------------------------------------------------------------------ check
 
+// Every line of `text` after `indent`.
+std::string Indented(const std::string& text, const std::string& indent) {
+  std::string out = indent;
+  for (char c : text) {
+    out += c;
+    if (c == '\n') out += indent;
+  }
+  return out;
+}
+
 int Check(const std::vector<std::string>& infras) {
   auto sky = OpenSky();
   const bool fancy = FancyStdout();
@@ -348,14 +358,17 @@ int Check(const std::vector<std::string>& infras) {
     const std::string name = PrettyInfraName(check.infra);
     if (check.enabled) {
       enabled.push_back(name);
+      // A multi-line reason (one line per SSH pool and host) goes below.
+      const bool one_line = check.reason.find('\n') == std::string::npos;
       std::cout << fmt::format("  {}: {}{}\n", name, Style("enabled ✔", kGreen, fancy),
-                               check.reason.empty()
+                               check.reason.empty() || !one_line
                                    ? std::string()
                                    : Style(fmt::format(" ({})", check.reason), kDim, fancy));
+      if (!one_line) std::cout << Style(Indented(check.reason, "    "), kDim, fancy) << "\n";
     } else {
       std::cout << fmt::format("  {}: {}\n", name, Style("disabled", kDim, fancy));
       if (!check.reason.empty()) {
-        std::cout << Style(fmt::format("    Reason: {}", check.reason), kDim, fancy) << "\n";
+        std::cout << Style(Indented("Reason: " + check.reason, "    "), kDim, fancy) << "\n";
       }
     }
   }

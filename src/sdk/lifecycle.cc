@@ -314,6 +314,12 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
   if (fresh) {
     result.plan = optimize();
     const Candidate& chosen = result.plan->tasks.at(0).chosen;
+    if (chosen.infra == "ssh") {
+      throw NotSupportedError(fmt::format(
+          "launching on SSH node pools is not supported yet (the optimizer chose {}/{}); `sky "
+          "check ssh` and `sky show-gpus --infra ssh` work, and `--infra local` runs here",
+          chosen.infra, chosen.region));
+    }
     if (chosen.infra != "local") {
       throw NotSupportedError(
           fmt::format("launching on {} is not supported by skycore yet", chosen.infra));

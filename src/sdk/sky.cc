@@ -14,6 +14,7 @@
 #include "common/subprocess.h"
 #include "sdk/sky_impl.h"
 #include "skycore/yaml.h"
+#include "ssh/inventory.h"
 
 namespace skycore {
 namespace fs = std::filesystem;
@@ -63,6 +64,14 @@ SkyOptions SkyOptions::FromEnvironment(const EnvLookup& lookup) {
   options.state_dir = StateStoreOptions::DefaultStateDir(lookup);
   options.catalog_paths = CatalogPaths::FromEnvironment(lookup);
   if (auto dir = lookup("SKYCORE_BIN_DIR"); dir && !dir->empty()) options.bin_dir = *dir;
+  if (auto config = lookup("SKYCORE_SSH_CONFIG"); config && !config->empty()) {
+    options.ssh_config = *config;
+  } else if (auto home = lookup("HOME"); home && !home->empty()) {
+    options.ssh_config = fs::path(*home) / ".ssh" / "config";
+  }
+  if (auto dir = lookup("SKYCORE_SSH_CONTROL_DIR"); dir && !dir->empty()) {
+    options.ssh_control_dir = *dir;
+  }
   return options;
 }
 
@@ -110,9 +119,19 @@ std::shared_ptr<const Catalog> Sky::Impl::catalog() {
   if (!catalog_) {
     Catalog clouds = Catalog::Load(options_.catalog_paths);
     Catalog here = Catalog::FromCsvText("local", backend::LocalCatalogCsv(local), "<local>");
-    catalog_ = std::make_shared<const Catalog>(clouds.MergedWith(here));
+    Catalog merged = clouds.MergedWith(here);
+    // SSH node pools as `sky check` last found them (no network here).
+    if (auto pools_csv = ssh::CachedPoolsCatalogCsv(options_.state_dir)) {
+      merged = merged.MergedWith(Catalog::FromCsvText("ssh", *pools_csv, "<ssh node pools>"));
+    }
+    catalog_ = std::make_shared<const Catalog>(std::move(merged));
   }
   return catalog_;
+}
+
+void Sky::Impl::InvalidateCatalog() {
+  std::lock_guard lock(mutex_);
+  catalog_.reset();
 }
 
 fs::path Sky::Impl::FindProgram(const std::string& name) {
@@ -198,10 +217,10 @@ StateStore& Sky::state() { return impl_->state(); }
 std::shared_ptr<const Catalog> Sky::catalog() { return impl_->catalog(); }
 
 std::vector<std::string> Sky::enabled_infras() {
-  std::vector<std::string> enabled;
-  for (const auto& check : Check()) {
-    if (check.enabled) enabled.push_back(check.infra);
-  }
+  // What Check would say, without its probes: SSH pools from the inventory
+  // that the last `sky check` cached.
+  std::vector<std::string> enabled = {"local"};
+  if (ssh::CachedPoolsCatalogCsv(options_.state_dir)) enabled.push_back("ssh");
   return enabled;
 }
 
@@ -222,6 +241,11 @@ std::vector<InfraCheck> Sky::Check(const std::vector<std::string>& infras) {
                                                    "gcp",        "azure", "lambda", "runpod"};
   for (const auto& infra : infras.empty() ? kListed : KnownInfraNames()) {
     if (infra == "local" || !wanted(infra)) continue;
+    if (infra == "ssh") {
+      out.push_back(CheckSshPools(options_));
+      impl_->InvalidateCatalog();  // the pools' rows come from the new inventory
+      continue;
+    }
     out.push_back({infra, false, "launching on this infra is not supported by skycore yet"});
   }
   for (const auto& infra : infras) {

@@ -35,6 +35,8 @@ class Sky::Impl {
   std::shared_ptr<const Catalog> catalog();
   const backend::LocalMachine& machine();
   std::filesystem::path FindProgram(const std::string& name);
+  // The next catalog() is built anew (after `sky check` re-probed SSH pools).
+  void InvalidateCatalog();
 
   // Requests.
   std::shared_ptr<RequestState> NewRequest(const std::string& name);
@@ -57,6 +59,10 @@ class Sky::Impl {
   std::vector<std::thread> workers_;
   bool stopping_ = false;
 };
+
+// `sky check ssh` (src/sdk/ssh_pools.cc): probes every host of the SSH node
+// pools and caches the inventory that ssh::CachedPoolsCatalogCsv reads.
+InfraCheck CheckSshPools(const SkyOptions& options);
 
 // The work of a request named `name` with arguments `body`, validated now
 // (InvalidTaskError for an unknown name or a malformed body).

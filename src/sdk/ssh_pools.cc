@@ -1,0 +1,63 @@
+// `sky check ssh` and the catalog rows of SSH node pools.
+#include <fmt/format.h>
+
+#include "sdk/sky_impl.h"
+#include "ssh/inventory.h"
+#include "ssh/node_pools.h"
+#include "ssh/runner.h"
+
+namespace skycore {
+namespace fs = std::filesystem;
+
+namespace {
+
+// A probe is a handful of quick commands: a host that has not answered in
+// this long is reported, not waited for.
+constexpr double kProbeDeadlineS = 30;
+constexpr int kProbeConnectTimeoutS = 5;
+
+}  // namespace
+
+InfraCheck CheckSshPools(const SkyOptions& options) {
+  InfraCheck check{"ssh", false, ""};
+  if (options.state_dir.empty()) {
+    check.reason = "no state directory: set SKYCORE_STATE_DIR or HOME";
+    return check;
+  }
+  const fs::path pools_path = ssh::NodePoolsPath(options.state_dir);
+  const auto pools = ssh::LoadNodePools(pools_path, ssh::SshConfig::Load(options.ssh_config),
+                                        ssh::CurrentPoolsEnvironment());
+  size_t host_count = 0;
+  for (const auto& pool : pools) host_count += pool.hosts.size();
+  if (host_count == 0) {
+    std::error_code ec;
+    fs::remove(ssh::InventoryPath(options.state_dir), ec);
+    check.reason = pools.empty()
+                       ? fmt::format(
+                             "no SSH node pools: list your machines in {} (see "
+                             "https://docs.skypilot.co/en/latest/reservations/"
+                             "existing-machines.html)",
+                             pools_path.string())
+                       : fmt::format("the pools in {} have no hosts", pools_path.string());
+    return check;
+  }
+  ssh::RunnerOptions runner;
+  runner.known_hosts = ssh::KnownHostsPath(options.state_dir);
+  std::error_code ec;
+  fs::create_directories(runner.known_hosts.parent_path(), ec);
+  runner.control_dir =
+      options.ssh_control_dir.empty() ? ssh::DefaultControlDir() : options.ssh_control_dir;
+  if (!ssh::PrepareControlDir(runner.control_dir)) runner.control_dir.clear();
+  runner.connect_timeout_s = kProbeConnectTimeoutS;
+  runner.max_attempts = 2;
+  const ssh::Inventory inventory = ssh::ProbePools(pools, runner, kProbeDeadlineS);
+  ssh::SaveInventory(ssh::InventoryPath(options.state_dir), inventory);
+  check.enabled = inventory.AnyReady();
+  check.reason = ssh::DescribePools(inventory);
+  for (const auto& pool : pools) {
+    if (pool.hosts.empty()) check.reason += fmt::format("\npool '{}': no hosts", pool.name);
+  }
+  return check;
+}
+
+}  // namespace skycore

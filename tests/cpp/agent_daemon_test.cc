@@ -134,7 +134,8 @@ class AgentDaemonTest : public ::testing::Test {
     if (daemon_pid_ <= 0) return;
     ::kill(daemon_pid_, signal);
     int status = 0;
-    bool exited = WaitFor([&] { return ::waitpid(daemon_pid_, &status, WNOHANG) == daemon_pid_; });
+    bool exited =
+        WaitFor([&] { return ::waitpid(daemon_pid_, &status, WNOHANG) == daemon_pid_; }, 60);
     if (!exited) {
       ADD_FAILURE() << "skyletd did not exit on signal " << signal;
       ::kill(daemon_pid_, SIGKILL);

@@ -222,7 +222,12 @@ def test_cancel_a_detached_job(sky: Sky) -> None:
 def test_ctrl_c_stops_following_and_the_job_keeps_running(sky: Sky) -> None:
     process = sky.popen("launch", "-c", "c6", "-y", "--", "echo started; sleep 600")
     try:
-        sky.wait_for_job("c6", 1, {"RUNNING"}, deadline_s=COMMAND_TIMEOUT_S)
+        try:
+            sky.wait_for_job("c6", 1, {"RUNNING"}, deadline_s=COMMAND_TIMEOUT_S)
+        except AssertionError as error:
+            process.kill()
+            out, err = process.communicate()
+            raise AssertionError(f"{error}\n--- launch stdout\n{out}\n--- launch stderr\n{err}")
         time.sleep(0.5)  # let the command reach log following
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=60)

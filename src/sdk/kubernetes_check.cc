@@ -1,0 +1,69 @@
+// `sky check kubernetes` and the catalog rows of Kubernetes contexts.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <map>
+
+#include "kubernetes/api_client.h"
+#include "kubernetes/inventory.h"
+#include "kubernetes/kubeconfig.h"
+#include "sdk/sky_impl.h"
+
+namespace skycore {
+
+namespace {
+
+// "context 'skycore': 3 nodes ready, 16 H100 (16 free), 48 CPUs".
+std::string DescribeContext(const kubernetes::ContextInventory& context) {
+  size_t ready = 0;
+  double cpus = 0;
+  std::map<std::string, std::pair<int, int>> gpus;  // name -> (total, free)
+  for (const auto& node : context.nodes) {
+    if (!node.ready) continue;
+    ++ready;
+    cpus += node.cpus;
+    if (node.gpu_total > 0) {
+      gpus[node.gpu_name].first += node.gpu_total;
+      gpus[node.gpu_name].second += node.gpu_free;
+    }
+  }
+  std::string text =
+      fmt::format("context '{}': {} of {} node{} ready, {} CPUs", context.context, ready,
+                  context.nodes.size(), context.nodes.size() == 1 ? "" : "s", std::floor(cpus));
+  for (const auto& [name, counts] : gpus) {
+    text += fmt::format(", {} {} ({} free)", counts.first, name, counts.second);
+  }
+  if (gpus.empty()) text += ", no GPUs";
+  return text;
+}
+
+}  // namespace
+
+InfraCheck CheckKubernetes(const SkyOptions& options) {
+  InfraCheck check{"kubernetes", false, ""};
+  kubernetes::Inventory inventory;
+  kubernetes::ContextInventory context;
+  try {
+    const auto config = kubernetes::LoadKubeconfig(options.kubeconfig_paths);
+    context.context = config.current_context;
+    const auto credentials = kubernetes::ResolveContext(config);
+    context = kubernetes::FetchInventory(kubernetes::ApiClient(credentials));
+  } catch (const Error& e) {
+    context.error = e.message();
+  }
+  inventory.contexts.push_back(context);
+  if (!options.state_dir.empty()) {
+    kubernetes::SaveInventory(kubernetes::InventoryPath(options.state_dir), inventory);
+  }
+  check.enabled = inventory.AnyReady();
+  if (!context.error.empty()) {
+    check.reason = context.error;
+  } else if (!check.enabled) {
+    check.reason = fmt::format("context '{}': no node is Ready", context.context);
+  } else {
+    check.reason = DescribeContext(context);
+  }
+  return check;
+}
+
+}  // namespace skycore

@@ -90,7 +90,9 @@ int ShowGpus(const ShowGpusFlags& flags) {
     auto parts = strings::Split(flags.infra, '/');
     const std::string infra = strings::Lower(parts[0]);
     if (infra == "k8s" || infra == "kubernetes") {
-      return ShowKubernetesGpus(parts.size() > 1 ? parts[1] : std::string());
+      const auto state_dir = CatalogPaths::FromEnvironment(LookupEnv).state_dir;
+      return ShowKubernetesGpus(parts.size() > 1 ? parts[1] : std::string(),
+                                state_dir.empty() ? state_dir : state_dir / "config.yaml");
     }
   }
   Catalog catalog = LoadCatalog();

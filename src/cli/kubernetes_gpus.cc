@@ -8,9 +8,11 @@
 #include <map>
 #include <vector>
 
+#include "kubernetes/allowed_contexts.h"
 #include "kubernetes/api_client.h"
 #include "kubernetes/inventory.h"
 #include "kubernetes/kubeconfig.h"
+#include "skycore/error.h"
 
 namespace skycore::cli {
 namespace {
@@ -47,13 +49,7 @@ std::string RequestableQuantities(int max_per_node) {
   return fmt::format("{}", fmt::join(texts, ", "));
 }
 
-}  // namespace
-
-int ShowKubernetesGpus(const std::string& context_name) {
-  const auto config = kubernetes::LoadKubeconfig(kubernetes::KubeconfigPaths(LookupEnv));
-  const auto credentials = kubernetes::ResolveContext(config, context_name);
-  const auto inventory = kubernetes::FetchInventory(kubernetes::ApiClient(credentials));
-
+void PrintContextSummary(const kubernetes::ContextInventory& inventory) {
   struct GpuTotals {
     int max_per_node = 0;
     int total = 0;
@@ -71,21 +67,47 @@ int ShowKubernetesGpus(const std::string& context_name) {
   std::cout << fmt::format("Context: {}\n", inventory.context);
   if (gpus.empty()) {
     std::cout << "No GPUs found in this context.\n";
-  } else {
-    std::vector<std::vector<std::string>> rows = {
-        {"GPU", "REQUESTABLE_QTY_PER_NODE", "UTILIZATION"}};
-    for (const auto& [name, totals] : gpus) {
-      rows.push_back({name, RequestableQuantities(totals.max_per_node),
-                      fmt::format("{} of {} free", totals.free, totals.total)});
+    return;
+  }
+  std::vector<std::vector<std::string>> rows = {{"GPU", "REQUESTABLE_QTY_PER_NODE", "UTILIZATION"}};
+  for (const auto& [name, totals] : gpus) {
+    rows.push_back({name, RequestableQuantities(totals.max_per_node),
+                    fmt::format("{} of {} free", totals.free, totals.total)});
+  }
+  PrintTable(rows);
+}
+
+}  // namespace
+
+int ShowKubernetesGpus(const std::string& context_name, const std::filesystem::path& sky_config) {
+  const auto config = kubernetes::LoadKubeconfig(kubernetes::KubeconfigPaths(LookupEnv));
+  const std::vector<std::string> contexts =
+      context_name.empty()
+          ? kubernetes::ContextsToUse(config, kubernetes::ReadAllowedContexts(sky_config))
+          : std::vector<std::string>{context_name};
+  std::vector<kubernetes::ContextInventory> inventories;
+  for (const auto& name : contexts) {
+    // One unreachable context of several is reported, not fatal.
+    try {
+      inventories.push_back(kubernetes::FetchInventory(
+          kubernetes::ApiClient(kubernetes::ResolveContext(config, name))));
+    } catch (const Error& e) {
+      if (contexts.size() == 1) throw;
+      std::cerr << "sky: warning: " << e.message() << "\n";
     }
-    PrintTable(rows);
+  }
+  for (size_t i = 0; i < inventories.size(); ++i) {
+    if (i > 0) std::cout << "\n";
+    PrintContextSummary(inventories[i]);
   }
   std::cout << "\nKubernetes per-node GPU availability\n";
   std::vector<std::vector<std::string>> rows = {{"CONTEXT", "NODE", "GPU", "UTILIZATION"}};
-  for (const auto& node : inventory.nodes) {
-    rows.push_back({inventory.context, node.name, node.gpu_total > 0 ? node.gpu_name : "None",
-                    fmt::format("{} of {} free{}", node.gpu_free, node.gpu_total,
-                                node.ready ? "" : " (NotReady)")});
+  for (const auto& inventory : inventories) {
+    for (const auto& node : inventory.nodes) {
+      rows.push_back({inventory.context, node.name, node.gpu_total > 0 ? node.gpu_name : "None",
+                      fmt::format("{} of {} free{}", node.gpu_free, node.gpu_total,
+                                  node.ready ? "" : " (NotReady)")});
+    }
   }
   PrintTable(rows);
   return 0;

@@ -2,13 +2,15 @@
 // API server now (not the cached inventory), in SkyPilot's layout.
 #pragma once
 
+#include <filesystem>
 #include <string>
 
 namespace skycore::cli {
 
-// Prints the context's GPU summary and per-node availability; `context`
-// empty: the kubeconfig's current context. Throws skycore::Error (bad
-// kubeconfig, unreachable server, RBAC denial).
-int ShowKubernetesGpus(const std::string& context);
+// Prints per context a GPU summary, then per-node availability. `context`
+// empty: `kubernetes.allowed_contexts` of `sky_config` (SkyPilot's
+// ~/.sky/config.yaml) when set, else the kubeconfig's current context.
+// Throws skycore::Error (bad kubeconfig, unreachable server, RBAC denial).
+int ShowKubernetesGpus(const std::string& context, const std::filesystem::path& sky_config);
 
 }  // namespace skycore::cli

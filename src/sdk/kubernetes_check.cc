@@ -1,15 +1,18 @@
 // `sky check kubernetes` and the catalog rows of Kubernetes contexts.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
 #include <map>
 
+#include "kubernetes/allowed_contexts.h"
 #include "kubernetes/api_client.h"
 #include "kubernetes/inventory.h"
 #include "kubernetes/kubeconfig.h"
 #include "sdk/sky_impl.h"
 
 namespace skycore {
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -42,27 +45,38 @@ std::string DescribeContext(const kubernetes::ContextInventory& context) {
 InfraCheck CheckKubernetes(const SkyOptions& options) {
   InfraCheck check{"kubernetes", false, ""};
   kubernetes::Inventory inventory;
-  kubernetes::ContextInventory context;
   try {
     const auto config = kubernetes::LoadKubeconfig(options.kubeconfig_paths);
-    context.context = config.current_context;
-    const auto credentials = kubernetes::ResolveContext(config);
-    context = kubernetes::FetchInventory(kubernetes::ApiClient(credentials));
+    const auto allowed = kubernetes::ReadAllowedContexts(
+        options.state_dir.empty() ? fs::path() : options.state_dir / "config.yaml");
+    for (const auto& name : kubernetes::ContextsToUse(config, allowed)) {
+      kubernetes::ContextInventory context;
+      context.context = name;
+      try {
+        context = kubernetes::FetchInventory(
+            kubernetes::ApiClient(kubernetes::ResolveContext(config, name)));
+      } catch (const Error& e) {
+        context.error = e.message();
+      }
+      inventory.contexts.push_back(std::move(context));
+    }
   } catch (const Error& e) {
-    context.error = e.message();
+    // No usable kubeconfig or SkyPilot config: nothing to list.
+    check.reason = e.message();
   }
-  inventory.contexts.push_back(context);
   if (!options.state_dir.empty()) {
     kubernetes::SaveInventory(kubernetes::InventoryPath(options.state_dir), inventory);
   }
   check.enabled = inventory.AnyReady();
-  if (!context.error.empty()) {
-    check.reason = context.error;
-  } else if (!check.enabled) {
-    check.reason = fmt::format("context '{}': no node is Ready", context.context);
-  } else {
-    check.reason = DescribeContext(context);
+  std::vector<std::string> lines;
+  for (const auto& context : inventory.contexts) {
+    if (!context.error.empty()) {
+      lines.push_back(context.error);  // it names the context
+    } else {
+      lines.push_back(DescribeContext(context));
+    }
   }
+  if (!lines.empty()) check.reason = fmt::format("{}", fmt::join(lines, "\n"));
   return check;
 }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "kubernetes/allowed_contexts.h"
 #include "kubernetes/inventory.h"
 #include "kubernetes/kubeconfig.h"
 #include "kubernetes/quantity.h"
@@ -228,6 +229,33 @@ TEST(InventoryTest, FreeIsAllocatableMinusRequestsOfRunningPods) {
   EXPECT_NE(csv.find("16CPU--64GB,,,16,64,,0.0,,ctx,"), std::string::npos) << csv;
   Catalog catalog = Catalog::FromCsvText("kubernetes", csv, "<kubernetes>");
   EXPECT_EQ(catalog.num_rows(), 9u);  // one CPU-only shape + H100 x1..x8
+}
+
+}  // namespace
+}  // namespace skycore::kubernetes
+
+namespace skycore::kubernetes {
+namespace {
+
+TEST(AllowedContextsTest, ReadsSkyPilotConfigKey) {
+  const fs::path dir = fs::temp_directory_path() / "skycore_k8s_allowed_test";
+  fs::create_directories(dir);
+  EXPECT_TRUE(ReadAllowedContexts(dir / "missing.yaml").empty());
+  std::ofstream(dir / "a.yaml") << "kubernetes:\n  allowed_contexts: [a, b]\n";
+  EXPECT_EQ(ReadAllowedContexts(dir / "a.yaml"), (std::vector<std::string>{"a", "b"}));
+  std::ofstream(dir / "b.yaml") << "kubernetes:\n  allowed_contexts: a\n";
+  try {
+    ReadAllowedContexts(dir / "b.yaml");
+    FAIL();
+  } catch (const InvalidSkyPilotConfigError& e) {
+    EXPECT_EQ(e.field_path(), "kubernetes.allowed_contexts");
+    EXPECT_EQ(e.location().line, 2);
+  }
+  Kubeconfig config;
+  config.current_context = "cur";
+  EXPECT_EQ(ContextsToUse(config, {}), (std::vector<std::string>{"cur"}));
+  EXPECT_EQ(ContextsToUse(config, {"x"}), (std::vector<std::string>{"x"}));
+  fs::remove_all(dir);
 }
 
 }  // namespace

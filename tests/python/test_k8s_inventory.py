@@ -175,3 +175,23 @@ def test_launch_on_kubernetes_not_supported(sky_bin: str, sky_env: dict) -> None
     launch = sky(sky_bin, sky_env, "launch", "-y", "--infra", "k8s", "--", "echo", "hi")
     assert launch.returncode == 1, launch.stdout + launch.stderr
     assert "launching on Kubernetes is not supported yet" in launch.stderr, launch.stderr
+
+
+def test_allowed_contexts_each_get_a_reason(sky_bin: str, sky_env: dict) -> None:
+    config = pathlib.Path(sky_env["SKYCORE_STATE_DIR"]) / "config.yaml"
+    config.write_text("kubernetes:\n  allowed_contexts: [skycore, skycore-restricted]\n")
+    result = sky(sky_bin, sky_env, "check", "kubernetes")
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr  # one context answers
+    assert "Kubernetes: enabled" in out, out
+    assert "context 'skycore': 3 of 3 nodes ready" in out, out
+    assert "Kubernetes context 'skycore-restricted': user 'skycore-restricted'" in out, out
+    shown = sky(sky_bin, sky_env, "show-gpus", "--infra", "k8s")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert utilization(shown.stdout, "H100") == (16, 16)
+    assert "sky: warning: Kubernetes context 'skycore-restricted'" in shown.stderr, shown.stderr
+
+    config.write_text("kubernetes:\n  allowed_contexts: skycore\n")
+    bad = sky(sky_bin, sky_env, "check", "kubernetes")
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert f"{config}: kubernetes.allowed_contexts must be a list" in bad.stdout, bad.stdout

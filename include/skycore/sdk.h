@@ -97,12 +97,15 @@ struct SkyOptions {
   // sockets (empty: a private directory under /tmp).
   std::filesystem::path ssh_config;
   std::filesystem::path ssh_control_dir;
+  // Kubernetes: the kubeconfig files kubectl would read, merged first-wins.
+  std::vector<std::filesystem::path> kubeconfig_paths;
 
   using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
   // state_dir from $SKYCORE_STATE_DIR (else $HOME/.sky), catalog paths from
   // the environment, bin_dir from $SKYCORE_BIN_DIR when set, ssh_config from
   // $SKYCORE_SSH_CONFIG (else $HOME/.ssh/config), ssh_control_dir from
-  // $SKYCORE_SSH_CONTROL_DIR.
+  // $SKYCORE_SSH_CONTROL_DIR, kubeconfig_paths from $KUBECONFIG (else
+  // $HOME/.kube/config).
   static SkyOptions FromEnvironment(const EnvLookup& lookup);
 };
 

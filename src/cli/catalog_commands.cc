@@ -9,7 +9,9 @@
 #include <memory>
 
 #include "backend/local_machine.h"
+#include "cli/kubernetes_gpus.h"
 #include "common/strings.h"
+#include "kubernetes/inventory.h"
 #include "skycore/catalog.h"
 #include "skycore/error.h"
 #include "skycore/optimizer.h"
@@ -40,6 +42,10 @@ Catalog LoadCatalog() {
   // SSH node pools, as the last `sky check ssh` found them.
   if (auto pools = ssh::CachedPoolsCatalogCsv(CatalogPaths::FromEnvironment(LookupEnv).state_dir)) {
     catalog = catalog.MergedWith(Catalog::FromCsvText("ssh", *pools, "<ssh node pools>"));
+  }
+  // Kubernetes contexts, as the last `sky check kubernetes` found them.
+  if (auto k8s = kubernetes::CachedCatalogCsv(CatalogPaths::FromEnvironment(LookupEnv).state_dir)) {
+    catalog = catalog.MergedWith(Catalog::FromCsvText("kubernetes", *k8s, "<kubernetes>"));
   }
   if (catalog.num_rows() == 0) {
     throw ResourcesUnavailableError(
@@ -79,6 +85,16 @@ struct ShowGpusFlags {
 };
 
 int ShowGpus(const ShowGpusFlags& flags) {
+  if (flags.accelerator.empty() && !flags.infra.empty()) {
+    // Kubernetes GPUs are asked of the cluster, as SkyPilot does.
+    auto parts = strings::Split(flags.infra, '/');
+    const std::string infra = strings::Lower(parts[0]);
+    if (infra == "k8s" || infra == "kubernetes") {
+      const auto state_dir = CatalogPaths::FromEnvironment(LookupEnv).state_dir;
+      return ShowKubernetesGpus(parts.size() > 1 ? parts[1] : std::string(),
+                                state_dir.empty() ? state_dir : state_dir / "config.yaml");
+    }
+  }
   Catalog catalog = LoadCatalog();
   AcceleratorQuery query;
   query.all_regions = flags.all_regions;

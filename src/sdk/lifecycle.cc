@@ -320,6 +320,12 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
           "check ssh` and `sky show-gpus --infra ssh` work, and `--infra local` runs here",
           chosen.infra, chosen.region));
     }
+    if (chosen.infra == "kubernetes") {
+      throw NotSupportedError(fmt::format(
+          "launching on Kubernetes is not supported yet (the optimizer chose {}/{}); `sky check "
+          "kubernetes` and `sky show-gpus --infra k8s` work, and `--infra local` runs here",
+          chosen.infra, chosen.region));
+    }
     if (chosen.infra != "local") {
       throw NotSupportedError(
           fmt::format("launching on {} is not supported by skycore yet", chosen.infra));

@@ -12,6 +12,8 @@
 #include "backend/local_machine.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
+#include "kubernetes/inventory.h"
+#include "kubernetes/kubeconfig.h"
 #include "sdk/sky_impl.h"
 #include "skycore/yaml.h"
 #include "ssh/inventory.h"
@@ -72,6 +74,7 @@ SkyOptions SkyOptions::FromEnvironment(const EnvLookup& lookup) {
   if (auto dir = lookup("SKYCORE_SSH_CONTROL_DIR"); dir && !dir->empty()) {
     options.ssh_control_dir = *dir;
   }
+  options.kubeconfig_paths = kubernetes::KubeconfigPaths(lookup);
   return options;
 }
 
@@ -123,6 +126,9 @@ std::shared_ptr<const Catalog> Sky::Impl::catalog() {
     // SSH node pools as `sky check` last found them (no network here).
     if (auto pools_csv = ssh::CachedPoolsCatalogCsv(options_.state_dir)) {
       merged = merged.MergedWith(Catalog::FromCsvText("ssh", *pools_csv, "<ssh node pools>"));
+    }
+    if (auto k8s_csv = kubernetes::CachedCatalogCsv(options_.state_dir)) {
+      merged = merged.MergedWith(Catalog::FromCsvText("kubernetes", *k8s_csv, "<kubernetes>"));
     }
     catalog_ = std::make_shared<const Catalog>(std::move(merged));
   }
@@ -221,6 +227,7 @@ std::vector<std::string> Sky::enabled_infras() {
   // that the last `sky check` cached.
   std::vector<std::string> enabled = {"local"};
   if (ssh::CachedPoolsCatalogCsv(options_.state_dir)) enabled.push_back("ssh");
+  if (kubernetes::CachedCatalogCsv(options_.state_dir)) enabled.push_back("kubernetes");
   return enabled;
 }
 
@@ -244,6 +251,11 @@ std::vector<InfraCheck> Sky::Check(const std::vector<std::string>& infras) {
     if (infra == "ssh") {
       out.push_back(CheckSshPools(options_));
       impl_->InvalidateCatalog();  // the pools' rows come from the new inventory
+      continue;
+    }
+    if (infra == "kubernetes") {
+      out.push_back(CheckKubernetes(options_));
+      impl_->InvalidateCatalog();
       continue;
     }
     out.push_back({infra, false, "launching on this infra is not supported by skycore yet"});

@@ -64,6 +64,10 @@ class Sky::Impl {
 // pools and caches the inventory that ssh::CachedPoolsCatalogCsv reads.
 InfraCheck CheckSshPools(const SkyOptions& options);
 
+// `sky check kubernetes` (src/sdk/kubernetes_check.cc): reads the kubeconfig,
+// takes the current context's inventory and caches it for the catalog.
+InfraCheck CheckKubernetes(const SkyOptions& options);
+
 // The work of a request named `name` with arguments `body`, validated now
 // (InvalidTaskError for an unknown name or a malformed body).
 using RequestWork = std::function<nlohmann::json(OutputSink&, const CancelToken&)>;

@@ -1,0 +1,149 @@
+#include "kubernetes/api_client.h"
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+#include "skycore/error.h"
+
+namespace skycore::kubernetes {
+namespace {
+
+size_t AppendBody(char* data, size_t size, size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+struct CurlDeleter {
+  void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+
+void SetBlob(CURL* curl, CURLoption option, const std::string& pem) {
+  curl_blob blob{const_cast<char*>(pem.data()), pem.size(), CURL_BLOB_COPY};
+  curl_easy_setopt(curl, option, &blob);
+}
+
+// The Status object's message, else the body's start.
+std::string ApiMessage(const std::string& body) {
+  auto parsed = nlohmann::json::parse(body, nullptr, false);
+  if (parsed.is_object() && parsed.contains("message") && parsed["message"].is_string()) {
+    return parsed["message"].get<std::string>();
+  }
+  return body.substr(0, 300);
+}
+
+}  // namespace
+
+std::string UrlEncode(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+ApiClient::ApiClient(ContextCredentials credentials, ApiClientOptions options)
+    : credentials_(std::move(credentials)), options_(options) {}
+
+nlohmann::json ApiClient::Get(const std::string& path) const {
+  const auto& creds = credentials_;
+  const std::string url = creds.server + path;
+  long backoff_ms = options_.retry_backoff_ms;
+  std::string last_error;
+  for (int attempt = 1; attempt <= std::max(1, options_.max_attempts); ++attempt) {
+    std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+    if (!curl) throw InternalError("curl_easy_init failed");
+    CURL* handle = curl.get();
+    std::string body;
+    char error_buffer[CURL_ERROR_SIZE] = {0};
+    std::unique_ptr<curl_slist, SlistDeleter> headers(
+        curl_slist_append(nullptr, "Accept: application/json"));
+    if (!creds.token.empty()) {
+      headers.reset(
+          curl_slist_append(headers.release(), ("Authorization: Bearer " + creds.token).c_str()));
+    }
+    curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, AppendBody);
+    curl_easy_setopt(handle, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
+    curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT, options_.connect_timeout_s);
+    curl_easy_setopt(handle, CURLOPT_TIMEOUT, options_.request_timeout_s);
+    curl_easy_setopt(handle, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(handle, CURLOPT_USERAGENT, "skycore/kubernetes");
+    if (!creds.ca_pem.empty()) SetBlob(handle, CURLOPT_CAINFO_BLOB, creds.ca_pem);
+    if (creds.insecure_skip_tls_verify) {
+      curl_easy_setopt(handle, CURLOPT_SSL_VERIFYPEER, 0L);
+      curl_easy_setopt(handle, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (!creds.client_cert_pem.empty()) {
+      SetBlob(handle, CURLOPT_SSLCERT_BLOB, creds.client_cert_pem);
+      curl_easy_setopt(handle, CURLOPT_SSLCERTTYPE, "PEM");
+      SetBlob(handle, CURLOPT_SSLKEY_BLOB, creds.client_key_pem);
+      curl_easy_setopt(handle, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    const CURLcode code = curl_easy_perform(handle);
+    if (code != CURLE_OK) {
+      last_error = error_buffer[0] ? error_buffer : curl_easy_strerror(code);
+      const bool tls = code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CERTPROBLEM ||
+                       code == CURLE_SSL_CACERT_BADFILE;
+      if (tls) {
+        throw NetworkError(fmt::format(
+            "Kubernetes context '{}': TLS with {} failed: {}; check the cluster's "
+            "certificate-authority and the user's client certificate in your kubeconfig",
+            creds.context, creds.server, last_error));
+      }
+    } else {
+      long status = 0;
+      curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+      if (status >= 200 && status < 300) {
+        auto parsed = nlohmann::json::parse(body, nullptr, false);
+        if (parsed.is_discarded()) {
+          throw NetworkError(fmt::format("Kubernetes context '{}': GET {} returned invalid JSON",
+                                         creds.context, path));
+        }
+        return parsed;
+      }
+      const std::string message = ApiMessage(body);
+      if (status == 401) {
+        throw NetworkError(fmt::format(
+            "Kubernetes context '{}': the API server at {} rejected the credentials of user "
+            "'{}' (HTTP 401 Unauthorized: {}); refresh them in your kubeconfig",
+            creds.context, creds.server, creds.user_name, message));
+      }
+      if (status == 403) {
+        throw NetworkError(fmt::format(
+            "Kubernetes context '{}': user '{}' is not allowed to GET {} (HTTP 403 Forbidden, "
+            "RBAC: {}). The context's namespace is '{}'; ask the cluster admin for a role "
+            "that allows listing nodes and pods, or use another context",
+            creds.context, creds.user_name, path, message, creds.namespace_name));
+      }
+      last_error = fmt::format("HTTP {}: {}", status, message);
+      if (status != 429 && status < 500) {
+        throw NetworkError(fmt::format("Kubernetes context '{}': GET {} failed: {}", creds.context,
+                                       path, last_error));
+      }
+    }
+    if (attempt < options_.max_attempts) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+      backoff_ms *= 2;
+    }
+  }
+  throw NetworkError(fmt::format(
+      "Kubernetes context '{}': the API server at {} is unreachable ({}, after {} attempts); "
+      "check that the cluster is running and the kubeconfig's server address",
+      creds.context, creds.server, last_error, options_.max_attempts));
+}
+
+}  // namespace skycore::kubernetes

@@ -1,0 +1,263 @@
+#include "kubernetes/inventory.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <tuple>
+
+#include "common/strings.h"
+#include "kubernetes/quantity.h"
+#include "skycore/error.h"
+
+namespace skycore::kubernetes {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kGpuResource = "nvidia.com/gpu";
+constexpr double kGiB = 1024.0 * 1024 * 1024;
+
+std::string Label(const json& labels, const char* key) {
+  if (!labels.is_object() || !labels.contains(key) || !labels[key].is_string()) return {};
+  return labels[key].get<std::string>();
+}
+
+// GKE: "nvidia-tesla-t4" -> "T4", "nvidia-h100-80gb" -> "H100", "nvidia-l4" -> "L4".
+std::string FromGkeValue(const std::string& value) {
+  if (value.rfind("nvidia-tesla-", 0) == 0) return strings::Upper(value.substr(13));
+  if (value.rfind("nvidia-", 0) == 0) {
+    std::string name = strings::Upper(value.substr(7));
+    if (name == "H100-80GB") return "H100";
+    if (name == "H200-141GB") return "H200";
+    return name;
+  }
+  return value;  // TPUs keep their names
+}
+
+// GPU feature discovery: "NVIDIA-H100-80GB-HBM3" -> "H100", matched against
+// SkyPilot's canonical names, else the value without vendor prefixes.
+std::string FromGfdValue(const std::string& value) {
+  static const char* kCanonical[] = {"A100-80GB", "A100", "A10G", "H100", "K80",   "M60",
+                                     "T4g",       "T4",   "V100", "A10",  "P4000", "P100",
+                                     "P40",       "P4",   "L40",  "L4"};
+  for (const char* name : kCanonical) {
+    if (std::string(name) == "A100-80GB") {
+      if (std::regex_search(value, std::regex("A100.*-80GB"))) return name;
+      continue;
+    }
+    if (std::regex_search(value, std::regex(std::string("\\b") + name + "\\b"))) return name;
+  }
+  std::string upper = strings::Upper(value);
+  for (const auto& [from, to] :
+       {std::pair<std::string, std::string>{"NVIDIA-", ""}, {"GEFORCE-", ""}, {"RTX-", "RTX"}}) {
+    for (size_t at; (at = upper.find(from)) != std::string::npos;)
+      upper.replace(at, from.size(), to);
+  }
+  return upper;
+}
+
+double QuantityOr(const json& map, const char* key, double fallback) {
+  if (!map.is_object() || !map.contains(key) || !map[key].is_string()) return fallback;
+  try {
+    return ParseQuantity(map[key].get<std::string>());
+  } catch (const Error&) {
+    return fallback;
+  }
+}
+
+bool NodeReady(const json& node) {
+  const json& conditions = node["status"].value("conditions", json::array());
+  for (const auto& condition : conditions) {
+    if (condition.value("type", "") == "Ready") return condition.value("status", "") == "True";
+  }
+  return false;
+}
+
+std::string FormatGib(double gib) { return strings::FormatNumber(std::floor(gib * 10) / 10); }
+
+}  // namespace
+
+std::string GpuNameFromLabels(const json& labels) {
+  if (auto v = Label(labels, "skypilot.co/accelerator"); !v.empty()) return strings::Upper(v);
+  if (auto v = Label(labels, "cloud.google.com/gke-accelerator"); !v.empty()) {
+    return FromGkeValue(v);
+  }
+  if (auto v = Label(labels, "karpenter.k8s.aws/instance-gpu-name"); !v.empty()) {
+    return strings::Upper(v);
+  }
+  if (auto v = Label(labels, "nvidia.com/gpu.product"); !v.empty()) return FromGfdValue(v);
+  return {};
+}
+
+ContextInventory BuildInventory(const std::string& context, const json& nodes, const json& pods) {
+  ContextInventory out;
+  out.context = context;
+  std::map<std::string, size_t> index;
+  for (const auto& node : nodes.value("items", json::array())) {
+    NodeInventory entry;
+    entry.name = node["metadata"].value("name", "");
+    entry.ready = NodeReady(node);
+    const json allocatable = node["status"].value("allocatable", json::object());
+    entry.cpus = entry.cpus_free = QuantityOr(allocatable, "cpu", 0);
+    entry.memory_gib = entry.memory_free_gib = QuantityOr(allocatable, "memory", 0) / kGiB;
+    entry.gpu_total = entry.gpu_free =
+        static_cast<int>(std::floor(QuantityOr(allocatable, kGpuResource, 0)));
+    if (entry.gpu_total > 0) {
+      entry.gpu_name = GpuNameFromLabels(node["metadata"].value("labels", json::object()));
+      if (entry.gpu_name.empty()) entry.gpu_name = "GPU";  // unlabelled NVIDIA devices
+    }
+    index[entry.name] = out.nodes.size();
+    out.nodes.push_back(std::move(entry));
+  }
+  for (const auto& pod : pods.value("items", json::array())) {
+    const std::string phase = pod["status"].value("phase", "");
+    if (phase == "Succeeded" || phase == "Failed") continue;
+    auto it = index.find(pod["spec"].value("nodeName", ""));
+    if (it == index.end()) continue;  // not scheduled yet
+    NodeInventory& node = out.nodes[it->second];
+    for (const auto& container : pod["spec"].value("containers", json::array())) {
+      const json requests =
+          container.value("resources", json::object()).value("requests", json::object());
+      // Kubernetes defaults requests to limits for extended resources.
+      const json limits =
+          container.value("resources", json::object()).value("limits", json::object());
+      node.cpus_free -= QuantityOr(requests, "cpu", 0);
+      node.memory_free_gib -= QuantityOr(requests, "memory", 0) / kGiB;
+      node.gpu_free -=
+          static_cast<int>(QuantityOr(requests, kGpuResource, QuantityOr(limits, kGpuResource, 0)));
+    }
+  }
+  for (auto& node : out.nodes) node.gpu_free = std::max(node.gpu_free, 0);
+  return out;
+}
+
+ContextInventory FetchInventory(const ApiClient& client) {
+  const json nodes = client.Get("/api/v1/nodes");
+  const json pods = client.Get("/api/v1/pods?fieldSelector=" +
+                               UrlEncode("status.phase!=Succeeded,status.phase!=Failed"));
+  return BuildInventory(client.credentials().context, nodes, pods);
+}
+
+json Inventory::ToJson() const {
+  json out = {{"version", kVersion}, {"contexts", json::array()}};
+  for (const auto& context : contexts) {
+    json nodes = json::array();
+    for (const auto& n : context.nodes) {
+      nodes.push_back({{"name", n.name},
+                       {"ready", n.ready},
+                       {"gpu_name", n.gpu_name},
+                       {"gpu_total", n.gpu_total},
+                       {"gpu_free", n.gpu_free},
+                       {"cpus", n.cpus},
+                       {"cpus_free", n.cpus_free},
+                       {"memory_gib", n.memory_gib},
+                       {"memory_free_gib", n.memory_free_gib}});
+    }
+    out["contexts"].push_back(
+        {{"context", context.context}, {"error", context.error}, {"nodes", nodes}});
+  }
+  return out;
+}
+
+std::optional<Inventory> Inventory::FromJson(const json& in) {
+  try {
+    if (!in.is_object() || in.value("version", 0) != kVersion) return std::nullopt;
+    Inventory out;
+    for (const auto& c : in.at("contexts")) {
+      ContextInventory context{c.at("context"), c.at("error"), {}};
+      for (const auto& n : c.at("nodes")) {
+        context.nodes.push_back({n.at("name"), n.at("ready"), n.at("gpu_name"), n.at("gpu_total"),
+                                 n.at("gpu_free"), n.at("cpus"), n.at("cpus_free"),
+                                 n.at("memory_gib"), n.at("memory_free_gib")});
+      }
+      out.contexts.push_back(std::move(context));
+    }
+    return out;
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+}
+
+bool Inventory::AnyReady() const {
+  for (const auto& context : contexts) {
+    if (!context.error.empty()) continue;
+    for (const auto& node : context.nodes) {
+      if (node.ready) return true;
+    }
+  }
+  return false;
+}
+
+void SaveInventory(const fs::path& path, const Inventory& inventory) {
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  const fs::path temporary =
+      path.parent_path() / fmt::format(".{}.{}.tmp", path.filename().string(), ::getpid());
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << inventory.ToJson().dump(2) << "\n";
+    if (!out.flush()) {
+      fs::remove(temporary, ec);
+      throw IoError(fmt::format("cannot write {}", temporary.string()));
+    }
+  }
+  fs::rename(temporary, path, ec);
+  if (ec) {
+    fs::remove(temporary, ec);
+    throw IoError(fmt::format("cannot replace {}: {}", path.string(), ec.message()));
+  }
+}
+
+std::optional<Inventory> LoadInventory(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  auto parsed = json::parse(in, nullptr, false);
+  if (parsed.is_discarded()) return std::nullopt;
+  return Inventory::FromJson(parsed);
+}
+
+fs::path InventoryPath(const fs::path& state_dir) {
+  return state_dir / "kubernetes" / "inventory.json";
+}
+
+std::string InventoryCatalogCsv(const Inventory& inventory) {
+  std::string csv =
+      "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,"
+      "Region,AvailabilityZone\n";
+  for (const auto& context : inventory.contexts) {
+    if (!context.error.empty()) continue;
+    std::set<std::tuple<std::string, std::string, std::string, int>> shapes;
+    for (const auto& node : context.nodes) {
+      if (!node.ready) continue;
+      shapes.insert({strings::FormatNumber(std::floor(node.cpus)), FormatGib(node.memory_gib),
+                     node.gpu_name, node.gpu_total});
+    }
+    std::set<std::string> written;
+    for (const auto& [cpus, memory, gpu, gpus] : shapes) {
+      for (int count = 0; count <= gpus; ++count) {
+        // SkyPilot's Kubernetes instance type names: "8CPU--32GB[--H100:2]".
+        std::string type = fmt::format("{}CPU--{}GB", cpus, memory);
+        if (count > 0) type += fmt::format("--{}:{}", gpu, count);
+        if (!written.insert(type).second) continue;
+        csv += fmt::format("{},{},{},{},{},,0.0,,{},\n", type, count > 0 ? gpu : "",
+                           count > 0 ? std::to_string(count) : "", cpus, memory, context.context);
+      }
+    }
+  }
+  return csv;
+}
+
+std::optional<std::string> CachedCatalogCsv(const fs::path& state_dir) {
+  if (state_dir.empty()) return std::nullopt;
+  auto inventory = LoadInventory(InventoryPath(state_dir));
+  if (!inventory || !inventory->AnyReady()) return std::nullopt;
+  return InventoryCatalogCsv(*inventory);
+}
+
+}  // namespace skycore::kubernetes

@@ -1,0 +1,300 @@
+#include "kubernetes/kubeconfig.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "common/strings.h"
+#include "skycore/error.h"
+
+namespace skycore::kubernetes {
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void Fail(const fs::path& file, const std::string& field, const std::string& what,
+                       int line = 0) {
+  ErrorLocation location;
+  location.file = file.string();
+  location.line = line;
+  location.field_path = field;
+  throw InvalidSkyPilotConfigError(fmt::format("kubeconfig {}: {}", file.string(), what), location);
+}
+
+// Decodes standard base64 (whitespace ignored); nullopt for other text.
+std::optional<std::string> DecodeBase64(std::string_view text) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  bool padding = false;
+  for (char c : text) {
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+    if (c == '=') {
+      padding = true;
+      continue;
+    }
+    int v = value(c);
+    if (v < 0 || padding) return std::nullopt;
+    buffer = (buffer << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buffer >> bits) & 0xFF));
+    }
+  }
+  return out;
+}
+
+std::string ScalarField(const YAML::Node& map, const char* key, const fs::path& file,
+                        const std::string& field) {
+  const YAML::Node node = map[key];
+  if (!node || node.IsNull()) return {};
+  if (!node.IsScalar()) {
+    Fail(file, field + "." + key, "expected a string", node.Mark().line + 1);
+  }
+  return node.Scalar();
+}
+
+std::string Base64Field(const YAML::Node& map, const char* key, const fs::path& file,
+                        const std::string& field) {
+  std::string text = ScalarField(map, key, file, field);
+  if (text.empty()) return {};
+  auto decoded = DecodeBase64(text);
+  if (!decoded) {
+    Fail(file, field + "." + key, "not valid base64", map[key].Mark().line + 1);
+  }
+  return *decoded;
+}
+
+fs::path PathField(const YAML::Node& map, const char* key, const fs::path& file,
+                   const std::string& field) {
+  std::string text = ScalarField(map, key, file, field);
+  if (text.empty()) return {};
+  fs::path path(text);
+  // kubectl resolves relative paths against the kubeconfig's directory.
+  if (path.is_relative()) path = file.parent_path() / path;
+  return path;
+}
+
+// Iterates `section` (a list of {name, <item_key>: map}), calling `each`
+// with the entry's name, its inner map and its field path.
+template <typename Each>
+void ForEachNamed(const YAML::Node& root, const char* section, const char* item_key,
+                  const fs::path& file, Each each) {
+  const YAML::Node list = root[section];
+  if (!list || list.IsNull()) return;
+  if (!list.IsSequence()) Fail(file, section, "expected a list", list.Mark().line + 1);
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string field = fmt::format("{}[{}]", section, i);
+    const YAML::Node entry = list[i];
+    if (!entry.IsMap()) Fail(file, field, "expected a mapping", entry.Mark().line + 1);
+    std::string name = ScalarField(entry, "name", file, field);
+    if (name.empty()) Fail(file, field + ".name", "missing name", entry.Mark().line + 1);
+    YAML::Node inner = entry[item_key];
+    if (inner && !inner.IsNull() && !inner.IsMap()) {
+      Fail(file, field + "." + item_key, "expected a mapping", inner.Mark().line + 1);
+    }
+    each(name, inner ? inner : YAML::Node(YAML::NodeType::Map), field + "." + item_key);
+  }
+}
+
+std::string ReadWholeFile(const fs::path& path, const std::string& context,
+                          const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw InvalidSkyPilotConfigError(
+        fmt::format("context '{}': cannot read {} {}", context, what, path.string()));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+}  // namespace
+
+std::vector<fs::path> KubeconfigPaths(const EnvLookup& env) {
+  std::vector<fs::path> paths;
+  if (auto value = env("KUBECONFIG"); value && !value->empty()) {
+    for (const auto& part : strings::Split(*value, ':')) {
+      if (!part.empty()) paths.emplace_back(part);
+    }
+    if (!paths.empty()) return paths;
+  }
+  if (auto home = env("HOME"); home && !home->empty()) {
+    paths.push_back(fs::path(*home) / ".kube" / "config");
+  }
+  return paths;
+}
+
+void MergeKubeconfigText(const std::string& text, const fs::path& file, Kubeconfig& into) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    Fail(file, "", "not valid YAML: " + e.msg, e.mark.line + 1);
+  }
+  into.files.push_back(file);
+  if (!root || root.IsNull()) return;  // an empty file adds nothing
+  if (!root.IsMap()) Fail(file, "", "expected a mapping at the top level");
+  if (into.current_context.empty()) {
+    into.current_context = ScalarField(root, "current-context", file, "");
+  }
+  const std::string source = file.string();
+  ForEachNamed(
+      root, "clusters", "cluster", file,
+      [&](const std::string& name, const YAML::Node& map, const std::string& field) {
+        if (into.clusters.count(name)) return;  // first wins
+        KubeCluster cluster;
+        cluster.source = source;
+        cluster.server = ScalarField(map, "server", file, field);
+        cluster.certificate_authority_data =
+            Base64Field(map, "certificate-authority-data", file, field);
+        cluster.certificate_authority = PathField(map, "certificate-authority", file, field);
+        const std::string insecure = ScalarField(map, "insecure-skip-tls-verify", file, field);
+        if (!insecure.empty() && insecure != "true" && insecure != "false") {
+          Fail(file, field + ".insecure-skip-tls-verify", "expected true or false");
+        }
+        cluster.insecure_skip_tls_verify = insecure == "true";
+        into.clusters.emplace(name, std::move(cluster));
+      });
+  ForEachNamed(root, "users", "user", file,
+               [&](const std::string& name, const YAML::Node& map, const std::string& field) {
+                 if (into.users.count(name)) return;
+                 KubeUser user;
+                 user.source = source;
+                 user.client_certificate_data =
+                     Base64Field(map, "client-certificate-data", file, field);
+                 user.client_certificate = PathField(map, "client-certificate", file, field);
+                 user.client_key_data = Base64Field(map, "client-key-data", file, field);
+                 user.client_key = PathField(map, "client-key", file, field);
+                 user.token = ScalarField(map, "token", file, field);
+                 user.token_file = PathField(map, "tokenFile", file, field);
+                 user.has_exec = static_cast<bool>(map["exec"]) && !map["exec"].IsNull();
+                 user.has_auth_provider =
+                     static_cast<bool>(map["auth-provider"]) && !map["auth-provider"].IsNull();
+                 into.users.emplace(name, std::move(user));
+               });
+  ForEachNamed(root, "contexts", "context", file,
+               [&](const std::string& name, const YAML::Node& map, const std::string& field) {
+                 if (into.contexts.count(name)) return;
+                 KubeContext context;
+                 context.source = source;
+                 context.cluster = ScalarField(map, "cluster", file, field);
+                 context.user = ScalarField(map, "user", file, field);
+                 context.namespace_name = ScalarField(map, "namespace", file, field);
+                 into.context_names.push_back(name);
+                 into.contexts.emplace(name, std::move(context));
+               });
+}
+
+Kubeconfig LoadKubeconfig(const std::vector<fs::path>& paths) {
+  Kubeconfig config;
+  std::vector<std::string> tried;
+  for (const auto& path : paths) {
+    std::ifstream in(path, std::ios::binary);
+    tried.push_back(path.string());
+    if (!in) continue;  // kubectl skips missing files of $KUBECONFIG
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    MergeKubeconfigText(buffer.str(), path, config);
+  }
+  if (config.files.empty()) {
+    throw InvalidSkyPilotConfigError(
+        fmt::format("no kubeconfig found (looked for {}); set KUBECONFIG or write ~/.kube/config",
+                    tried.empty() ? std::string("$KUBECONFIG and ~/.kube/config")
+                                  : strings::JoinQuoted(tried, " and ")));
+  }
+  return config;
+}
+
+ContextCredentials ResolveContext(const Kubeconfig& config, const std::string& context_name) {
+  const std::string name = context_name.empty() ? config.current_context : context_name;
+  const std::string files = config.files.empty() ? "" : config.files.front().string();
+  if (name.empty()) {
+    throw InvalidSkyPilotConfigError(
+        fmt::format("kubeconfig {}: no current-context is set; run `kubectl config "
+                    "use-context <name>`",
+                    files),
+        {files, 0, 0, "current-context"});
+  }
+  auto context_it = config.contexts.find(name);
+  if (context_it == config.contexts.end()) {
+    throw InvalidSkyPilotConfigError(
+        fmt::format("kubeconfig {}: context '{}' is not defined", files, name),
+        {files, 0, 0, "contexts"}, strings::CloseMatches(name, config.context_names));
+  }
+  const KubeContext& context = context_it->second;
+  auto cluster_it = config.clusters.find(context.cluster);
+  if (cluster_it == config.clusters.end()) {
+    throw InvalidSkyPilotConfigError(
+        fmt::format("kubeconfig {}: context '{}' names cluster '{}', which is not defined",
+                    context.source, name, context.cluster),
+        {context.source, 0, 0, "contexts.context.cluster"});
+  }
+  const KubeCluster& cluster = cluster_it->second;
+  if (cluster.server.empty()) {
+    throw InvalidSkyPilotConfigError(
+        fmt::format("kubeconfig {}: cluster '{}' has no server", cluster.source, context.cluster),
+        {cluster.source, 0, 0, "clusters.cluster.server"});
+  }
+  ContextCredentials out;
+  out.context = name;
+  out.server = cluster.server;
+  while (!out.server.empty() && out.server.back() == '/') out.server.pop_back();
+  out.namespace_name = context.namespace_name.empty() ? "default" : context.namespace_name;
+  out.user_name = context.user;
+  out.insecure_skip_tls_verify = cluster.insecure_skip_tls_verify;
+  out.ca_pem = !cluster.certificate_authority_data.empty() ? cluster.certificate_authority_data
+               : cluster.certificate_authority.empty()
+                   ? std::string()
+                   : ReadWholeFile(cluster.certificate_authority, name, "certificate-authority");
+  if (context.user.empty()) return out;
+  auto user_it = config.users.find(context.user);
+  if (user_it == config.users.end()) {
+    throw InvalidSkyPilotConfigError(
+        fmt::format("kubeconfig {}: context '{}' names user '{}', which is not defined",
+                    context.source, name, context.user),
+        {context.source, 0, 0, "contexts.context.user"});
+  }
+  const KubeUser& user = user_it->second;
+  out.client_cert_pem = !user.client_certificate_data.empty() ? user.client_certificate_data
+                        : user.client_certificate.empty()
+                            ? std::string()
+                            : ReadWholeFile(user.client_certificate, name, "client-certificate");
+  out.client_key_pem = !user.client_key_data.empty() ? user.client_key_data
+                       : user.client_key.empty()
+                           ? std::string()
+                           : ReadWholeFile(user.client_key, name, "client-key");
+  out.token = user.token;
+  if (out.token.empty() && !user.token_file.empty()) {
+    out.token = std::string(strings::Trim(ReadWholeFile(user.token_file, name, "tokenFile")));
+  }
+  const bool has_static = !out.client_cert_pem.empty() || !out.token.empty();
+  if (!has_static && (user.has_exec || user.has_auth_provider)) {
+    throw NotSupportedError(fmt::format(
+        "kubeconfig {}: user '{}' of context '{}' authenticates with an {} plugin, which "
+        "skycore does not run yet; use a client certificate or a token (e.g. a service "
+        "account token in `token:` or `tokenFile:`)",
+        user.source, context.user, name, user.has_exec ? "exec credential" : "auth-provider"));
+  }
+  if (out.client_cert_pem.empty() != out.client_key_pem.empty()) {
+    throw InvalidSkyPilotConfigError(
+        fmt::format("kubeconfig {}: user '{}' has a client certificate without its key (or a "
+                    "key without its certificate)",
+                    user.source, context.user),
+        {user.source, 0, 0, "users.user.client-key"});
+  }
+  return out;
+}
+
+}  // namespace skycore::kubernetes

@@ -227,7 +227,9 @@ def test_ctrl_c_stops_following_and_the_job_keeps_running(sky: Sky) -> None:
         except AssertionError as error:
             process.kill()
             out, err = process.communicate()
-            raise AssertionError(f"{error}\n--- launch stdout\n{out}\n--- launch stderr\n{err}")
+            raise AssertionError(
+                f"{error}\n--- launch stdout\n{out}\n--- launch stderr\n{err}"
+            ) from error
         time.sleep(0.5)  # let the command reach log following
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=60)

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "agent/launcher.h"
+#include "common/files.h"
 #include "common/subprocess.h"
 #include "skycore/agent.h"
 #include "skycore/error.h"
@@ -130,15 +131,7 @@ void CreateLocalCluster(const LocalCluster& cluster, const LocalMachine& machine
                        {"num_nodes", cluster.num_nodes},
                        {"ips", ips}};
   json spec = {{"cluster_name", cluster.name}, {"cluster_info", cluster_info}, {"nodes", nodes}};
-  const fs::path path = cluster.dir / "nodes.json";
-  const fs::path temp = cluster.dir / "nodes.json.tmp";
-  {
-    std::ofstream out(temp);
-    out << spec.dump(2) << "\n";
-    if (!out) throw IoError("cannot write " + temp.string());
-  }
-  fs::rename(temp, path, ec);
-  if (ec) throw IoError(fmt::format("cannot write {}: {}", path.string(), ec.message()));
+  files::WriteAtomically(cluster.dir / "nodes.json", spec.dump(2) + "\n");
 }
 
 bool LocalAgentAlive(const LocalCluster& cluster) {

@@ -10,6 +10,7 @@
 #include <set>
 #include <tuple>
 
+#include "common/files.h"
 #include "common/strings.h"
 #include "kubernetes/quantity.h"
 #include "skycore/error.h"
@@ -195,23 +196,7 @@ bool Inventory::AnyReady() const {
 }
 
 void SaveInventory(const fs::path& path, const Inventory& inventory) {
-  std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
-  const fs::path temporary =
-      path.parent_path() / fmt::format(".{}.{}.tmp", path.filename().string(), ::getpid());
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << inventory.ToJson().dump(2) << "\n";
-    if (!out.flush()) {
-      fs::remove(temporary, ec);
-      throw IoError(fmt::format("cannot write {}", temporary.string()));
-    }
-  }
-  fs::rename(temporary, path, ec);
-  if (ec) {
-    fs::remove(temporary, ec);
-    throw IoError(fmt::format("cannot replace {}: {}", path.string(), ec.message()));
-  }
+  files::WriteAtomically(path, inventory.ToJson().dump(2) + "\n");
 }
 
 std::optional<Inventory> LoadInventory(const fs::path& path) {

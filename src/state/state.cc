@@ -1,9 +1,13 @@
 // The value types of skycore/state.h, the options, and opening the SQLite store.
 #include "skycore/state.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 
 #include "state/schema.h"
@@ -122,7 +126,24 @@ double SystemNow() {
 SqliteStateStore::SqliteStateStore(const StateStoreOptions& options, int target_version)
     : clock_(options.clock ? options.clock : SystemNow),
       db_(DatabasePath(options), options.busy_timeout) {
-  PrepareSchema(db_, target_version);
+  // Creating the file, switching it to WAL and migrating it take locks that
+  // SQLite's busy handler cannot always wait out when several processes open
+  // a new state dir at once (one then saw "database is locked" for the whole
+  // busy timeout). An flock serialises this short step across processes; the
+  // kernel drops it if a process dies holding it.
+  const auto lock_path = options.state_dir / "state.db.open-lock";
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0) {
+    while (::flock(fd, LOCK_EX) != 0 && errno == EINTR) {
+    }
+  }
+  try {
+    PrepareSchema(db_, target_version);
+  } catch (...) {
+    if (fd >= 0) ::close(fd);
+    throw;
+  }
+  if (fd >= 0) ::close(fd);
 }
 
 double SqliteStateStore::Now() const { return clock_(); }

@@ -58,15 +58,39 @@ fs::path ExpandUser(const std::string& path) {
 }
 
 fs::path ResolveDestination(const std::string& destination, const fs::path& node_home) {
-  if (destination == "~") return node_home;
+  // An empty home is the remote user's: rsync starts relative paths there.
+  if (destination == "~") return node_home.empty() ? fs::path(".") : node_home;
   if (destination.rfind("~/", 0) == 0) return node_home / destination.substr(2);
   if (!destination.empty() && destination[0] == '/') return destination;
   return node_home / destination;
 }
 
-void SyncWorkdir(const Workdir& workdir, const std::vector<fs::path>& destinations) {
+std::string SyncTarget::Spec(const fs::path& path) const {
+  return remote() ? host + ":" + path.string() : path.string();
+}
+
+namespace {
+
+// rsync arguments reaching `target`; a remote destination's parents are made
+// with --mkpath (a local one's by the caller).
+std::vector<std::string> RsyncBase(const SyncTarget& target) {
+  std::vector<std::string> args = {"-a"};
+  if (target.remote()) args.insert(args.end(), {"--mkpath", "-e", target.remote_shell});
+  return args;
+}
+
+}  // namespace
+
+void SyncWorkdir(const Workdir& workdir, const std::vector<SyncTarget>& targets) {
   if (workdir.is_git()) {
-    ForEachParallel(destinations, [&](const fs::path& destination) {
+    ForEachParallel(targets, [&](const SyncTarget& target) {
+      if (target.remote()) {
+        throw NotSupportedError(fmt::format(
+            "a git workdir ({}) is cloned on this machine's nodes only; on remote nodes use a "
+            "local directory as the workdir",
+            workdir.git_url));
+      }
+      const fs::path& destination = target.workdir;
       std::vector<std::string> args = {"git", "clone", "--quiet"};
       if (!workdir.git_ref.empty()) args.insert(args.end(), {"--branch", workdir.git_ref});
       args.insert(args.end(), {workdir.git_url, destination.string()});
@@ -91,27 +115,28 @@ void SyncWorkdir(const Workdir& workdir, const std::vector<fs::path>& destinatio
   } else {
     filters.push_back("--filter=dir-merge,- .gitignore");
   }
-  ForEachParallel(destinations, [&](const fs::path& destination) {
-    std::vector<std::string> args = {"-a"};
+  ForEachParallel(targets, [&](const SyncTarget& target) {
+    std::vector<std::string> args = RsyncBase(target);
     args.insert(args.end(), filters.begin(), filters.end());
     args.push_back(source.string() + "/");
-    args.push_back(destination.string() + "/");
+    args.push_back(target.Spec(target.workdir) + "/");
     Rsync(std::move(args), fmt::format("workdir {}", source.string()));
   });
 }
 
-void SyncFileMounts(const std::vector<FileMount>& mounts, const std::vector<fs::path>& node_homes) {
+void SyncFileMounts(const std::vector<FileMount>& mounts, const std::vector<SyncTarget>& targets) {
   struct Copy {
     fs::path source;
+    const SyncTarget* target;
     fs::path destination;
   };
   std::vector<Copy> copies;
-  std::set<fs::path> seen;
+  std::set<std::string> seen;
   for (const auto& mount : mounts) {
     if (mount.is_storage() || IsUri(mount.source)) {
       throw NotSupportedError(fmt::format(
-          "file_mounts.{}: storage and cloud bucket mounts are not supported on the local infra "
-          "yet; use a local path as the source",
+          "file_mounts.{}: storage and cloud bucket mounts are not supported yet; use a local "
+          "path as the source",
           mount.destination));
     }
     const fs::path source = ExpandUser(mount.source);
@@ -120,20 +145,31 @@ void SyncFileMounts(const std::vector<FileMount>& mounts, const std::vector<fs::
       throw IoError(fmt::format("file_mounts.{}: source {} does not exist", mount.destination,
                                 source.string()));
     }
-    for (const auto& home : node_homes) {
-      fs::path destination = ResolveDestination(mount.destination, home);
-      if (!seen.insert(destination).second) continue;  // shared absolute path
-      copies.push_back({source, destination});
+    for (const auto& target : targets) {
+      fs::path destination = ResolveDestination(mount.destination, target.home);
+      if (!seen.insert(target.Spec(destination)).second) continue;  // shared absolute path
+      copies.push_back({source, &target, destination});
     }
   }
   ForEachParallel(copies, [](const Copy& copy) {
     std::error_code ec;
-    fs::create_directories(copy.destination.parent_path(), ec);
+    if (!copy.target->remote()) fs::create_directories(copy.destination.parent_path(), ec);
     const bool is_dir = fs::is_directory(copy.source, ec);
-    Rsync({"-a", is_dir ? copy.source.string() + "/" : copy.source.string(),
-           is_dir ? copy.destination.string() + "/" : copy.destination.string()},
-          fmt::format("file mount {} -> {}", copy.source.string(), copy.destination.string()));
+    std::vector<std::string> args = RsyncBase(*copy.target);
+    args.push_back(is_dir ? copy.source.string() + "/" : copy.source.string());
+    args.push_back(copy.target->Spec(copy.destination) + (is_dir ? "/" : ""));
+    Rsync(std::move(args), fmt::format("file mount {} -> {}", copy.source.string(),
+                                       copy.target->Spec(copy.destination)));
   });
+}
+
+void FetchDirectory(const SyncTarget& target, const fs::path& source, const fs::path& destination) {
+  std::error_code ec;
+  fs::create_directories(destination, ec);
+  std::vector<std::string> args = RsyncBase(target);
+  args.push_back(target.Spec(source) + "/");
+  args.push_back(destination.string() + "/");
+  Rsync(std::move(args), fmt::format("{} to {}", target.Spec(source), destination.string()));
 }
 
 }  // namespace skycore::backend

@@ -10,6 +10,7 @@
 #include "cli/invocation.h"
 #include "cli/job_commands.h"
 #include "cli/launch_commands.h"
+#include "common/strings.h"
 #include "skycore/skycore.h"
 
 namespace skycore::cli {
@@ -32,9 +33,7 @@ std::string QuoteForDisplay(std::string_view word) {
   if (!word.empty() && word.find_first_of(" \t\n'\"$`\\*?[]{}()<>|;&") == std::string::npos) {
     return std::string(word);
   }
-  std::string quoted = "'";
-  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
+  return strings::ShellQuote(word);
 }
 
 }  // namespace

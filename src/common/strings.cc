@@ -142,4 +142,10 @@ std::string FormatNumber(double value) {
   return fmt::format("{}", value);
 }
 
+std::string ShellQuote(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 }  // namespace skycore::strings

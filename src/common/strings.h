@@ -26,6 +26,9 @@ std::vector<std::string> CloseMatches(std::string_view word,
 // "a, b and c" / "'a', 'b' or 'c'" for messages.
 std::string JoinQuoted(const std::vector<std::string>& items, std::string_view last_sep = " or ");
 
+// `text` as one word for a POSIX shell: 'single-quoted', ' as '\''.
+std::string ShellQuote(std::string_view text);
+
 // Parses a whole string as a finite double / int64; false if anything is left over.
 bool ParseDouble(std::string_view text, double& out);
 bool ParseInt(std::string_view text, long long& out);

@@ -1,5 +1,6 @@
-// skycore::Sky's cluster life cycle on the local infra: launch, exec, status,
-// queue, logs, cancel, stop, start, down, autostop, cost report, endpoints.
+// skycore::Sky's cluster life cycle: launch, exec, status, queue, logs,
+// cancel, stop, start, down, autostop, cost report, endpoints. What differs
+// between infras is behind backend::ClusterBackend.
 #include <fmt/format.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -10,7 +11,7 @@
 #include <random>
 #include <regex>
 
-#include "backend/local_cluster.h"
+#include "backend/cluster_backend.h"
 #include "backend/sync.h"
 #include "common/strings.h"
 #include "sdk/sky_impl.h"
@@ -18,7 +19,8 @@
 
 namespace skycore {
 namespace fs = std::filesystem;
-using backend::LocalCluster;
+using backend::ClusterBackend;
+using backend::NodeShape;
 using nlohmann::json;
 
 namespace {
@@ -112,8 +114,23 @@ Demand DemandOf(const Task& task) {
   return demand;
 }
 
+backend::NodeDemand NodeDemandOf(const Task& task) {
+  const auto& alternatives = task.resources().alternatives();
+  const Resources& r = alternatives.empty() ? Resources() : alternatives.front();
+  backend::NodeDemand demand;
+  if (r.cpus()) demand.cpus = r.cpus()->value;
+  if (r.memory()) {
+    demand.memory_gib = r.memory()->per_cpu ? r.memory()->value * demand.cpus : r.memory()->value;
+  }
+  if (r.accelerators()) {
+    demand.gpu_name = r.accelerators()->name;
+    demand.gpus = static_cast<int>(std::ceil(r.accelerators()->count - 1e-9));
+  }
+  return demand;
+}
+
 // SkyPilot's check that a task fits an existing cluster.
-void CheckFits(const Task& task, const LocalCluster& cluster) {
+void CheckFits(const Task& task, const std::string& name, const NodeShape& cluster) {
   const Demand demand = DemandOf(task);
   std::vector<std::string> problems;
   if (task.num_nodes() > cluster.num_nodes) {
@@ -121,25 +138,25 @@ void CheckFits(const Task& task, const LocalCluster& cluster) {
                                    cluster.num_nodes));
   }
   if (demand.gpus > 0) {
-    if (cluster.gpus_per_node == 0) {
+    if (cluster.gpus == 0) {
       problems.push_back(fmt::format("the task needs {}:{}, the cluster has no GPUs",
                                      demand.accelerator, strings::FormatNumber(demand.gpus)));
     } else if (!strings::EqualsIgnoreCase(demand.accelerator, cluster.gpu_name) ||
-               demand.gpus > cluster.gpus_per_node) {
+               demand.gpus > cluster.gpus) {
       problems.push_back(fmt::format("the task needs {}:{} per node, the cluster has {}:{}",
                                      demand.accelerator, strings::FormatNumber(demand.gpus),
-                                     cluster.gpu_name, cluster.gpus_per_node));
+                                     cluster.gpu_name, cluster.gpus));
     }
   }
-  if (demand.cpus > cluster.cpus_per_node) {
+  if (demand.cpus > cluster.cpus) {
     problems.push_back(fmt::format("the task needs {} CPUs per node, the cluster has {}",
                                    strings::FormatNumber(demand.cpus),
-                                   strings::FormatNumber(cluster.cpus_per_node)));
+                                   strings::FormatNumber(cluster.cpus)));
   }
-  if (demand.memory_gib > cluster.memory_gib_per_node) {
+  if (demand.memory_gib > cluster.memory_gib) {
     problems.push_back(fmt::format("the task needs {} GiB of memory per node, the cluster has {}",
                                    strings::FormatNumber(demand.memory_gib),
-                                   strings::FormatNumber(cluster.memory_gib_per_node)));
+                                   strings::FormatNumber(cluster.memory_gib)));
   }
   if (!problems.empty()) {
     std::string text;
@@ -147,7 +164,7 @@ void CheckFits(const Task& task, const LocalCluster& cluster) {
     throw ResourcesMismatchError(fmt::format(
         "the task does not fit cluster '{}': {}. Launch it on a new cluster (`sky launch -c "
         "NEW_NAME ...`) or change its resources",
-        cluster.name, text));
+        name, text));
   }
 }
 
@@ -197,25 +214,6 @@ int ExitCodeOf(const JobRecord& record) {
   return 1;
 }
 
-// What a local cluster's nodes have, as `sky status` shows it: each node's
-// share of this machine rather than the machine's catalog row.
-json LocalLaunchedResources(const LocalCluster& cluster, const Candidate& chosen,
-                            const Task& task) {
-  json config = {{"infra", chosen.InfraString()},
-                 {"cpus", strings::FormatNumber(cluster.cpus_per_node)},
-                 {"memory", strings::FormatNumber(cluster.memory_gib_per_node)}};
-  if (cluster.gpus_per_node > 0) {
-    config["accelerators"] = fmt::format("{}:{}", cluster.gpu_name, cluster.gpus_per_node);
-  }
-  // Ports the task opens (its chosen alternative's), for `sky status --endpoints`.
-  const auto& alternatives = task.resources().alternatives();
-  if (chosen.alternative < alternatives.size()) {
-    json asked = ResourcesToConfig(alternatives[chosen.alternative]);
-    if (asked.contains("ports")) config["ports"] = asked["ports"];
-  }
-  return config;
-}
-
 std::string AutostopHook(const fs::path& sky, const fs::path& state_dir, const std::string& name) {
   auto quote = [](const std::string& text) {
     std::string out = "'";
@@ -244,20 +242,42 @@ class ClusterOps {
     }
   }
 
-  // Makes sure the cluster's agent runs; records a new pid in the handle.
-  void EnsureAgent(LocalCluster& cluster) {
-    backend::StartLocalAgent(cluster, impl_.FindProgram("skyletd"), Hook(cluster.name));
+  backend::BackendContext Context() {
+    backend::BackendContext context;
+    context.state_dir = sky_.options().state_dir;
+    context.ssh_config = sky_.options().ssh_config;
+    context.ssh_control_dir = sky_.options().ssh_control_dir;
+    Sky::Impl* impl = &impl_;
+    context.machine = [impl]() -> const backend::LocalMachine& { return impl->machine(); };
+    try {
+      context.skyletd = impl_.FindProgram("skyletd");
+    } catch (const Error&) {
+      // Only bringing an agent up needs it; that step says it is missing.
+    }
+    return context;
+  }
+
+  std::unique_ptr<ClusterBackend> Backend(const ClusterRecord& record) {
+    return backend::BackendForHandle(record.handle, Context());
+  }
+
+  // Persists a handle the backend changed while bringing the cluster up.
+  backend::RecordHandle Recorder(const std::string& name, const json& launched, int num_nodes) {
+    StateStore* store = &sky_.state();
+    return [store, name, launched, num_nodes](const json& handle) {
+      ClusterUpdate update;
+      update.name = name;
+      update.ready = false;
+      update.handle = handle;
+      update.launched_resources = launched;
+      update.num_nodes = num_nodes;
+      update.is_launch = false;
+      store->AddOrUpdateCluster(update);
+    };
   }
 
   AgentClient Client(const ClusterRecord& record) {
-    LocalCluster cluster = LocalCluster::FromHandle(record.handle);
-    if (!backend::LocalAgentAlive(cluster)) {
-      throw ClusterNotUpError(fmt::format(
-          "the agent of cluster '{}' is not running (was it killed?); `sky status -r` refreshes "
-          "the cluster's state and `sky start {}` restarts it",
-          record.name, record.name));
-    }
-    return AgentClient(cluster.socket.string(), kAgentTimeoutS);
+    return AgentClient(Backend(record)->AgentSocket(record.handle), kAgentTimeoutS);
   }
 
   Sky& sky_;
@@ -293,7 +313,7 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
   if (options.dryrun) {
     auto existing = store.GetCluster(name);
     if (existing) {
-      CheckFits(task, LocalCluster::FromHandle(existing->handle));
+      CheckFits(task, name, ops.Backend(*existing)->Shape(existing->handle));
       result.cluster = *existing;
     } else {
       result.plan = optimize();
@@ -304,70 +324,78 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
   ClusterLock lock = LockCluster(options_.state_dir, name, out);
   cancel.ThrowIfCancelled("launch");
   auto existing = store.GetCluster(name);
-  LocalCluster cluster;
   bool fresh = !existing;
   if (existing && existing->status == ClusterStatus::kInit && !existing->ever_up) {
-    // A launch that died before the cluster was ever UP: provision it again.
+    // A launch that died before the cluster was ever UP: clean up what it
+    // left, then provision again (maybe elsewhere).
+    if (existing->handle.is_object() && existing->handle.value("infra", "") != "local") {
+      ops.Backend(*existing)->Teardown(existing->handle, out);
+    }
     fresh = true;
   }
-  const auto& machine = impl_->machine();
+  std::unique_ptr<ClusterBackend> backend;
+  json handle;
+  json launched;
   if (fresh) {
     result.plan = optimize();
     const Candidate& chosen = result.plan->tasks.at(0).chosen;
-    if (chosen.infra == "ssh") {
-      throw NotSupportedError(fmt::format(
-          "launching on SSH node pools is not supported yet (the optimizer chose {}/{}); `sky "
-          "check ssh` and `sky show-gpus --infra ssh` work, and `--infra local` runs here",
-          chosen.infra, chosen.region));
+    backend = backend::BackendForInfra(chosen.infra, chosen.region, ops.Context());
+    backend::ClusterRequest request;
+    request.name = name;
+    request.num_nodes = task.num_nodes();
+    request.demand = NodeDemandOf(task);
+    request.chosen = &chosen;
+    for (const auto& other : store.ListClusters()) {
+      if (other.name != name) request.other_handles.push_back(other.handle);
     }
-    if (chosen.infra == "kubernetes") {
-      throw NotSupportedError(fmt::format(
-          "launching on Kubernetes is not supported yet (the optimizer chose {}/{}); `sky check "
-          "kubernetes` and `sky show-gpus --infra k8s` work, and `--infra local` runs here",
-          chosen.infra, chosen.region));
+    handle = backend->Plan(request);
+    if (existing && handle.value("infra", "") == "local" &&
+        existing->handle.value("infra", "") == "local") {
+      // The agent an interrupted launch may have started is found and reused.
+      handle["agent_pid"] = existing->handle.value("agent_pid", 0);
+      handle["agent_start_ticks"] = existing->handle.value("agent_start_ticks", uint64_t{0});
     }
-    if (chosen.infra != "local") {
-      throw NotSupportedError(
-          fmt::format("launching on {} is not supported by skycore yet", chosen.infra));
-    }
-    cluster = backend::PlanLocalCluster(options_.state_dir, name, task.num_nodes(), machine);
-    if (existing) cluster.agent_pid = LocalCluster::FromHandle(existing->handle).agent_pid;
+    launched = backend->LaunchedResources(handle, chosen, task);
     ClusterUpdate update;
     update.name = name;
     update.ready = false;
-    update.handle = cluster.ToHandle();
-    update.launched_resources = LocalLaunchedResources(cluster, chosen, task);
+    update.handle = handle;
+    update.launched_resources = launched;
     update.num_nodes = task.num_nodes();
     update.last_use = options.command_line;
     update.owner = CurrentUser();
     result.cluster = store.AddOrUpdateCluster(update);  // INIT before anything exists
-    out.Step(fmt::format("Provisioning cluster '{}' on this machine ({} node{})", name,
+    out.Step(fmt::format("Provisioning cluster '{}' {} ({} node{})", name, backend->Where(handle),
                          task.num_nodes(), task.num_nodes() == 1 ? "" : "s"));
-    backend::CreateLocalCluster(cluster, machine);
   } else {
-    cluster = LocalCluster::FromHandle(existing->handle);
-    CheckFits(task, cluster);
+    handle = existing->handle;
+    backend = ops.Backend(*existing);
+    launched = existing->launched_resources;
+    CheckFits(task, name, backend->Shape(handle));
     if (existing->status != ClusterStatus::kUp) {
       out.Step(fmt::format("Starting cluster '{}'", name));
     }
   }
+  if (options.idle_minutes_to_autostop && handle.value("infra", "") != "local") {
+    throw NotSupportedError(
+        fmt::format("autostop is supported on the local infra only; cluster '{}' runs {}", name,
+                    backend->Where(handle)));
+  }
   cancel.ThrowIfCancelled("launch");
-  if (!backend::LocalAgentAlive(cluster)) out.Step("Starting the agent (skyletd)");
-  ops.EnsureAgent(cluster);
+  const int num_nodes = backend->Shape(handle).num_nodes;
+  backend->Up(handle, ops.Hook(name), out, ops.Recorder(name, launched, num_nodes));
   {
     ClusterUpdate update;
     update.name = name;
     update.ready = true;
-    update.handle = cluster.ToHandle();
-    update.launched_resources =
-        existing && !fresh ? existing->launched_resources
-                           : LocalLaunchedResources(cluster, result.plan->tasks.at(0).chosen, task);
-    update.num_nodes = cluster.num_nodes;
+    update.handle = handle;
+    update.launched_resources = launched;
+    update.num_nodes = num_nodes;
     update.last_use = options.command_line;
     update.owner = CurrentUser();
     result.cluster = store.AddOrUpdateCluster(update);
   }
-  AgentClient client(cluster.socket.string(), kAgentTimeoutS);
+  AgentClient client(backend->AgentSocket(handle), kAgentTimeoutS);
   if (options.idle_minutes_to_autostop) {
     client.set_autostop(*options.idle_minutes_to_autostop, options.down);
     store.SetClusterAutostop(name, *options.idle_minutes_to_autostop, options.down);
@@ -377,22 +405,17 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
   }
   const bool skip_sync = options.fast && !fresh && existing->status == ClusterStatus::kUp;
   if (!skip_sync) {
-    std::vector<fs::path> workdirs, homes;
-    for (int node = 0; node < cluster.num_nodes; ++node) {
-      workdirs.push_back(cluster.NodeWorkdir(node));
-      homes.push_back(cluster.NodeDir(node));
-    }
     if (task.workdir()) {
       out.Step(
           fmt::format("Syncing workdir {} to {} node{}",
                       task.workdir()->is_git() ? task.workdir()->git_url : task.workdir()->path,
-                      cluster.num_nodes, cluster.num_nodes == 1 ? "" : "s"));
-      backend::SyncWorkdir(*task.workdir(), workdirs);
+                      num_nodes, num_nodes == 1 ? "" : "s"));
+      backend->SyncWorkdir(handle, *task.workdir());
     }
     if (!task.file_mounts().empty()) {
       out.Step(fmt::format("Syncing {} file mount{}", task.file_mounts().size(),
                            task.file_mounts().size() == 1 ? "" : "s"));
-      backend::SyncFileMounts(task.file_mounts(), homes);
+      backend->SyncFileMounts(handle, task.file_mounts());
     }
   }
   result.cluster = *store.GetCluster(name);
@@ -419,15 +442,12 @@ JobResult Sky::Exec(const Dag& dag, const ExecOptions& options, OutputSink& out,
   JobResult result;
   ClusterRecord record = RequireCluster(state(), options.cluster_name);
   RequireUp(record, "run a job");
-  LocalCluster cluster = LocalCluster::FromHandle(record.handle);
-  CheckFits(task, cluster);
+  auto backend = ops.Backend(record);
+  CheckFits(task, record.name, backend->Shape(record.handle));
   AgentClient client = ops.Client(record);
   if (task.workdir()) {
-    std::vector<fs::path> workdirs;
-    for (int node = 0; node < cluster.num_nodes; ++node)
-      workdirs.push_back(cluster.NodeWorkdir(node));
     out.Step("Syncing workdir");
-    backend::SyncWorkdir(*task.workdir(), workdirs);
+    backend->SyncWorkdir(record.handle, *task.workdir());
     out.StepDone();
   }
   if (!options.command_line.empty()) state().SetClusterLastUse(record.name, options.command_line);
@@ -459,13 +479,13 @@ std::vector<ClusterRecord> Sky::Status(const std::vector<std::string>& names, bo
       out.push_back(record);
       continue;
     }
-    LocalCluster cluster = LocalCluster::FromHandle(record.handle);
-    std::error_code ec;
-    if (!fs::exists(cluster.dir, ec)) {
+    ClusterOps ops(*this, *impl_);
+    auto backend = ops.Backend(record);
+    if (!backend->Exists(record.handle)) {
       state().RemoveCluster(record.name);  // its nodes are gone
       continue;
     }
-    if (record.status == ClusterStatus::kUp && !backend::LocalAgentAlive(cluster)) {
+    if (record.status == ClusterStatus::kUp && !backend->AgentAlive(record.handle)) {
       state().SetClusterStatus(record.name, ClusterStatus::kInit);
     }
     if (auto updated = state().GetCluster(record.name)) out.push_back(*updated);
@@ -526,14 +546,7 @@ fs::path Sky::DownloadLogs(const std::string& cluster, std::optional<int64_t> jo
   fs::path root = local_dir;
   if (root.empty()) root = backend::ExpandUser("~/sky_logs") / cluster;
   fs::path destination = root / source.filename();
-  std::error_code ec;
-  fs::create_directories(destination, ec);
-  fs::copy(source, destination, fs::copy_options::recursive | fs::copy_options::overwrite_existing,
-           ec);
-  if (ec) {
-    throw IoError(fmt::format("cannot copy the logs of job {} from {} to {}: {}", id,
-                              source.string(), destination.string(), ec.message()));
-  }
+  ops.Backend(record)->FetchDirectory(record.handle, source.string(), destination);
   return destination;
 }
 
@@ -543,9 +556,9 @@ void Sky::Stop(const std::string& name, OutputSink& out) {
   ClusterLock lock = LockCluster(options_.state_dir, name, out);
   ClusterRecord record = RequireCluster(state(), name);
   if (record.status == ClusterStatus::kStopped) return;  // idempotent, as SkyPilot
-  LocalCluster cluster = LocalCluster::FromHandle(record.handle);
+  auto backend = ClusterOps(*this, *impl_).Backend(record);
   out.Step(fmt::format("Stopping cluster '{}'", name));
-  backend::StopLocalAgent(cluster);
+  backend->Stop(record.handle);
   state().SetClusterStatus(name, ClusterStatus::kStopped);
   out.StepDone();
 }
@@ -554,20 +567,26 @@ ClusterRecord Sky::Start(const std::string& name, OutputSink& out,
                          std::optional<int> idle_minutes_to_autostop, bool down) {
   ClusterLock lock = LockCluster(options_.state_dir, name, out);
   ClusterRecord record = RequireCluster(state(), name);
-  LocalCluster cluster = LocalCluster::FromHandle(record.handle);
   ClusterOps ops(*this, *impl_);
+  auto backend = ops.Backend(record);
+  if (idle_minutes_to_autostop && record.handle.value("infra", "") != "local") {
+    throw NotSupportedError(
+        fmt::format("autostop is supported on the local infra only; cluster '{}' runs {}", name,
+                    backend->Where(record.handle)));
+  }
   out.Step(fmt::format("Starting cluster '{}'", name));
-  backend::CreateLocalCluster(cluster, impl_->machine());
-  ops.EnsureAgent(cluster);
+  json handle = record.handle;
+  backend->Up(handle, ops.Hook(name), out,
+              ops.Recorder(name, record.launched_resources, record.num_nodes));
   ClusterUpdate update;
   update.name = name;
   update.ready = true;
-  update.handle = cluster.ToHandle();
+  update.handle = handle;
   update.launched_resources = record.launched_resources;
   update.num_nodes = record.num_nodes;
   update.last_use = fmt::format("sky start {}", name);
   auto updated = state().AddOrUpdateCluster(update);
-  AgentClient client(cluster.socket.string(), kAgentTimeoutS);
+  AgentClient client(backend->AgentSocket(handle), kAgentTimeoutS);
   if (idle_minutes_to_autostop) {
     client.set_autostop(*idle_minutes_to_autostop, down);
     state().SetClusterAutostop(name, *idle_minutes_to_autostop, down);
@@ -582,15 +601,7 @@ void Sky::Down(const std::string& name, OutputSink& out, bool purge) {
   ClusterRecord record = RequireCluster(state(), name);
   out.Step(fmt::format("Terminating cluster '{}'", name));
   try {
-    LocalCluster cluster = LocalCluster::FromHandle(record.handle);
-    std::error_code ec;
-    if (!backend::LocalAgentAlive(cluster) && fs::exists(cluster.dir / "agent" / "jobs.db", ec)) {
-      // The agent died (or was killed) with jobs it drove: a fresh agent on
-      // the same job table kills what they left running as it recovers.
-      ClusterOps(*this, *impl_).EnsureAgent(cluster);
-    }
-    backend::StopLocalAgent(cluster);
-    backend::RemoveLocalCluster(cluster);
+    ClusterOps(*this, *impl_).Backend(record)->Teardown(record.handle, out);
   } catch (const Error&) {
     if (!purge) throw;
   }
@@ -603,6 +614,11 @@ void Sky::Autostop(const std::string& name, int idle_minutes, bool down,
   ClusterRecord record = RequireCluster(state(), name);
   RequireUp(record, "set autostop");
   ClusterOps ops(*this, *impl_);
+  if (record.handle.value("infra", "") != "local") {
+    throw NotSupportedError(
+        fmt::format("autostop is supported on the local infra only; cluster '{}' runs {}", name,
+                    ops.Backend(record)->Where(record.handle)));
+  }
   ops.Client(record).set_autostop(idle_minutes, down, wait_for);
   state().SetClusterAutostop(name, idle_minutes, down);
 }

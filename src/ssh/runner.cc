@@ -77,7 +77,7 @@ SshRunner::SshRunner(SshHost host, RunnerOptions options, SpawnFunction spawn, S
   }
 }
 
-std::vector<std::string> SshRunner::CommandLine(const std::string& command) const {
+std::vector<std::string> SshRunner::Options() const {
   std::vector<std::string> argv = {options_.ssh_program, "-F", "/dev/null", "-T"};
   auto option = [&](const std::string& text) {
     argv.push_back("-o");
@@ -105,10 +105,62 @@ std::vector<std::string> SshRunner::CommandLine(const std::string& command) cons
   argv.push_back(std::to_string(host_.port));
   argv.push_back("-l");
   argv.push_back(host_.user);
+  return argv;
+}
+
+std::vector<std::string> SshRunner::CommandLine(const std::string& command) const {
+  std::vector<std::string> argv = Options();
   argv.push_back(host_.address);
   argv.push_back("--");
   argv.push_back(command);
   return argv;
+}
+
+std::string SshRunner::RemoteShell() const {
+  std::string shell;
+  for (const auto& arg : Options()) {
+    shell += shell.empty() ? "" : " ";
+    // rsync splits -e on spaces and honours single quotes.
+    shell += arg.find_first_of(" '\"") == std::string::npos ? arg : strings::ShellQuote(arg);
+  }
+  return shell;
+}
+
+std::string SshRunner::Destination() const { return host_.user + "@" + host_.address; }
+
+SshResult SshRunner::ForwardUnixSocket(const std::string& local, const std::string& remote,
+                                       double deadline_s) const {
+  if (options_.control_dir.empty()) {
+    SshResult result;
+    result.outcome = SshOutcome::kUnreachable;
+    result.error = "forwarding the agent's socket needs shared connections (a control directory)";
+    return result;
+  }
+  // The shared connection carries the forwarding: make sure it is up, then
+  // add the forwarding to it (a stale socket file is replaced).
+  SshResult up = Run("true", deadline_s);
+  if (up.outcome != SshOutcome::kOk) return up;
+  std::vector<std::string> argv = Options();
+  argv.insert(argv.end(), {"-o", "StreamLocalBindUnlink=yes", "-O", "forward", "-L",
+                           local + ":" + remote, host_.address});
+  subprocess::Result run = spawn_(argv, deadline_s);
+  SshResult result;
+  result.attempts = 1;
+  result.output = run.output;
+  result.outcome = run.exit_code == 0 ? SshOutcome::kOk : SshOutcome::kUnreachable;
+  result.exit_code = run.exit_code;
+  if (result.outcome != SshOutcome::kOk) {
+    result.error =
+        fmt::format("cannot forward {} on {}: {}", remote, host_.Display(), LastLine(run.output));
+  }
+  return result;
+}
+
+void SshRunner::CancelForward(const std::string& local, const std::string& remote) const {
+  if (options_.control_dir.empty()) return;
+  std::vector<std::string> argv = Options();
+  argv.insert(argv.end(), {"-O", "cancel", "-L", local + ":" + remote, host_.address});
+  spawn_(argv, 5);
 }
 
 SshResult SshRunner::Run(const std::string& command, double deadline_s) const {

@@ -70,6 +70,19 @@ class SshRunner {
   // The ssh command line that runs `command` in the host's login shell.
   std::vector<std::string> CommandLine(const std::string& command) const;
 
+  // The same options as one string for `rsync -e`, and the "user@address"
+  // that goes before the path (`user@address:/path`).
+  std::string RemoteShell() const;
+  std::string Destination() const;
+
+  // Forwards the local Unix socket `local` to the host's `remote` over the
+  // shared connection (`ssh -O forward -L local:remote`); it lasts as long
+  // as that connection. Needs a control directory.
+  SshResult ForwardUnixSocket(const std::string& local, const std::string& remote,
+                              double deadline_s) const;
+  // Ends that forwarding (nothing when there is none).
+  void CancelForward(const std::string& local, const std::string& remote) const;
+
   // Runs `command`, retrying connection failures until `deadline_s` seconds
   // have passed. Never throws; see SshResult.
   SshResult Run(const std::string& command, double deadline_s) const;
@@ -81,6 +94,8 @@ class SshRunner {
   const SshHost& host() const noexcept { return host_; }
 
  private:
+  std::vector<std::string> Options() const;  // the argv up to the destination
+
   SshHost host_;
   RunnerOptions options_;
   SpawnFunction spawn_;

@@ -1,0 +1,127 @@
+// The infra-specific half of a cluster's life cycle.
+//
+// src/sdk/lifecycle.cc owns what every infra shares: the cluster lock, the
+// state store, the optimizer's plan and the job protocol with the agent. A
+// ClusterBackend owns the rest: where the nodes are, how the agent gets onto
+// the head and is reached from here, and how files reach the nodes. A
+// cluster's handle (JSON in the state store) names its backend in "infra".
+//
+//   local   every node is a directory on this machine (local_cluster.h)
+//   ssh     nodes are hosts of an SSH node pool (ssh_cluster.h)
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "backend/local_machine.h"
+#include "skycore/optimizer.h"
+#include "skycore/sdk.h"
+#include "skycore/task.h"
+
+namespace skycore::backend {
+
+// What the backends need from the context (nothing global).
+struct BackendContext {
+  std::filesystem::path state_dir;
+  std::filesystem::path skyletd;  // the agent binary on this machine
+  std::filesystem::path ssh_config;
+  std::filesystem::path ssh_control_dir;  // empty: the default
+  std::function<const LocalMachine&()> machine;
+};
+
+// What each node of a cluster offers jobs (the shape `CheckFits` compares a
+// task against).
+struct NodeShape {
+  int num_nodes = 1;
+  double cpus = 0;
+  double memory_gib = 0;
+  std::string gpu_name;
+  int gpus = 0;
+};
+
+// What one node of a new cluster must have.
+struct NodeDemand {
+  double cpus = 0;        // 0: not asked
+  double memory_gib = 0;  // 0: not asked
+  std::string gpu_name;
+  int gpus = 0;
+};
+
+struct ClusterRequest {
+  std::string name;
+  int num_nodes = 1;
+  NodeDemand demand;
+  const Candidate* chosen = nullptr;
+  // The handles of every other cluster (what they hold of shared hosts).
+  std::vector<nlohmann::json> other_handles;
+};
+
+// Persists an updated handle (the state store's INIT row) before the backend
+// acts on what it names, so a `sky down` after a crash finds everything.
+using RecordHandle = std::function<void(const nlohmann::json& handle)>;
+
+class ClusterBackend {
+ public:
+  virtual ~ClusterBackend() = default;
+
+  // The handle of a new cluster: where its nodes will be. Touches nothing;
+  // throws ResourcesUnavailableError when the nodes cannot be had.
+  virtual nlohmann::json Plan(const ClusterRequest& request) = 0;
+
+  // Brings the nodes and the agent up; idempotent (restarts a stopped or
+  // dead agent). May change the handle (a host that does not answer is
+  // replaced by a free one), recording it before acting on a new node.
+  virtual void Up(nlohmann::json& handle, const std::string& autostop_hook, OutputSink& out,
+                  const RecordHandle& record) = 0;
+
+  // Whether the agent runs (a cheap check; false when unknown).
+  virtual bool AgentAlive(const nlohmann::json& handle) = 0;
+
+  // A Unix socket on this machine that reaches the agent (setting up the
+  // forwarding it needs). ClusterNotUpError saying why when it cannot.
+  virtual std::string AgentSocket(const nlohmann::json& handle) = 0;
+
+  virtual NodeShape Shape(const nlohmann::json& handle) const = 0;
+
+  virtual void SyncWorkdir(const nlohmann::json& handle, const Workdir& workdir) = 0;
+  virtual void SyncFileMounts(const nlohmann::json& handle,
+                              const std::vector<FileMount>& mounts) = 0;
+  // Copies the head's directory `remote_dir` (a job's log dir) to `local_dir`.
+  virtual void FetchDirectory(const nlohmann::json& handle, const std::string& remote_dir,
+                              const std::filesystem::path& local_dir) = 0;
+
+  // Stops the agent and its jobs, keeping the nodes (`sky stop`).
+  virtual void Stop(const nlohmann::json& handle) = 0;
+  // Removes everything the cluster put on its nodes; idempotent, and safe on
+  // the handle of a launch that died half way.
+  virtual void Teardown(const nlohmann::json& handle, OutputSink& out) = 0;
+  // For `sky status -r`: false when the cluster's nodes are known to be gone.
+  virtual bool Exists(const nlohmann::json& handle) = 0;
+
+  // How `sky status` shows the nodes, in SkyPilot's resources config form.
+  virtual nlohmann::json LaunchedResources(const nlohmann::json& handle, const Candidate& chosen,
+                                           const Task& task) const = 0;
+  // "on this machine", "on SSH node pool 'gpus'": for progress lines.
+  virtual std::string Where(const nlohmann::json& handle) const = 0;
+};
+
+// Adds the ports the task's chosen alternative opens (for `sky status
+// --endpoints`) to a launched-resources config.
+void AddPorts(nlohmann::json& config, const Candidate& chosen, const Task& task);
+
+// The backend of a handle (by its "infra"); InternalError for an unknown one.
+std::unique_ptr<ClusterBackend> BackendForHandle(const nlohmann::json& handle,
+                                                 const BackendContext& context);
+// The backend that launches on `infra` ("local", "ssh"); NotSupportedError
+// naming what does work for an infra skycore cannot launch on yet.
+std::unique_ptr<ClusterBackend> BackendForInfra(const std::string& infra, const std::string& region,
+                                                const BackendContext& context);
+
+std::unique_ptr<ClusterBackend> MakeLocalBackend(const BackendContext& context);
+std::unique_ptr<ClusterBackend> MakeSshBackend(const BackendContext& context);
+
+}  // namespace skycore::backend

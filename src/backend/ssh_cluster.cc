@@ -1,0 +1,620 @@
+// ClusterBackend of SSH node pools: a cluster's nodes are hosts of one pool.
+//
+// On every host, skycore keeps to one directory, `$SKYCORE_HOME` or else
+// `~/.skycore` (found by the first command, recorded as the node's "root"):
+//
+//   <root>/bin/skyletd-<size>-<mtime>   the agent binary (head only; shared
+//                                       by the host's clusters)
+//   <root>/run/<hash>.sock              the agent's socket (head only)
+//   <root>/clusters/<name>/             everything of cluster <name>:
+//     node<i>/sky_workdir               node i's working directory
+//     nodes.json, agent/, sky_logs/, skyletd.log, skyletd.pid   (head)
+//     ssh/id, ssh/known_hosts           (head of a multi-node cluster) how
+//                                       the agent reaches the workers
+//
+// The head's agent runs rank 0 itself and the other ranks over ssh (the node
+// spec's "runner"). This machine reaches the agent through a Unix socket
+// forwarded over the shared connection to the head. Hosts are shared between
+// clusters: a cluster reserves the CPUs, memory and GPUs its task asks for,
+// and the GPUs by index, so two clusters never get the same device.
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <future>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "backend/cluster_backend.h"
+#include "backend/sync.h"
+#include "common/strings.h"
+#include "common/subprocess.h"
+#include "skycore/agent.h"
+#include "skycore/error.h"
+#include "ssh/inventory.h"
+#include "ssh/node_pools.h"
+#include "ssh/runner.h"
+
+namespace skycore::backend {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using strings::ShellQuote;
+
+namespace {
+
+constexpr double kPrepareDeadlineS = 30;
+constexpr double kCommandDeadlineS = 60;
+constexpr int kConnectTimeoutS = 5;
+
+// What one cluster holds of a host.
+struct Held {
+  double cpus = 0;
+  double memory_gib = 0;
+  std::set<int> gpu_ids;
+};
+
+struct Node {
+  ssh::SshHost host;
+  std::string root;  // the node's skycore directory; empty until prepared
+  std::vector<int> gpu_ids;
+};
+
+json NodeToJson(const Node& node) {
+  return json{{"host", node.host.name},
+              {"address", node.host.address},
+              {"port", node.host.port},
+              {"user", node.host.user},
+              {"identity_file", node.host.identity_file},
+              {"root", node.root},
+              {"gpu_ids", node.gpu_ids}};
+}
+
+Node NodeFromJson(const json& value) {
+  Node node;
+  node.host.name = value.value("host", "");
+  node.host.address = value.value("address", "");
+  node.host.port = value.value("port", 22);
+  node.host.user = value.value("user", "");
+  node.host.identity_file = value.value("identity_file", "");
+  node.root = value.value("root", "");
+  node.gpu_ids = value.value("gpu_ids", std::vector<int>{});
+  return node;
+}
+
+std::vector<Node> NodesOf(const json& handle, const char* key = "nodes") {
+  std::vector<Node> nodes;
+  if (handle.contains(key)) {
+    for (const auto& value : handle[key]) nodes.push_back(NodeFromJson(value));
+  }
+  return nodes;
+}
+
+std::string HashText(const std::string& text) {
+  return fmt::format("{:016x}", std::hash<std::string>{}(text));
+}
+
+// Runs fn(i) for i in [0, n) in parallel; returns the results in order.
+template <typename Fn>
+auto Parallel(size_t n, Fn fn) {
+  std::vector<std::future<decltype(fn(size_t{0}))>> futures;
+  for (size_t i = 0; i < n; ++i) futures.push_back(std::async(std::launch::async, fn, i));
+  std::vector<decltype(fn(size_t{0}))> results;
+  for (auto& future : futures) results.push_back(future.get());
+  return results;
+}
+
+class SshBackend : public ClusterBackend {
+ public:
+  explicit SshBackend(BackendContext context) : context_(std::move(context)) {
+    options_.known_hosts = ssh::KnownHostsPath(context_.state_dir);
+    std::error_code ec;
+    fs::create_directories(options_.known_hosts.parent_path(), ec);
+    options_.control_dir =
+        context_.ssh_control_dir.empty() ? ssh::DefaultControlDir() : context_.ssh_control_dir;
+    if (!ssh::PrepareControlDir(options_.control_dir)) options_.control_dir.clear();
+    options_.connect_timeout_s = kConnectTimeoutS;
+    options_.max_attempts = 2;
+  }
+
+  json Plan(const ClusterRequest& request) override {
+    const std::string& pool_name = request.chosen->region;
+    const auto pools = ssh::LoadNodePools(ssh::NodePoolsPath(context_.state_dir),
+                                          ssh::SshConfig::Load(context_.ssh_config),
+                                          ssh::CurrentPoolsEnvironment());
+    const ssh::NodePool* pool = nullptr;
+    for (const auto& each : pools) {
+      if (each.name == pool_name) pool = &each;
+    }
+    if (!pool) {
+      throw ResourcesUnavailableError(
+          fmt::format("SSH node pool '{}' is not in {}; `sky check ssh` lists the pools", pool_name,
+                      ssh::NodePoolsPath(context_.state_dir).string()));
+    }
+    auto inventory = ssh::LoadInventory(ssh::InventoryPath(context_.state_dir));
+    if (!inventory) {
+      throw ResourcesUnavailableError(
+          "the SSH node pools have not been probed yet; run `sky check ssh`");
+    }
+    // What the other clusters hold of each host of the pool.
+    std::map<std::string, Held> held;
+    for (const auto& other : request.other_handles) {
+      if (other.value("infra", "") != "ssh" || other.value("pool", "") != pool_name) continue;
+      const json reserve = other.value("reserve", json::object());
+      for (const auto& node : NodesOf(other)) {
+        Held& h = held[node.host.name];
+        h.cpus += reserve.value("cpus", 0.0);
+        h.memory_gib += reserve.value("memory_gib", 0.0);
+        h.gpu_ids.insert(node.gpu_ids.begin(), node.gpu_ids.end());
+      }
+    }
+    const NodeDemand& demand = request.demand;
+    std::vector<Node> fitting;
+    std::vector<std::string> why_not;
+    double min_cpus = 0, min_memory = 0;
+    std::string gpu_name;
+    for (const auto& host : pool->hosts) {
+      const ssh::HostInventory* found = nullptr;
+      for (const auto& each : inventory->hosts) {
+        if (each.pool == pool_name && each.name == host.name) found = &each;
+      }
+      auto skip = [&](const std::string& reason) {
+        why_not.push_back(fmt::format("{}: {}", host.name, reason));
+      };
+      if (!found) {
+        skip("not probed yet (run `sky check ssh`)");
+        continue;
+      }
+      if (!found->ready()) {
+        skip(found->error);
+        continue;
+      }
+      const Held& h = held[host.name];
+      if (demand.cpus > found->cpus - h.cpus + 1e-9) {
+        skip(fmt::format("{} of {} CPUs free, {} asked",
+                         strings::FormatNumber(found->cpus - h.cpus),
+                         strings::FormatNumber(found->cpus), strings::FormatNumber(demand.cpus)));
+        continue;
+      }
+      if (demand.memory_gib > found->memory_gib - h.memory_gib + 1e-9) {
+        skip(fmt::format("{} GiB of memory free, {} asked",
+                         strings::FormatNumber(found->memory_gib - h.memory_gib),
+                         strings::FormatNumber(demand.memory_gib)));
+        continue;
+      }
+      Node node;
+      node.host = host;
+      if (demand.gpus > 0) {
+        if (!strings::EqualsIgnoreCase(found->gpu_name, demand.gpu_name)) {
+          skip(found->gpu_count > 0
+                   ? fmt::format("has {}, {} asked", found->gpu_name, demand.gpu_name)
+                   : "has no GPUs");
+          continue;
+        }
+        for (int id = 0;
+             id < found->gpu_count && static_cast<int>(node.gpu_ids.size()) < demand.gpus; ++id) {
+          if (!h.gpu_ids.count(id)) node.gpu_ids.push_back(id);
+        }
+        if (static_cast<int>(node.gpu_ids.size()) < demand.gpus) {
+          skip(fmt::format("{} of {} {} free, {} asked",
+                           found->gpu_count - static_cast<int>(h.gpu_ids.size()), found->gpu_count,
+                           found->gpu_name, demand.gpus));
+          continue;
+        }
+        gpu_name = found->gpu_name;
+      }
+      if (fitting.empty() || found->cpus - h.cpus < min_cpus) min_cpus = found->cpus - h.cpus;
+      if (fitting.empty() || found->memory_gib - h.memory_gib < min_memory) {
+        min_memory = found->memory_gib - h.memory_gib;
+      }
+      fitting.push_back(std::move(node));
+    }
+    if (static_cast<int>(fitting.size()) < request.num_nodes) {
+      std::string reasons;
+      for (const auto& line : why_not) reasons += "\n  " + line;
+      throw ResourcesUnavailableError(fmt::format(
+          "SSH node pool '{}' has {} host{} with room for a node of this task, {} needed{}",
+          pool_name, fitting.size(), fitting.size() == 1 ? "" : "s", request.num_nodes, reasons));
+    }
+    json nodes = json::array(), spares = json::array();
+    for (size_t i = 0; i < fitting.size(); ++i) {
+      (static_cast<int>(i) < request.num_nodes ? nodes : spares).push_back(NodeToJson(fitting[i]));
+    }
+    const fs::path socket =
+        (options_.control_dir.empty() ? ssh::DefaultControlDir() : options_.control_dir) /
+        fmt::format("a-{}.sock", HashText(context_.state_dir.string() + "\n" + request.name));
+    return json{{"infra", "ssh"},
+                {"cluster_name", request.name},
+                {"pool", pool_name},
+                {"socket", socket.string()},
+                {"num_nodes", request.num_nodes},
+                {"cpus_per_node", demand.cpus > 0 ? demand.cpus : min_cpus},
+                {"memory_gib_per_node", demand.memory_gib > 0 ? demand.memory_gib : min_memory},
+                {"accelerator", gpu_name},
+                {"gpus_per_node", demand.gpus},
+                {"reserve", {{"cpus", demand.cpus}, {"memory_gib", demand.memory_gib}}},
+                {"nodes", nodes},
+                {"spares", spares},
+                {"head_ip", fitting.front().host.address}};
+  }
+
+  void Up(json& handle, const std::string&, OutputSink& out, const RecordHandle& record) override {
+    const std::string name = handle.value("cluster_name", "");
+    std::vector<Node> nodes = NodesOf(handle);
+    std::vector<Node> spares = NodesOf(handle, "spares");
+    out.Step(fmt::format("Preparing {} host{} of SSH node pool '{}'", nodes.size(),
+                         nodes.size() == 1 ? "" : "s", handle.value("pool", "")));
+    const std::string agent_name = AgentBinaryName();
+    // Prepare every node; a host that fails is replaced by a spare.
+    std::vector<bool> ready(nodes.size(), false);
+    std::vector<std::string> failures;
+    bool head_has_agent = false;
+    for (;;) {
+      auto results = Parallel(nodes.size(), [&](size_t i) -> ssh::SshResult {
+        if (ready[i]) return ssh::SshResult{ssh::SshOutcome::kOk, 0, "", 0, ""};
+        return Runner(nodes[i]).Run(PrepareCommand(name, i, agent_name), kPrepareDeadlineS);
+      });
+      bool replaced = false;
+      for (size_t i = 0; i < nodes.size(); ++i) {
+        if (ready[i]) continue;
+        const auto& result = results[i];
+        if (result.outcome == ssh::SshOutcome::kOk && result.exit_code == 0) {
+          ParsePrepared(result.output, nodes[i], i == 0 ? &head_has_agent : nullptr);
+          ready[i] = !nodes[i].root.empty();
+          if (ready[i]) continue;
+        }
+        failures.push_back(result.outcome == ssh::SshOutcome::kOk
+                               ? fmt::format("{}: preparing {} failed (exit {}): {}",
+                                             nodes[i].host.Display(), "the node", result.exit_code,
+                                             strings::Trim(result.output))
+                               : result.error);
+        if (spares.empty()) {
+          std::string text;
+          for (const auto& failure : failures) text += "\n  " + failure;
+          throw ResourcesUnavailableError(fmt::format(
+              "cannot bring up {} node{} of cluster '{}' on SSH node pool '{}': no other free "
+              "host is left; the hosts that failed:{}",
+              nodes.size(), nodes.size() == 1 ? "" : "s", name, handle.value("pool", ""), text));
+        }
+        out.Write(fmt::format("Host {} failed ({}); using {} instead\n", nodes[i].host.name,
+                              failures.back(), spares.front().host.name));
+        nodes[i] = spares.front();
+        spares.erase(spares.begin());
+        replaced = true;
+      }
+      SetNodes(handle, nodes, spares);
+      record(handle);  // roots found, replacements recorded before they are touched
+      if (!replaced) break;
+    }
+    if (nodes.front().host.address != handle.value("head_ip", "")) {
+      handle["head_ip"] = nodes.front().host.address;
+      record(handle);
+    }
+
+    const Node& head = nodes.front();
+    const auto head_runner = Runner(head);
+    const std::string head_dir = ClusterDir(head, name);
+    if (!head_has_agent) {
+      out.Step(fmt::format("Installing the agent (skyletd) on {}", head.host.Display()));
+      SyncTarget target{head_runner.RemoteShell(), head_runner.Destination(), "", ""};
+      const std::string staged = fmt::format("{}/bin/.{}.partial", head.root, agent_name);
+      Rsync({"-a", "-e", target.remote_shell, context_.skyletd.string(), target.Spec(staged)},
+            "the agent binary");
+      RunOrThrow(head_runner, fmt::format("mv -f {} {}", ShellQuote(staged),
+                                          ShellQuote(head.root + "/bin/" + agent_name)));
+    }
+    out.Step(fmt::format("Starting the agent (skyletd) on {}", head.host.Display()));
+    RunOrThrow(head_runner, StartAgentCommand(handle, nodes, agent_name));
+    out.StepDone();
+    // The agent answers once its socket is forwarded here.
+    AgentClient(AgentSocket(handle), 10).ping();
+  }
+
+  bool AgentAlive(const json& handle) override {
+    try {
+      AgentClient(AgentSocket(handle), 5).ping();
+      return true;
+    } catch (const Error&) {
+      return false;
+    }
+  }
+
+  std::string AgentSocket(const json& handle) override {
+    const std::string local = handle.value("socket", "");
+    try {
+      AgentClient(local, 5).ping();
+      return local;
+    } catch (const Error&) {
+      // No forwarding yet (or the shared connection ended): set it up again.
+    }
+    const std::vector<Node> nodes = NodesOf(handle);
+    const std::string name = handle.value("cluster_name", "");
+    if (nodes.empty() || nodes.front().root.empty()) {
+      throw ClusterNotUpError(
+          fmt::format("cluster '{}' was never brought up; `sky launch -c {}` does it", name, name));
+    }
+    const Node& head = nodes.front();
+    std::error_code ec;
+    fs::create_directories(fs::path(local).parent_path(), ec);
+    auto forwarded = Runner(head).ForwardUnixSocket(local, RemoteSocket(head, name), 20);
+    if (forwarded.outcome != ssh::SshOutcome::kOk) {
+      throw ClusterNotUpError(fmt::format(
+          "cannot reach the agent of cluster '{}' on its head {}: {}; `sky status -r {}` "
+          "refreshes its state",
+          name, head.host.Display(), forwarded.error, name));
+    }
+    try {
+      AgentClient(local, 5).ping();
+    } catch (const Error& error) {
+      throw ClusterNotUpError(fmt::format(
+          "the agent of cluster '{}' on {} does not answer ({}); `sky status -r {}` refreshes "
+          "the cluster's state and `sky launch -c {}` restarts it",
+          name, head.host.Display(), error.message(), name, name));
+    }
+    return local;
+  }
+
+  NodeShape Shape(const json& handle) const override {
+    return {handle.value("num_nodes", 1), handle.value("cpus_per_node", 0.0),
+            handle.value("memory_gib_per_node", 0.0), handle.value("accelerator", ""),
+            handle.value("gpus_per_node", 0)};
+  }
+
+  void SyncWorkdir(const json& handle, const Workdir& workdir) override {
+    backend::SyncWorkdir(workdir, Targets(handle));
+  }
+
+  void SyncFileMounts(const json& handle, const std::vector<FileMount>& mounts) override {
+    backend::SyncFileMounts(mounts, Targets(handle));
+  }
+
+  void FetchDirectory(const json& handle, const std::string& remote_dir,
+                      const fs::path& local_dir) override {
+    backend::FetchDirectory(Targets(handle).front(), remote_dir, local_dir);
+  }
+
+  void Stop(const json& handle) override {
+    throw NotSupportedError(fmt::format(
+        "cluster '{}' runs on SSH node pool '{}': its machines are not skycore's to stop; `sky "
+        "down {}` releases them",
+        handle.value("cluster_name", ""), handle.value("pool", ""),
+        handle.value("cluster_name", "")));
+  }
+
+  void Teardown(const json& handle, OutputSink& out) override {
+    const std::string name = handle.value("cluster_name", "");
+    const std::vector<Node> nodes = NodesOf(handle);
+    if (!nodes.empty()) {
+      Runner(nodes.front())
+          .CancelForward(handle.value("socket", ""), RemoteSocket(nodes.front(), name));
+    }
+    std::error_code ec;
+    fs::remove(handle.value("socket", ""), ec);
+    auto results = Parallel(nodes.size(), [&](size_t i) {
+      return Runner(nodes[i]).Run(TeardownCommand(name), kCommandDeadlineS);
+    });
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      if (results[i].outcome != ssh::SshOutcome::kOk || results[i].exit_code != 0) {
+        // The host is gone or broken: its reservation is released all the
+        // same, or a dead host would hold the cluster forever.
+        out.Write(fmt::format(
+            "Warning: could not clean up cluster '{}' on {} ({}); what skycore put there stays "
+            "in ${{SKYCORE_HOME:-~/.skycore}}/clusters/{}\n",
+            name, nodes[i].host.Display(),
+            results[i].error.empty() ? strings::Trim(results[i].output) : results[i].error, name));
+      }
+    }
+  }
+
+  bool Exists(const json&) override { return true; }
+
+  json LaunchedResources(const json& handle, const Candidate& chosen,
+                         const Task& task) const override {
+    json config = {{"infra", "ssh/" + handle.value("pool", chosen.region)},
+                   {"cpus", strings::FormatNumber(handle.value("cpus_per_node", 0.0))},
+                   {"memory", strings::FormatNumber(handle.value("memory_gib_per_node", 0.0))}};
+    if (handle.value("gpus_per_node", 0) > 0) {
+      config["accelerators"] =
+          fmt::format("{}:{}", handle.value("accelerator", ""), handle.value("gpus_per_node", 0));
+    }
+    AddPorts(config, chosen, task);
+    return config;
+  }
+
+  std::string Where(const json& handle) const override {
+    return fmt::format("on SSH node pool '{}'", handle.value("pool", ""));
+  }
+
+ private:
+  ssh::SshRunner Runner(const Node& node) const { return ssh::SshRunner(node.host, options_); }
+
+  static void SetNodes(json& handle, const std::vector<Node>& nodes,
+                       const std::vector<Node>& spares) {
+    json n = json::array(), s = json::array();
+    for (const auto& node : nodes) n.push_back(NodeToJson(node));
+    for (const auto& node : spares) s.push_back(NodeToJson(node));
+    handle["nodes"] = n;
+    handle["spares"] = s;
+  }
+
+  static std::string ClusterDir(const Node& node, const std::string& name) {
+    return node.root + "/clusters/" + name;
+  }
+  static std::string RemoteSocket(const Node& node, const std::string& name) {
+    return node.root + "/run/" + HashText(name).substr(0, 12) + ".sock";
+  }
+
+  // The binary's name on the hosts: a different build gets a different name,
+  // so a host never runs a stale agent and clusters of two builds coexist.
+  std::string AgentBinaryName() const {
+    std::error_code ec;
+    const auto size = fs::file_size(context_.skyletd, ec);
+    struct stat info {};
+    ::stat(context_.skyletd.c_str(), &info);
+    return fmt::format("skyletd-{}-{}", size, static_cast<long long>(info.st_mtime));
+  }
+
+  static std::string PrepareCommand(const std::string& name, size_t index,
+                                    const std::string& agent_name) {
+    // Prints the node's root, and whether the agent binary is there.
+    return fmt::format(
+        "set -e; R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; "
+        "mkdir -p \"$R/bin\" \"$R/run\" \"$R/clusters/\"{}\"/node{}/sky_workdir\"; "
+        "cd \"$R\"; echo \"root=$(pwd -P)\"; "
+        "if [ -x \"$R/bin/\"{} ]; then echo agent=yes; else echo agent=no; fi",
+        ShellQuote(name), index, ShellQuote(agent_name));
+  }
+
+  static void ParsePrepared(const std::string& output, Node& node, bool* has_agent) {
+    std::istringstream lines(output);
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (line.rfind("root=", 0) == 0) node.root = line.substr(5);
+      if (has_agent && line == "agent=yes") *has_agent = true;
+    }
+  }
+
+  std::string StartAgentCommand(const json& handle, const std::vector<Node>& nodes,
+                                const std::string& agent_name) const {
+    const std::string name = handle.value("cluster_name", "");
+    const Node& head = nodes.front();
+    const std::string dir = ClusterDir(head, name);
+    // How the agent reaches the workers: the key this machine uses, copied
+    // next to it, and the host keys this machine has already checked.
+    std::string files;
+    json spec_nodes = json::array();
+    json ips = json::array();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const Node& node = nodes[i];
+      json entry = {{"ip", node.host.address},
+                    {"workdir", fmt::format("{}/node{}/sky_workdir", ClusterDir(node, name), i)},
+                    {"cpus", handle.value("cpus_per_node", 0.0)},
+                    {"memory_gib", handle.value("memory_gib_per_node", 0.0)},
+                    {"gpus", node.gpu_ids.size()},
+                    {"gpu_ids", node.gpu_ids}};
+      if (i > 0) {
+        json runner = {{"kind", "ssh"},
+                       {"address", node.host.address},
+                       {"port", node.host.port},
+                       {"user", node.host.user},
+                       {"known_hosts", dir + "/ssh/known_hosts"}};
+        if (!node.host.identity_file.empty()) {
+          runner["identity_file"] = fmt::format("{}/ssh/id{}", dir, i);
+          files += WriteFileCommand(fmt::format("{}/ssh/id{}", dir, i),
+                                    ReadLocal(node.host.identity_file), "600");
+        }
+        entry["runner"] = runner;
+      }
+      ips.push_back(node.host.address);
+      spec_nodes.push_back(entry);
+    }
+    if (nodes.size() > 1) {
+      files += WriteFileCommand(dir + "/ssh/known_hosts", ReadLocal(options_.known_hosts), "600");
+    }
+    json spec = {{"cluster_name", name},
+                 {"cluster_info",
+                  {{"cluster_name", name},
+                   {"cloud", "ssh"},
+                   {"region", handle.value("pool", "")},
+                   {"num_nodes", nodes.size()},
+                   {"ips", ips}}},
+                 {"nodes", spec_nodes}};
+    files += WriteFileCommand(dir + "/nodes.json", spec.dump(2) + "\n", "644");
+    std::string extra;
+    // Tests of autostop cannot wait real minutes.
+    if (const char* minute = std::getenv("SKYCORE_AUTOSTOP_MINUTE_S"); minute && *minute) {
+      extra = " --autostop-minute-s " + ShellQuote(minute);
+    }
+    const std::string socket = RemoteSocket(head, name);
+    return fmt::format(
+        "set -e; D={dir}; S={socket}; mkdir -p \"$D/agent\" \"$D/ssh\"; chmod 700 \"$D/ssh\"; "
+        "{files}"
+        "if [ -f \"$D/skyletd.pid\" ]; then p=$(cat \"$D/skyletd.pid\"); "
+        "if [ -n \"$p\" ] && grep -qa skyletd /proc/$p/cmdline 2>/dev/null && [ -S \"$S\" ]; then "
+        "echo running; exit 0; fi; fi; "
+        "rm -f \"$S\"; "
+        "nohup setsid {bin} --socket \"$S\" --state-dir \"$D/agent\" --node-spec "
+        "\"$D/nodes.json\" --log-root \"$D\"{extra} >>\"$D/skyletd.log\" 2>&1 </dev/null & "
+        "echo $! >\"$D/skyletd.pid\"; "
+        "for i in $(seq 200); do [ -S \"$S\" ] && exit 0; kill -0 $! 2>/dev/null || break; "
+        "sleep 0.05; done; "
+        "echo 'the agent (skyletd) did not start; its log ends with:'; tail -c 2000 "
+        "\"$D/skyletd.log\"; exit 1",
+        fmt::arg("dir", ShellQuote(dir)), fmt::arg("socket", ShellQuote(socket)),
+        fmt::arg("files", files), fmt::arg("bin", ShellQuote(head.root + "/bin/" + agent_name)),
+        fmt::arg("extra", extra));
+  }
+
+  static std::string TeardownCommand(const std::string& name) {
+    // Stops the agent (it stops its jobs), then whatever still runs inside
+    // the cluster's directory (ranks an agent killed with -9 left behind),
+    // then removes the directory and the socket.
+    return fmt::format(
+        "R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; D=\"$R/clusters/\"{name}; "
+        "if [ -f \"$D/skyletd.pid\" ]; then p=$(cat \"$D/skyletd.pid\"); "
+        "if [ -n \"$p\" ] && grep -qa skyletd /proc/$p/cmdline 2>/dev/null; then kill -TERM $p; "
+        "for i in $(seq 150); do kill -0 $p 2>/dev/null || break; sleep 0.1; done; "
+        "kill -KILL $p 2>/dev/null || true; fi; fi; "
+        "if [ -d \"$D\" ]; then D=$(cd \"$D\" && pwd -P); for p in /proc/[0-9]*; do "
+        "case \"$(readlink $p/cwd 2>/dev/null)\" in \"$D\"|\"$D\"/*) kill -KILL ${{p#/proc/}} "
+        "2>/dev/null || true;; esac; done; fi; "
+        "rm -rf \"$D\" \"$R/run/\"{socket}; true",
+        fmt::arg("name", ShellQuote(name)),
+        fmt::arg("socket", ShellQuote(HashText(name).substr(0, 12) + ".sock")));
+  }
+
+  static std::string WriteFileCommand(const std::string& path, const std::string& content,
+                                      const std::string& mode) {
+    // A quoted heredoc whose end marker cannot occur in the content.
+    std::string marker = "SKYCORE_EOF_" + HashText(content);
+    return fmt::format("umask 077; cat >{} <<'{}'\n{}{}{}\nchmod {} {}; ", ShellQuote(path), marker,
+                       content, content.empty() || content.back() == '\n' ? "" : "\n", marker, mode,
+                       ShellQuote(path));
+  }
+
+  static std::string ReadLocal(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw IoError(fmt::format("cannot read {}", path.string()));
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+  static void RunOrThrow(const ssh::SshRunner& runner, const std::string& command) {
+    runner.RunOrThrow(command, kCommandDeadlineS);
+  }
+
+  static void Rsync(std::vector<std::string> args, const std::string& what) {
+    args.insert(args.begin(), "rsync");
+    auto result = subprocess::Run(args, 600);
+    if (!result.started || result.timed_out || result.exit_code != 0) {
+      throw CommandError(fmt::format("copying {} failed (rsync exit {}): {}", what,
+                                     result.exit_code, result.output.substr(0, 2000)));
+    }
+  }
+
+  std::vector<SyncTarget> Targets(const json& handle) const {
+    const std::string name = handle.value("cluster_name", "");
+    std::vector<SyncTarget> targets;
+    const auto nodes = NodesOf(handle);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const auto runner = Runner(nodes[i]);
+      // `~` of a remote file mount is the remote user's home: rsync's
+      // relative paths start there.
+      targets.push_back({runner.RemoteShell(), runner.Destination(), "",
+                         fmt::format("{}/node{}/sky_workdir", ClusterDir(nodes[i], name), i)});
+    }
+    return targets;
+  }
+
+  BackendContext context_;
+  ssh::RunnerOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<ClusterBackend> MakeSshBackend(const BackendContext& context) {
+  return std::make_unique<SshBackend>(context);
+}
+
+}  // namespace skycore::backend

@@ -153,6 +153,14 @@ struct InfraCheck {
   std::string reason;  // why not enabled, or what was found ("2 CPUs, 23 GiB, no GPUs")
 };
 
+// One host in `sky ssh up` / `sky ssh down`.
+struct SshHostReport {
+  std::string pool;
+  std::string host;  // as the pools file names it
+  bool ok = false;
+  std::string detail;  // what was done there, or what went wrong
+};
+
 class Sky {
  public:
   explicit Sky(SkyOptions options);
@@ -220,6 +228,15 @@ class Sky {
   // catalog and enabled_infras() read. Throws InvalidSkyPilotConfigError for a
   // malformed pools file, InvalidTaskError for an unknown infra name.
   std::vector<InfraCheck> Check(const std::vector<std::string>& infras = {});
+  // `sky ssh up`: probes the hosts of every SSH node pool (or of `pool`),
+  // caches their inventory as `sky check ssh` does, and installs the agent
+  // on each ready host. InvalidTaskError (with close matches) for an unknown
+  // pool.
+  std::vector<SshHostReport> SshUp(const std::string& pool = "");
+  // `sky ssh down`: removes everything skycore put on the hosts of every
+  // pool (or of `pool`). Refuses (NotSupportedError naming them) while
+  // clusters run there: `sky down` them first.
+  std::vector<SshHostReport> SshDown(const std::string& pool = "");
   // Open ports of an UP cluster → URL ("127.0.0.1:8080" on the local infra).
   std::map<int, std::string> Endpoints(const std::string& cluster,
                                        std::optional<int> port = std::nullopt);

@@ -17,16 +17,18 @@
 // forwarded over the shared connection to the head. Hosts are shared between
 // clusters: a cluster reserves the CPUs, memory and GPUs its task asks for,
 // and the GPUs by index, so two clusters never get the same device.
+#include "backend/ssh_cluster.h"
+
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <cmath>
 #include <fstream>
 #include <future>
 #include <map>
 #include <set>
 #include <sstream>
 
-#include "backend/cluster_backend.h"
 #include "backend/sync.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
@@ -104,18 +106,56 @@ auto Parallel(size_t n, Fn fn) {
   return results;
 }
 
+ssh::RunnerOptions RunnerOptionsFor(const BackendContext& context) {
+  ssh::RunnerOptions options;
+  options.known_hosts = ssh::KnownHostsPath(context.state_dir);
+  std::error_code ec;
+  fs::create_directories(options.known_hosts.parent_path(), ec);
+  options.control_dir =
+      context.ssh_control_dir.empty() ? ssh::DefaultControlDir() : context.ssh_control_dir;
+  if (!ssh::PrepareControlDir(options.control_dir)) options.control_dir.clear();
+  options.connect_timeout_s = kConnectTimeoutS;
+  options.max_attempts = 2;
+  return options;
+}
+
+// The binary's name on the hosts: a different build gets a different name,
+// so a host never runs a stale agent and clusters of two builds coexist.
+std::string AgentBinaryName(const fs::path& skyletd) {
+  std::error_code ec;
+  const auto size = fs::file_size(skyletd, ec);
+  struct stat info {};
+  ::stat(skyletd.c_str(), &info);
+  return fmt::format("skyletd-{}-{}", size, static_cast<long long>(info.st_mtime));
+}
+
+void Rsync(std::vector<std::string> args, const std::string& what) {
+  args.insert(args.begin(), "rsync");
+  auto result = subprocess::Run(args, 600);
+  if (!result.started || result.timed_out || result.exit_code != 0) {
+    throw CommandError(fmt::format("copying {} failed (rsync exit {}): {}", what, result.exit_code,
+                                   result.output.substr(0, 2000)));
+  }
+}
+
+// Copies the agent binary to `<root>/bin/<name>` on the runner's host.
+void InstallAgent(const ssh::SshRunner& runner, const fs::path& skyletd, const std::string& root) {
+  if (skyletd.empty()) {
+    throw IoError("cannot find the agent binary (skyletd) on this machine to install it");
+  }
+  const std::string name = AgentBinaryName(skyletd);
+  const std::string staged = fmt::format("{}/bin/.{}.partial", root, name);
+  Rsync({"-a", "-e", runner.RemoteShell(), skyletd.string(), runner.Destination() + ":" + staged},
+        "the agent binary");
+  runner.RunOrThrow(
+      fmt::format("mv -f {} {}", ShellQuote(staged), ShellQuote(root + "/bin/" + name)),
+      kCommandDeadlineS);
+}
+
 class SshBackend : public ClusterBackend {
  public:
-  explicit SshBackend(BackendContext context) : context_(std::move(context)) {
-    options_.known_hosts = ssh::KnownHostsPath(context_.state_dir);
-    std::error_code ec;
-    fs::create_directories(options_.known_hosts.parent_path(), ec);
-    options_.control_dir =
-        context_.ssh_control_dir.empty() ? ssh::DefaultControlDir() : context_.ssh_control_dir;
-    if (!ssh::PrepareControlDir(options_.control_dir)) options_.control_dir.clear();
-    options_.connect_timeout_s = kConnectTimeoutS;
-    options_.max_attempts = 2;
-  }
+  explicit SshBackend(BackendContext context)
+      : context_(std::move(context)), options_(RunnerOptionsFor(context_)) {}
 
   json Plan(const ClusterRequest& request) override {
     const std::string& pool_name = request.chosen->region;
@@ -229,7 +269,8 @@ class SshBackend : public ClusterBackend {
                 {"socket", socket.string()},
                 {"num_nodes", request.num_nodes},
                 {"cpus_per_node", demand.cpus > 0 ? demand.cpus : min_cpus},
-                {"memory_gib_per_node", demand.memory_gib > 0 ? demand.memory_gib : min_memory},
+                {"memory_gib_per_node",
+                 demand.memory_gib > 0 ? demand.memory_gib : std::floor(min_memory * 10) / 10},
                 {"accelerator", gpu_name},
                 {"gpus_per_node", demand.gpus},
                 {"reserve", {{"cpus", demand.cpus}, {"memory_gib", demand.memory_gib}}},
@@ -244,7 +285,7 @@ class SshBackend : public ClusterBackend {
     std::vector<Node> spares = NodesOf(handle, "spares");
     out.Step(fmt::format("Preparing {} host{} of SSH node pool '{}'", nodes.size(),
                          nodes.size() == 1 ? "" : "s", handle.value("pool", "")));
-    const std::string agent_name = AgentBinaryName();
+    const std::string agent_name = AgentBinaryName(context_.skyletd);
     // Prepare every node; a host that fails is replaced by a spare.
     std::vector<bool> ready(nodes.size(), false);
     std::vector<std::string> failures;
@@ -296,12 +337,7 @@ class SshBackend : public ClusterBackend {
     const std::string head_dir = ClusterDir(head, name);
     if (!head_has_agent) {
       out.Step(fmt::format("Installing the agent (skyletd) on {}", head.host.Display()));
-      SyncTarget target{head_runner.RemoteShell(), head_runner.Destination(), "", ""};
-      const std::string staged = fmt::format("{}/bin/.{}.partial", head.root, agent_name);
-      Rsync({"-a", "-e", target.remote_shell, context_.skyletd.string(), target.Spec(staged)},
-            "the agent binary");
-      RunOrThrow(head_runner, fmt::format("mv -f {} {}", ShellQuote(staged),
-                                          ShellQuote(head.root + "/bin/" + agent_name)));
+      InstallAgent(head_runner, context_.skyletd, head.root);
     }
     out.Step(fmt::format("Starting the agent (skyletd) on {}", head.host.Display()));
     RunOrThrow(head_runner, StartAgentCommand(handle, nodes, agent_name));
@@ -444,16 +480,6 @@ class SshBackend : public ClusterBackend {
     return node.root + "/run/" + HashText(name).substr(0, 12) + ".sock";
   }
 
-  // The binary's name on the hosts: a different build gets a different name,
-  // so a host never runs a stale agent and clusters of two builds coexist.
-  std::string AgentBinaryName() const {
-    std::error_code ec;
-    const auto size = fs::file_size(context_.skyletd, ec);
-    struct stat info {};
-    ::stat(context_.skyletd.c_str(), &info);
-    return fmt::format("skyletd-{}-{}", size, static_cast<long long>(info.st_mtime));
-  }
-
   static std::string PrepareCommand(const std::string& name, size_t index,
                                     const std::string& agent_name) {
     // Prints the node's root, and whether the agent binary is there.
@@ -584,15 +610,6 @@ class SshBackend : public ClusterBackend {
     runner.RunOrThrow(command, kCommandDeadlineS);
   }
 
-  static void Rsync(std::vector<std::string> args, const std::string& what) {
-    args.insert(args.begin(), "rsync");
-    auto result = subprocess::Run(args, 600);
-    if (!result.started || result.timed_out || result.exit_code != 0) {
-      throw CommandError(fmt::format("copying {} failed (rsync exit {}): {}", what,
-                                     result.exit_code, result.output.substr(0, 2000)));
-    }
-  }
-
   std::vector<SyncTarget> Targets(const json& handle) const {
     const std::string name = handle.value("cluster_name", "");
     std::vector<SyncTarget> targets;
@@ -612,6 +629,73 @@ class SshBackend : public ClusterBackend {
 };
 
 }  // namespace
+
+namespace {
+
+template <typename Fn>
+std::vector<HostOutcome> ForEveryHost(const BackendContext& context,
+                                      const std::vector<ssh::NodePool>& pools, Fn fn) {
+  const ssh::RunnerOptions options = RunnerOptionsFor(context);
+  std::vector<std::pair<const ssh::NodePool*, const ssh::SshHost*>> hosts;
+  for (const auto& pool : pools) {
+    for (const auto& host : pool.hosts) hosts.emplace_back(&pool, &host);
+  }
+  return Parallel(hosts.size(), [&](size_t i) {
+    HostOutcome outcome{hosts[i].first->name, hosts[i].second->name, false, ""};
+    try {
+      outcome.detail = fn(ssh::SshRunner(*hosts[i].second, options));
+      outcome.ok = true;
+    } catch (const Error& error) {
+      outcome.detail = error.message();
+    }
+    return outcome;
+  });
+}
+
+}  // namespace
+
+std::vector<HostOutcome> InstallOnHosts(const BackendContext& context,
+                                        const std::vector<ssh::NodePool>& pools) {
+  const std::string name = AgentBinaryName(context.skyletd);
+  return ForEveryHost(context, pools, [&](const ssh::SshRunner& runner) {
+    std::string output = runner.RunOrThrow(
+        fmt::format("set -e; R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; mkdir -p \"$R/bin\" "
+                    "\"$R/run\" \"$R/clusters\"; cd \"$R\"; pwd -P; "
+                    "if [ -x \"$R/bin/\"{} ]; then echo agent=yes; fi",
+                    ShellQuote(name)),
+        kPrepareDeadlineS);
+    std::istringstream lines(output);
+    std::string root, line;
+    std::getline(lines, root);
+    bool installed = false;
+    while (std::getline(lines, line)) installed = installed || line == "agent=yes";
+    if (!installed) InstallAgent(runner, context.skyletd, root);
+    return fmt::format("agent {} in {}", installed ? "already installed" : "installed", root);
+  });
+}
+
+std::vector<HostOutcome> CleanHosts(const BackendContext& context,
+                                    const std::vector<ssh::NodePool>& pools) {
+  return ForEveryHost(context, pools, [&](const ssh::SshRunner& runner) {
+    // Each cluster's agent is stopped as `sky down` would, then skycore's
+    // own subdirectories go (the directory itself only when empty: with
+    // $SKYCORE_HOME it may be someone else's).
+    std::string output = runner.RunOrThrow(
+        "R=\"${SKYCORE_HOME:-$HOME/.skycore}\"; [ -d \"$R\" ] || { echo absent; exit 0; }; "
+        "R=$(cd \"$R\" && pwd -P); "
+        "for D in \"$R\"/clusters/*/; do [ -f \"$D/skyletd.pid\" ] || continue; "
+        "p=$(cat \"$D/skyletd.pid\"); if [ -n \"$p\" ] && grep -qa skyletd /proc/$p/cmdline "
+        "2>/dev/null; then kill -TERM $p; for i in $(seq 150); do kill -0 $p 2>/dev/null || "
+        "break; sleep 0.1; done; kill -KILL $p 2>/dev/null || true; fi; done; "
+        "for p in /proc/[0-9]*; do case \"$(readlink $p/cwd 2>/dev/null)\" in "
+        "\"$R\"/clusters/*) kill -KILL ${p#/proc/} 2>/dev/null || true;; esac; done; "
+        "rm -rf \"$R/bin\" \"$R/run\" \"$R/clusters\"; rmdir \"$R\" 2>/dev/null || true; "
+        "echo \"$R\"",
+        kCommandDeadlineS);
+    const std::string root = std::string(strings::Trim(output));
+    return root == "absent" ? std::string("nothing of skycore's there") : "removed " + root;
+  });
+}
 
 std::unique_ptr<ClusterBackend> MakeSshBackend(const BackendContext& context) {
   return std::make_unique<SshBackend>(context);

@@ -10,6 +10,7 @@
 #include "cli/invocation.h"
 #include "cli/job_commands.h"
 #include "cli/launch_commands.h"
+#include "cli/ssh_commands.h"
 #include "common/strings.h"
 #include "skycore/skycore.h"
 
@@ -63,6 +64,7 @@ int Main(int argc, char** argv) {
   auto run_cluster_command = AddClusterCommands(app);
   auto run_job_command = AddJobCommands(app);
   auto run_catalog_command = AddCatalogCommands(app);
+  auto run_ssh_command = AddSshCommands(app);
 
   try {
     app.parse(flag_argc, argv);
@@ -71,8 +73,8 @@ int Main(int argc, char** argv) {
     return code == 0 ? 0 : 2;  // usage errors exit 2, as SkyPilot's CLI does
   }
   try {
-    for (const auto& run :
-         {run_launch_command, run_cluster_command, run_job_command, run_catalog_command}) {
+    for (const auto& run : {run_launch_command, run_cluster_command, run_job_command,
+                            run_catalog_command, run_ssh_command}) {
       if (auto code = run()) return *code;
     }
     std::cout << app.help();

@@ -229,6 +229,20 @@ std::string AutostopHook(const fs::path& sky, const fs::path& state_dir, const s
 
 }  // namespace
 
+backend::BackendContext Sky::Impl::MakeBackendContext() {
+  backend::BackendContext context;
+  context.state_dir = options_.state_dir;
+  context.ssh_config = options_.ssh_config;
+  context.ssh_control_dir = options_.ssh_control_dir;
+  context.machine = [this]() -> const backend::LocalMachine& { return machine(); };
+  try {
+    context.skyletd = FindProgram("skyletd");
+  } catch (const Error&) {
+    // Only bringing an agent up needs it; that step says it is missing.
+  }
+  return context;
+}
+
 // The pieces of a cluster operation that need the context.
 class ClusterOps {
  public:
@@ -242,20 +256,7 @@ class ClusterOps {
     }
   }
 
-  backend::BackendContext Context() {
-    backend::BackendContext context;
-    context.state_dir = sky_.options().state_dir;
-    context.ssh_config = sky_.options().ssh_config;
-    context.ssh_control_dir = sky_.options().ssh_control_dir;
-    Sky::Impl* impl = &impl_;
-    context.machine = [impl]() -> const backend::LocalMachine& { return impl->machine(); };
-    try {
-      context.skyletd = impl_.FindProgram("skyletd");
-    } catch (const Error&) {
-      // Only bringing an agent up needs it; that step says it is missing.
-    }
-    return context;
-  }
+  backend::BackendContext Context() { return impl_.MakeBackendContext(); }
 
   std::unique_ptr<ClusterBackend> Backend(const ClusterRecord& record) {
     return backend::BackendForHandle(record.handle, Context());

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "backend/cluster_backend.h"
 #include "backend/local_machine.h"
 #include "skycore/sdk.h"
 
@@ -35,6 +36,8 @@ class Sky::Impl {
   std::shared_ptr<const Catalog> catalog();
   const backend::LocalMachine& machine();
   std::filesystem::path FindProgram(const std::string& name);
+  // What the cluster backends need from the context (src/sdk/lifecycle.cc).
+  backend::BackendContext MakeBackendContext();
   // The next catalog() is built anew (after `sky check` re-probed SSH pools).
   void InvalidateCatalog();
 

@@ -1,6 +1,9 @@
 // `sky check ssh` and the catalog rows of SSH node pools.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "backend/ssh_cluster.h"
+#include "common/strings.h"
 #include "sdk/sky_impl.h"
 #include "ssh/inventory.h"
 #include "ssh/node_pools.h"
@@ -58,6 +61,63 @@ InfraCheck CheckSshPools(const SkyOptions& options) {
     if (pool.hosts.empty()) check.reason += fmt::format("\npool '{}': no hosts", pool.name);
   }
   return check;
+}
+
+namespace {
+
+// The pools named by `pool` (all when empty); InvalidTaskError for an unknown one.
+std::vector<ssh::NodePool> SelectPools(const SkyOptions& options, const std::string& pool) {
+  auto pools =
+      ssh::LoadNodePools(ssh::NodePoolsPath(options.state_dir),
+                         ssh::SshConfig::Load(options.ssh_config), ssh::CurrentPoolsEnvironment());
+  if (pools.empty()) {
+    throw InvalidTaskError(fmt::format("no SSH node pools: list your machines in {}",
+                                       ssh::NodePoolsPath(options.state_dir).string()));
+  }
+  if (pool.empty()) return pools;
+  std::vector<std::string> names;
+  for (const auto& each : pools) {
+    if (each.name == pool) return {each};
+    names.push_back(each.name);
+  }
+  throw InvalidTaskError(fmt::format("no SSH node pool '{}' in {}; the pools are {}", pool,
+                                     ssh::NodePoolsPath(options.state_dir).string(),
+                                     strings::JoinQuoted(names, " and ")),
+                         {}, strings::CloseMatches(pool, names));
+}
+
+std::vector<SshHostReport> ToReports(const std::vector<backend::HostOutcome>& outcomes) {
+  std::vector<SshHostReport> reports;
+  for (const auto& outcome : outcomes) {
+    reports.push_back({outcome.pool, outcome.host, outcome.ok, outcome.detail});
+  }
+  return reports;
+}
+
+}  // namespace
+
+std::vector<SshHostReport> Sky::SshUp(const std::string& pool) {
+  const auto pools = SelectPools(options_, pool);
+  Check({"ssh"});  // probes every pool and refreshes the cached inventory
+  return ToReports(backend::InstallOnHosts(impl_->MakeBackendContext(), pools));
+}
+
+std::vector<SshHostReport> Sky::SshDown(const std::string& pool) {
+  const auto pools = SelectPools(options_, pool);
+  std::vector<std::string> busy;
+  for (const auto& cluster : state().ListClusters()) {
+    if (!cluster.handle.is_object() || cluster.handle.value("infra", "") != "ssh") continue;
+    for (const auto& each : pools) {
+      if (cluster.handle.value("pool", "") == each.name) busy.push_back(cluster.name);
+    }
+  }
+  if (!busy.empty()) {
+    throw NotSupportedError(fmt::format(
+        "cluster{} {} still run{} on the pool{}; `sky down {}` first", busy.size() == 1 ? "" : "s",
+        strings::JoinQuoted(busy, " and "), busy.size() == 1 ? "s" : "",
+        pools.size() == 1 ? "" : "s", fmt::join(busy, " ")));
+  }
+  return ToReports(backend::CleanHosts(impl_->MakeBackendContext(), pools));
 }
 
 }  // namespace skycore

@@ -13,6 +13,7 @@
 #include <ctime>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "agent/protocol.h"
@@ -57,6 +58,7 @@ struct AgentCore::RankRuntime {
   uint64_t start_ticks = 0;
   bool exited = true;
   int exit_code = 0;
+  std::optional<std::string> node_lost;  // why, when the rank's transport failed
   std::unique_ptr<boost::asio::posix::stream_descriptor> output;
   std::array<char, 16384> buffer{};
   std::string partial_line;  // run.log prefixes whole lines when the job has several ranks
@@ -269,6 +271,7 @@ bool AgentCore::StartPhase(ActiveJob& job, bool setup) {
     request.script = script.empty() ? ":" : script;
     request.working_dir = node.workdir;
     request.env = RankEnvironment(job, index, setup);
+    request.runner = node.runner;
     LaunchedRank launched;
     try {
       launched = launcher_->Launch(request);
@@ -283,6 +286,7 @@ bool AgentCore::StartPhase(ActiveJob& job, bool setup) {
     rank.start_ticks = launched.start_ticks;
     rank.exited = false;
     rank.exit_code = 0;
+    rank.node_lost.reset();
     rank.partial_line.clear();
     rank.output = std::make_unique<boost::asio::posix::stream_descriptor>(io_, launched.output_fd);
     pid_to_rank_[launched.pid] = {job.job_id, index};
@@ -398,16 +402,17 @@ void AgentCore::ReapChildren() {
     if (it == pid_to_rank_.end()) continue;  // e.g. an autostop hook
     auto [job_id, rank] = it->second;
     pid_to_rank_.erase(it);
-    OnRankExit(job_id, rank, DecodeWaitStatus(status));
+    OnRankExit(job_id, rank, launcher_->Reaped(pid, DecodeWaitStatus(status)));
   }
 }
 
-void AgentCore::OnRankExit(int64_t job_id, size_t rank_index, int exit_code) {
+void AgentCore::OnRankExit(int64_t job_id, size_t rank_index, RankOutcome outcome) {
   auto it = active_.find(job_id);
   if (it == active_.end()) return;
   RankRuntime& rank = *it->second->ranks[rank_index];
   rank.exited = true;
-  rank.exit_code = exit_code;
+  rank.exit_code = outcome.exit_code;
+  rank.node_lost = std::move(outcome.node_lost);
   if (shutting_down_) {
     AfterRankExit(job_id, rank_index);
     return;
@@ -431,7 +436,16 @@ void AgentCore::AfterRankExit(int64_t job_id, size_t rank_index) {
   RankRuntime& rank = *job.ranks[rank_index];
   const int exit_code = rank.exit_code;
   DrainOutput(job, rank);
-  if (!job.stopping && exit_code != 0) {
+  if (!job.stopping && rank.node_lost) {
+    // The script did not fail: the machinery did. Like a lost driver, it is
+    // the cluster's failure, not the job's.
+    const NodeCapacity& node =
+        options_.node_spec.nodes[static_cast<size_t>(job.allocations[rank_index].node)];
+    AppendToRunLog(
+        job, fmt::format("rank {} lost its node {} ({}){}\n", rank_index, node.ip, *rank.node_lost,
+                         job.ranks.size() > 1 ? "; stopping the other ranks" : ""));
+    StopRanks(job, JobStatus::kFailedDriver, exit_code);
+  } else if (!job.stopping && exit_code != 0) {
     AppendToRunLog(job, fmt::format("{} of rank {} exited with code {}{}\n",
                                     job.in_setup ? "Setup" : "Job", rank_index, exit_code,
                                     job.ranks.size() > 1 ? "; stopping the other ranks" : ""));

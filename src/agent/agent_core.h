@@ -85,7 +85,7 @@ class AgentCore {
   void ReadOutput(const std::shared_ptr<RankRuntime>& rank, int64_t job_id);
   void WriteOutput(ActiveJob& job, RankRuntime& rank, const char* data, size_t size);
   void DrainOutput(ActiveJob& job, RankRuntime& rank);
-  void OnRankExit(int64_t job_id, size_t rank_index, int exit_code);
+  void OnRankExit(int64_t job_id, size_t rank_index, RankOutcome outcome);
   // The rest of a rank's exit, once output already read has been written.
   void AfterRankExit(int64_t job_id, size_t rank_index);
   void StopRanks(ActiveJob& job, JobStatus final_status, int exit_code);

@@ -34,7 +34,9 @@ struct SpawnSetup {
 
 }  // namespace
 
-LaunchedRank LocalRankLauncher::Launch(const RankLaunchRequest& request) {
+LaunchedRank SpawnInNewSession(const std::vector<std::string>& argv,
+                               const std::vector<std::string>& env, const std::string& chdir,
+                               int stdin_fd, int stderr_fd, const std::string& what) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
     throw CommandError(fmt::format("cannot create an output pipe: {}", std::strerror(errno)));
@@ -49,27 +51,35 @@ LaunchedRank LocalRankLauncher::Launch(const RankLaunchRequest& request) {
   posix_spawnattr_setsigmask(&setup.attributes, &signals);
   sigfillset(&signals);
   posix_spawnattr_setsigdefault(&setup.attributes, &signals);
-  posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
+  if (stdin_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&setup.actions, stdin_fd, 0);
+  } else {
+    posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
+  }
   posix_spawn_file_actions_adddup2(&setup.actions, pipe_fds[1], 1);
-  posix_spawn_file_actions_adddup2(&setup.actions, pipe_fds[1], 2);
+  posix_spawn_file_actions_adddup2(&setup.actions, stderr_fd >= 0 ? stderr_fd : pipe_fds[1], 2);
+  // Above all, no other rank's descriptors: a remote rank ends when the write
+  // end of its stdin closes, so no other child may hold a copy.
   posix_spawn_file_actions_addclosefrom_np(&setup.actions, 3);
-  posix_spawn_file_actions_addchdir_np(&setup.actions, request.working_dir.c_str());
+  if (!chdir.empty()) posix_spawn_file_actions_addchdir_np(&setup.actions, chdir.c_str());
 
-  std::vector<char*> argv = {const_cast<char*>("/bin/bash"), const_cast<char*>("-c"),
-                             const_cast<char*>(request.script.c_str()), nullptr};
+  std::vector<char*> args;
+  args.reserve(argv.size() + 1);
+  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
   std::vector<char*> envp;
-  envp.reserve(request.env.size() + 1);
-  for (const auto& entry : request.env) envp.push_back(const_cast<char*>(entry.c_str()));
+  envp.reserve(env.size() + 1);
+  for (const auto& entry : env) envp.push_back(const_cast<char*>(entry.c_str()));
   envp.push_back(nullptr);
 
   pid_t pid = 0;
+  // posix_spawnp searches the agent's PATH (not envp's) for a bare name.
   int rc =
-      ::posix_spawn(&pid, "/bin/bash", &setup.actions, &setup.attributes, argv.data(), envp.data());
+      ::posix_spawnp(&pid, args[0], &setup.actions, &setup.attributes, args.data(), envp.data());
   ::close(pipe_fds[1]);
   if (rc != 0) {
     ::close(pipe_fds[0]);
-    throw CommandError(fmt::format("cannot start the rank's script in {}: {}", request.working_dir,
-                                   std::strerror(rc)));
+    throw CommandError(fmt::format("cannot start {}: {}", what, std::strerror(rc)));
   }
   int flags = ::fcntl(pipe_fds[0], F_GETFL);
   ::fcntl(pipe_fds[0], F_SETFL, flags | O_NONBLOCK);
@@ -78,6 +88,11 @@ LaunchedRank LocalRankLauncher::Launch(const RankLaunchRequest& request) {
   launched.start_ticks = ProcessStartTicks(pid).value_or(0);
   launched.output_fd = pipe_fds[0];
   return launched;
+}
+
+LaunchedRank LocalRankLauncher::Launch(const RankLaunchRequest& request) {
+  return SpawnInNewSession({"/bin/bash", "-c", request.script}, request.env, request.working_dir,
+                           -1, -1, fmt::format("the rank's script in {}", request.working_dir));
 }
 
 bool LocalRankLauncher::SignalGroup(int pid, int signal) {

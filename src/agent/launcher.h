@@ -1,7 +1,8 @@
 // How the agent starts a rank's script: behind RankLauncher, so that remote
-// ranks (ssh, kubectl exec) can plug in beside the local one. A launched rank
-// is a child process of the agent (for a remote rank: the ssh/kubectl client),
-// so its exit is seen through waitpid and its output through a pipe.
+// ranks (ssh, srun; see remote_launcher.h) plug in beside the local one. A
+// launched rank is a child process of the agent (for a remote rank: the ssh or
+// srun client), so its exit is seen through waitpid and its output through a
+// pipe.
 #pragma once
 
 #include <cstdint>
@@ -9,12 +10,24 @@
 #include <string>
 #include <vector>
 
+#include "agent/node_spec.h"
+
 namespace skycore::agent {
 
 struct RankLaunchRequest {
   std::string script;            // bash script
-  std::string working_dir;       // cwd of the script
-  std::vector<std::string> env;  // the whole environment, "KEY=VALUE"
+  std::string working_dir;       // cwd of the script (on the rank's node)
+  std::vector<std::string> env;  // the whole environment of the script, "KEY=VALUE"
+  RankRunner runner;             // the node's: where and how the script runs
+};
+
+// What a reaped rank's exit means.
+struct RankOutcome {
+  int exit_code = 0;  // the script's, as far as it is known
+  // Set when the rank did not end by itself but lost its node (the ssh
+  // connection dropped, srun reported a node failure): why, e.g.
+  // "ssh: connection lost".
+  std::optional<std::string> node_lost;
 };
 
 struct LaunchedRank {
@@ -32,6 +45,13 @@ class RankLauncher {
   // Sends `signal` to the rank's whole process group. False when no process
   // of the group is left.
   virtual bool SignalGroup(int pid, int signal) = 0;
+  // Called once the launched process `pid` has been reaped with `exit_code`
+  // (as a shell reports it: 128+N for signal N). Releases what the launcher
+  // held for the rank and says what the exit means.
+  virtual RankOutcome Reaped(int pid, int exit_code) {
+    (void)pid;
+    return RankOutcome{exit_code, std::nullopt};
+  }
 };
 
 // Runs ranks as local processes: /bin/bash -c SCRIPT with cwd = working_dir,
@@ -41,6 +61,16 @@ class LocalRankLauncher : public RankLauncher {
   LaunchedRank Launch(const RankLaunchRequest& request) override;
   bool SignalGroup(int pid, int signal) override;
 };
+
+// Starts argv[0] (an absolute path, or a name looked up in the agent's PATH)
+// in a new session with `env` as its environment; stdout, and stderr unless
+// `stderr_fd` >= 0, go into a fresh pipe whose non-blocking read end is
+// returned. stdin is `stdin_fd`, or /dev/null when it is negative. `chdir`
+// empty: the agent's cwd. No other descriptor is inherited. Throws
+// CommandError saying `what` could not start.
+LaunchedRank SpawnInNewSession(const std::vector<std::string>& argv,
+                               const std::vector<std::string>& env, const std::string& chdir,
+                               int stdin_fd, int stderr_fd, const std::string& what);
 
 // The start time of a process in clock ticks since boot (field 22 of
 // /proc/<pid>/stat); nullopt when there is no such process. A pid whose start

@@ -20,6 +20,68 @@ constexpr double kEpsilon = 1e-9;
                                    ErrorLocation{"", 0, 0, field});
 }
 
+std::string RequiredString(const json& runner, const std::string& field, const char* key) {
+  if (!runner.contains(key) || !runner[key].is_string() || runner[key].get<std::string>().empty()) {
+    Invalid(field + "." + key, fmt::format("this runner needs a non-empty string '{}'", key));
+  }
+  return runner[key].get<std::string>();
+}
+
+std::string OptionalString(const json& runner, const std::string& field, const char* key,
+                           std::string fallback) {
+  if (!runner.contains(key)) return fallback;
+  if (!runner[key].is_string())
+    Invalid(field + "." + key, fmt::format("'{}' must be a string", key));
+  return runner[key].get<std::string>();
+}
+
+std::string OptionalAbsolutePath(const json& runner, const std::string& field, const char* key) {
+  std::string path = OptionalString(runner, field, key, "");
+  if (!path.empty() && path.front() != '/') {
+    // The agent's working directory is nobody's business: say which file is meant.
+    Invalid(field + "." + key, fmt::format("'{}' must be an absolute path, not '{}'", key, path));
+  }
+  return path;
+}
+
+RankRunner ParseRunner(const json& runner, const std::string& field) {
+  if (!runner.is_object()) Invalid(field, "'runner' must be an object with a 'kind'");
+  std::string kind = OptionalString(runner, field, "kind", "");
+  RankRunner parsed;
+  if (kind == "local") {
+    parsed.kind = RankRunner::Kind::kLocal;
+  } else if (kind == "ssh") {
+    parsed.kind = RankRunner::Kind::kSsh;
+    parsed.address = RequiredString(runner, field, "address");
+    if (runner.contains("port")) {
+      if (!runner["port"].is_number_integer() || runner["port"].get<int64_t>() < 1 ||
+          runner["port"].get<int64_t>() > 65535) {
+        Invalid(field + ".port", "'port' must be an integer from 1 to 65535");
+      }
+      parsed.port = runner["port"].get<int>();
+    }
+    parsed.user = OptionalString(runner, field, "user", "");
+    parsed.identity_file = OptionalAbsolutePath(runner, field, "identity_file");
+    parsed.known_hosts = OptionalAbsolutePath(runner, field, "known_hosts");
+    // A leading '-' would make ssh read the address or user as an option.
+    if (parsed.address.front() == '-')
+      Invalid(field + ".address", "'address' cannot start with '-'");
+    if (!parsed.user.empty() && parsed.user.front() == '-') {
+      Invalid(field + ".user", "'user' cannot start with '-'");
+    }
+  } else if (kind == "srun") {
+    parsed.kind = RankRunner::Kind::kSrun;
+    parsed.job_id = RequiredString(runner, field, "job_id");
+    parsed.node_name = RequiredString(runner, field, "node_name");
+    parsed.srun_program = OptionalString(runner, field, "srun", "srun");
+    if (parsed.srun_program.empty()) Invalid(field + ".srun", "'srun' cannot be empty");
+  } else {
+    Invalid(field + ".kind",
+            fmt::format("runner kind '{}' is not one of 'local', 'ssh', 'srun'", kind));
+  }
+  return parsed;
+}
+
 }  // namespace
 
 NodeSpec ParseNodeSpec(const std::string& text) {
@@ -64,6 +126,7 @@ NodeSpec ParseNodeSpec(const std::string& text) {
         for (int gpu = 0; gpu < gpus; ++gpu) node.gpu_ids.push_back(gpu);
       }
       if (node.cpus < 0 || node.memory_gib < 0) Invalid(field, "capacities cannot be negative");
+      if (item.contains("runner")) node.runner = ParseRunner(item["runner"], field + ".runner");
       spec.nodes.push_back(std::move(node));
     }
   } catch (const json::exception& error) {

@@ -4,8 +4,19 @@
 //   {"cluster_name": "dev",
 //    "cluster_info": {...},               // optional, passed on as SKYPILOT_CLUSTER_INFO
 //    "nodes": [{"ip": "127.0.0.1", "workdir": "/path/node0",
-//               "cpus": 4, "gpus": 0, "memory_gib": 16, "gpu_ids": [0, 1]}]}
+//               "cpus": 4, "gpus": 0, "memory_gib": 16, "gpu_ids": [0, 1],
+//               "runner": {...}}]}              // optional: how ranks start there
 // The first node is the head (rank 0 of a job that uses it).
+//
+// A node's "runner" says how the agent starts a rank on it:
+//   absent, or {"kind": "local"}       a process on the agent's own machine
+//   {"kind": "ssh", "address": "10.0.0.3", "port": 22, "user": "root",
+//    "identity_file": "/abs/key", "known_hosts": "/abs/known_hosts"}
+//                                      over OpenSSH; port, user, identity_file
+//                                      and known_hosts are optional
+//   {"kind": "srun", "job_id": "1234", "node_name": "n1", "srun": "/path/srun"}
+//                                      a step of an existing Slurm allocation;
+//                                      "srun" is optional (default: srun on PATH)
 #pragma once
 
 #include <optional>
@@ -16,12 +27,29 @@
 
 namespace skycore::agent {
 
+// How ranks start on a node (see the file comment); fields of other kinds are empty.
+struct RankRunner {
+  enum class Kind { kLocal, kSsh, kSrun };
+  Kind kind = Kind::kLocal;
+  // kSsh
+  std::string address;
+  int port = 22;
+  std::string user;           // empty: ssh's default (the agent's user)
+  std::string identity_file;  // empty: ssh's default keys
+  std::string known_hosts;    // empty: ssh's default file
+  // kSrun
+  std::string job_id;
+  std::string node_name;
+  std::string srun_program = "srun";
+};
+
 struct NodeCapacity {
   std::string ip;
   std::string workdir;
   double cpus = 0;
   double memory_gib = 0;
   std::vector<int> gpu_ids;  // device indices as CUDA_VISIBLE_DEVICES names them
+  RankRunner runner;
 };
 
 struct NodeSpec {

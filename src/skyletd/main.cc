@@ -22,6 +22,7 @@
 
 #include "agent/agent_core.h"
 #include "agent/node_spec.h"
+#include "agent/remote_launcher.h"
 #include "agent/server.h"
 #include "skycore/error.h"
 
@@ -137,7 +138,7 @@ int main(int argc, char** argv) {
     options.node_spec = skycore::agent::ParseNodeSpec(flags.node_spec);
     options.kill_grace_s = flags.kill_grace_s;
     options.autostop_minute_s = flags.autostop_minute_s;
-    AgentCore core(io, std::move(options), std::make_unique<skycore::agent::LocalRankLauncher>(),
+    AgentCore core(io, std::move(options), std::make_unique<skycore::agent::NodeRankLauncher>(),
                    UnixNow);
     if (!flags.autostop_hook.empty()) {
       core.SetAutostopHook([hook = flags.autostop_hook](const skycore::AutostopStatus& status) {

@@ -8,6 +8,12 @@ teardown. The system's sshd is never touched.
 
 Each host can be given a fake `nvidia-smi` (sshd's `SetEnv PATH=...` puts a
 per-host bin directory first), so GPU discovery runs its real code path.
+Each host's sessions also get `SKYCORE_HOME=<host dir>/home`, so whatever is
+installed "on the host" lands in that host's own directory, not in the one
+$HOME every loopback host shares.
+
+`SshdHosts.kill_host(host)` kills one host's sshd and every session process
+under it, as if the machine died.
 """
 
 from __future__ import annotations
@@ -47,6 +53,18 @@ class SshdHosts:
     user_key: pathlib.Path  # private key accepted by every host (as root)
     wrong_key: pathlib.Path  # a key no host accepts
     root: pathlib.Path
+
+    def kill_host(self, host: SshdHost) -> None:
+        """Kills the host's sshd and all its sessions' processes at once, as if the
+        machine died: every process of the tree is stopped first, so none of them
+        sees another die and reacts (e.g. a shell reporting its killed child)."""
+        tree = _tree(host.pid)
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in tree:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
 
     def free_address(self) -> str:
         """A loopback address where nothing listens on port 22 (a host that is down)."""
@@ -89,6 +107,14 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _tree(pid: int) -> list[int]:
+    """`pid` and all its descendants, parents before children."""
+    found = [pid]
+    for child in _children(pid):
+        found.extend(_tree(child))
+    return found
+
+
 def _kill_tree(pid: int) -> None:
     for child in _children(pid):
         _kill_tree(child)
@@ -114,6 +140,7 @@ def start_sshd(
     _keygen(directory / "host_key")
     bin_dir = directory / "bin"
     bin_dir.mkdir()
+    (directory / "home").mkdir()
     if gpus:
         # `nvidia-smi --query-gpu=index,name --format=csv,noheader` of `gpus` ("H100:2").
         gpu_name, count = gpus.split(":")
@@ -132,7 +159,8 @@ def start_sshd(
         "UsePAM no\n"
         "StrictModes no\n"
         f"PidFile {directory / 'pid'}\n"
-        f"SetEnv PATH={bin_dir}:/usr/local/bin:/usr/bin:/bin\n"
+        # One SetEnv line: sshd keeps only the first line of each keyword.
+        f"SetEnv PATH={bin_dir}:/usr/local/bin:/usr/bin:/bin SKYCORE_HOME={directory / 'home'}\n"
     )
     log = directory / "log"
     process = subprocess.Popen(

@@ -115,6 +115,22 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
+def _processes_under(root: pathlib.Path) -> list[int]:
+    """PIDs whose executable lives under `root`."""
+    found = []
+    prefix = str(root) + "/"
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv0 = (entry / "cmdline").read_bytes().split(b"\0", 1)[0].decode()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if argv0.startswith(prefix):
+            found.append(int(entry.name))
+    return found
+
+
 def _kill_tree(pid: int) -> None:
     for child in _children(pid):
         _kill_tree(child)
@@ -219,6 +235,11 @@ def sshd_hosts(request) -> Iterator[SshdHosts]:
         for process in processes:
             _kill_tree(process.pid)
             process.wait()
+        # Daemons skycore started on the hosts (a cluster's agent detaches from
+        # its ssh session) run from binaries under the hosts' directories: a
+        # test that failed before `sky down` must not leave them behind.
+        for pid in _processes_under(root):
+            _kill_tree(pid)
         # Shared connections (ControlPersist masters) lose their peer with the
         # sshd children above and exit; their sockets go with the directory.
         shutil.rmtree(root, ignore_errors=True)

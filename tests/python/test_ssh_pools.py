@@ -1,6 +1,7 @@
 """SSH node pools with the real `sky` binary against throwaway sshd hosts
 (tests/python/sshd_fixture.py): `sky check ssh`, `sky show-gpus --infra ssh`,
-config errors, and launching on a pool (not supported yet)."""
+config errors, and a first launch on a pool (tests/python/test_ssh_launch.py
+has the rest)."""
 
 from __future__ import annotations
 
@@ -32,17 +33,24 @@ def sky_env(tmp_path: pathlib.Path):
         CI="true",
     )
     yield env
-    # Ask each shared connection to exit before its socket directory goes.
+    close_shared_connections(control)
+    for leftover in control.iterdir():
+        leftover.unlink()
+    control.rmdir()
+
+
+def close_shared_connections(control: pathlib.Path) -> None:
+    """Asks each shared connection (ControlMaster) in `control` to exit; the
+    agents' forwarded sockets there ("a-*.sock") are not connections."""
     for socket_path in control.iterdir():
+        if socket_path.name.startswith("a-"):
+            continue
         subprocess.run(
             ["ssh", "-F", "/dev/null", "-o", f"ControlPath={socket_path}", "-O", "exit", "x"],
             capture_output=True,
             timeout=10,
             check=False,
         )
-    for leftover in control.iterdir():
-        leftover.unlink()
-    control.rmdir()
 
 
 def sky(sky_bin: str, env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -197,6 +205,9 @@ def test_show_gpus_and_launch(sky_bin: str, sshd_hosts: SshdHosts, sky_env: dict
     rows = [line.split() for line in plain.stdout.splitlines() if "0.00" in line]
     chosen = [" ".join(row) for row in rows if row[-1] == "*"]
     assert chosen and "Local" in chosen[0], plain.stdout
-    launch = sky(sky_bin, sky_env, "launch", "-y", "--infra", "ssh/gpus", "--", "echo", "hi")
-    assert launch.returncode == 1, launch.stdout + launch.stderr
-    assert "launching on SSH node pools is not supported yet" in launch.stderr, launch.stderr
+    launch = sky(
+        sky_bin, sky_env, "launch", "-y", "-c", "p", "--infra", "ssh/gpus", "--", "echo", "hi"
+    )
+    assert launch.returncode == 0, launch.stdout + launch.stderr
+    assert "hi" in launch.stdout.splitlines(), launch.stdout
+    assert sky(sky_bin, sky_env, "down", "-y", "p").returncode == 0

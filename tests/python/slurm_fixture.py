@@ -129,8 +129,10 @@ class SlurmCluster:
         )
 
     def sbatch(self, *args: str) -> str:
-        """Submits a batch job; returns its id."""
-        result = self.run("sbatch", "--parsable", *args)
+        """Submits a batch job; returns its id. Its output goes to the
+        cluster's log directory, not the test's working directory."""
+        output = f"--output={self.directory}/log/job-%j.out"
+        result = self.run("sbatch", "--parsable", f"--chdir={self.directory}", output, *args)
         if result.returncode != 0:
             raise RuntimeError(f"sbatch {' '.join(args)} failed: {result.stderr}")
         return result.stdout.strip().split(";")[0]

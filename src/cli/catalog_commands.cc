@@ -104,7 +104,8 @@ int ShowGpus(const ShowGpusFlags& flags) {
     // So are Slurm's, of each cluster's login node.
     if (infra == "slurm") {
       return ShowSlurmGpus(SkyOptions::FromEnvironment(LookupEnv),
-                           parts.size() > 1 ? parts[1] : std::string());
+                           parts.size() > 1 ? parts[1] : std::string(),
+                           parts.size() > 2 ? parts[2] : std::string());
     }
   }
   Catalog catalog = LoadCatalog();

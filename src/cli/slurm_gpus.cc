@@ -8,7 +8,9 @@
 #include <set>
 #include <vector>
 
+#include "common/strings.h"
 #include "sdk/sky_impl.h"
+#include "skycore/error.h"
 #include "slurm/inventory.h"
 
 namespace skycore::cli {
@@ -43,8 +45,21 @@ std::string RequestableQuantities(int max_per_node) {
 
 }  // namespace
 
-int ShowSlurmGpus(const SkyOptions& options, const std::string& cluster) {
+int ShowSlurmGpus(const SkyOptions& options, const std::string& cluster,
+                  const std::string& partition_filter) {
   const SlurmProbe probe = ProbeSlurm(options, cluster);
+  if (!partition_filter.empty()) {
+    // ProbeSlurm left exactly the one cluster named.
+    const auto& inventory = probe.inventory.clusters.at(0);
+    const auto partitions = inventory.Partitions();
+    if (inventory.ready() &&
+        std::find(partitions.begin(), partitions.end(), partition_filter) == partitions.end()) {
+      throw InvalidSkyPilotConfigError(
+          fmt::format("no partition '{}' in Slurm cluster '{}' (partitions: {})", partition_filter,
+                      cluster, fmt::join(partitions, ", ")),
+          {}, strings::CloseMatches(partition_filter, partitions));
+    }
+  }
   for (const auto& problem : probe.problems) std::cerr << "sky: warning: " << problem << "\n";
   int failed = 0;
   struct Totals {
@@ -64,6 +79,7 @@ int ShowSlurmGpus(const SkyOptions& options, const std::string& cluster) {
       continue;
     }
     for (const auto& partition : inventory.Partitions()) {
+      if (!partition_filter.empty() && partition != partition_filter) continue;
       std::map<std::string, Totals> gpus;
       for (const auto& node : inventory.nodes) {
         if (node.partition != partition) continue;

@@ -10,9 +10,11 @@
 namespace skycore::cli {
 
 // Prints the tables; `cluster` empty: every cluster `sky check slurm` would
-// ask. Returns 1 when some cluster could not be asked (its error is printed),
-// 0 otherwise. Throws InvalidSkyPilotConfigError when no cluster is
-// configured or `cluster` is not one of them.
-int ShowSlurmGpus(const SkyOptions& options, const std::string& cluster);
+// ask; `partition` empty: every partition. Returns 1 when some cluster could
+// not be asked (its error is printed), 0 otherwise. Throws
+// InvalidSkyPilotConfigError when no cluster is configured, `cluster` is not
+// one of them, or `partition` is not one of its partitions.
+int ShowSlurmGpus(const SkyOptions& options, const std::string& cluster,
+                  const std::string& partition = "");
 
 }  // namespace skycore::cli

@@ -107,6 +107,22 @@ def test_check_slurm_lists_nodes_and_gpus(
     assert "skytest" in listing.stdout, listing.stdout
     assert "$ 0.000" in listing.stdout, listing.stdout
 
+    # The optimizer offers the partition a task names; launching is not built yet.
+    dry = sky(
+        sky_bin,
+        sky_env,
+        "launch",
+        "--dryrun",
+        "--infra",
+        "slurm/skytest/cpu",
+        "--gpus",
+        "H100:1",
+        "--",
+        "nvidia-smi",
+    )
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "Slurm (skytest, cpu)   4CPU--3.9GB--H100:1" in dry.stdout, dry.stdout
+
 
 def test_show_gpus_free_counts_follow_jobs(
     sky_bin: str, slurm_cluster: SlurmCluster, sky_env: dict
@@ -129,6 +145,13 @@ def test_show_gpus_free_counts_follow_jobs(
     assert rows[("debug", "n2")][3:] == ["mixed", "H100", "1", "of", "2", "free"], busy.stdout
     assert rows[("cpu", "n2")][3:] == ["mixed", "H100", "1", "of", "2", "free"], busy.stdout
     assert "3 of 4 free" in busy.stdout, busy.stdout
+
+    one_partition = sky(sky_bin, sky_env, "show-gpus", "--infra", "slurm/skytest/cpu")
+    assert one_partition.returncode == 0, one_partition.stdout + one_partition.stderr
+    assert set(gpu_rows(one_partition.stdout)) == {("cpu", "n2")}, one_partition.stdout
+    no_partition = sky(sky_bin, sky_env, "show-gpus", "--infra", "slurm/skytest/gpus")
+    assert no_partition.returncode != 0
+    assert "no partition 'gpus' in Slurm cluster 'skytest'" in no_partition.stderr
 
     unknown = sky(sky_bin, sky_env, "show-gpus", "--infra", "slurm/skytset")
     assert unknown.returncode != 0

@@ -182,11 +182,14 @@ def _alive(process: subprocess.Popen) -> bool:
     return process.poll() is None
 
 
-def _only_child(pid: int, timeout_s: float = 5) -> int:
-    """The PID of `pid`'s single child (the init `unshare` forks)."""
+def _only_child(process: subprocess.Popen, timeout_s: float = 5) -> int:
+    """The PID of the single child of `process` (the init `unshare` forks)."""
+    pid = process.pid
     deadline = time.monotonic() + timeout_s
     path = pathlib.Path(f"/proc/{pid}/task/{pid}/children")
     while time.monotonic() < deadline:
+        if not _alive(process):
+            break  # unshare itself failed
         try:
             children = path.read_text().split()
         except OSError:
@@ -275,7 +278,11 @@ class _Daemons:
                 f"slurmd.{node}.stdout",
             )
             self.unshares.append(process)
-            self.node_inits.append(_only_child(process.pid))
+            try:
+                self.node_inits.append(_only_child(process))
+            except RuntimeError as error:
+                # e.g. no CAP_SYS_ADMIN for namespaces: unshare says so in its log.
+                raise RuntimeError(f"{error}:\n{_logs_tail(d)}") from None
 
     def check_alive(self) -> None:
         for name, process in [("munged", self.munged), ("slurmctld", self.slurmctld)]:

@@ -80,6 +80,11 @@ struct SlurmProbe {
 };
 SlurmProbe ProbeSlurm(const SkyOptions& options, const std::string& only_cluster);
 
+// How skycore reaches a Slurm login node: known_hosts under the state
+// directory, shared connections (`connect_timeout_s` and `max_attempts` are
+// the probe's; a longer operation may raise them).
+ssh::RunnerOptions SlurmRunnerOptions(const SkyOptions& options);
+
 // `sky check kubernetes` (src/sdk/kubernetes_check.cc): reads the kubeconfig,
 // takes the current context's inventory and caches it for the catalog.
 InfraCheck CheckKubernetes(const SkyOptions& options);

@@ -23,6 +23,20 @@ constexpr int kProbeConnectTimeoutS = 5;
 
 }  // namespace
 
+ssh::RunnerOptions SlurmRunnerOptions(const SkyOptions& options) {
+  ssh::RunnerOptions runner;
+  // One known_hosts for every host skycore reaches over SSH.
+  runner.known_hosts = ssh::KnownHostsPath(options.state_dir);
+  std::error_code ec;
+  fs::create_directories(runner.known_hosts.parent_path(), ec);
+  runner.control_dir =
+      options.ssh_control_dir.empty() ? ssh::DefaultControlDir() : options.ssh_control_dir;
+  if (!ssh::PrepareControlDir(runner.control_dir)) runner.control_dir.clear();
+  runner.connect_timeout_s = kProbeConnectTimeoutS;
+  runner.max_attempts = 2;
+  return runner;
+}
+
 SlurmProbe ProbeSlurm(const SkyOptions& options, const std::string& only_cluster) {
   if (options.state_dir.empty()) {
     throw StateError("no state directory: set SKYCORE_STATE_DIR or HOME");
@@ -60,17 +74,7 @@ SlurmProbe ProbeSlurm(const SkyOptions& options, const std::string& only_cluster
     for (const auto& problem : probe.problems) message += "\n" + problem;
     throw InvalidSkyPilotConfigError(message, {options.slurm_config.string(), 0, 0, ""});
   }
-  ssh::RunnerOptions runner;
-  // One known_hosts for every host skycore reaches over SSH.
-  runner.known_hosts = ssh::KnownHostsPath(options.state_dir);
-  std::error_code ec;
-  fs::create_directories(runner.known_hosts.parent_path(), ec);
-  runner.control_dir =
-      options.ssh_control_dir.empty() ? ssh::DefaultControlDir() : options.ssh_control_dir;
-  if (!ssh::PrepareControlDir(runner.control_dir)) runner.control_dir.clear();
-  runner.connect_timeout_s = kProbeConnectTimeoutS;
-  runner.max_attempts = 2;
-  probe.inventory = slurm::ProbeClusters(clusters, runner, kProbeDeadlineS);
+  probe.inventory = slurm::ProbeClusters(clusters, SlurmRunnerOptions(options), kProbeDeadlineS);
   return probe;
 }
 

@@ -98,6 +98,14 @@ fs::path DefaultConfigPath(const EnvLookup& lookup) {
   return {};
 }
 
+std::vector<std::string> SbatchFlags(const SubmitSettings& settings) {
+  std::vector<std::string> flags;
+  for (const auto& [name, value] : settings.sbatch_options) {
+    flags.push_back(value.empty() ? "--" + name : fmt::format("--{}={}", name, value));
+  }
+  return flags;
+}
+
 SubmitSettings SlurmSettings::For(const std::string& cluster) const {
   SubmitSettings settings = defaults;
   auto it = cluster_configs.find(cluster);

@@ -64,6 +64,10 @@ struct SubmitSettings {
   std::map<std::string, std::string> sbatch_options;
 };
 
+// `sbatch_options` as command-line flags, in name order: {"--qos=high",
+// "--exclusive"} (a flag with an empty value is written without `=`).
+std::vector<std::string> SbatchFlags(const SubmitSettings& settings);
+
 // The `slurm:` section of SkyPilot's config.
 struct SlurmSettings {
   std::vector<std::string> allowed_clusters;  // empty: every configured cluster

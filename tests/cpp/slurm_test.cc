@@ -112,6 +112,8 @@ slurm:
   EXPECT_EQ(a.sbatch_options.at("account"), "lab");
   EXPECT_EQ(a.sbatch_options.at("exclusive"), "");
   EXPECT_EQ(settings.For("b").provision_timeout_s, 600);
+  EXPECT_EQ(SbatchFlags(a),
+            (std::vector<std::string>{"--account=lab", "--exclusive", "--qos=low"}));
 
   std::vector<ClusterConfig> clusters(3);
   clusters[0].name = "a";

@@ -99,13 +99,17 @@ struct SkyOptions {
   std::filesystem::path ssh_control_dir;
   // Kubernetes: the kubeconfig files kubectl would read, merged first-wins.
   std::vector<std::filesystem::path> kubeconfig_paths;
+  // Slurm: the SSH-config-style file naming each cluster's login node
+  // (SkyPilot's ~/.slurm/config).
+  std::filesystem::path slurm_config;
 
   using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
   // state_dir from $SKYCORE_STATE_DIR (else $HOME/.sky), catalog paths from
   // the environment, bin_dir from $SKYCORE_BIN_DIR when set, ssh_config from
   // $SKYCORE_SSH_CONFIG (else $HOME/.ssh/config), ssh_control_dir from
   // $SKYCORE_SSH_CONTROL_DIR, kubeconfig_paths from $KUBECONFIG (else
-  // $HOME/.kube/config).
+  // $HOME/.kube/config), slurm_config from $SKYCORE_SLURM_CONFIG (else
+  // $HOME/.slurm/config).
   static SkyOptions FromEnvironment(const EnvLookup& lookup);
 };
 

@@ -51,7 +51,8 @@ std::vector<InfraDescriptor> BuildRegistry() {
   InfraDescriptor kubernetes{"kubernetes", "Kubernetes", true, false, 0, 0, {}, {}, false};
   InfraDescriptor local{"local", "Local", true, false, 0, 0, {}, {}, false};
   InfraDescriptor ssh{"ssh", "SSH", false, false, 0, 0, {}, {}, false};
-  InfraDescriptor slurm{"slurm", "Slurm", false, false, 0, 0, {}, {}, false};
+  // Slurm: region = cluster, zone = partition (`slurm/<cluster>/<partition>`).
+  InfraDescriptor slurm{"slurm", "Slurm", false, true, 0, 0, {}, {}, false};
   for (auto* d : {&aws, &gcp, &azure, &lambda, &runpod, &kubernetes, &local, &ssh, &slurm}) {
     registry.push_back(std::move(*d));
   }

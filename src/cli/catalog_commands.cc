@@ -10,12 +10,15 @@
 
 #include "backend/local_machine.h"
 #include "cli/kubernetes_gpus.h"
+#include "cli/slurm_gpus.h"
 #include "common/strings.h"
 #include "kubernetes/inventory.h"
 #include "skycore/catalog.h"
 #include "skycore/error.h"
 #include "skycore/optimizer.h"
+#include "skycore/sdk.h"
 #include "skycore/yaml.h"
+#include "slurm/inventory.h"
 #include "ssh/inventory.h"
 
 namespace skycore::cli {
@@ -46,6 +49,10 @@ Catalog LoadCatalog() {
   // Kubernetes contexts, as the last `sky check kubernetes` found them.
   if (auto k8s = kubernetes::CachedCatalogCsv(CatalogPaths::FromEnvironment(LookupEnv).state_dir)) {
     catalog = catalog.MergedWith(Catalog::FromCsvText("kubernetes", *k8s, "<kubernetes>"));
+  }
+  // Slurm clusters, as the last `sky check slurm` found them.
+  if (auto slurm = slurm::CachedCatalogCsv(CatalogPaths::FromEnvironment(LookupEnv).state_dir)) {
+    catalog = catalog.MergedWith(Catalog::FromCsvText("slurm", *slurm, "<slurm>"));
   }
   if (catalog.num_rows() == 0) {
     throw ResourcesUnavailableError(
@@ -93,6 +100,12 @@ int ShowGpus(const ShowGpusFlags& flags) {
       const auto state_dir = CatalogPaths::FromEnvironment(LookupEnv).state_dir;
       return ShowKubernetesGpus(parts.size() > 1 ? parts[1] : std::string(),
                                 state_dir.empty() ? state_dir : state_dir / "config.yaml");
+    }
+    // So are Slurm's, of each cluster's login node.
+    if (infra == "slurm") {
+      return ShowSlurmGpus(SkyOptions::FromEnvironment(LookupEnv),
+                           parts.size() > 1 ? parts[1] : std::string(),
+                           parts.size() > 2 ? parts[2] : std::string());
     }
   }
   Catalog catalog = LoadCatalog();

@@ -16,6 +16,8 @@
 #include "kubernetes/kubeconfig.h"
 #include "sdk/sky_impl.h"
 #include "skycore/yaml.h"
+#include "slurm/config.h"
+#include "slurm/inventory.h"
 #include "ssh/inventory.h"
 
 namespace skycore {
@@ -75,6 +77,7 @@ SkyOptions SkyOptions::FromEnvironment(const EnvLookup& lookup) {
     options.ssh_control_dir = *dir;
   }
   options.kubeconfig_paths = kubernetes::KubeconfigPaths(lookup);
+  options.slurm_config = slurm::DefaultConfigPath(lookup);
   return options;
 }
 
@@ -129,6 +132,9 @@ std::shared_ptr<const Catalog> Sky::Impl::catalog() {
     }
     if (auto k8s_csv = kubernetes::CachedCatalogCsv(options_.state_dir)) {
       merged = merged.MergedWith(Catalog::FromCsvText("kubernetes", *k8s_csv, "<kubernetes>"));
+    }
+    if (auto slurm_csv = slurm::CachedCatalogCsv(options_.state_dir)) {
+      merged = merged.MergedWith(Catalog::FromCsvText("slurm", *slurm_csv, "<slurm>"));
     }
     catalog_ = std::make_shared<const Catalog>(std::move(merged));
   }
@@ -228,6 +234,7 @@ std::vector<std::string> Sky::enabled_infras() {
   std::vector<std::string> enabled = {"local"};
   if (ssh::CachedPoolsCatalogCsv(options_.state_dir)) enabled.push_back("ssh");
   if (kubernetes::CachedCatalogCsv(options_.state_dir)) enabled.push_back("kubernetes");
+  if (slurm::CachedCatalogCsv(options_.state_dir)) enabled.push_back("slurm");
   return enabled;
 }
 
@@ -255,6 +262,11 @@ std::vector<InfraCheck> Sky::Check(const std::vector<std::string>& infras) {
     }
     if (infra == "kubernetes") {
       out.push_back(CheckKubernetes(options_));
+      impl_->InvalidateCatalog();
+      continue;
+    }
+    if (infra == "slurm") {
+      out.push_back(CheckSlurm(options_));
       impl_->InvalidateCatalog();
       continue;
     }

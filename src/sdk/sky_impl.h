@@ -11,6 +11,7 @@
 #include "backend/cluster_backend.h"
 #include "backend/local_machine.h"
 #include "skycore/sdk.h"
+#include "slurm/inventory.h"
 
 namespace skycore {
 
@@ -66,6 +67,26 @@ class Sky::Impl {
 // `sky check ssh` (src/sdk/ssh_pools.cc): probes every host of the SSH node
 // pools and caches the inventory that ssh::CachedPoolsCatalogCsv reads.
 InfraCheck CheckSshPools(const SkyOptions& options);
+
+// `sky check slurm` (src/sdk/slurm_check.cc): runs sinfo on every configured
+// cluster's login node and caches the inventory that slurm::CachedCatalogCsv reads.
+InfraCheck CheckSlurm(const SkyOptions& options);
+
+// The Slurm clusters to use (~/.slurm/config, narrowed by
+// slurm.allowed_clusters, and to `only_cluster` unless empty), asked now.
+// `problems`: allowed clusters that no Host block defines. Throws
+// InvalidSkyPilotConfigError when no cluster is left to ask; a cluster that
+// fails is reported in its inventory's `error`, not thrown.
+struct SlurmProbe {
+  slurm::Inventory inventory;
+  std::vector<std::string> problems;
+};
+SlurmProbe ProbeSlurm(const SkyOptions& options, const std::string& only_cluster);
+
+// How skycore reaches a Slurm login node: known_hosts under the state
+// directory, shared connections (`connect_timeout_s` and `max_attempts` are
+// the probe's; a longer operation may raise them).
+ssh::RunnerOptions SlurmRunnerOptions(const SkyOptions& options);
 
 // `sky check kubernetes` (src/sdk/kubernetes_check.cc): reads the kubeconfig,
 // takes the current context's inventory and caches it for the catalog.

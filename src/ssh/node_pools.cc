@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -125,6 +126,19 @@ bool SshConfig::HasAlias(std::string_view alias) const {
     if (MatchesPatterns(block.patterns, alias, /*literal_only=*/true, false)) return true;
   }
   return false;
+}
+
+std::vector<std::string> SshConfig::Aliases() const {
+  std::vector<std::string> aliases;
+  for (const auto& block : blocks_) {
+    for (const auto& pattern : block.patterns) {
+      if (pattern.starts_with('!') || IsWildcard(pattern)) continue;
+      if (std::find(aliases.begin(), aliases.end(), pattern) == aliases.end()) {
+        aliases.push_back(pattern);
+      }
+    }
+  }
+  return aliases;
 }
 
 SshConfigValues SshConfig::Lookup(std::string_view host, bool literal_only,

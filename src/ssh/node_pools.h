@@ -72,6 +72,9 @@ class SshConfig {
 
   // Whether a `Host` line lists `alias` literally (not only through a wildcard).
   bool HasAlias(std::string_view alias) const;
+  // Every name a `Host` line lists literally (no wildcard, not negated), in
+  // file order, each once.
+  std::vector<std::string> Aliases() const;
   // Values for `host` from every matching block; `literal_only` keeps only
   // blocks naming it literally, `wildcard_only` only the others.
   SshConfigValues Lookup(std::string_view host, bool literal_only = false,

@@ -27,7 +27,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import pytest
 
@@ -149,8 +149,16 @@ def _keygen(path: pathlib.Path) -> None:
 
 
 def start_sshd(
-    root: pathlib.Path, name: str, address: str, port: int, user_pub: pathlib.Path, gpus: str = ""
+    root: pathlib.Path,
+    name: str,
+    address: str,
+    port: int,
+    user_pub: pathlib.Path,
+    gpus: str = "",
+    extra_env: Mapping[str, str] | None = None,
 ) -> tuple[subprocess.Popen, pathlib.Path]:
+    """Starts one sshd; `extra_env` is set for every session it serves (e.g.
+    SLURM_CONF for a Slurm login node)."""
     directory = root / name
     directory.mkdir()
     _keygen(directory / "host_key")
@@ -164,6 +172,13 @@ def start_sshd(
         script = bin_dir / "nvidia-smi"
         script.write_text(f"#!/bin/sh\ncat <<'EOF'\n{lines}\nEOF\n")
         script.chmod(0o755)
+    # sshd honours only the first SetEnv line, so every variable goes on it.
+    env = {
+        "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
+        "SKYCORE_HOME": str(directory / "home"),
+        **(extra_env or {}),
+    }
+    set_env = " ".join(f"{key}={value}" for key, value in env.items())
     config = directory / "sshd_config"
     config.write_text(
         f"ListenAddress {address}:{port}\n"
@@ -176,7 +191,7 @@ def start_sshd(
         "StrictModes no\n"
         f"PidFile {directory / 'pid'}\n"
         # One SetEnv line: sshd keeps only the first line of each keyword.
-        f"SetEnv PATH={bin_dir}:/usr/local/bin:/usr/bin:/bin SKYCORE_HOME={directory / 'home'}\n"
+        f"SetEnv {set_env}\n"
     )
     log = directory / "log"
     process = subprocess.Popen(

@@ -1,22 +1,12 @@
 // ClusterBackend of SSH node pools: a cluster's nodes are hosts of one pool.
 //
-// On every host, skycore keeps to one directory, `$SKYCORE_HOME` or else
-// `~/.skycore` (found by the first command, recorded as the node's "root"):
-//
-//   <root>/bin/skyletd-<size>-<mtime>   the agent binary (head only; shared
-//                                       by the host's clusters)
-//   <root>/run/<hash>.sock              the agent's socket (head only)
-//   <root>/clusters/<name>/             everything of cluster <name>:
-//     node<i>/sky_workdir               node i's working directory
-//     nodes.json, agent/, sky_logs/, skyletd.log, skyletd.pid   (head)
-//     ssh/id, ssh/known_hosts           (head of a multi-node cluster) how
-//                                       the agent reaches the workers
-//
 // The head's agent runs rank 0 itself and the other ranks over ssh (the node
-// spec's "runner"). This machine reaches the agent through a Unix socket
-// forwarded over the shared connection to the head. Hosts are shared between
-// clusters: a cluster reserves the CPUs, memory and GPUs its task asks for,
-// and the GPUs by index, so two clusters never get the same device.
+// spec's "runner"), with the key this machine uses copied next to it
+// (`<cluster dir>/ssh/id<i>`) and the host keys this machine has checked
+// (`ssh/known_hosts`). Hosts are shared between clusters: a cluster reserves
+// the CPUs and memory its task asks for, and its GPUs by index, so two
+// clusters never get the same device. See remote_host.h for the layout on
+// the hosts.
 #include "backend/ssh_cluster.h"
 
 #include <fmt/format.h>
@@ -29,6 +19,7 @@
 #include <set>
 #include <sstream>
 
+#include "backend/remote_host.h"
 #include "backend/sync.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
@@ -42,12 +33,12 @@ namespace skycore::backend {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using strings::ShellQuote;
+using namespace remote;  // NOLINT: this file is remote_host.h's main user
 
 namespace {
 
 constexpr double kPrepareDeadlineS = 30;
 constexpr double kCommandDeadlineS = 60;
-constexpr int kConnectTimeoutS = 5;
 
 // What one cluster holds of a host.
 struct Held {
@@ -90,66 +81,6 @@ std::vector<Node> NodesOf(const json& handle, const char* key = "nodes") {
     for (const auto& value : handle[key]) nodes.push_back(NodeFromJson(value));
   }
   return nodes;
-}
-
-std::string HashText(const std::string& text) {
-  return fmt::format("{:016x}", std::hash<std::string>{}(text));
-}
-
-// Runs fn(i) for i in [0, n) in parallel; returns the results in order.
-template <typename Fn>
-auto Parallel(size_t n, Fn fn) {
-  std::vector<std::future<decltype(fn(size_t{0}))>> futures;
-  for (size_t i = 0; i < n; ++i) futures.push_back(std::async(std::launch::async, fn, i));
-  std::vector<decltype(fn(size_t{0}))> results;
-  for (auto& future : futures) results.push_back(future.get());
-  return results;
-}
-
-ssh::RunnerOptions RunnerOptionsFor(const BackendContext& context) {
-  ssh::RunnerOptions options;
-  options.known_hosts = ssh::KnownHostsPath(context.state_dir);
-  std::error_code ec;
-  fs::create_directories(options.known_hosts.parent_path(), ec);
-  options.control_dir =
-      context.ssh_control_dir.empty() ? ssh::DefaultControlDir() : context.ssh_control_dir;
-  if (!ssh::PrepareControlDir(options.control_dir)) options.control_dir.clear();
-  options.connect_timeout_s = kConnectTimeoutS;
-  options.max_attempts = 2;
-  return options;
-}
-
-// The binary's name on the hosts: a different build gets a different name,
-// so a host never runs a stale agent and clusters of two builds coexist.
-std::string AgentBinaryName(const fs::path& skyletd) {
-  std::error_code ec;
-  const auto size = fs::file_size(skyletd, ec);
-  struct stat info {};
-  ::stat(skyletd.c_str(), &info);
-  return fmt::format("skyletd-{}-{}", size, static_cast<long long>(info.st_mtime));
-}
-
-void Rsync(std::vector<std::string> args, const std::string& what) {
-  args.insert(args.begin(), "rsync");
-  auto result = subprocess::Run(args, 600);
-  if (!result.started || result.timed_out || result.exit_code != 0) {
-    throw CommandError(fmt::format("copying {} failed (rsync exit {}): {}", what, result.exit_code,
-                                   result.output.substr(0, 2000)));
-  }
-}
-
-// Copies the agent binary to `<root>/bin/<name>` on the runner's host.
-void InstallAgent(const ssh::SshRunner& runner, const fs::path& skyletd, const std::string& root) {
-  if (skyletd.empty()) {
-    throw IoError("cannot find the agent binary (skyletd) on this machine to install it");
-  }
-  const std::string name = AgentBinaryName(skyletd);
-  const std::string staged = fmt::format("{}/bin/.{}.partial", root, name);
-  Rsync({"-a", "-e", runner.RemoteShell(), skyletd.string(), runner.Destination() + ":" + staged},
-        "the agent binary");
-  runner.RunOrThrow(
-      fmt::format("mv -f {} {}", ShellQuote(staged), ShellQuote(root + "/bin/" + name)),
-      kCommandDeadlineS);
 }
 
 class SshBackend : public ClusterBackend {
@@ -260,13 +191,11 @@ class SshBackend : public ClusterBackend {
     for (size_t i = 0; i < fitting.size(); ++i) {
       (static_cast<int>(i) < request.num_nodes ? nodes : spares).push_back(NodeToJson(fitting[i]));
     }
-    const fs::path socket =
-        (options_.control_dir.empty() ? ssh::DefaultControlDir() : options_.control_dir) /
-        fmt::format("a-{}.sock", HashText(context_.state_dir.string() + "\n" + request.name));
+    const std::string socket = LocalSocketPath(options_, context_.state_dir, request.name);
     return json{{"infra", "ssh"},
                 {"cluster_name", request.name},
                 {"pool", pool_name},
-                {"socket", socket.string()},
+                {"socket", socket},
                 {"num_nodes", request.num_nodes},
                 {"cpus_per_node", demand.cpus > 0 ? demand.cpus : min_cpus},
                 {"memory_gib_per_node",
@@ -293,14 +222,16 @@ class SshBackend : public ClusterBackend {
     for (;;) {
       auto results = Parallel(nodes.size(), [&](size_t i) -> ssh::SshResult {
         if (ready[i]) return ssh::SshResult{ssh::SshOutcome::kOk, 0, "", 0, ""};
-        return Runner(nodes[i]).Run(PrepareCommand(name, i, agent_name), kPrepareDeadlineS);
+        return Runner(nodes[i]).Run(PrepareCommand(name, {i}, agent_name), kPrepareDeadlineS);
       });
       bool replaced = false;
       for (size_t i = 0; i < nodes.size(); ++i) {
         if (ready[i]) continue;
         const auto& result = results[i];
         if (result.outcome == ssh::SshOutcome::kOk && result.exit_code == 0) {
-          ParsePrepared(result.output, nodes[i], i == 0 ? &head_has_agent : nullptr);
+          const Prepared prepared = ParsePrepared(result.output);
+          nodes[i].root = prepared.root;
+          if (i == 0) head_has_agent = prepared.has_agent;
           ready[i] = !nodes[i].root.empty();
           if (ready[i]) continue;
         }
@@ -334,13 +265,12 @@ class SshBackend : public ClusterBackend {
 
     const Node& head = nodes.front();
     const auto head_runner = Runner(head);
-    const std::string head_dir = ClusterDir(head, name);
     if (!head_has_agent) {
       out.Step(fmt::format("Installing the agent (skyletd) on {}", head.host.Display()));
       InstallAgent(head_runner, context_.skyletd, head.root);
     }
     out.Step(fmt::format("Starting the agent (skyletd) on {}", head.host.Display()));
-    RunOrThrow(head_runner, StartAgentCommand(handle, nodes, agent_name));
+    head_runner.RunOrThrow(StartAgentCommand(handle, nodes, agent_name), kCommandDeadlineS);
     out.StepDone();
     // The agent answers once its socket is forwarded here.
     AgentClient(AgentSocket(handle), 10).ping();
@@ -356,38 +286,14 @@ class SshBackend : public ClusterBackend {
   }
 
   std::string AgentSocket(const json& handle) override {
-    const std::string local = handle.value("socket", "");
-    try {
-      AgentClient(local, 5).ping();
-      return local;
-    } catch (const Error&) {
-      // No forwarding yet (or the shared connection ended): set it up again.
-    }
     const std::vector<Node> nodes = NodesOf(handle);
     const std::string name = handle.value("cluster_name", "");
     if (nodes.empty() || nodes.front().root.empty()) {
       throw ClusterNotUpError(
           fmt::format("cluster '{}' was never brought up; `sky launch -c {}` does it", name, name));
     }
-    const Node& head = nodes.front();
-    std::error_code ec;
-    fs::create_directories(fs::path(local).parent_path(), ec);
-    auto forwarded = Runner(head).ForwardUnixSocket(local, RemoteSocket(head, name), 20);
-    if (forwarded.outcome != ssh::SshOutcome::kOk) {
-      throw ClusterNotUpError(fmt::format(
-          "cannot reach the agent of cluster '{}' on its head {}: {}; `sky status -r {}` "
-          "refreshes its state",
-          name, head.host.Display(), forwarded.error, name));
-    }
-    try {
-      AgentClient(local, 5).ping();
-    } catch (const Error& error) {
-      throw ClusterNotUpError(fmt::format(
-          "the agent of cluster '{}' on {} does not answer ({}); `sky status -r {}` refreshes "
-          "the cluster's state and `sky launch -c {}` restarts it",
-          name, head.host.Display(), error.message(), name, name));
-    }
-    return local;
+    return ConnectAgent(handle.value("socket", ""), Runner(nodes.front()),
+                        RemoteSocket(nodes.front().root, name), name);
   }
 
   NodeShape Shape(const json& handle) const override {
@@ -422,7 +328,7 @@ class SshBackend : public ClusterBackend {
     const std::vector<Node> nodes = NodesOf(handle);
     if (!nodes.empty()) {
       Runner(nodes.front())
-          .CancelForward(handle.value("socket", ""), RemoteSocket(nodes.front(), name));
+          .CancelForward(handle.value("socket", ""), RemoteSocket(nodes.front().root, name));
     }
     std::error_code ec;
     fs::remove(handle.value("socket", ""), ec);
@@ -473,47 +379,17 @@ class SshBackend : public ClusterBackend {
     handle["spares"] = s;
   }
 
-  static std::string ClusterDir(const Node& node, const std::string& name) {
-    return node.root + "/clusters/" + name;
-  }
-  static std::string RemoteSocket(const Node& node, const std::string& name) {
-    return node.root + "/run/" + HashText(name).substr(0, 12) + ".sock";
-  }
-
-  static std::string PrepareCommand(const std::string& name, size_t index,
-                                    const std::string& agent_name) {
-    // Prints the node's root, and whether the agent binary is there.
-    return fmt::format(
-        "set -e; R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; "
-        "mkdir -p \"$R/bin\" \"$R/run\" \"$R/clusters/\"{}\"/node{}/sky_workdir\"; "
-        "cd \"$R\"; echo \"root=$(pwd -P)\"; "
-        "if [ -x \"$R/bin/\"{} ]; then echo agent=yes; else echo agent=no; fi",
-        ShellQuote(name), index, ShellQuote(agent_name));
-  }
-
-  static void ParsePrepared(const std::string& output, Node& node, bool* has_agent) {
-    std::istringstream lines(output);
-    std::string line;
-    while (std::getline(lines, line)) {
-      if (line.rfind("root=", 0) == 0) node.root = line.substr(5);
-      if (has_agent && line == "agent=yes") *has_agent = true;
-    }
-  }
-
   std::string StartAgentCommand(const json& handle, const std::vector<Node>& nodes,
                                 const std::string& agent_name) const {
     const std::string name = handle.value("cluster_name", "");
-    const Node& head = nodes.front();
-    const std::string dir = ClusterDir(head, name);
-    // How the agent reaches the workers: the key this machine uses, copied
-    // next to it, and the host keys this machine has already checked.
-    std::string files;
+    const std::string dir = ClusterDir(nodes.front().root, name);
+    std::vector<std::pair<std::string, std::string>> files;
     json spec_nodes = json::array();
     json ips = json::array();
     for (size_t i = 0; i < nodes.size(); ++i) {
       const Node& node = nodes[i];
       json entry = {{"ip", node.host.address},
-                    {"workdir", fmt::format("{}/node{}/sky_workdir", ClusterDir(node, name), i)},
+                    {"workdir", NodeWorkdir(node.root, name, i)},
                     {"cpus", handle.value("cpus_per_node", 0.0)},
                     {"memory_gib", handle.value("memory_gib_per_node", 0.0)},
                     {"gpus", node.gpu_ids.size()},
@@ -526,17 +402,16 @@ class SshBackend : public ClusterBackend {
                        {"known_hosts", dir + "/ssh/known_hosts"}};
         if (!node.host.identity_file.empty()) {
           runner["identity_file"] = fmt::format("{}/ssh/id{}", dir, i);
-          files += WriteFileCommand(fmt::format("{}/ssh/id{}", dir, i),
-                                    ReadLocal(node.host.identity_file), "600");
+          files.emplace_back(fmt::format("{}/ssh/id{}", dir, i),
+                             ReadLocal(node.host.identity_file));
         }
         entry["runner"] = runner;
       }
       ips.push_back(node.host.address);
       spec_nodes.push_back(entry);
     }
-    if (nodes.size() > 1) {
-      files += WriteFileCommand(dir + "/ssh/known_hosts", ReadLocal(options_.known_hosts), "600");
-    }
+    if (nodes.size() > 1)
+      files.emplace_back(dir + "/ssh/known_hosts", ReadLocal(options_.known_hosts));
     json spec = {{"cluster_name", name},
                  {"cluster_info",
                   {{"cluster_name", name},
@@ -545,69 +420,7 @@ class SshBackend : public ClusterBackend {
                    {"num_nodes", nodes.size()},
                    {"ips", ips}}},
                  {"nodes", spec_nodes}};
-    files += WriteFileCommand(dir + "/nodes.json", spec.dump(2) + "\n", "644");
-    std::string extra;
-    // Tests of autostop cannot wait real minutes.
-    if (const char* minute = std::getenv("SKYCORE_AUTOSTOP_MINUTE_S"); minute && *minute) {
-      extra = " --autostop-minute-s " + ShellQuote(minute);
-    }
-    const std::string socket = RemoteSocket(head, name);
-    return fmt::format(
-        "set -e; D={dir}; S={socket}; mkdir -p \"$D/agent\" \"$D/ssh\"; chmod 700 \"$D/ssh\"; "
-        "{files}"
-        "if [ -f \"$D/skyletd.pid\" ]; then p=$(cat \"$D/skyletd.pid\"); "
-        "if [ -n \"$p\" ] && grep -qa skyletd /proc/$p/cmdline 2>/dev/null && [ -S \"$S\" ]; then "
-        "echo running; exit 0; fi; fi; "
-        "rm -f \"$S\"; "
-        "nohup setsid {bin} --socket \"$S\" --state-dir \"$D/agent\" --node-spec "
-        "\"$D/nodes.json\" --log-root \"$D\"{extra} >>\"$D/skyletd.log\" 2>&1 </dev/null & "
-        "echo $! >\"$D/skyletd.pid\"; "
-        "for i in $(seq 200); do [ -S \"$S\" ] && exit 0; kill -0 $! 2>/dev/null || break; "
-        "sleep 0.05; done; "
-        "echo 'the agent (skyletd) did not start; its log ends with:'; tail -c 2000 "
-        "\"$D/skyletd.log\"; exit 1",
-        fmt::arg("dir", ShellQuote(dir)), fmt::arg("socket", ShellQuote(socket)),
-        fmt::arg("files", files), fmt::arg("bin", ShellQuote(head.root + "/bin/" + agent_name)),
-        fmt::arg("extra", extra));
-  }
-
-  static std::string TeardownCommand(const std::string& name) {
-    // Stops the agent (it stops its jobs), then whatever still runs inside
-    // the cluster's directory (ranks an agent killed with -9 left behind),
-    // then removes the directory and the socket.
-    return fmt::format(
-        "R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; D=\"$R/clusters/\"{name}; "
-        "if [ -f \"$D/skyletd.pid\" ]; then p=$(cat \"$D/skyletd.pid\"); "
-        "if [ -n \"$p\" ] && grep -qa skyletd /proc/$p/cmdline 2>/dev/null; then kill -TERM $p; "
-        "for i in $(seq 150); do kill -0 $p 2>/dev/null || break; sleep 0.1; done; "
-        "kill -KILL $p 2>/dev/null || true; fi; fi; "
-        "if [ -d \"$D\" ]; then D=$(cd \"$D\" && pwd -P); for p in /proc/[0-9]*; do "
-        "case \"$(readlink $p/cwd 2>/dev/null)\" in \"$D\"|\"$D\"/*) kill -KILL ${{p#/proc/}} "
-        "2>/dev/null || true;; esac; done; fi; "
-        "rm -rf \"$D\" \"$R/run/\"{socket}; true",
-        fmt::arg("name", ShellQuote(name)),
-        fmt::arg("socket", ShellQuote(HashText(name).substr(0, 12) + ".sock")));
-  }
-
-  static std::string WriteFileCommand(const std::string& path, const std::string& content,
-                                      const std::string& mode) {
-    // A quoted heredoc whose end marker cannot occur in the content.
-    std::string marker = "SKYCORE_EOF_" + HashText(content);
-    return fmt::format("umask 077; cat >{} <<'{}'\n{}{}{}\nchmod {} {}; ", ShellQuote(path), marker,
-                       content, content.empty() || content.back() == '\n' ? "" : "\n", marker, mode,
-                       ShellQuote(path));
-  }
-
-  static std::string ReadLocal(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw IoError(fmt::format("cannot read {}", path.string()));
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
-
-  static void RunOrThrow(const ssh::SshRunner& runner, const std::string& command) {
-    runner.RunOrThrow(command, kCommandDeadlineS);
+    return remote::StartAgentCommand(nodes.front().root, name, agent_name, spec, files, false);
   }
 
   std::vector<SyncTarget> Targets(const json& handle) const {
@@ -615,11 +428,7 @@ class SshBackend : public ClusterBackend {
     std::vector<SyncTarget> targets;
     const auto nodes = NodesOf(handle);
     for (size_t i = 0; i < nodes.size(); ++i) {
-      const auto runner = Runner(nodes[i]);
-      // `~` of a remote file mount is the remote user's home: rsync's
-      // relative paths start there.
-      targets.push_back({runner.RemoteShell(), runner.Destination(), "",
-                         fmt::format("{}/node{}/sky_workdir", ClusterDir(nodes[i], name), i)});
+      targets.push_back(TargetFor(Runner(nodes[i]), nodes[i].root, name, i));
     }
     return targets;
   }

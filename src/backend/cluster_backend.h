@@ -7,7 +7,8 @@
 // cluster's handle (JSON in the state store) names its backend in "infra".
 //
 //   local   every node is a directory on this machine (local_cluster.h)
-//   ssh     nodes are hosts of an SSH node pool (ssh_cluster.h)
+//   ssh     nodes are hosts of an SSH node pool (ssh_cluster.cc)
+//   slurm   nodes are a Slurm allocation (slurm_cluster.cc)
 #pragma once
 
 #include <filesystem>
@@ -30,6 +31,7 @@ struct BackendContext {
   std::filesystem::path skyletd;  // the agent binary on this machine
   std::filesystem::path ssh_config;
   std::filesystem::path ssh_control_dir;  // empty: the default
+  std::filesystem::path slurm_config;     // ~/.slurm/config
   std::function<const LocalMachine&()> machine;
 };
 
@@ -123,5 +125,6 @@ std::unique_ptr<ClusterBackend> BackendForInfra(const std::string& infra, const 
 
 std::unique_ptr<ClusterBackend> MakeLocalBackend(const BackendContext& context);
 std::unique_ptr<ClusterBackend> MakeSshBackend(const BackendContext& context);
+std::unique_ptr<ClusterBackend> MakeSlurmBackend(const BackendContext& context);
 
 }  // namespace skycore::backend

@@ -143,6 +143,7 @@ std::unique_ptr<ClusterBackend> BackendForHandle(const json& handle,
   const std::string infra = handle.is_object() ? handle.value("infra", "") : "";
   if (infra == "local") return MakeLocalBackend(context);
   if (infra == "ssh") return MakeSshBackend(context);
+  if (infra == "slurm") return MakeSlurmBackend(context);
   throw InternalError("the cluster's handle names no backend skycore knows: " + handle.dump());
 }
 
@@ -150,6 +151,7 @@ std::unique_ptr<ClusterBackend> BackendForInfra(const std::string& infra, const 
                                                 const BackendContext& context) {
   if (infra == "local") return MakeLocalBackend(context);
   if (infra == "ssh") return MakeSshBackend(context);
+  if (infra == "slurm") return MakeSlurmBackend(context);
   if (infra == "kubernetes") {
     throw NotSupportedError(fmt::format(
         "launching on Kubernetes is not supported yet (the optimizer chose {}/{}); `sky check "

@@ -234,6 +234,7 @@ backend::BackendContext Sky::Impl::MakeBackendContext() {
   context.state_dir = options_.state_dir;
   context.ssh_config = options_.ssh_config;
   context.ssh_control_dir = options_.ssh_control_dir;
+  context.slurm_config = options_.slurm_config;
   context.machine = [this]() -> const backend::LocalMachine& { return machine(); };
   try {
     context.skyletd = FindProgram("skyletd");
@@ -337,54 +338,103 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
   std::unique_ptr<ClusterBackend> backend;
   json handle;
   json launched;
+  if (options.idle_minutes_to_autostop && existing &&
+      existing->handle.value("infra", "") != "local") {
+    throw NotSupportedError(
+        fmt::format("autostop is supported on the local infra only; cluster '{}' runs {}", name,
+                    ops.Backend(*existing)->Where(existing->handle)));
+  }
+  int num_nodes = task.num_nodes();
   if (fresh) {
     result.plan = optimize();
-    const Candidate& chosen = result.plan->tasks.at(0).chosen;
-    backend = backend::BackendForInfra(chosen.infra, chosen.region, ops.Context());
-    backend::ClusterRequest request;
-    request.name = name;
-    request.num_nodes = task.num_nodes();
-    request.demand = NodeDemandOf(task);
-    request.chosen = &chosen;
-    for (const auto& other : store.ListClusters()) {
-      if (other.name != name) request.other_handles.push_back(other.handle);
+    const TaskPlan& task_plan = result.plan->tasks.at(0);
+    // The chosen place, then the plan's failover list: a place that turns
+    // out to have no room (hosts taken or down, a partition too small, an
+    // allocation refused) hands over to the next.
+    std::vector<Candidate> candidates = {task_plan.chosen};
+    candidates.insert(candidates.end(), task_plan.failover.begin(), task_plan.failover.end());
+    std::vector<std::string> failures;
+    for (size_t index = 0; index < candidates.size() && !backend; ++index) {
+      const Candidate& chosen = candidates[index];
+      cancel.ThrowIfCancelled("launch");
+      std::unique_ptr<ClusterBackend> candidate;
+      try {
+        candidate = backend::BackendForInfra(chosen.infra, chosen.region, ops.Context());
+        backend::ClusterRequest request;
+        request.name = name;
+        request.num_nodes = task.num_nodes();
+        request.demand = NodeDemandOf(task);
+        request.chosen = &chosen;
+        for (const auto& other : store.ListClusters()) {
+          if (other.name != name) request.other_handles.push_back(other.handle);
+        }
+        handle = candidate->Plan(request);
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::kResourcesUnavailable && e.code() != ErrorCode::kNotSupported) {
+          throw;
+        }
+        failures.push_back(fmt::format("{}: {}", chosen.InfraString(), e.message()));
+        if (index + 1 < candidates.size()) {
+          out.Write(fmt::format("No room on {} ({}); trying {}\n", chosen.InfraString(),
+                                e.message(), candidates[index + 1].InfraString()));
+        }
+        continue;
+      }
+      if (options.idle_minutes_to_autostop && handle.value("infra", "") != "local") {
+        throw NotSupportedError(
+            fmt::format("autostop is supported on the local infra only; cluster '{}' would run {}",
+                        name, candidate->Where(handle)));
+      }
+      if (handle.value("infra", "") == "local" && existing &&
+          existing->handle.value("infra", "") == "local") {
+        // The agent an interrupted launch may have started is found and reused.
+        handle["agent_pid"] = existing->handle.value("agent_pid", 0);
+        handle["agent_start_ticks"] = existing->handle.value("agent_start_ticks", uint64_t{0});
+      }
+      launched = candidate->LaunchedResources(handle, chosen, task);
+      ClusterUpdate update;
+      update.name = name;
+      update.ready = false;
+      update.handle = handle;
+      update.launched_resources = launched;
+      update.num_nodes = num_nodes;
+      update.last_use = options.command_line;
+      update.owner = CurrentUser();
+      result.cluster = store.AddOrUpdateCluster(update);  // INIT before anything exists
+      out.Step(fmt::format("Provisioning cluster '{}' {} ({} node{})", name,
+                           candidate->Where(handle), num_nodes, num_nodes == 1 ? "" : "s"));
+      try {
+        candidate->Up(handle, ops.Hook(name), out, ops.Recorder(name, launched, num_nodes));
+      } catch (const ResourcesUnavailableError& e) {
+        failures.push_back(fmt::format("{}: {}", chosen.InfraString(), e.message()));
+        out.Write(
+            fmt::format("Failed to provision on {}: {}\n", chosen.InfraString(), e.message()));
+        candidate->Teardown(handle, out);  // what the attempt left
+        continue;
+      }
+      result.plan->tasks.at(0).chosen = chosen;
+      backend = std::move(candidate);
     }
-    handle = backend->Plan(request);
-    if (existing && handle.value("infra", "") == "local" &&
-        existing->handle.value("infra", "") == "local") {
-      // The agent an interrupted launch may have started is found and reused.
-      handle["agent_pid"] = existing->handle.value("agent_pid", 0);
-      handle["agent_start_ticks"] = existing->handle.value("agent_start_ticks", uint64_t{0});
+    if (!backend) {
+      std::string reasons;
+      for (const auto& failure : failures) reasons += "\n  " + failure;
+      throw ResourcesUnavailableError(
+          fmt::format("cluster '{}' could not be provisioned on any of the {} place{} the "
+                      "optimizer offered:{}",
+                      name, candidates.size(), candidates.size() == 1 ? "" : "s", reasons));
     }
-    launched = backend->LaunchedResources(handle, chosen, task);
-    ClusterUpdate update;
-    update.name = name;
-    update.ready = false;
-    update.handle = handle;
-    update.launched_resources = launched;
-    update.num_nodes = task.num_nodes();
-    update.last_use = options.command_line;
-    update.owner = CurrentUser();
-    result.cluster = store.AddOrUpdateCluster(update);  // INIT before anything exists
-    out.Step(fmt::format("Provisioning cluster '{}' {} ({} node{})", name, backend->Where(handle),
-                         task.num_nodes(), task.num_nodes() == 1 ? "" : "s"));
   } else {
     handle = existing->handle;
     backend = ops.Backend(*existing);
     launched = existing->launched_resources;
     CheckFits(task, name, backend->Shape(handle));
+    num_nodes = backend->Shape(handle).num_nodes;
     if (existing->status != ClusterStatus::kUp) {
       out.Step(fmt::format("Starting cluster '{}'", name));
     }
+    cancel.ThrowIfCancelled("launch");
+    backend->Up(handle, ops.Hook(name), out, ops.Recorder(name, launched, num_nodes));
   }
-  if (options.idle_minutes_to_autostop && handle.value("infra", "") != "local") {
-    throw NotSupportedError(
-        fmt::format("autostop is supported on the local infra only; cluster '{}' runs {}", name,
-                    backend->Where(handle)));
-  }
-  cancel.ThrowIfCancelled("launch");
-  const int num_nodes = backend->Shape(handle).num_nodes;
-  backend->Up(handle, ops.Hook(name), out, ops.Recorder(name, launched, num_nodes));
   {
     ClusterUpdate update;
     update.name = name;

@@ -447,4 +447,8 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
             daemons.cancel_jobs()
         finally:
             daemons.stop()
+            # Agents skycore started on the login node detach from their ssh
+            # session; they run from binaries under the login node's home.
+            for pid in sshd_fixture._processes_under(directory):
+                sshd_fixture._kill_tree(pid)
             shutil.rmtree(directory, ignore_errors=True)

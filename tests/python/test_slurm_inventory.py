@@ -17,6 +17,7 @@ import pytest
 import slurm_fixture
 import sshd_fixture
 from slurm_fixture import SlurmCluster
+from test_ssh_pools import close_shared_connections
 
 slurm_cluster = slurm_fixture.slurm_cluster  # the fixture, registered in this module
 
@@ -38,14 +39,7 @@ def sky_env(tmp_path: pathlib.Path):
         CI="true",
     )
     yield env
-    # Ask each shared connection to exit before its socket directory goes.
-    for socket_path in control.iterdir():
-        subprocess.run(
-            ["ssh", "-F", "/dev/null", "-o", f"ControlPath={socket_path}", "-O", "exit", "x"],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
+    close_shared_connections(control)
     for leftover in control.iterdir():
         leftover.unlink()
     control.rmdir()

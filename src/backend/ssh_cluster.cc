@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <future>
@@ -21,6 +22,7 @@
 
 #include "backend/remote_host.h"
 #include "backend/sync.h"
+#include "common/sky_config.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
 #include "skycore/agent.h"

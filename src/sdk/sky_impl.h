@@ -12,6 +12,7 @@
 #include "backend/local_machine.h"
 #include "skycore/sdk.h"
 #include "slurm/inventory.h"
+#include "ssh/node_pools.h"
 
 namespace skycore {
 
@@ -67,6 +68,11 @@ class Sky::Impl {
 // `sky check ssh` (src/sdk/ssh_pools.cc): probes every host of the SSH node
 // pools and caches the inventory that ssh::CachedPoolsCatalogCsv reads.
 InfraCheck CheckSshPools(const SkyOptions& options);
+
+// The pools of the pools file that `ssh.allowed_node_pools` of the config
+// allows (all when it is not set); `excluded` (optional) gets the others.
+std::vector<ssh::NodePool> LoadAllowedPools(const SkyOptions& options,
+                                            std::vector<std::string>* excluded);
 
 // `sky check slurm` (src/sdk/slurm_check.cc): runs sinfo on every configured
 // cluster's login node and caches the inventory that slurm::CachedCatalogCsv reads.

@@ -2,7 +2,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
 #include "backend/ssh_cluster.h"
+#include "common/sky_config.h"
 #include "common/strings.h"
 #include "sdk/sky_impl.h"
 #include "ssh/inventory.h"
@@ -21,6 +24,25 @@ constexpr int kProbeConnectTimeoutS = 5;
 
 }  // namespace
 
+std::vector<ssh::NodePool> LoadAllowedPools(const SkyOptions& options,
+                                            std::vector<std::string>* excluded) {
+  auto pools =
+      ssh::LoadNodePools(ssh::NodePoolsPath(options.state_dir),
+                         ssh::SshConfig::Load(options.ssh_config), ssh::CurrentPoolsEnvironment());
+  const auto allowed = config::ReadNameList(options.state_dir / "config.yaml", "ssh",
+                                            "allowed_node_pools", "pool names");
+  if (allowed.empty()) return pools;
+  std::vector<ssh::NodePool> kept;
+  for (auto& pool : pools) {
+    if (std::find(allowed.begin(), allowed.end(), pool.name) != allowed.end()) {
+      kept.push_back(std::move(pool));
+    } else if (excluded) {
+      excluded->push_back(pool.name);
+    }
+  }
+  return kept;
+}
+
 InfraCheck CheckSshPools(const SkyOptions& options) {
   InfraCheck check{"ssh", false, ""};
   if (options.state_dir.empty()) {
@@ -28,20 +50,23 @@ InfraCheck CheckSshPools(const SkyOptions& options) {
     return check;
   }
   const fs::path pools_path = ssh::NodePoolsPath(options.state_dir);
-  const auto pools = ssh::LoadNodePools(pools_path, ssh::SshConfig::Load(options.ssh_config),
-                                        ssh::CurrentPoolsEnvironment());
+  std::vector<std::string> excluded;
+  const auto pools = LoadAllowedPools(options, &excluded);
   size_t host_count = 0;
   for (const auto& pool : pools) host_count += pool.hosts.size();
   if (host_count == 0) {
     std::error_code ec;
     fs::remove(ssh::InventoryPath(options.state_dir), ec);
-    check.reason = pools.empty()
-                       ? fmt::format(
-                             "no SSH node pools: list your machines in {} (see "
-                             "https://docs.skypilot.co/en/latest/reservations/"
-                             "existing-machines.html)",
-                             pools_path.string())
-                       : fmt::format("the pools in {} have no hosts", pools_path.string());
+    check.reason =
+        pools.empty() && !excluded.empty()
+            ? fmt::format("ssh.allowed_node_pools of {} allows none of the pools in {}",
+                          (options.state_dir / "config.yaml").string(), pools_path.string())
+        : pools.empty() ? fmt::format(
+                              "no SSH node pools: list your machines in {} (see "
+                              "https://docs.skypilot.co/en/latest/reservations/"
+                              "existing-machines.html)",
+                              pools_path.string())
+                        : fmt::format("the pools in {} have no hosts", pools_path.string());
     return check;
   }
   ssh::RunnerOptions runner;
@@ -60,16 +85,24 @@ InfraCheck CheckSshPools(const SkyOptions& options) {
   for (const auto& pool : pools) {
     if (pool.hosts.empty()) check.reason += fmt::format("\npool '{}': no hosts", pool.name);
   }
+  for (const auto& name : excluded) {
+    check.reason += fmt::format("\npool '{}': skipped (not in ssh.allowed_node_pools of {})", name,
+                                (options.state_dir / "config.yaml").string());
+  }
   return check;
 }
 
 namespace {
 
 // The pools named by `pool` (all when empty); InvalidTaskError for an unknown one.
-std::vector<ssh::NodePool> SelectPools(const SkyOptions& options, const std::string& pool) {
-  auto pools =
-      ssh::LoadNodePools(ssh::NodePoolsPath(options.state_dir),
-                         ssh::SshConfig::Load(options.ssh_config), ssh::CurrentPoolsEnvironment());
+// (`sky ssh up` prepares only the allowed pools; `sky ssh down` may clean
+// any pool of the file.)
+std::vector<ssh::NodePool> SelectPools(const SkyOptions& options, const std::string& pool,
+                                       bool allowed_only) {
+  auto pools = allowed_only ? LoadAllowedPools(options, nullptr)
+                            : ssh::LoadNodePools(ssh::NodePoolsPath(options.state_dir),
+                                                 ssh::SshConfig::Load(options.ssh_config),
+                                                 ssh::CurrentPoolsEnvironment());
   if (pools.empty()) {
     throw InvalidTaskError(fmt::format("no SSH node pools: list your machines in {}",
                                        ssh::NodePoolsPath(options.state_dir).string()));
@@ -97,13 +130,13 @@ std::vector<SshHostReport> ToReports(const std::vector<backend::HostOutcome>& ou
 }  // namespace
 
 std::vector<SshHostReport> Sky::SshUp(const std::string& pool) {
-  const auto pools = SelectPools(options_, pool);
+  const auto pools = SelectPools(options_, pool, true);
   Check({"ssh"});  // probes every pool and refreshes the cached inventory
   return ToReports(backend::InstallOnHosts(impl_->MakeBackendContext(), pools));
 }
 
 std::vector<SshHostReport> Sky::SshDown(const std::string& pool) {
-  const auto pools = SelectPools(options_, pool);
+  const auto pools = SelectPools(options_, pool, false);
   std::vector<std::string> busy;
   for (const auto& cluster : state().ListClusters()) {
     if (!cluster.handle.is_object() || cluster.handle.value("infra", "") != "ssh") continue;

@@ -279,3 +279,43 @@ def marker_processes(marker: str) -> list[int]:
         if marker.encode() in cmdline and b"pytest" not in cmdline:
             found.append(int(entry.name))
     return found
+
+
+def test_ssh_up_down_and_allowed_pools(sky_bin: str, sshd_hosts: SshdHosts, sky_env: dict) -> None:
+    entries = host_entries(sshd_hosts, sky_env)
+    write_pools(
+        sky_env,
+        f"lab:\n  user: root\n  identity_file: {sshd_hosts.user_key}\n"
+        f"  hosts: [{entries[0]}, {entries[1]}]\n"
+        f"other:\n  user: root\n  identity_file: {sshd_hosts.user_key}\n  hosts: [{entries[2]}]\n",
+    )
+    state = pathlib.Path(sky_env["SKYCORE_STATE_DIR"])
+    (state / "config.yaml").write_text("ssh:\n  allowed_node_pools: [lab]\n")
+    check = sky(sky_bin, sky_env, "check", "ssh")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "pool 'other': skipped (not in ssh.allowed_node_pools" in check.stdout, check.stdout
+    other = sky(sky_bin, sky_env, "launch", "-y", "-c", "o", "--infra", "ssh/other", "--", "true")
+    assert other.returncode != 0, other.stdout
+
+    typo = sky(sky_bin, sky_env, "ssh", "up", "--infra", "lba")
+    assert typo.returncode != 0 and "lab" in typo.stderr, typo.stderr
+    up = sky(sky_bin, sky_env, "ssh", "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert up.stdout.count("ready") == 2, up.stdout
+    for host in sshd_hosts.hosts[:2]:
+        assert list((host_home(host) / "bin").glob("skyletd-*")), host
+    assert not (host_home(sshd_hosts.hosts[2]) / "bin").exists()
+    again = sky(sky_bin, sky_env, "ssh", "up")
+    assert again.returncode == 0 and "already installed" in again.stdout, again.stdout
+
+    # The agent is there already: the launch does not install it.
+    result = launch(sky_bin, sky_env, "u", "--", "echo", "hi")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Installing the agent" not in result.stdout + result.stderr
+    busy = sky(sky_bin, sky_env, "ssh", "down")
+    assert busy.returncode != 0 and "'u'" in busy.stderr, busy.stderr
+    assert sky(sky_bin, sky_env, "down", "-y", "u").returncode == 0
+    down = sky(sky_bin, sky_env, "ssh", "down", "--infra", "ssh/lab")
+    assert down.returncode == 0, down.stdout + down.stderr
+    for host in sshd_hosts.hosts[:2]:
+        assert not host_home(host).exists() or not any(host_home(host).iterdir()), host

@@ -1,0 +1,20 @@
+// Reading SkyPilot's config file (`~/.sky/config.yaml`, i.e.
+// `<state_dir>/config.yaml`) for the few keys skycore's infras use.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace skycore::config {
+
+// `<section>.<key>` as a list of names (`kubernetes.allowed_contexts`,
+// `ssh.allowed_node_pools`); empty when the file, section or key is absent.
+// Throws InvalidSkyPilotConfigError naming the file, line and field for
+// malformed YAML or a value that is not a list of names; `what` says what
+// the names are ("context names").
+std::vector<std::string> ReadNameList(const std::filesystem::path& path, std::string_view section,
+                                      std::string_view key, std::string_view what);
+
+}  // namespace skycore::config

@@ -11,6 +11,7 @@
 #include "backend/local_machine.h"
 #include "cli/kubernetes_gpus.h"
 #include "cli/slurm_gpus.h"
+#include "cli/ssh_commands.h"
 #include "common/strings.h"
 #include "kubernetes/inventory.h"
 #include "skycore/catalog.h"
@@ -133,6 +134,7 @@ int ShowGpus(const ShowGpusFlags& flags) {
       rows.push_back({name, fmt::format("{}", fmt::join(texts, ", "))});
     }
     PrintColumns(rows);
+    if (query.infras.size() == 1 && query.infras[0] == "ssh") PrintSshHostGpus(query.region);
     if (!flags.all) {
       std::cout << "\nHint: append a GPU name (e.g. 'sky show-gpus A100') for instance types and "
                    "prices.\n";

@@ -142,7 +142,12 @@ def test_gpu_reservations(sky_bin: str, sshd_hosts: SshdHosts, sky_env: dict) ->
     )
     assert a.returncode == 0, a.stdout + a.stderr
     assert a.stdout.count("dev=0,1") == 2, a.stdout
-    # Every H100 is held by `ga` now.
+    # Every H100 is held by `ga` now: show-gpus says so per host.
+    listing = sky(sky_bin, sky_env, "show-gpus", "--infra", "ssh/lab")
+    assert listing.returncode == 0, listing.stderr
+    per_host = listing.stdout.split("per-host GPU availability")[1].splitlines()
+    held = [line.split() for line in per_host if "H100" in line]
+    assert len(held) == 2 and all(row[3:] == ["0", "2"] for row in held), listing.stdout
     b = launch(sky_bin, sky_env, "gb", "--gpus", "H100:1", "--", "true")
     assert b.returncode != 0, b.stdout
     assert "0 of 2 H100 free" in b.stderr, b.stderr

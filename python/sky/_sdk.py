@@ -507,6 +507,19 @@ def check(infra_list: Sequence[str] | None = None, verbose: bool = False) -> Req
     return _submit("check", infras=list(infra_list or []))
 
 
+def ssh_up(infra: str | None = None) -> RequestId:
+    """Probes the hosts of the SSH node pools (all, or the pool ``infra``) and
+    installs the skycore agent on each. ``sky.get`` returns one dict per host:
+    ``{"pool", "host", "ok", "detail"}``."""
+    return _submit("ssh_up", infra=infra)
+
+
+def ssh_down(infra: str | None = None) -> RequestId:
+    """Removes everything skycore put on the hosts of the SSH node pools (all,
+    or the pool ``infra``); refused while clusters run there."""
+    return _submit("ssh_down", infra=infra)
+
+
 def endpoints(cluster: str, port: int | str | None = None) -> RequestId:
     """Open ports of an UP cluster. ``sky.get`` returns {port: url}."""
     return _submit("endpoints", cluster=cluster, port=int(port) if port is not None else None)

@@ -265,10 +265,30 @@ RequestWork BindRequest(Sky& sky, const std::string& name, const json& raw_body)
       return out;
     };
   }
+  if (name == "ssh_up" || name == "ssh_down") {
+    // SkyPilot's `infra` is the pool's name ("ssh/" allowed).
+    std::string pool = body.contains("infra") && !body["infra"].is_null()
+                           ? Arg<std::string>(body, name, "infra", "")
+                           : std::string();
+    if (pool.rfind("ssh/", 0) == 0) pool = pool.substr(4);
+    const bool up = name == "ssh_up";
+    return [&sky, pool, up](OutputSink& out, const CancelToken&) {
+      json hosts = json::array();
+      for (const auto& report : up ? sky.SshUp(pool) : sky.SshDown(pool)) {
+        out.Write(fmt::format("{}/{}: {}{}\n", report.pool, report.host,
+                              report.ok ? "" : "failed: ", report.detail));
+        hosts.push_back({{"pool", report.pool},
+                         {"host", report.host},
+                         {"ok", report.ok},
+                         {"detail", report.detail}});
+      }
+      return hosts;
+    };
+  }
   static const std::vector<std::string> kNames = {
-      "launch", "exec",      "status",        "queue", "job_status",
-      "cancel", "tail_logs", "download_logs", "stop",  "start",
-      "down",   "autostop",  "cost_report",   "check", "endpoints"};
+      "launch",      "exec",          "status",    "queue",  "job_status", "cancel",
+      "tail_logs",   "download_logs", "stop",      "start",  "down",       "autostop",
+      "cost_report", "check",         "endpoints", "ssh_up", "ssh_down"};
   throw InvalidTaskError(fmt::format("unknown request '{}'", name), {},
                          strings::CloseMatches(name, kNames));
 }

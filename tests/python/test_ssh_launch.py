@@ -10,6 +10,7 @@ import os
 import pathlib
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -324,3 +325,37 @@ def test_ssh_up_down_and_allowed_pools(sky_bin: str, sshd_hosts: SshdHosts, sky_
     assert down.returncode == 0, down.stdout + down.stderr
     for host in sshd_hosts.hosts[:2]:
         assert not host_home(host).exists() or not any(host_home(host).iterdir()), host
+
+
+def test_python_sdk_on_a_pool(sshd_hosts: SshdHosts, sky_env: dict, sky_bin: str) -> None:
+    """`import sky` drives the same pool: ssh_up, launch with infra, down."""
+    entries = host_entries(sshd_hosts, sky_env)
+    write_pools(
+        sky_env,
+        f"lab:\n  user: root\n  identity_file: {sshd_hosts.user_key}\n"
+        f"  hosts: [{entries[0]}, {entries[1]}]\n",
+    )
+    script = (
+        "import sky\n"
+        "hosts = sky.get(sky.ssh_up(infra='lab'))\n"
+        "assert [h['ok'] for h in hosts] == [True, True], hosts\n"
+        "task = sky.Task(run='echo sdk-rank-$SKYPILOT_NODE_RANK', num_nodes=2)\n"
+        "task.set_resources(sky.Resources(infra='ssh/lab'))\n"
+        "job_id, handle = sky.stream_and_get(sky.launch(task, cluster_name='py'))\n"
+        "print('job', job_id)\n"
+        "(record,) = sky.get(sky.status(['py']))\n"
+        "print('status', record['status'])\n"
+        "sky.get(sky.down('py'))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=sky_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sdk-rank-0" in result.stdout and "sdk-rank-1" in result.stdout, result.stdout
+    assert "status ClusterStatus.UP" in result.stdout or "status UP" in result.stdout, result.stdout
+    assert cluster_dirs(sshd_hosts, "py") == []

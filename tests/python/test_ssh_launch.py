@@ -90,6 +90,13 @@ def test_multinode_ranks_and_down(sky_bin: str, sshd_hosts: SshdHosts, sky_env: 
     assert ex.returncode == 0, ex.stdout + ex.stderr
     assert "exec-on-0" in ex.stdout and "exec-on-1" in ex.stdout, ex.stdout
 
+    # Logs come back from the head.
+    home = pathlib.Path(sky_env["SKYCORE_STATE_DIR"]).parent / "home"
+    local_logs = home / "sky_logs" / "mn"
+    synced = sky(sky_bin, {**sky_env, "HOME": str(home)}, "logs", "mn", "1", "--sync-down")
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert any("rank 1 of 2" in p.read_text() for p in local_logs.rglob("*.log")), synced.stdout
+
     down = sky(sky_bin, sky_env, "down", "-y", "mn")
     assert down.returncode == 0, down.stdout + down.stderr
     assert cluster_dirs(sshd_hosts, "mn") == []

@@ -7,7 +7,8 @@
 // cluster's handle (JSON in the state store) names its backend in "infra".
 //
 //   local   every node is a directory on this machine (local_cluster.h)
-//   ssh     nodes are hosts of an SSH node pool (ssh_cluster.h)
+//   ssh     nodes are hosts of an SSH node pool (ssh_cluster.cc)
+//   kubernetes  nodes are pods of a kubeconfig context (k8s_cluster.cc)
 #pragma once
 
 #include <filesystem>
@@ -30,6 +31,8 @@ struct BackendContext {
   std::filesystem::path skyletd;  // the agent binary on this machine
   std::filesystem::path ssh_config;
   std::filesystem::path ssh_control_dir;  // empty: the default
+  std::vector<std::filesystem::path> kubeconfig_paths;
+  std::string user;  // who launches (labels of Kubernetes pods)
   std::function<const LocalMachine&()> machine;
 };
 
@@ -116,12 +119,13 @@ void AddPorts(nlohmann::json& config, const Candidate& chosen, const Task& task)
 // The backend of a handle (by its "infra"); InternalError for an unknown one.
 std::unique_ptr<ClusterBackend> BackendForHandle(const nlohmann::json& handle,
                                                  const BackendContext& context);
-// The backend that launches on `infra` ("local", "ssh"); NotSupportedError
+// The backend that launches on `infra` ("local", "ssh", "kubernetes"); NotSupportedError
 // naming what does work for an infra skycore cannot launch on yet.
 std::unique_ptr<ClusterBackend> BackendForInfra(const std::string& infra, const std::string& region,
                                                 const BackendContext& context);
 
 std::unique_ptr<ClusterBackend> MakeLocalBackend(const BackendContext& context);
 std::unique_ptr<ClusterBackend> MakeSshBackend(const BackendContext& context);
+std::unique_ptr<ClusterBackend> MakeKubernetesBackend(const BackendContext& context);
 
 }  // namespace skycore::backend

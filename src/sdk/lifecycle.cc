@@ -247,6 +247,8 @@ class ClusterOps {
     context.state_dir = sky_.options().state_dir;
     context.ssh_config = sky_.options().ssh_config;
     context.ssh_control_dir = sky_.options().ssh_control_dir;
+    context.kubeconfig_paths = sky_.options().kubeconfig_paths;
+    context.user = CurrentUser();
     Sky::Impl* impl = &impl_;
     context.machine = [impl]() -> const backend::LocalMachine& { return impl->machine(); };
     try {

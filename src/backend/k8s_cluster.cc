@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -49,6 +50,23 @@ constexpr double kTeardownWaitS = 30;
 
 std::string HashText(const std::string& text) {
   return fmt::format("{:016x}", std::hash<std::string>{}(text));
+}
+
+// A label value (at most 63 of [A-Za-z0-9._-], alphanumeric at both ends)
+// standing for `text`.
+std::string LabelValue(const std::string& text) {
+  std::string value;
+  for (char c : text) {
+    value.push_back(
+        std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ? c : '_');
+  }
+  value = value.substr(0, 63);
+  while (!value.empty() && !std::isalnum(static_cast<unsigned char>(value.back())))
+    value.pop_back();
+  while (!value.empty() && !std::isalnum(static_cast<unsigned char>(value.front()))) {
+    value.erase(value.begin());
+  }
+  return value.empty() ? "unknown" : value;
 }
 
 double Now() {
@@ -86,7 +104,7 @@ class K8sBackend : public ClusterBackend {
         {"cluster_name", request.name},
         {"context", context_name},
         {"namespace", config.namespace_name.empty() ? creds.namespace_name : config.namespace_name},
-        {"user", context_.user},
+        {"user", LabelValue(context_.user)},
         {"pods", pods},
         {"num_nodes", request.num_nodes},
         {"cpus_per_node", demand.cpus > 0 ? demand.cpus : request.chosen->vcpus},
@@ -273,14 +291,18 @@ class K8sBackend : public ClusterBackend {
   }
 
   bool Exists(const json& handle) override {
-    const kubernetes::ApiClient api(Credentials(handle.value("context", "")));
-    auto response = api.Send("GET", PodsPath(handle) + "/" + Head(handle).pod);
+    kubernetes::ApiResponse response;
+    try {
+      const kubernetes::ApiClient api(Credentials(handle.value("context", "")));
+      response = api.Send("GET", PodsPath(handle) + "/" + Head(handle).pod);
+    } catch (const Error&) {
+      return true;  // the API server cannot say: not known to be gone
+    }
     if (response.status == 404) return false;
     if (response.status >= 200 && response.status < 300) {
-      const auto kind = kubernetes::ProgressOf(response.body).kind;
-      return kind != kubernetes::PodProgress::Kind::kFailed;
+      return kubernetes::ProgressOf(response.body).kind != kubernetes::PodProgress::Kind::kFailed;
     }
-    return true;  // unknown: not known to be gone
+    return true;
   }
 
   json LaunchedResources(const json& handle, const Candidate& chosen,

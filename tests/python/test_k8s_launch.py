@@ -258,3 +258,31 @@ def test_status_refresh_sees_deleted_pods(
     assert status.returncode == 0, describe(status)
     assert "kl5" not in status.stdout, status.stdout
     assert k8s_cluster.pods("kl5") == []
+
+
+def test_workdir_relaunch_and_log_sync_down(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster, tmp_path: pathlib.Path
+) -> None:
+    workdir = tmp_path / "work"
+    (workdir / "sub").mkdir(parents=True)
+    (workdir / "sub" / "file.txt").write_text("content-1\n")
+    args = ("launch", "-y", "-c", "kl6", "--workdir", str(workdir), "--", "cat sub/file.txt")
+    first = sky(sky_bin, sky_env, *args[:4], "--infra", "k8s", *args[4:])
+    try:
+        assert first.returncode == 0, describe(first)
+        assert "content-1" in first.stdout.splitlines(), describe(first)
+        # A second launch reuses the pod and its agent, and syncs the workdir again.
+        (workdir / "sub" / "file.txt").write_text("content-2\n")
+        second = sky(sky_bin, sky_env, *args)
+        assert second.returncode == 0, describe(second)
+        assert "content-2" in second.stdout.splitlines(), describe(second)
+        assert "Installing the agent" not in second.stderr, describe(second)
+        assert len(k8s_cluster.pods("kl6")) == 1
+        home = tmp_path / "home"
+        home.mkdir()
+        synced = sky(sky_bin, dict(sky_env, HOME=str(home)), "logs", "--sync-down", "kl6", "1")
+        assert synced.returncode == 0, describe(synced)
+        logs = list((home / "sky_logs" / "kl6").rglob("run.log"))
+        assert logs and "content-1" in logs[0].read_text(), describe(synced)
+    finally:
+        sky(sky_bin, sky_env, "down", "-y", "kl6")

@@ -427,17 +427,17 @@ class K8sBackend : public ClusterBackend {
                 fmt::format("Kubernetes context '{}': pod {} failed to start: {}", context_name,
                             pod_name.get<std::string>(), progress.reason));
           case Kind::kPending:
-            waiting.push_back(pod_name.get<std::string>());
+            waiting.push_back(fmt::format("{} ({})", pod_name.get<std::string>(), progress.reason));
             break;
         }
       }
       if (waiting.empty()) return ips;
       if (Now() > deadline) {
-        throw ResourcesUnavailableError(
-            fmt::format("Kubernetes context '{}': pod{} {} did not start running within {} s "
-                        "(kubernetes.provision_timeout)",
-                        context_name, waiting.size() == 1 ? "" : "s", fmt::join(waiting, ", "),
-                        config.provision_timeout_s));
+        throw ResourcesUnavailableError(fmt::format(
+            "Kubernetes context '{}': pod{} of cluster '{}' did not start running within {} s "
+            "(kubernetes.provision_timeout): {}",
+            context_name, waiting.size() == 1 ? "" : "s", handle.value("cluster_name", ""),
+            config.provision_timeout_s, fmt::join(waiting, "; ")));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

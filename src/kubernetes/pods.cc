@@ -209,6 +209,24 @@ PodProgress ProgressOf(const json& pod) {
       return progress;
     }
   }
+  // Still on its way: say where it waits.
+  const std::string node = pod.value("spec", json::object()).value("nodeName", "");
+  progress.reason = node.empty() ? "not scheduled yet" : "on node " + node;
+  for (const char* key : {"initContainerStatuses", "containerStatuses"}) {
+    for (const auto& container : status.value(key, json::array())) {
+      const json state = container.value("state", json::object());
+      if (state.contains("running") && std::string(key) == "initContainerStatuses") {
+        progress.reason += ", init container " + container.value("name", "") + " running";
+        return progress;
+      }
+      if (state.contains("waiting")) {
+        const json waiting = state["waiting"];
+        progress.reason += ", container " + container.value("name", "") + " waiting (" +
+                           waiting.value("reason", "") + ")";
+        return progress;
+      }
+    }
+  }
   return progress;
 }
 

@@ -72,7 +72,7 @@ nlohmann::json PodManifest(const PodRequest& request, const nlohmann::json& pod_
 struct PodProgress {
   enum class Kind { kPending, kRunning, kUnschedulable, kImagePull, kFailed };
   Kind kind = Kind::kPending;
-  std::string reason;  // the scheduler's or kubelet's message
+  std::string reason;  // the scheduler's or kubelet's message; kPending: where it waits
   std::string image;   // kImagePull: the image that cannot be pulled
   std::string ip;      // kRunning: the pod's IP
 };

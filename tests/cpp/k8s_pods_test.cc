@@ -106,6 +106,14 @@ TEST(K8sPodProgress, ReadsRunningUnschedulableAndImagePull) {
   EXPECT_EQ(pull.kind, PodProgress::Kind::kImagePull);
   EXPECT_EQ(pull.image, "nope:1");
   EXPECT_EQ(ProgressOf({{"status", {{"phase", "Pending"}}}}).kind, PodProgress::Kind::kPending);
+  EXPECT_EQ(ProgressOf({{"status", {{"phase", "Pending"}}}}).reason, "not scheduled yet");
+  const auto initializing =
+      ProgressOf({{"spec", {{"nodeName", "n1"}}},
+                  {"status",
+                   {{"phase", "Pending"},
+                    {"initContainerStatuses",
+                     {{{"name", "setup"}, {"state", {{"running", json::object()}}}}}}}}});
+  EXPECT_EQ(initializing.reason, "on node n1, init container setup running");
 }
 
 TEST(K8sConfig, ContextConfigsOverrideAndMergePodConfig) {

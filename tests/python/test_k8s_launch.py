@@ -286,3 +286,32 @@ def test_workdir_relaunch_and_log_sync_down(
         assert logs and "content-1" in logs[0].read_text(), describe(synced)
     finally:
         sky(sky_bin, sky_env, "down", "-y", "kl6")
+
+
+def test_provision_timeout_names_what_the_pod_waits_for(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster
+) -> None:
+    # An init container that outlasts kubernetes.provision_timeout keeps the
+    # pod Pending.
+    config = pathlib.Path(sky_env["SKYCORE_STATE_DIR"]) / "config.yaml"
+    config.write_text(
+        "kubernetes:\n"
+        "  provision_timeout: 1\n"
+        "  pod_config:\n"
+        "    spec:\n"
+        "      initContainers:\n"
+        "        - {name: slow-init, image: busybox, command: [sleep, '60']}\n"
+    )
+    started = time.monotonic()
+    launch = sky(sky_bin, sky_env, "launch", "-y", "-c", "kl7", "--infra", "k8s", "--", "true")
+    try:
+        assert launch.returncode != 0, describe(launch)
+        assert time.monotonic() - started < 30
+        err = launch.stderr
+        assert "pod of cluster 'kl7' did not start running within 1 s" in err, err
+        assert "kubernetes.provision_timeout" in err and "kl7-head (on node " in err, err
+        assert "init container slow-init running" in err, err
+    finally:
+        down = sky(sky_bin, sky_env, "down", "-y", "kl7")
+        assert down.returncode == 0, describe(down)
+        assert wait_for_no_pods(k8s_cluster, "kl7", 1) == []

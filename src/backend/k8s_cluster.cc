@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -263,8 +264,7 @@ class K8sBackend : public ClusterBackend {
     const std::string context_name = handle.value("context", "");
     const kubernetes::ApiClient api(Credentials(context_name));
     const std::string pods_path = PodsPath(handle);
-    const std::string selector = kubernetes::UrlEncode(
-        fmt::format("{}={}", kubernetes::kClusterNameLabel, handle.value("cluster_name", "")));
+    const std::string selector = Selector(handle);
     std::set<std::string> names;
     for (const auto& pod :
          api.Get(pods_path + "?labelSelector=" + selector).value("items", json::array())) {
@@ -340,6 +340,12 @@ class K8sBackend : public ClusterBackend {
                        kubernetes::UrlEncode(handle.value("namespace", "default")));
   }
 
+  // The label selector of the cluster's pods, URL-encoded.
+  static std::string Selector(const json& handle) {
+    return kubernetes::UrlEncode(
+        fmt::format("{}={}", kubernetes::kClusterNameLabel, handle.value("cluster_name", "")));
+  }
+
   static ExecTarget Head(const json& handle) {
     const json pods = handle.value("pods", json::array());
     return {handle.value("namespace", "default"),
@@ -395,16 +401,23 @@ class K8sBackend : public ClusterBackend {
     const json pods = handle.value("pods", json::array());
     const double deadline = Now() + config.provision_timeout_s;
     for (;;) {
+      // One list per round, whatever the number of pods.
+      std::map<std::string, json> listed;
+      const json list = api.Get(PodsPath(handle) + "?labelSelector=" + Selector(handle));
+      for (const auto& pod : list.value("items", json::array())) {
+        const std::string pod_name = pod["metadata"].value("name", "");
+        listed[pod_name] = pod;
+      }
       json ips = json::array();
       std::vector<std::string> waiting;
       for (const auto& pod_name : pods) {
-        auto response = api.Send("GET", PodsPath(handle) + "/" + pod_name.get<std::string>());
-        if (response.status == 404) {
+        auto found = listed.find(pod_name.get<std::string>());
+        if (found == listed.end()) {
           throw ResourcesUnavailableError(
               fmt::format("Kubernetes context '{}': pod {} was deleted while it started",
                           context_name, pod_name.get<std::string>()));
         }
-        const auto progress = kubernetes::ProgressOf(response.body);
+        const auto progress = kubernetes::ProgressOf(found->second);
         using Kind = kubernetes::PodProgress::Kind;
         switch (progress.kind) {
           case Kind::kRunning:

@@ -315,3 +315,17 @@ def test_provision_timeout_names_what_the_pod_waits_for(
         down = sky(sky_bin, sky_env, "down", "-y", "kl7")
         assert down.returncode == 0, describe(down)
         assert wait_for_no_pods(k8s_cluster, "kl7", 1) == []
+
+
+def test_multi_node_is_refused_clearly(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster
+) -> None:
+    launch = sky(
+        sky_bin, sky_env, "launch", "-y", "-c", "kl8", "--infra", "k8s", "--num-nodes", "2",
+        "--", "true",
+    )  # fmt: skip
+    assert launch.returncode != 0, describe(launch)
+    assert "multi-node clusters on Kubernetes are not supported yet" in launch.stderr, describe(
+        launch
+    )
+    assert k8s_cluster.pods("kl8") == []

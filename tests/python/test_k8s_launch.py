@@ -254,6 +254,9 @@ def test_status_refresh_sees_deleted_pods(
     assert launch.returncode == 0, describe(launch)
     deleted = k8s_cluster.kubectl("delete", "pod", "kl5-head", "--now")
     assert deleted.returncode == 0, deleted.stderr
+    run = sky(sky_bin, sky_env, "exec", "kl5", "--", "true")
+    assert run.returncode != 0, describe(run)
+    assert "its head pod kl5-head is gone" in run.stderr, describe(run)
     status = sky(sky_bin, sky_env, "status", "-r")
     assert status.returncode == 0, describe(status)
     assert "kl5" not in status.stdout, status.stdout

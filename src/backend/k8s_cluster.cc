@@ -95,25 +95,23 @@ class K8sBackend : public ClusterBackend {
           request.name, request.num_nodes, context_name));
     }
     const auto creds = Credentials(context_name);
-    const auto config = Config(context_name);
     const NodeDemand& demand = request.demand;
     json pods = json::array();
     for (int i = 0; i < request.num_nodes; ++i)
       pods.push_back(kubernetes::PodName(request.name, i));
-    return json{
-        {"infra", "kubernetes"},
-        {"cluster_name", request.name},
-        {"context", context_name},
-        {"namespace", config.namespace_name.empty() ? creds.namespace_name : config.namespace_name},
-        {"user", LabelValue(context_.user)},
-        {"pods", pods},
-        {"num_nodes", request.num_nodes},
-        {"cpus_per_node", demand.cpus > 0 ? demand.cpus : request.chosen->vcpus},
-        {"memory_gib_per_node",
-         demand.memory_gib > 0 ? demand.memory_gib : request.chosen->memory_gib},
-        {"accelerator", demand.gpu_name},
-        {"gpus_per_node", demand.gpus},
-        {"requests", {{"cpus", demand.cpus}, {"memory_gib", demand.memory_gib}}}};
+    return json{{"infra", "kubernetes"},
+                {"cluster_name", request.name},
+                {"context", context_name},
+                {"namespace", creds.namespace_name},
+                {"user", LabelValue(context_.user)},
+                {"pods", pods},
+                {"num_nodes", request.num_nodes},
+                {"cpus_per_node", demand.cpus > 0 ? demand.cpus : request.chosen->vcpus},
+                {"memory_gib_per_node",
+                 demand.memory_gib > 0 ? demand.memory_gib : request.chosen->memory_gib},
+                {"accelerator", demand.gpu_name},
+                {"gpus_per_node", demand.gpus},
+                {"requests", {{"cpus", demand.cpus}, {"memory_gib", demand.memory_gib}}}};
   }
 
   void Up(json& handle, const std::string&, OutputSink& out, const RecordHandle& record) override {

@@ -118,8 +118,16 @@ KubernetesConfig ReadKubernetesConfig(const std::filesystem::path& path,
     if (!merged["provision_timeout"].is_number()) fail("provision_timeout", "a number of seconds");
     config.provision_timeout_s = merged["provision_timeout"].get<double>();
   }
-  if (merged.contains("namespace") && merged["namespace"].is_string()) {
-    config.namespace_name = merged["namespace"].get<std::string>();
+  if (merged.contains("custom_metadata") && !merged["custom_metadata"].is_null()) {
+    const json& metadata = merged["custom_metadata"];
+    if (!metadata.is_object()) fail("custom_metadata", "a mapping of labels and annotations");
+    json extra = json::object();
+    for (const char* key : {"labels", "annotations"}) {
+      if (metadata.contains(key)) extra[key] = metadata[key];
+    }
+    // pod_config's own metadata wins over the general custom_metadata.
+    MergePodConfig(extra, config.pod_config.value("metadata", json::object()));
+    config.pod_config["metadata"] = extra;
   }
   return config;
 }

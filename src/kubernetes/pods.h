@@ -26,10 +26,11 @@ inline constexpr const char* kDefaultImage =
 
 // The `kubernetes:` section of ~/.sky/config.yaml as a launch uses it, with
 // `context_configs.<context>` merged over it as SkyPilot does.
+// `custom_metadata` (labels and annotations for every object) is folded into
+// pod_config's metadata. The namespace is the context's.
 struct KubernetesConfig {
   nlohmann::json pod_config = nlohmann::json::object();  // merged into every pod
   double provision_timeout_s = 60;                       // how long pods may stay Pending
-  std::string namespace_name;                            // empty: the context's namespace
 };
 
 // Reads `path` (absent: defaults). InvalidSkyPilotConfigError names the file

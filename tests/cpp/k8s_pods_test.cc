@@ -122,6 +122,7 @@ TEST(K8sConfig, ContextConfigsOverrideAndMergePodConfig) {
   const fs::path path = dir / "config.yaml";
   std::ofstream(path) << "kubernetes:\n"
                          "  provision_timeout: 5\n"
+                         "  custom_metadata: {labels: {a: '0', c: '3'}, annotations: {n: x}}\n"
                          "  pod_config:\n"
                          "    metadata: {labels: {a: '1'}}\n"
                          "  context_configs:\n"
@@ -130,10 +131,11 @@ TEST(K8sConfig, ContextConfigsOverrideAndMergePodConfig) {
                          "      pod_config: {metadata: {labels: {b: '2'}}}\n";
   const auto plain = ReadKubernetesConfig(path, "skycore");
   EXPECT_EQ(plain.provision_timeout_s, 5);
-  EXPECT_EQ(plain.pod_config["metadata"]["labels"], (json{{"a", "1"}}));
+  EXPECT_EQ(plain.pod_config["metadata"]["labels"], (json{{"a", "1"}, {"c", "3"}}));
+  EXPECT_EQ(plain.pod_config["metadata"]["annotations"], (json{{"n", "x"}}));
   const auto other = ReadKubernetesConfig(path, "other");
   EXPECT_EQ(other.provision_timeout_s, 9);
-  EXPECT_EQ(other.pod_config["metadata"]["labels"], (json{{"a", "1"}, {"b", "2"}}));
+  EXPECT_EQ(other.pod_config["metadata"]["labels"], (json{{"a", "1"}, {"b", "2"}, {"c", "3"}}));
   std::ofstream(path) << "kubernetes:\n  pod_config: [1]\n";
   EXPECT_THROW(ReadKubernetesConfig(path, "skycore"), InvalidSkyPilotConfigError);
   EXPECT_EQ(ReadKubernetesConfig(dir / "absent.yaml", "x").provision_timeout_s, 60);

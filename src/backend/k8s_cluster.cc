@@ -37,6 +37,7 @@
 #include "kubernetes/pods.h"
 #include "skycore/agent.h"
 #include "skycore/error.h"
+#include "ssh/runner.h"
 
 namespace skycore::backend {
 namespace fs = std::filesystem;
@@ -180,9 +181,13 @@ class K8sBackend : public ClusterBackend {
       throw ClusterNotUpError(
           fmt::format("cluster '{}' was never brought up; `sky launch -c {}` does it", name, name));
     }
-    // This process's own socket: the bridge lives in this process.
+    // This process's own socket (the bridge lives in this process), in a
+    // directory only we can use.
     const fs::path dir = fmt::format("/tmp/skycore-k8s-{}", ::geteuid());
-    ::mkdir(dir.c_str(), 0700);
+    if (!ssh::PrepareControlDir(dir)) {
+      throw IoError(fmt::format("{} is not a private directory of this user; remove it and retry",
+                                dir.string()));
+    }
     const fs::path local =
         dir / fmt::format("{}-{}.sock",
                           HashText(context_.state_dir.string() + "\n" + name).substr(0, 12),

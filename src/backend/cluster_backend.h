@@ -9,6 +9,7 @@
 //   local   every node is a directory on this machine (local_cluster.h)
 //   ssh     nodes are hosts of an SSH node pool (ssh_cluster.cc)
 //   slurm   nodes are a Slurm allocation (slurm_cluster.cc)
+//   kubernetes  nodes are pods of a kubeconfig context (k8s_cluster.cc)
 #pragma once
 
 #include <filesystem>
@@ -32,6 +33,8 @@ struct BackendContext {
   std::filesystem::path ssh_config;
   std::filesystem::path ssh_control_dir;  // empty: the default
   std::filesystem::path slurm_config;     // ~/.slurm/config
+  std::vector<std::filesystem::path> kubeconfig_paths;
+  std::string user;  // who launches (labels of Kubernetes pods)
   std::function<const LocalMachine&()> machine;
 };
 
@@ -118,7 +121,7 @@ void AddPorts(nlohmann::json& config, const Candidate& chosen, const Task& task)
 // The backend of a handle (by its "infra"); InternalError for an unknown one.
 std::unique_ptr<ClusterBackend> BackendForHandle(const nlohmann::json& handle,
                                                  const BackendContext& context);
-// The backend that launches on `infra` ("local", "ssh"); NotSupportedError
+// The backend that launches on `infra` ("local", "ssh", "kubernetes"); NotSupportedError
 // naming what does work for an infra skycore cannot launch on yet.
 std::unique_ptr<ClusterBackend> BackendForInfra(const std::string& infra, const std::string& region,
                                                 const BackendContext& context);
@@ -126,5 +129,6 @@ std::unique_ptr<ClusterBackend> BackendForInfra(const std::string& infra, const 
 std::unique_ptr<ClusterBackend> MakeLocalBackend(const BackendContext& context);
 std::unique_ptr<ClusterBackend> MakeSshBackend(const BackendContext& context);
 std::unique_ptr<ClusterBackend> MakeSlurmBackend(const BackendContext& context);
+std::unique_ptr<ClusterBackend> MakeKubernetesBackend(const BackendContext& context);
 
 }  // namespace skycore::backend

@@ -144,20 +144,17 @@ std::unique_ptr<ClusterBackend> BackendForHandle(const json& handle,
   if (infra == "local") return MakeLocalBackend(context);
   if (infra == "ssh") return MakeSshBackend(context);
   if (infra == "slurm") return MakeSlurmBackend(context);
+  if (infra == "kubernetes") return MakeKubernetesBackend(context);
   throw InternalError("the cluster's handle names no backend skycore knows: " + handle.dump());
 }
 
-std::unique_ptr<ClusterBackend> BackendForInfra(const std::string& infra, const std::string& region,
+std::unique_ptr<ClusterBackend> BackendForInfra(const std::string& infra,
+                                                const std::string& /*region*/,
                                                 const BackendContext& context) {
   if (infra == "local") return MakeLocalBackend(context);
   if (infra == "ssh") return MakeSshBackend(context);
   if (infra == "slurm") return MakeSlurmBackend(context);
-  if (infra == "kubernetes") {
-    throw NotSupportedError(fmt::format(
-        "launching on Kubernetes is not supported yet (the optimizer chose {}/{}); `sky check "
-        "kubernetes` and `sky show-gpus --infra k8s` work, and `--infra local` runs here",
-        infra, region));
-  }
+  if (infra == "kubernetes") return MakeKubernetesBackend(context);
   throw NotSupportedError(fmt::format("launching on {} is not supported by skycore yet", infra));
 }
 

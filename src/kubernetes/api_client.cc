@@ -56,15 +56,47 @@ ApiClient::ApiClient(ContextCredentials credentials, ApiClientOptions options)
     : credentials_(std::move(credentials)), options_(options) {}
 
 nlohmann::json ApiClient::Get(const std::string& path) const {
+  return Expect(Send("GET", path), "GET", path);
+}
+
+nlohmann::json ApiClient::Post(const std::string& path, const nlohmann::json& body) const {
+  return Expect(Send("POST", path, &body), "POST", path);
+}
+
+nlohmann::json ApiClient::Patch(const std::string& path, const nlohmann::json& body) const {
+  return Expect(Send("PATCH", path, &body), "PATCH", path);
+}
+
+bool ApiClient::Delete(const std::string& path) const {
+  ApiResponse response = Send("DELETE", path);
+  if (response.status == 404) return false;
+  Expect(std::move(response), "DELETE", path);
+  return true;
+}
+
+nlohmann::json ApiClient::Expect(ApiResponse response, const std::string& method,
+                                 const std::string& path) const {
+  if (response.status >= 200 && response.status < 300) return std::move(response.body);
+  throw NetworkError(fmt::format("Kubernetes context '{}': {} {} failed: HTTP {}: {}",
+                                 credentials_.context, method, path, response.status,
+                                 response.message));
+}
+
+ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
+                            const nlohmann::json* body) const {
   const auto& creds = credentials_;
   const std::string url = creds.server + path;
+  const std::string payload = body ? body->dump() : std::string();
+  // Only requests that cannot have taken effect are retried: all of them on
+  // a connection failure, GETs alone on 429 and 5xx.
+  const bool idempotent = method == "GET";
   long backoff_ms = options_.retry_backoff_ms;
   std::string last_error;
   for (int attempt = 1; attempt <= std::max(1, options_.max_attempts); ++attempt) {
     std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
     if (!curl) throw InternalError("curl_easy_init failed");
     CURL* handle = curl.get();
-    std::string body;
+    std::string response_body;
     char error_buffer[CURL_ERROR_SIZE] = {0};
     std::unique_ptr<curl_slist, SlistDeleter> headers(
         curl_slist_append(nullptr, "Accept: application/json"));
@@ -72,10 +104,21 @@ nlohmann::json ApiClient::Get(const std::string& path) const {
       headers.reset(
           curl_slist_append(headers.release(), ("Authorization: Bearer " + creds.token).c_str()));
     }
+    if (body) {
+      // PATCH bodies are JSON merge patches: a partial object, as SkyPilot sends.
+      headers.reset(curl_slist_append(
+          headers.release(), method == "PATCH" ? "Content-Type: application/merge-patch+json"
+                                               : "Content-Type: application/json"));
+    }
     curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, method.c_str());
+    if (body) {
+      curl_easy_setopt(handle, CURLOPT_POSTFIELDS, payload.c_str());
+      curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE, static_cast<long>(payload.size()));
+    }
     curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get());
     curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, AppendBody);
-    curl_easy_setopt(handle, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(handle, CURLOPT_WRITEDATA, &response_body);
     curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
     curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT, options_.connect_timeout_s);
@@ -104,18 +147,24 @@ nlohmann::json ApiClient::Get(const std::string& path) const {
             "certificate-authority and the user's client certificate in your kubeconfig",
             creds.context, creds.server, last_error));
       }
+      if (code == CURLE_OPERATION_TIMEDOUT && !idempotent) {
+        // The server may have acted on it: the caller must look, not resend.
+        throw NetworkError(fmt::format("Kubernetes context '{}': {} {} timed out: {}",
+                                       creds.context, method, path, last_error));
+      }
     } else {
       long status = 0;
       curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
       if (status >= 200 && status < 300) {
-        auto parsed = nlohmann::json::parse(body, nullptr, false);
+        auto parsed = response_body.empty() ? nlohmann::json::object()
+                                            : nlohmann::json::parse(response_body, nullptr, false);
         if (parsed.is_discarded()) {
-          throw NetworkError(fmt::format("Kubernetes context '{}': GET {} returned invalid JSON",
-                                         creds.context, path));
+          throw NetworkError(fmt::format("Kubernetes context '{}': {} {} returned invalid JSON",
+                                         creds.context, method, path));
         }
-        return parsed;
+        return {status, std::move(parsed), ""};
       }
-      const std::string message = ApiMessage(body);
+      const std::string message = ApiMessage(response_body);
       if (status == 401) {
         throw NetworkError(fmt::format(
             "Kubernetes context '{}': the API server at {} rejected the credentials of user "
@@ -124,15 +173,15 @@ nlohmann::json ApiClient::Get(const std::string& path) const {
       }
       if (status == 403) {
         throw NetworkError(fmt::format(
-            "Kubernetes context '{}': user '{}' is not allowed to GET {} (HTTP 403 Forbidden, "
+            "Kubernetes context '{}': user '{}' is not allowed to {} {} (HTTP 403 Forbidden, "
             "RBAC: {}). The context's namespace is '{}'; ask the cluster admin for a role "
-            "that allows listing nodes and pods, or use another context",
-            creds.context, creds.user_name, path, message, creds.namespace_name));
+            "that allows this, or use another context",
+            creds.context, creds.user_name, method, path, message, creds.namespace_name));
       }
       last_error = fmt::format("HTTP {}: {}", status, message);
-      if (status != 429 && status < 500) {
-        throw NetworkError(fmt::format("Kubernetes context '{}': GET {} failed: {}", creds.context,
-                                       path, last_error));
+      if ((status != 429 && status < 500) || !idempotent) {
+        auto parsed = nlohmann::json::parse(response_body, nullptr, false);
+        return {status, parsed.is_discarded() ? nlohmann::json() : std::move(parsed), message};
       }
     }
     if (attempt < options_.max_attempts) {

@@ -1,6 +1,6 @@
-// A minimal Kubernetes API client: GET of JSON over HTTPS (libcurl + OpenSSL)
-// with a context's TLS material held in memory, a bearer token, timeouts and
-// bounded retries of transient failures.
+// A minimal Kubernetes API client: JSON requests (GET, POST, PATCH, DELETE)
+// over HTTPS (libcurl + OpenSSL) with a context's TLS material held in memory,
+// a bearer token, timeouts and bounded retries of transient failures.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -17,6 +17,13 @@ struct ApiClientOptions {
   long retry_backoff_ms = 200;  // doubled after each attempt
 };
 
+// One API answer that was not an error of transport or authorization.
+struct ApiResponse {
+  long status = 0;
+  nlohmann::json body;  // the object, or the Status object of an API error
+  std::string message;  // the Status message of an API error
+};
+
 class ApiClient {
  public:
   explicit ApiClient(ContextCredentials credentials, ApiClientOptions options = {});
@@ -27,9 +34,28 @@ class ApiClient {
   // the user, context and namespace (an RBAC denial).
   nlohmann::json Get(const std::string& path) const;
 
+  // POSTs `body` (create) and returns the created object. Errors as Get; a
+  // 409 (already exists) or 422 (invalid) throws NetworkError with the
+  // server's message.
+  nlohmann::json Post(const std::string& path, const nlohmann::json& body) const;
+  // PATCHes with a JSON merge patch and returns the object.
+  nlohmann::json Patch(const std::string& path, const nlohmann::json& body) const;
+  // DELETEs `path`; false when it was already gone (404), so callers can
+  // delete idempotently.
+  bool Delete(const std::string& path) const;
+
+  // Sends one request and returns any HTTP answer but 401 and 403 (those
+  // throw as in Get); only GETs are retried on 429 and 5xx, as a write may
+  // have taken effect.
+  ApiResponse Send(const std::string& method, const std::string& path,
+                   const nlohmann::json* body = nullptr) const;
+
   const ContextCredentials& credentials() const { return credentials_; }
 
  private:
+  nlohmann::json Expect(ApiResponse response, const std::string& method,
+                        const std::string& path) const;
+
   ContextCredentials credentials_;
   ApiClientOptions options_;
 };

@@ -235,6 +235,8 @@ backend::BackendContext Sky::Impl::MakeBackendContext() {
   context.ssh_config = options_.ssh_config;
   context.ssh_control_dir = options_.ssh_control_dir;
   context.slurm_config = options_.slurm_config;
+  context.kubeconfig_paths = options_.kubeconfig_paths;
+  context.user = CurrentUser();
   context.machine = [this]() -> const backend::LocalMachine& { return machine(); };
   try {
     context.skyletd = FindProgram("skyletd");

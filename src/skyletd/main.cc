@@ -2,6 +2,7 @@
 //
 //   skyletd --socket PATH --state-dir DIR --node-spec JSON|FILE
 //           [--log-root DIR] [--kill-grace-s SECONDS] [--autostop-hook COMMAND]
+//   skyletd --connect PATH    (stdin and stdout to the agent at PATH; connect.cc)
 //
 // Runs in the foreground until SIGTERM or SIGINT; then it stops the jobs it
 // runs (they become FAILED_DRIVER) and exits 0.
@@ -27,6 +28,8 @@
 #include "skycore/error.h"
 
 extern char** environ;
+
+int RunConnect(const std::string& socket_path);  // connect.cc
 
 namespace {
 
@@ -124,6 +127,7 @@ void WaitForChildren(boost::asio::signal_set& signals, AgentCore& core) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--connect") return RunConnect(argv[2]);
   Flags flags = ParseFlags(argc, argv);
   ::signal(SIGPIPE, SIG_IGN);
   try {

@@ -1,0 +1,567 @@
+// ClusterBackend of Kubernetes: a cluster's nodes are pods of one context.
+//
+// Pods are `<cluster>-head` and `<cluster>-worker<i>` (kubernetes/pods.h),
+// their container idles; everything else arrives through the exec API
+// (kubernetes/exec.h). In the head pod, under `$SKYCORE_HOME` or else
+// `~/.skycore`:
+//
+//   bin/skyletd-<size>-<mtime>     the agent binary, streamed in over exec
+//   clusters/<name>/               nodes.json, agent/, sky_logs/, skyletd.log,
+//                                  node0/sky_workdir
+//
+// and the agent's socket in /tmp (a pod's home can be too deep for a Unix
+// socket path). This machine reaches the agent through a Unix socket that
+// this process serves: each connection to it becomes an exec of `skyletd
+// --connect <socket>` in the head pod, which joins the exec's stdin and
+// stdout to the agent (no port-forward, no Service, nothing listening on the
+// pod's network).
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "backend/cluster_backend.h"
+#include "backend/sync.h"
+#include "common/strings.h"
+#include "kubernetes/api_client.h"
+#include "kubernetes/exec.h"
+#include "kubernetes/kubeconfig.h"
+#include "kubernetes/pods.h"
+#include "skycore/agent.h"
+#include "skycore/error.h"
+#include "ssh/runner.h"
+
+namespace skycore::backend {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using strings::ShellQuote;
+
+namespace {
+
+constexpr double kCommandTimeoutS = 60;
+constexpr double kCopyTimeoutS = 600;
+constexpr double kTeardownWaitS = 30;
+
+std::string HashText(const std::string& text) {
+  return fmt::format("{:016x}", std::hash<std::string>{}(text));
+}
+
+// A label value (at most 63 of [A-Za-z0-9._-], alphanumeric at both ends)
+// standing for `text`.
+std::string LabelValue(const std::string& text) {
+  std::string value;
+  for (char c : text) {
+    value.push_back(
+        std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ? c : '_');
+  }
+  value = value.substr(0, 63);
+  while (!value.empty() && !std::isalnum(static_cast<unsigned char>(value.back())))
+    value.pop_back();
+  while (!value.empty() && !std::isalnum(static_cast<unsigned char>(value.front()))) {
+    value.erase(value.begin());
+  }
+  return value.empty() ? "unknown" : value;
+}
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string ReadLocal(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(fmt::format("cannot read {}", path.string()));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class K8sBackend : public ClusterBackend {
+ public:
+  explicit K8sBackend(BackendContext context) : context_(std::move(context)) {}
+
+  json Plan(const ClusterRequest& request) override {
+    const std::string& context_name = request.chosen->region;
+    if (request.num_nodes > 1) {
+      throw NotSupportedError(fmt::format(
+          "multi-node clusters on Kubernetes are not supported yet (cluster '{}' asks for {} "
+          "nodes on context '{}'); launch one node, or use --infra ssh or local for several",
+          request.name, request.num_nodes, context_name));
+    }
+    const auto creds = Credentials(context_name);
+    const NodeDemand& demand = request.demand;
+    json pods = json::array();
+    for (int i = 0; i < request.num_nodes; ++i)
+      pods.push_back(kubernetes::PodName(request.name, i));
+    return json{{"infra", "kubernetes"},
+                {"cluster_name", request.name},
+                {"context", context_name},
+                {"namespace", creds.namespace_name},
+                {"user", LabelValue(context_.user)},
+                {"pods", pods},
+                {"num_nodes", request.num_nodes},
+                {"cpus_per_node", demand.cpus > 0 ? demand.cpus : request.chosen->vcpus},
+                {"memory_gib_per_node",
+                 demand.memory_gib > 0 ? demand.memory_gib : request.chosen->memory_gib},
+                {"accelerator", demand.gpu_name},
+                {"gpus_per_node", demand.gpus},
+                {"requests", {{"cpus", demand.cpus}, {"memory_gib", demand.memory_gib}}}};
+  }
+
+  void Up(json& handle, const std::string&, OutputSink& out, const RecordHandle& record) override {
+    const std::string name = handle.value("cluster_name", "");
+    const auto creds = Credentials(handle.value("context", ""));
+    const kubernetes::ApiClient api(creds);
+    const auto config = Config(handle.value("context", ""));
+    CreatePods(handle, api, config);
+    out.Step(fmt::format("Waiting for {} pod{} to run", handle["pods"].size(),
+                         handle["pods"].size() == 1 ? "" : "s"));
+    handle["node_ips"] = WaitForPods(handle, api, config);
+    record(handle);
+
+    const ExecTarget head = Head(handle);
+    const std::string agent_name = AgentBinaryName();
+    const auto prepared = RunOrThrow(creds, head, PrepareCommand(name, agent_name), "");
+    std::string root;
+    bool has_agent = false;
+    std::istringstream lines(prepared);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("root=", 0) == 0) root = line.substr(5);
+      if (line == "agent=yes") has_agent = true;
+    }
+    if (root.empty()) {
+      throw CommandError(fmt::format("preparing pod {} printed no skycore directory: {}", head.pod,
+                                     prepared.substr(0, 500)));
+    }
+    handle["root"] = root;
+    // The pod's root tells pods of the same name apart where /tmp is shared.
+    handle["agent_socket"] = fmt::format(
+        "/tmp/skycore-{}.sock", HashText(fmt::format("{}\n{}\n{}\n{}", handle.value("context", ""),
+                                                     head.namespace_name, head.pod, root))
+                                    .substr(0, 12));
+    handle["agent_binary"] = agent_name;
+    record(handle);
+    if (!has_agent) {
+      out.Step(fmt::format("Installing the agent (skyletd) in pod {}", head.pod));
+      const std::string binary = ReadLocal(context_.skyletd);
+      const std::string target = root + "/bin/" + agent_name;
+      // `head -c` rather than `cat`: a v4 exec stream cannot end stdin.
+      RunOrThrow(
+          creds, head,
+          fmt::format("head -c {} >{}.partial && chmod 755 {}.partial && mv -f {}.partial {}",
+                      binary.size(), ShellQuote(target), ShellQuote(target), ShellQuote(target),
+                      ShellQuote(target)),
+          binary, kCopyTimeoutS);
+    }
+    out.Step(fmt::format("Starting the agent (skyletd) in pod {}", head.pod));
+    RunOrThrow(creds, head, StartAgentCommand(handle, agent_name), "");
+    out.StepDone();
+    AgentClient(AgentSocket(handle), 10).ping();
+  }
+
+  bool AgentAlive(const json& handle) override {
+    try {
+      AgentClient(AgentSocket(handle), 5).ping();
+      return true;
+    } catch (const Error&) {
+      return false;
+    }
+  }
+
+  std::string AgentSocket(const json& handle) override {
+    const std::string name = handle.value("cluster_name", "");
+    if (handle.value("root", "").empty()) {
+      throw ClusterNotUpError(
+          fmt::format("cluster '{}' was never brought up; `sky launch -c {}` does it", name, name));
+    }
+    // This process's own socket (the bridge lives in this process), in a
+    // directory only we can use.
+    const fs::path dir = fmt::format("/tmp/skycore-k8s-{}", ::geteuid());
+    if (!ssh::PrepareControlDir(dir)) {
+      throw IoError(fmt::format("{} is not a private directory of this user; remove it and retry",
+                                dir.string()));
+    }
+    const fs::path local =
+        dir / fmt::format("{}-{}.sock",
+                          HashText(context_.state_dir.string() + "\n" + name).substr(0, 12),
+                          ::getpid());
+    const auto creds = Credentials(handle.value("context", ""));
+    kubernetes::ServeExecBridge(local, creds, Head(handle),
+                                {handle.value("root", "") + "/bin/" + AgentBinaryName(handle),
+                                 "--connect", handle.value("agent_socket", "")});
+    try {
+      AgentClient(local.string(), 10).ping();
+    } catch (const Error& error) {
+      std::string why = error.message();
+      try {
+        if (!Exists(handle)) why = fmt::format("its head pod {} is gone", Head(handle).pod);
+      } catch (const Error&) {
+      }
+      throw ClusterNotUpError(fmt::format(
+          "the agent of cluster '{}' on Kubernetes context '{}' does not answer ({}); `sky "
+          "status -r {}` refreshes the cluster's state and `sky launch -c {}` restarts it",
+          name, handle.value("context", ""), why, name, name));
+    }
+    return local.string();
+  }
+
+  NodeShape Shape(const json& handle) const override {
+    return {handle.value("num_nodes", 1), handle.value("cpus_per_node", 0.0),
+            handle.value("memory_gib_per_node", 0.0), handle.value("accelerator", ""),
+            handle.value("gpus_per_node", 0)};
+  }
+
+  void SyncWorkdir(const json& handle, const Workdir& workdir) override {
+    if (workdir.is_git()) {
+      throw NotSupportedError("a git workdir is not supported on Kubernetes clusters yet");
+    }
+    CopyIn(handle, ExpandUser(workdir.path),
+           fmt::format("{}/clusters/{}/node0/sky_workdir", handle.value("root", ""),
+                       handle.value("cluster_name", "")));
+  }
+
+  void SyncFileMounts(const json& handle, const std::vector<FileMount>& mounts) override {
+    if (!mounts.empty()) {
+      throw NotSupportedError(
+          fmt::format("file_mounts are not supported on Kubernetes clusters yet (cluster '{}')",
+                      handle.value("cluster_name", "")));
+    }
+  }
+
+  void FetchDirectory(const json& handle, const std::string& remote_dir,
+                      const fs::path& local_dir) override {
+    const auto creds = Credentials(handle.value("context", ""));
+    auto result = kubernetes::Exec(
+        creds, Head(handle),
+        {"/bin/sh", "-c", fmt::format("tar -C {} -cf - .", ShellQuote(remote_dir))}, "",
+        kCopyTimeoutS);
+    if (result.exit_code != 0) {
+      throw CommandError(fmt::format("copying {} out of pod {} failed (exit {}): {}{}", remote_dir,
+                                     Head(handle).pod, result.exit_code, result.err, result.error));
+    }
+    std::error_code ec;
+    fs::create_directories(local_dir, ec);
+    FILE* tar =
+        ::popen(fmt::format("tar -C {} -xf -", ShellQuote(local_dir.string())).c_str(), "w");
+    if (!tar) throw IoError("cannot run tar to unpack " + remote_dir);
+    const bool written =
+        std::fwrite(result.out.data(), 1, result.out.size(), tar) == result.out.size();
+    if (::pclose(tar) != 0 || !written) {
+      throw IoError(fmt::format("unpacking {} into {} failed", remote_dir, local_dir.string()));
+    }
+  }
+
+  void Stop(const json&) override {
+    throw NotSupportedError(
+        "sky stop is not supported for Kubernetes clusters; `sky down` removes the cluster's pods");
+  }
+
+  void Teardown(const json& handle, OutputSink& out) override {
+    const std::string context_name = handle.value("context", "");
+    const kubernetes::ApiClient api(Credentials(context_name));
+    const std::string pods_path = PodsPath(handle);
+    const std::string selector = Selector(handle);
+    std::set<std::string> names;
+    for (const auto& pod :
+         api.Get(pods_path + "?labelSelector=" + selector).value("items", json::array())) {
+      names.insert(pod["metadata"].value("name", ""));
+    }
+    // The planned names too: a pod whose labels were edited is ours all the same.
+    for (const auto& pod : handle.value("pods", json::array()))
+      names.insert(pod.get<std::string>());
+    for (const auto& pod : names) api.Delete(pods_path + "/" + pod);
+    // Gone means gone from the API server, so a relaunch can reuse the names.
+    const double deadline = Now() + kTeardownWaitS;
+    for (;;) {
+      size_t left =
+          api.Get(pods_path + "?labelSelector=" + selector).value("items", json::array()).size();
+      if (left == 0) break;
+      if (Now() > deadline) {
+        out.Write(fmt::format("Warning: {} pod{} of cluster '{}' still terminating after {} s\n",
+                              left, left == 1 ? "" : "s", handle.value("cluster_name", ""),
+                              kTeardownWaitS));
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  bool Exists(const json& handle) override {
+    kubernetes::ApiResponse response;
+    try {
+      const kubernetes::ApiClient api(Credentials(handle.value("context", "")));
+      response = api.Send("GET", PodsPath(handle) + "/" + Head(handle).pod);
+    } catch (const Error&) {
+      return true;  // the API server cannot say: not known to be gone
+    }
+    if (response.status == 404) return false;
+    if (response.status >= 200 && response.status < 300) {
+      return kubernetes::ProgressOf(response.body).kind != kubernetes::PodProgress::Kind::kFailed;
+    }
+    return true;
+  }
+
+  json LaunchedResources(const json& handle, const Candidate& chosen,
+                         const Task& task) const override {
+    json config = {{"infra", "k8s/" + handle.value("context", chosen.region)},
+                   {"cpus", strings::FormatNumber(handle.value("cpus_per_node", 0.0))},
+                   {"memory", strings::FormatNumber(handle.value("memory_gib_per_node", 0.0))}};
+    if (handle.value("gpus_per_node", 0) > 0) {
+      config["accelerators"] =
+          fmt::format("{}:{}", handle.value("accelerator", ""), handle.value("gpus_per_node", 0));
+    }
+    AddPorts(config, chosen, task);
+    return config;
+  }
+
+  std::string Where(const json& handle) const override {
+    return fmt::format("on Kubernetes context '{}' (namespace '{}')", handle.value("context", ""),
+                       handle.value("namespace", ""));
+  }
+
+ private:
+  using ExecTarget = kubernetes::ExecTarget;
+
+  kubernetes::ContextCredentials Credentials(const std::string& context_name) const {
+    return kubernetes::ResolveContext(kubernetes::LoadKubeconfig(context_.kubeconfig_paths),
+                                      context_name);
+  }
+
+  kubernetes::KubernetesConfig Config(const std::string& context_name) const {
+    return kubernetes::ReadKubernetesConfig(context_.state_dir / "config.yaml", context_name);
+  }
+
+  static std::string PodsPath(const json& handle) {
+    return fmt::format("/api/v1/namespaces/{}/pods",
+                       kubernetes::UrlEncode(handle.value("namespace", "default")));
+  }
+
+  // The label selector of the cluster's pods, URL-encoded.
+  static std::string Selector(const json& handle) {
+    return kubernetes::UrlEncode(
+        fmt::format("{}={}", kubernetes::kClusterNameLabel, handle.value("cluster_name", "")));
+  }
+
+  static ExecTarget Head(const json& handle) {
+    const json pods = handle.value("pods", json::array());
+    return {handle.value("namespace", "default"),
+            pods.empty() ? kubernetes::PodName(handle.value("cluster_name", ""), 0)
+                         : pods[0].get<std::string>(),
+            "ray-node"};
+  }
+
+  void CreatePods(const json& handle, const kubernetes::ApiClient& api,
+                  const kubernetes::KubernetesConfig& config) const {
+    const json pods = handle.value("pods", json::array());
+    for (size_t i = 0; i < pods.size(); ++i) {
+      kubernetes::PodRequest request;
+      request.cluster_name = handle.value("cluster_name", "");
+      request.user = handle.value("user", "");
+      request.pod_name = pods[i].get<std::string>();
+      request.namespace_name = handle.value("namespace", "default");
+      request.head = i == 0;
+      request.cpus = handle["requests"].value("cpus", 0.0);
+      request.memory_gib = handle["requests"].value("memory_gib", 0.0);
+      request.gpus = handle.value("gpus_per_node", 0);
+      const json manifest = kubernetes::PodManifest(request, config.pod_config);
+      auto response = api.Send("POST", PodsPath(handle), &manifest);
+      if (response.status == 409) {
+        // Already there: ours from an earlier `up` of this cluster, or a
+        // stranger's pod of the same name.
+        const json existing = api.Get(PodsPath(handle) + "/" + request.pod_name);
+        const json labels = existing["metadata"].value("labels", json::object());
+        if (labels.value(kubernetes::kClusterNameLabel, "") != request.cluster_name) {
+          throw ResourcesUnavailableError(fmt::format(
+              "Kubernetes context '{}': a pod named {} that is not cluster '{}''s already "
+              "exists in namespace '{}'; choose another cluster name",
+              api.credentials().context, request.pod_name, request.cluster_name,
+              request.namespace_name));
+        }
+        continue;
+      }
+      if (response.status < 200 || response.status >= 300) {
+        throw ResourcesUnavailableError(fmt::format(
+            "Kubernetes context '{}': creating pod {} in namespace '{}' failed (HTTP {}): {}",
+            api.credentials().context, request.pod_name, request.namespace_name, response.status,
+            response.message));
+      }
+    }
+  }
+
+  // The pod IPs once every pod runs. ResourcesUnavailableError naming the
+  // context when the scheduler finds no node for one (so the caller may try
+  // elsewhere), an image cannot be pulled, or the provision timeout passes.
+  json WaitForPods(const json& handle, const kubernetes::ApiClient& api,
+                   const kubernetes::KubernetesConfig& config) const {
+    const std::string context_name = handle.value("context", "");
+    const json pods = handle.value("pods", json::array());
+    const double deadline = Now() + config.provision_timeout_s;
+    for (;;) {
+      // One list per round, whatever the number of pods.
+      std::map<std::string, json> listed;
+      const json list = api.Get(PodsPath(handle) + "?labelSelector=" + Selector(handle));
+      for (const auto& pod : list.value("items", json::array())) {
+        const std::string pod_name = pod["metadata"].value("name", "");
+        listed[pod_name] = pod;
+      }
+      json ips = json::array();
+      std::vector<std::string> waiting;
+      for (const auto& pod_name : pods) {
+        auto found = listed.find(pod_name.get<std::string>());
+        if (found == listed.end()) {
+          throw ResourcesUnavailableError(
+              fmt::format("Kubernetes context '{}': pod {} was deleted while it started",
+                          context_name, pod_name.get<std::string>()));
+        }
+        const auto progress = kubernetes::ProgressOf(found->second);
+        using Kind = kubernetes::PodProgress::Kind;
+        switch (progress.kind) {
+          case Kind::kRunning:
+            ips.push_back(progress.ip);
+            break;
+          case Kind::kUnschedulable:
+            throw ResourcesUnavailableError(
+                fmt::format("Kubernetes context '{}' has no node for pod {} of cluster '{}' "
+                            "(FailedScheduling: {})",
+                            context_name, pod_name.get<std::string>(),
+                            handle.value("cluster_name", ""), progress.reason));
+          case Kind::kImagePull:
+            throw ResourcesUnavailableError(fmt::format(
+                "Kubernetes context '{}': pod {} cannot pull its image '{}' ({}); check the "
+                "image name and the cluster's access to its registry (imagePullSecrets in "
+                "kubernetes.pod_config)",
+                context_name, pod_name.get<std::string>(), progress.image, progress.reason));
+          case Kind::kFailed:
+            throw ResourcesUnavailableError(
+                fmt::format("Kubernetes context '{}': pod {} failed to start: {}", context_name,
+                            pod_name.get<std::string>(), progress.reason));
+          case Kind::kPending:
+            waiting.push_back(fmt::format("{} ({})", pod_name.get<std::string>(), progress.reason));
+            break;
+        }
+      }
+      if (waiting.empty()) return ips;
+      if (Now() > deadline) {
+        throw ResourcesUnavailableError(fmt::format(
+            "Kubernetes context '{}': pod{} of cluster '{}' did not start running within {} s "
+            "(kubernetes.provision_timeout): {}",
+            context_name, waiting.size() == 1 ? "" : "s", handle.value("cluster_name", ""),
+            config.provision_timeout_s, fmt::join(waiting, "; ")));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  std::string RunOrThrow(const kubernetes::ContextCredentials& creds, const ExecTarget& target,
+                         const std::string& script, std::string_view input,
+                         double timeout_s = kCommandTimeoutS) const {
+    auto result = kubernetes::Exec(creds, target, {"/bin/sh", "-c", script}, input, timeout_s);
+    if (result.exit_code != 0) {
+      throw CommandError(fmt::format(
+          "a command in pod {}/{} of Kubernetes context '{}' failed (exit {}): {}",
+          target.namespace_name, target.pod, creds.context, result.exit_code,
+          std::string(strings::Trim(result.out + result.err + result.error)).substr(0, 2000)));
+    }
+    return result.out;
+  }
+
+  // The binary's name in the pod: a different build gets a different name.
+  std::string AgentBinaryName() const {
+    std::error_code ec;
+    const auto size = fs::file_size(context_.skyletd, ec);
+    struct stat info {};
+    ::stat(context_.skyletd.c_str(), &info);
+    return fmt::format("skyletd-{}-{}", size, static_cast<long long>(info.st_mtime));
+  }
+  // The one the cluster's agent runs (another build may be installed here).
+  static std::string AgentBinaryName(const json& handle) {
+    return handle.value("agent_binary", "");
+  }
+
+  static std::string PrepareCommand(const std::string& name, const std::string& agent_name) {
+    return fmt::format(
+        "set -e; R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; "
+        "mkdir -p \"$R/bin\" \"$R/clusters/\"{}\"/node0/sky_workdir\"; "
+        "cd \"$R\"; echo \"root=$(pwd -P)\"; "
+        "if [ -x \"$R/bin/\"{} ]; then echo agent=yes; else echo agent=no; fi",
+        ShellQuote(name), ShellQuote(agent_name));
+  }
+
+  std::string StartAgentCommand(const json& handle, const std::string& agent_name) const {
+    const std::string name = handle.value("cluster_name", "");
+    const std::string dir = handle.value("root", "") + "/clusters/" + name;
+    json ips = handle.value("node_ips", json::array());
+    json gpu_ids = json::array();
+    for (int i = 0; i < handle.value("gpus_per_node", 0); ++i) gpu_ids.push_back(i);
+    json spec = {{"cluster_name", name},
+                 {"cluster_info",
+                  {{"cluster_name", name},
+                   {"cloud", "kubernetes"},
+                   {"region", handle.value("context", "")},
+                   {"num_nodes", handle.value("num_nodes", 1)},
+                   {"ips", ips}}},
+                 {"nodes", json::array({{{"ip", ips.empty() ? json("127.0.0.1") : ips[0]},
+                                         {"workdir", dir + "/node0/sky_workdir"},
+                                         {"cpus", handle.value("cpus_per_node", 0.0)},
+                                         {"memory_gib", handle.value("memory_gib_per_node", 0.0)},
+                                         {"gpus", gpu_ids.size()},
+                                         {"gpu_ids", gpu_ids}}})}};
+    const std::string spec_text = spec.dump();
+    return fmt::format(
+        "set -e; D={dir}; S={socket}; mkdir -p \"$D/agent\"; "
+        "printf '%s\\n' {spec} >\"$D/nodes.json\"; "
+        "if [ -f \"$D/skyletd.pid\" ]; then p=$(cat \"$D/skyletd.pid\"); "
+        "if [ -n \"$p\" ] && grep -qa skyletd /proc/$p/cmdline 2>/dev/null && [ -S \"$S\" ]; then "
+        "echo running; exit 0; fi; fi; "
+        "rm -f \"$S\"; "
+        "nohup setsid {bin} --socket \"$S\" --state-dir \"$D/agent\" --node-spec "
+        "\"$D/nodes.json\" --log-root \"$D\" >>\"$D/skyletd.log\" 2>&1 </dev/null & "
+        "echo $! >\"$D/skyletd.pid\"; "
+        "for i in $(seq 200); do [ -S \"$S\" ] && exit 0; kill -0 $! 2>/dev/null || break; "
+        "sleep 0.05; done; "
+        "echo 'the agent (skyletd) did not start; its log ends with:'; tail -c 2000 "
+        "\"$D/skyletd.log\"; exit 1",
+        fmt::arg("dir", ShellQuote(dir)),
+        fmt::arg("socket", ShellQuote(handle.value("agent_socket", ""))),
+        fmt::arg("spec", ShellQuote(spec_text)),
+        fmt::arg("bin", ShellQuote(handle.value("root", "") + "/bin/" + agent_name)));
+  }
+
+  // Copies the local directory `source` into `destination` of the head pod
+  // as a tar stream over exec.
+  void CopyIn(const json& handle, const fs::path& source, const std::string& destination) const {
+    std::error_code ec;
+    if (!fs::is_directory(source, ec)) {
+      throw IoError(fmt::format("the workdir {} is not a directory", source.string()));
+    }
+    FILE* tar = ::popen(fmt::format("tar -C {} -cf - .", ShellQuote(source.string())).c_str(), "r");
+    if (!tar) throw IoError("cannot run tar to pack " + source.string());
+    std::string archive;
+    char buffer[64 * 1024];
+    for (size_t got; (got = std::fread(buffer, 1, sizeof(buffer), tar)) > 0;) {
+      archive.append(buffer, got);
+    }
+    if (::pclose(tar) != 0) throw IoError("packing " + source.string() + " with tar failed");
+    RunOrThrow(Credentials(handle.value("context", "")), Head(handle),
+               fmt::format("set -e; mkdir -p {d}; head -c {n} | tar -C {d} -xf -",
+                           fmt::arg("d", ShellQuote(destination)), fmt::arg("n", archive.size())),
+               archive, kCopyTimeoutS);
+  }
+
+  BackendContext context_;
+};
+
+}  // namespace
+
+std::unique_ptr<ClusterBackend> MakeKubernetesBackend(const BackendContext& context) {
+  return std::make_unique<K8sBackend>(context);
+}
+
+}  // namespace skycore::backend

@@ -1,0 +1,447 @@
+#include "kubernetes/exec.h"
+
+// clang-format off
+#include <utility>  // first: Boost 1.74's awaitable.hpp uses std::exchange without it
+// clang-format on
+
+#include <fmt/format.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "kubernetes/api_client.h"
+#include "skycore/error.h"
+
+namespace skycore::kubernetes {
+namespace {
+
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = net::ip::tcp;
+using net::awaitable;
+using net::use_awaitable;
+using WsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+
+constexpr auto kConnectTimeout = std::chrono::seconds(10);
+constexpr int kStdin = 0, kStdout = 1, kStderr = 2, kStatus = 3, kClose = 255;
+
+struct ServerAddress {
+  std::string host;
+  std::string port;
+  std::string prefix;  // a path the API is served under ("" mostly)
+};
+
+ServerAddress ParseServer(const ContextCredentials& creds) {
+  std::string rest = creds.server;
+  if (rest.rfind("https://", 0) != 0) {
+    throw NotSupportedError(fmt::format(
+        "Kubernetes context '{}': exec needs an https:// API server, the kubeconfig names {}",
+        creds.context, creds.server));
+  }
+  rest = rest.substr(8);
+  ServerAddress address;
+  const size_t slash = rest.find('/');
+  if (slash != std::string::npos) {
+    address.prefix = rest.substr(slash);
+    while (!address.prefix.empty() && address.prefix.back() == '/') address.prefix.pop_back();
+    rest = rest.substr(0, slash);
+  }
+  address.port = "443";
+  if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
+    const size_t close = rest.find(']');
+    address.host = rest.substr(1, close - 1);
+    if (close + 1 < rest.size() && rest[close + 1] == ':') address.port = rest.substr(close + 2);
+  } else if (const size_t colon = rest.rfind(':'); colon != std::string::npos) {
+    address.host = rest.substr(0, colon);
+    address.port = rest.substr(colon + 1);
+  } else {
+    address.host = rest;
+  }
+  return address;
+}
+
+std::string ExecPath(const ServerAddress& address, const ExecTarget& target,
+                     const std::vector<std::string>& command, bool with_stdin) {
+  std::string path = fmt::format("{}/api/v1/namespaces/{}/pods/{}/exec?", address.prefix,
+                                 UrlEncode(target.namespace_name), UrlEncode(target.pod));
+  for (const auto& arg : command) path += "command=" + UrlEncode(arg) + "&";
+  if (!target.container.empty()) path += "container=" + UrlEncode(target.container) + "&";
+  return path + (with_stdin ? "stdin=true&" : "") + "stdout=true&stderr=true";
+}
+
+ssl::context MakeTls(const ContextCredentials& creds) {
+  ssl::context tls(ssl::context::tls_client);
+  if (creds.insecure_skip_tls_verify) {
+    tls.set_verify_mode(ssl::verify_none);
+  } else {
+    tls.set_verify_mode(ssl::verify_peer);
+    if (creds.ca_pem.empty()) {
+      tls.set_default_verify_paths();
+    } else {
+      tls.add_certificate_authority(net::buffer(creds.ca_pem));
+    }
+  }
+  if (!creds.client_cert_pem.empty()) {
+    tls.use_certificate_chain(net::buffer(creds.client_cert_pem));
+    tls.use_private_key(net::buffer(creds.client_key_pem), ssl::context::pem);
+  }
+  return tls;
+}
+
+// The exit code in a channel-3 Status; -1 (and the message) when the exec
+// itself failed.
+int ExitCodeOf(const std::string& text, std::string& error) {
+  auto status = nlohmann::json::parse(text, nullptr, false);
+  if (!status.is_object()) {
+    error = "the exec stream sent an unreadable status: " + text.substr(0, 200);
+    return -1;
+  }
+  if (status.value("status", "") == "Success") return 0;
+  const auto details = status.value("details", nlohmann::json::object());
+  for (const auto& cause : details.value("causes", nlohmann::json::array())) {
+    if (cause.value("reason", "") == "ExitCode") {
+      try {
+        return std::stoi(cause.value("message", ""));
+      } catch (const std::exception&) {
+        break;
+      }
+    }
+  }
+  error = status.value("message", text.substr(0, 300));
+  return -1;
+}
+
+// How a stream ends: a close frame, or the server dropping the connection
+// after its close frame (our answering close then fails with EPIPE). The
+// exit status has arrived before either.
+bool IsEndOfStream(const boost::system::error_code& code) {
+  return code == websocket::error::closed || code == net::error::eof ||
+         code == net::error::broken_pipe || code == net::error::connection_reset ||
+         code == net::ssl::error::stream_truncated || code == net::error::operation_aborted;
+}
+
+// One exec websocket.
+class ExecSocket {
+ public:
+  ExecSocket(net::io_context& io, const ContextCredentials& creds)
+      : creds_(creds), address_(ParseServer(creds)), tls_(MakeTls(creds)), ws_(io, tls_) {}
+
+  awaitable<void> Open(const ExecTarget& target, const std::vector<std::string>& command,
+                       bool with_stdin) {
+    const std::string path = ExecPath(address_, target, command, with_stdin);
+    try {
+      tcp::resolver resolver(co_await net::this_coro::executor);
+      auto endpoints = co_await resolver.async_resolve(address_.host, address_.port, use_awaitable);
+      auto& lowest = beast::get_lowest_layer(ws_);
+      lowest.expires_after(kConnectTimeout);
+      co_await lowest.async_connect(endpoints, use_awaitable);
+      lowest.socket().set_option(tcp::no_delay(true));
+      boost::system::error_code not_an_address;
+      net::ip::make_address(address_.host, not_an_address);
+      if (not_an_address) {
+        // A name, not an address: send it for SNI.
+        SSL_set_tlsext_host_name(ws_.next_layer().native_handle(), address_.host.c_str());
+      }
+      if (!creds_.insecure_skip_tls_verify) {
+        ws_.next_layer().set_verify_callback(ssl::host_name_verification(address_.host));
+      }
+      co_await ws_.next_layer().async_handshake(ssl::stream_base::client, use_awaitable);
+      lowest.expires_never();
+      ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+      const std::string token = creds_.token;
+      ws_.set_option(websocket::stream_base::decorator([token](websocket::request_type& request) {
+        request.set(http::field::sec_websocket_protocol, "v5.channel.k8s.io, v4.channel.k8s.io");
+        request.set(http::field::user_agent, "skycore/kubernetes");
+        if (!token.empty()) request.set(http::field::authorization, "Bearer " + token);
+      }));
+      websocket::response_type response;
+      try {
+        co_await ws_.async_handshake(response, address_.host + ":" + address_.port, path,
+                                     use_awaitable);
+      } catch (const boost::system::system_error& e) {
+        if (e.code() != websocket::error::upgrade_declined) throw;
+        throw Refused(response, target);
+      }
+      v5_ = response[http::field::sec_websocket_protocol] == "v5.channel.k8s.io";
+      ws_.binary(true);
+      // One frame per message: the server reads frames, and a continuation
+      // frame's first byte would be taken for a channel number.
+      ws_.auto_fragment(false);
+    } catch (const boost::system::system_error& e) {
+      throw NetworkError(fmt::format(
+          "Kubernetes context '{}': exec in pod {}/{} through {} failed: {}", creds_.context,
+          target.namespace_name, target.pod, creds_.server, e.code().message()));
+    }
+  }
+
+  bool v5() const { return v5_; }
+
+  awaitable<void> Send(int channel, std::string_view data) {
+    std::string frame;
+    frame.reserve(data.size() + 1);
+    frame.push_back(static_cast<char>(channel));
+    frame.append(data);
+    try {
+      co_await ws_.async_write(net::buffer(frame), use_awaitable);
+    } catch (const boost::system::system_error& e) {
+      throw NetworkError(
+          fmt::format("Kubernetes context '{}': the exec stream ended while sending stdin: {}",
+                      creds_.context, e.code().message()));
+    }
+  }
+
+  awaitable<void> CloseStdin() {
+    const char frame[2] = {static_cast<char>(kClose), static_cast<char>(kStdin)};
+    co_await ws_.async_write(net::buffer(frame, 2), use_awaitable);
+  }
+
+  // The next message's channel and bytes; false once the stream has ended.
+  awaitable<bool> Receive(int& channel, std::string& data) {
+    for (;;) {
+      buffer_.clear();
+      try {
+        co_await ws_.async_read(buffer_, use_awaitable);
+      } catch (const boost::system::system_error& e) {
+        if (IsEndOfStream(e.code())) co_return false;
+        throw NetworkError(fmt::format("Kubernetes context '{}': the exec stream broke: {}",
+                                       creds_.context, e.code().message()));
+      }
+      std::string bytes = beast::buffers_to_string(buffer_.data());
+      if (bytes.empty()) continue;
+      channel = static_cast<unsigned char>(bytes[0]);
+      data = bytes.substr(1);
+      co_return true;
+    }
+  }
+
+  void Abort() {
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+
+ private:
+  NetworkError Refused(const websocket::response_type& response, const ExecTarget& target) const {
+    std::string message = response.body();
+    auto status = nlohmann::json::parse(message, nullptr, false);
+    if (status.is_object() && status.contains("message")) message = status.value("message", "");
+    const int code = static_cast<int>(response.result_int());
+    if (code == 403) {
+      return NetworkError(fmt::format(
+          "Kubernetes context '{}': user '{}' is not allowed to create pods/exec in namespace "
+          "'{}' (HTTP 403 Forbidden, RBAC: {}); ask the cluster admin for a role that allows it",
+          creds_.context, creds_.user_name, target.namespace_name, message));
+    }
+    return NetworkError(fmt::format(
+        "Kubernetes context '{}': exec in pod {}/{} refused (HTTP {}): {}", creds_.context,
+        target.namespace_name, target.pod, code, message.substr(0, 500)));
+  }
+
+  const ContextCredentials& creds_;
+  ServerAddress address_;
+  ssl::context tls_;
+  WsStream ws_;
+  beast::flat_buffer buffer_;
+  bool v5_ = false;
+};
+
+// Bridges the connected socket `fd` to one exec of `command` until either
+// side ends.
+void BridgeConnection(const ContextCredentials& creds, const ExecTarget& target,
+                      const std::vector<std::string>& command, int fd) {
+  net::io_context io;
+  ExecSocket socket(io, creds);
+  net::local::stream_protocol::socket local(io);
+  local.assign(net::local::stream_protocol(), fd);
+  auto end_both = [&] {
+    boost::system::error_code ignored;
+    local.close(ignored);
+    socket.Abort();
+  };
+  auto upstream = [&]() -> awaitable<void> {
+    std::array<char, 32 * 1024> buffer;
+    for (;;) {
+      size_t size = 0;
+      try {
+        size = co_await local.async_read_some(net::buffer(buffer), use_awaitable);
+      } catch (const boost::system::system_error&) {
+        break;
+      }
+      co_await socket.Send(kStdin, std::string_view(buffer.data(), size));
+    }
+    // The client hung up: the end of stdin ends `skyletd --connect`, and the
+    // stream with it. A v4 stream cannot say so: it is cut.
+    if (socket.v5()) {
+      co_await socket.CloseStdin();
+    } else {
+      end_both();
+    }
+  };
+  auto downstream = [&]() -> awaitable<void> {
+    int channel = 0;
+    std::string data;
+    while (co_await socket.Receive(channel, data)) {
+      if (channel == kStdout && !data.empty()) {
+        co_await net::async_write(local, net::buffer(data), use_awaitable);
+      }
+    }
+  };
+  net::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        co_await socket.Open(target, command, true);
+        net::co_spawn(io, upstream(), [](std::exception_ptr) {});
+        co_await downstream();
+      },
+      [&](std::exception_ptr) { end_both(); });
+  io.run();
+}
+
+// The bridges this process serves, by socket path: they live as long as the
+// process (a CLI command or an SDK session), and their sockets go with it.
+class BridgeRegistry {
+ public:
+  ~BridgeRegistry() {
+    std::lock_guard lock(mutex_);
+    for (const auto& path : paths_) ::unlink(path.c_str());
+  }
+  // False when `path` is served already.
+  bool Claim(const std::string& path) {
+    std::lock_guard lock(mutex_);
+    return paths_.insert(path).second;
+  }
+  void Release(const std::string& path) {
+    std::lock_guard lock(mutex_);
+    paths_.erase(path);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::set<std::string> paths_;
+};
+
+BridgeRegistry& Bridges() {
+  static BridgeRegistry registry;
+  return registry;
+}
+
+}  // namespace
+
+ExecResult Exec(const ContextCredentials& credentials, const ExecTarget& target,
+                const std::vector<std::string>& command, std::string_view input, double timeout_s) {
+  net::io_context io;
+  ExecSocket socket(io, credentials);
+  ExecResult result;
+  bool have_status = false, done = false;
+  std::exception_ptr failure;
+  net::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        // No stdin without input, and no "close stdin" after it: a command
+        // that is done may have ended the stream before such a frame
+        // arrives, and the write would fail (EPIPE) with its output unread.
+        co_await socket.Open(target, command, !input.empty());
+        // Small messages: API servers limit the size of one they read.
+        constexpr size_t kChunk = 32 * 1024;
+        for (size_t offset = 0; offset < input.size(); offset += kChunk) {
+          co_await socket.Send(kStdin, input.substr(offset, kChunk));
+        }
+        int channel = 0;
+        std::string data;
+        while (co_await socket.Receive(channel, data)) {
+          if (channel == kStdout) {
+            result.out += data;
+          } else if (channel == kStderr) {
+            result.err += data;
+          } else if (channel == kStatus) {
+            result.exit_code = ExitCodeOf(data, result.error);
+            have_status = true;
+          }
+        }
+      },
+      [&](std::exception_ptr error) {
+        failure = error;
+        done = true;
+      });
+  io.run_for(std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000)));
+  if (!done) {
+    socket.Abort();
+    io.restart();
+    io.run();
+    throw NetworkError(
+        fmt::format("Kubernetes context '{}': `{}` in pod {}/{} did not finish within {} s",
+                    credentials.context, command.empty() ? "" : command.back().substr(0, 80),
+                    target.namespace_name, target.pod, timeout_s));
+  }
+  if (failure) std::rethrow_exception(failure);
+  if (!have_status) {
+    throw NetworkError(fmt::format(
+        "Kubernetes context '{}': the exec stream of pod {}/{} ended without an exit status",
+        credentials.context, target.namespace_name, target.pod));
+  }
+  return result;
+}
+
+void ServeExecBridge(const std::filesystem::path& socket_path,
+                     const ContextCredentials& credentials, const ExecTarget& target,
+                     const std::vector<std::string>& command) {
+  if (!Bridges().Claim(socket_path.string())) return;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const std::string path = socket_path.string();
+  if (path.size() >= sizeof(address.sun_path)) {
+    Bridges().Release(path);
+    throw IoError(fmt::format("the socket path {} is too long", path));
+  }
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  ::unlink(path.c_str());
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0 ||
+      ::chmod(path.c_str(), 0600) != 0 || ::listen(fd, 64) != 0) {
+    const int error = errno;
+    if (fd >= 0) ::close(fd);
+    Bridges().Release(path);
+    throw IoError(fmt::format("cannot serve the socket {}: {}", path, std::strerror(error)));
+  }
+  std::thread([fd, credentials, target, command] {
+    for (;;) {
+      const int connection = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (connection < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        return;
+      }
+      std::thread([credentials, target, command, connection] {
+        try {
+          BridgeConnection(credentials, target, command, connection);
+        } catch (const std::exception&) {
+          // The client sees its connection end; the caller's ping says why.
+        }
+      }).detach();
+    }
+  }).detach();
+}
+
+}  // namespace skycore::kubernetes

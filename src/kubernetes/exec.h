@@ -1,0 +1,49 @@
+// Commands in a pod through the API server's exec subresource: a websocket
+// (Boost.Beast over OpenSSL, with the context's TLS material and token)
+// speaking `v5.channel.k8s.io`, or `v4.channel.k8s.io` when the server knows
+// no better. Each binary message is one channel's bytes, its first byte the
+// channel: 0 stdin, 1 stdout, 2 stderr, 3 the final Status (the exit code),
+// 255 "close channel N" (v5 only: v4 cannot end stdin, so commands given
+// input here read a known number of bytes).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kubernetes/kubeconfig.h"
+
+namespace skycore::kubernetes {
+
+struct ExecTarget {
+  std::string namespace_name;
+  std::string pod;
+  std::string container;  // empty: the pod's only container
+};
+
+struct ExecResult {
+  int exit_code = 0;  // -1: the command could not be run (see `error`)
+  std::string out;
+  std::string err;
+  std::string error;  // the Status message when the exec itself failed
+};
+
+// Runs `command` (an argv; no shell unless it names one) in the pod with
+// `input` on its stdin (none when empty). Stdin is not closed after it: the
+// command must read a known number of bytes (`head -c N`). Returns whatever exit code the
+// command has; throws NetworkError when the server cannot be reached, refuses
+// the exec (its status and message: 403, pod not found, not running) or
+// `timeout_s` passes.
+ExecResult Exec(const ContextCredentials& credentials, const ExecTarget& target,
+                const std::vector<std::string>& command, std::string_view input, double timeout_s);
+
+// Serves the Unix socket `socket_path` for the rest of this process on a
+// background thread: each connection accepted there is bridged to a fresh
+// exec of `command` (its stdin and stdout carry the connection's bytes).
+// Idempotent per path. Throws IoError when the socket cannot be made.
+void ServeExecBridge(const std::filesystem::path& socket_path,
+                     const ContextCredentials& credentials, const ExecTarget& target,
+                     const std::vector<std::string>& command);
+
+}  // namespace skycore::kubernetes

@@ -1,0 +1,84 @@
+// The pods of a skycore cluster on Kubernetes: their manifests, the
+// `kubernetes:` section of the SkyPilot config that shapes them, and what a
+// pod's status says about its progress.
+//
+// One pod per node: `<cluster>-head` and `<cluster>-worker<i>`, labelled as
+// SkyPilot labels its pods, so `kubectl get pods -l skypilot-cluster=<name>`
+// finds them and `sky down` deletes exactly them.
+#pragma once
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace skycore::kubernetes {
+
+// SkyPilot's pod labels.
+inline constexpr const char* kClusterLabel = "skypilot-cluster";
+inline constexpr const char* kClusterNameLabel = "skypilot-cluster-name";
+inline constexpr const char* kUserLabel = "skypilot-user";
+inline constexpr const char* kHeadLabel = "skypilot-head-node";
+
+// SkyPilot's default image for Kubernetes pods (`image_id` overrides it).
+inline constexpr const char* kDefaultImage =
+    "us-central1-docker.pkg.dev/skypilot-375900/skypilotk8s/skypilot:latest";
+
+// The `kubernetes:` section of ~/.sky/config.yaml as a launch uses it, with
+// `context_configs.<context>` merged over it as SkyPilot does.
+// `custom_metadata` (labels and annotations for every object) is folded into
+// pod_config's metadata. The namespace is the context's.
+struct KubernetesConfig {
+  nlohmann::json pod_config = nlohmann::json::object();  // merged into every pod
+  double provision_timeout_s = 60;                       // how long pods may stay Pending
+};
+
+// Reads `path` (absent: defaults). InvalidSkyPilotConfigError names the file
+// and field of a malformed value.
+KubernetesConfig ReadKubernetesConfig(const std::filesystem::path& path,
+                                      const std::string& context);
+
+// Merges `override_config` into `base` with SkyPilot's `merge_k8s_configs`
+// rules: mappings merge recursively; `containers` and `imagePullSecrets`
+// merge their first item; lists with a Kubernetes patch merge key (volumes,
+// env, initContainers, ... by `name`; ports by `containerPort`) merge the
+// item with the same key or append; any other list is appended to; scalars
+// replace.
+void MergePodConfig(nlohmann::json& base, const nlohmann::json& override_config);
+
+// What one pod must be.
+struct PodRequest {
+  std::string cluster_name;
+  std::string user;
+  std::string pod_name;
+  std::string namespace_name;
+  bool head = false;
+  double cpus = 0;        // 0: no request
+  double memory_gib = 0;  // 0: no request
+  int gpus = 0;           // nvidia.com/gpu
+  std::string image = kDefaultImage;
+};
+
+// A pod name (DNS-1123 label) for node `index` of `cluster_name`:
+// "<cluster>-head" or "<cluster>-worker<index>", lower-cased with '_' and '.'
+// turned into '-'.
+std::string PodName(const std::string& cluster_name, int index);
+
+// The pod's manifest with `pod_config` merged in. The container idles (the
+// agent and the jobs run beside it through exec) and requests and limits
+// what the node must have, with the GPU toleration when it asks for GPUs.
+nlohmann::json PodManifest(const PodRequest& request, const nlohmann::json& pod_config);
+
+// Where a pod stands on its way to Running.
+struct PodProgress {
+  enum class Kind { kPending, kRunning, kUnschedulable, kImagePull, kFailed };
+  Kind kind = Kind::kPending;
+  std::string reason;  // the scheduler's or kubelet's message; kPending: where it waits
+  std::string image;   // kImagePull: the image that cannot be pulled
+  std::string ip;      // kRunning: the pod's IP
+};
+
+// Reads a pod object's status.
+PodProgress ProgressOf(const nlohmann::json& pod);
+
+}  // namespace skycore::kubernetes

@@ -1,0 +1,146 @@
+// Kubernetes pods: SkyPilot's pod_config merge rules, the pod manifest, the
+// `kubernetes:` config section and reading a pod's progress. Launching on a
+// real API server is tests/python/test_k8s_launch.py.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "kubernetes/pods.h"
+#include "skycore/error.h"
+
+namespace skycore::kubernetes {
+namespace {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+TEST(K8sPodConfigMerge, MappingsMergeRecursivelyAndScalarsReplace) {
+  json base = {{"spec", {{"restartPolicy", "Never"}, {"nodeSelector", {{"a", "1"}}}}}};
+  MergePodConfig(base, {{"spec",
+                         {{"restartPolicy", "Always"},
+                          {"nodeSelector", {{"b", "2"}}},
+                          {"runtimeClassName", "gvisor"}}}});
+  EXPECT_EQ(base["spec"]["restartPolicy"], "Always");
+  EXPECT_EQ(base["spec"]["nodeSelector"], (json{{"a", "1"}, {"b", "2"}}));
+  EXPECT_EQ(base["spec"]["runtimeClassName"], "gvisor");
+}
+
+TEST(K8sPodConfigMerge, FirstContainerMergesOtherListsAppendOrMergeByKey) {
+  json base = {
+      {"containers",
+       {{{"name", "ray-node"}, {"image", "a"}, {"env", {{{"name", "X"}, {"value", "1"}}}}}}},
+      {"tolerations", {{{"key", "gpu"}}}},
+      {"volumes", {{{"name", "v1"}, {"emptyDir", json::object()}}}}};
+  MergePodConfig(base,
+                 {{"containers",
+                   {{{"image", "b"},
+                     {"env", {{{"name", "X"}, {"value", "2"}}, {{"name", "Y"}, {"value", "3"}}}}}}},
+                  {"tolerations", {{{"key", "other"}}}},
+                  {"volumes",
+                   {{{"name", "v1"}, {"emptyDir", {{"medium", "Memory"}}}},
+                    {{"name", "v2"}, {"hostPath", {{"path", "/x"}}}}}}});
+  ASSERT_EQ(base["containers"].size(), 1u);
+  EXPECT_EQ(base["containers"][0]["name"], "ray-node");
+  EXPECT_EQ(base["containers"][0]["image"], "b");
+  EXPECT_EQ(base["containers"][0]["env"],
+            (json{{{"name", "X"}, {"value", "2"}}, {{"name", "Y"}, {"value", "3"}}}));
+  EXPECT_EQ(base["tolerations"], (json{{{"key", "gpu"}}, {{"key", "other"}}}));
+  ASSERT_EQ(base["volumes"].size(), 2u);
+  EXPECT_EQ(base["volumes"][0]["emptyDir"]["medium"], "Memory");
+  EXPECT_EQ(base["volumes"][1]["name"], "v2");
+}
+
+TEST(K8sPodManifest, LabelsResourcesAndGpuToleration) {
+  PodRequest request;
+  request.cluster_name = "My_Cluster";
+  request.user = "alice";
+  request.pod_name = PodName("My_Cluster", 0);
+  request.namespace_name = "team";
+  request.head = true;
+  request.cpus = 0.5;
+  request.memory_gib = 4;
+  request.gpus = 2;
+  const json pod = PodManifest(
+      request, {{"metadata", {{"labels", {{"team", "x"}, {"skypilot-cluster", "forged"}}}}},
+                {"spec", {{"runtimeClassName", "gvisor"}}}});
+  EXPECT_EQ(pod["metadata"]["name"], "my-cluster-head");
+  EXPECT_EQ(PodName("dev", 2), "dev-worker2");
+  EXPECT_EQ(pod["metadata"]["namespace"], "team");
+  const json labels = pod["metadata"]["labels"];
+  EXPECT_EQ(labels["skypilot-cluster"], "My_Cluster");  // pod_config cannot take it over
+  EXPECT_EQ(labels["skypilot-cluster-name"], "My_Cluster");
+  EXPECT_EQ(labels["skypilot-user"], "alice");
+  EXPECT_EQ(labels["skypilot-head-node"], "1");
+  EXPECT_EQ(labels["team"], "x");
+  EXPECT_EQ(pod["spec"]["runtimeClassName"], "gvisor");
+  const json resources = pod["spec"]["containers"][0]["resources"];
+  EXPECT_EQ(resources["requests"]["cpu"], "500m");
+  EXPECT_EQ(resources["requests"]["memory"], "4Gi");
+  EXPECT_EQ(resources["requests"]["nvidia.com/gpu"], "2");
+  EXPECT_EQ(resources["limits"]["nvidia.com/gpu"], "2");
+  EXPECT_EQ(pod["spec"]["tolerations"][0]["key"], "nvidia.com/gpu");
+
+  request.gpus = 0;
+  EXPECT_FALSE(PodManifest(request, json::object())["spec"].contains("tolerations"));
+}
+
+TEST(K8sPodProgress, ReadsRunningUnschedulableAndImagePull) {
+  EXPECT_EQ(ProgressOf({{"status", {{"phase", "Running"}, {"podIP", "10.0.0.5"}}}}).ip, "10.0.0.5");
+  const auto unschedulable = ProgressOf(
+      {{"status",
+        {{"phase", "Pending"},
+         {"conditions",
+          {{{"type", "PodScheduled"},
+            {"status", "False"},
+            {"reason", "Unschedulable"},
+            {"message", "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}}}}}}});
+  EXPECT_EQ(unschedulable.kind, PodProgress::Kind::kUnschedulable);
+  EXPECT_NE(unschedulable.reason.find("Insufficient nvidia.com/gpu"), std::string::npos);
+  const auto pull = ProgressOf(
+      {{"status",
+        {{"phase", "Pending"},
+         {"containerStatuses",
+          {{{"image", "nope:1"},
+            {"state",
+             {{"waiting", {{"reason", "ImagePullBackOff"}, {"message", "back-off"}}}}}}}}}}});
+  EXPECT_EQ(pull.kind, PodProgress::Kind::kImagePull);
+  EXPECT_EQ(pull.image, "nope:1");
+  EXPECT_EQ(ProgressOf({{"status", {{"phase", "Pending"}}}}).kind, PodProgress::Kind::kPending);
+  EXPECT_EQ(ProgressOf({{"status", {{"phase", "Pending"}}}}).reason, "not scheduled yet");
+  const auto initializing =
+      ProgressOf({{"spec", {{"nodeName", "n1"}}},
+                  {"status",
+                   {{"phase", "Pending"},
+                    {"initContainerStatuses",
+                     {{{"name", "setup"}, {"state", {{"running", json::object()}}}}}}}}});
+  EXPECT_EQ(initializing.reason, "on node n1, init container setup running");
+}
+
+TEST(K8sConfig, ContextConfigsOverrideAndMergePodConfig) {
+  const fs::path dir = fs::temp_directory_path() / ("k8s_pods_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path path = dir / "config.yaml";
+  std::ofstream(path) << "kubernetes:\n"
+                         "  provision_timeout: 5\n"
+                         "  custom_metadata: {labels: {a: '0', c: '3'}, annotations: {n: x}}\n"
+                         "  pod_config:\n"
+                         "    metadata: {labels: {a: '1'}}\n"
+                         "  context_configs:\n"
+                         "    other:\n"
+                         "      provision_timeout: 9\n"
+                         "      pod_config: {metadata: {labels: {b: '2'}}}\n";
+  const auto plain = ReadKubernetesConfig(path, "skycore");
+  EXPECT_EQ(plain.provision_timeout_s, 5);
+  EXPECT_EQ(plain.pod_config["metadata"]["labels"], (json{{"a", "1"}, {"c", "3"}}));
+  EXPECT_EQ(plain.pod_config["metadata"]["annotations"], (json{{"n", "x"}}));
+  const auto other = ReadKubernetesConfig(path, "other");
+  EXPECT_EQ(other.provision_timeout_s, 9);
+  EXPECT_EQ(other.pod_config["metadata"]["labels"], (json{{"a", "1"}, {"b", "2"}, {"c", "3"}}));
+  std::ofstream(path) << "kubernetes:\n  pod_config: [1]\n";
+  EXPECT_THROW(ReadKubernetesConfig(path, "skycore"), InvalidSkyPilotConfigError);
+  EXPECT_EQ(ReadKubernetesConfig(dir / "absent.yaml", "x").provision_timeout_s, 60);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace skycore::kubernetes

@@ -1,0 +1,334 @@
+"""Launching on Kubernetes with the real `sky` binary against the real test
+control plane (scripts/k8s-test-cluster): pods created and labelled, the
+agent copied in and reached over exec, jobs run, pod_config merged (read
+back from the API server), a GPU ask the scheduler cannot place, `sky stop`
+refused, `sky status -r` and `sky down` reconciling with the API server."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "scripts" / "k8s-test-cluster"
+
+
+class K8sCluster:
+    def __init__(self, root: pathlib.Path, kubeconfig: pathlib.Path) -> None:
+        self.root = root
+        self.kubeconfig = kubeconfig
+        self.kubectl_path = root / "bin" / "kubectl"
+
+    def kubectl(self, *args: str) -> subprocess.CompletedProcess:
+        env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
+        return subprocess.run(
+            [str(self.kubectl_path), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+
+    def pods(self, cluster: str) -> list[dict]:
+        result = self.kubectl("get", "pods", "-l", f"skypilot-cluster={cluster}", "-o", "json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)["items"]
+
+
+@pytest.fixture(scope="module")
+def k8s_cluster():
+    """A private test cluster (its own SKYCORE_K8S_ROOT), always taken down."""
+    cache = pathlib.Path(
+        os.environ.get("SKYCORE_CACHE_DIR", pathlib.Path.home() / ".cache" / "skycore")
+    )
+    if shutil.which("go") is None and not (cache / "k8s").is_dir():
+        pytest.skip("no Go toolchain and no cached fixture binary: cannot build the cluster")
+    root = pathlib.Path(tempfile.mkdtemp(prefix="skyk8s"))
+    env = dict(os.environ, SKYCORE_K8S_ROOT=str(root / "cluster"))
+    try:
+        up = subprocess.run(
+            [str(SCRIPT), "up", "--nodes", "2x8xH100,1xcpu"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+            check=False,
+        )
+        if up.returncode != 0:
+            pytest.skip(f"the test cluster did not start: {up.stderr[-2000:]}")
+        yield K8sCluster(root / "cluster", pathlib.Path(up.stdout.strip().splitlines()[-1]))
+    finally:
+        subprocess.run([str(SCRIPT), "down"], env=env, timeout=300, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def sky_env(tmp_path: pathlib.Path, k8s_cluster: K8sCluster, sky_bin: str) -> dict:
+    state = tmp_path / "state"
+    state.mkdir()
+    env = dict(os.environ)
+    env.update(
+        SKYCORE_STATE_DIR=str(state),
+        KUBECONFIG=str(k8s_cluster.kubeconfig),
+        CI="true",
+        SKYCORE_BIN_DIR=str(pathlib.Path(sky_bin).resolve().parent),
+    )
+    check = sky(sky_bin, env, "check", "kubernetes")
+    assert check.returncode == 0, check.stdout + check.stderr
+    return env
+
+
+def sky(sky_bin: str, env: dict, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sky_bin, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+
+
+def describe(result: subprocess.CompletedProcess) -> str:
+    return f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+
+
+def wait_for_no_pods(k8s_cluster: K8sCluster, cluster: str, deadline_s: float = 30) -> list:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        pods = k8s_cluster.pods(cluster)
+        if not pods or time.monotonic() > deadline:
+            return pods
+        time.sleep(0.2)
+
+
+def test_launch_exec_and_down(sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster) -> None:
+    launch = sky(sky_bin, sky_env, "launch", "-y", "-c", "kl1", "--infra", "k8s", "--", "echo hi")
+    assert launch.returncode == 0, describe(launch)
+    assert "hi" in launch.stdout.splitlines(), describe(launch)
+    pods = k8s_cluster.pods("kl1")
+    assert [pod["metadata"]["name"] for pod in pods] == ["kl1-head"]
+    labels = pods[0]["metadata"]["labels"]
+    assert labels["skypilot-cluster-name"] == "kl1"
+    assert "skypilot-user" in labels
+    assert pods[0]["status"]["phase"] == "Running"
+
+    status = sky(sky_bin, sky_env, "status")
+    assert status.returncode == 0, describe(status)
+    assert "kl1" in status.stdout and "UP" in status.stdout, status.stdout
+
+    started = time.monotonic()
+    run = sky(sky_bin, sky_env, "exec", "kl1", "--", "echo from-exec; echo $SKYPILOT_NODE_IPS")
+    elapsed = time.monotonic() - started
+    assert run.returncode == 0, describe(run)
+    assert "from-exec" in run.stdout, describe(run)
+    assert pods[0]["status"]["podIP"] in run.stdout, describe(run)
+    print(f"sky exec (following the job to the end): {elapsed * 1000:.0f} ms")
+
+    stop = sky(sky_bin, sky_env, "stop", "-y", "kl1")
+    assert stop.returncode != 0
+    assert "sky stop is not supported for Kubernetes clusters" in stop.stdout + stop.stderr, (
+        describe(stop)
+    )
+
+    down = sky(sky_bin, sky_env, "down", "-y", "kl1")
+    assert down.returncode == 0, describe(down)
+    assert wait_for_no_pods(k8s_cluster, "kl1", 1) == []
+
+
+def test_exec_detached_reaches_running_fast(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster
+) -> None:
+    launch = sky(sky_bin, sky_env, "launch", "-y", "-c", "kl2", "--infra", "k8s", "--", "true")
+    assert launch.returncode == 0, describe(launch)
+    try:
+        timings = []
+        for _ in range(3):
+            started = time.monotonic()
+            run = sky(sky_bin, sky_env, "exec", "kl2", "-d", "--", "sleep 30")
+            timings.append(time.monotonic() - started)
+            assert run.returncode == 0, describe(run)
+        queue = sky(sky_bin, sky_env, "queue", "kl2")
+        assert queue.returncode == 0, describe(queue)
+        assert "RUNNING" in queue.stdout, queue.stdout
+        print(f"sky exec -d on an UP Kubernetes cluster: {[round(t * 1000) for t in timings]} ms")
+        assert min(timings) < 1.0, timings
+    finally:
+        down = sky(sky_bin, sky_env, "down", "-y", "kl2")
+        assert down.returncode == 0, describe(down)
+
+
+def test_pod_config_is_merged_into_the_pod(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster
+) -> None:
+    config = pathlib.Path(sky_env["SKYCORE_STATE_DIR"]) / "config.yaml"
+    config.write_text(
+        "kubernetes:\n"
+        "  pod_config:\n"
+        "    metadata:\n"
+        "      labels: {team: vision}\n"
+        "      annotations: {example.com/owner: alice}\n"
+        "    spec:\n"
+        "      containers:\n"
+        "        - env: [{name: FROM_POD_CONFIG, value: merged}]\n"
+    )
+    launch = sky(
+        sky_bin, sky_env, "launch", "-y", "-c", "kl3", "--infra", "k8s",
+        "--", "echo $FROM_POD_CONFIG",
+    )  # fmt: skip
+    try:
+        assert launch.returncode == 0, describe(launch)
+        pods = k8s_cluster.pods("kl3")
+        assert len(pods) == 1
+        pod = pods[0]
+        assert pod["metadata"]["labels"]["team"] == "vision"
+        assert pod["metadata"]["labels"]["skypilot-cluster"] == "kl3"
+        assert pod["metadata"]["annotations"]["example.com/owner"] == "alice"
+        container = pod["spec"]["containers"][0]
+        assert {"name": "FROM_POD_CONFIG", "value": "merged"} in container["env"]
+        assert container["command"][0] == "/bin/sh"  # ours, merged into, not replaced
+        assert "merged" in launch.stdout.splitlines(), describe(launch)
+    finally:
+        sky(sky_bin, sky_env, "down", "-y", "kl3")
+
+
+def test_gpus_beyond_capacity_fail_scheduling(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster
+) -> None:
+    # The inventory says 8 H100 free per node; someone else's pod takes 2 of
+    # them on each node after it was taken, so the scheduler, not the
+    # optimizer, is the one to say no.
+    names = []
+    for node in ("skycore-h100-0", "skycore-h100-1"):
+        overrides = json.dumps(
+            {
+                "spec": {
+                    "nodeName": node,
+                    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
+                    "containers": [
+                        {
+                            "name": "gpu-user",
+                            "image": "busybox",
+                            "command": ["sleep", "600"],
+                            "resources": {
+                                "requests": {"nvidia.com/gpu": "2"},
+                                "limits": {"nvidia.com/gpu": "2"},
+                            },
+                        }
+                    ],
+                }
+            }
+        )
+        name = f"gpu-user-{node[-1]}"
+        run = k8s_cluster.kubectl(
+            "run", name, "--image=busybox", "--restart=Never", f"--overrides={overrides}"
+        )
+        assert run.returncode == 0, run.stderr
+        names.append(name)
+    try:
+        launch = sky(
+            sky_bin, sky_env, "launch", "-y", "-c", "kl4", "--infra", "k8s", "--gpus", "H100:8",
+            "--", "nvidia-smi",
+        )  # fmt: skip
+        assert launch.returncode != 0, describe(launch)
+        err = launch.stderr
+        assert "Kubernetes context 'skycore' has no node for pod kl4-head" in err, err
+        assert "FailedScheduling" in err and "Insufficient nvidia.com/gpu" in err, err
+        assert "Traceback" not in err
+        # The half-launched cluster is still cleaned up by `sky down`.
+        down = sky(sky_bin, sky_env, "down", "-y", "kl4")
+        assert down.returncode == 0, describe(down)
+        assert wait_for_no_pods(k8s_cluster, "kl4", 1) == []
+    finally:
+        for name in names:
+            k8s_cluster.kubectl("delete", "pod", name, "--now", "--wait=false")
+
+
+def test_status_refresh_sees_deleted_pods(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster
+) -> None:
+    launch = sky(sky_bin, sky_env, "launch", "-y", "-c", "kl5", "--infra", "k8s", "--", "true")
+    assert launch.returncode == 0, describe(launch)
+    deleted = k8s_cluster.kubectl("delete", "pod", "kl5-head", "--now")
+    assert deleted.returncode == 0, deleted.stderr
+    run = sky(sky_bin, sky_env, "exec", "kl5", "--", "true")
+    assert run.returncode != 0, describe(run)
+    assert "its head pod kl5-head is gone" in run.stderr, describe(run)
+    status = sky(sky_bin, sky_env, "status", "-r")
+    assert status.returncode == 0, describe(status)
+    assert "kl5" not in status.stdout, status.stdout
+    assert k8s_cluster.pods("kl5") == []
+
+
+def test_workdir_relaunch_and_log_sync_down(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster, tmp_path: pathlib.Path
+) -> None:
+    workdir = tmp_path / "work"
+    (workdir / "sub").mkdir(parents=True)
+    (workdir / "sub" / "file.txt").write_text("content-1\n")
+    args = ("launch", "-y", "-c", "kl6", "--workdir", str(workdir), "--", "cat sub/file.txt")
+    first = sky(sky_bin, sky_env, *args[:4], "--infra", "k8s", *args[4:])
+    try:
+        assert first.returncode == 0, describe(first)
+        assert "content-1" in first.stdout.splitlines(), describe(first)
+        # A second launch reuses the pod and its agent, and syncs the workdir again.
+        (workdir / "sub" / "file.txt").write_text("content-2\n")
+        second = sky(sky_bin, sky_env, *args)
+        assert second.returncode == 0, describe(second)
+        assert "content-2" in second.stdout.splitlines(), describe(second)
+        assert "Installing the agent" not in second.stderr, describe(second)
+        assert len(k8s_cluster.pods("kl6")) == 1
+        home = tmp_path / "home"
+        home.mkdir()
+        synced = sky(sky_bin, dict(sky_env, HOME=str(home)), "logs", "--sync-down", "kl6", "1")
+        assert synced.returncode == 0, describe(synced)
+        logs = list((home / "sky_logs" / "kl6").rglob("run.log"))
+        assert logs and "content-1" in logs[0].read_text(), describe(synced)
+    finally:
+        sky(sky_bin, sky_env, "down", "-y", "kl6")
+
+
+def test_provision_timeout_names_what_the_pod_waits_for(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster
+) -> None:
+    # An init container that outlasts kubernetes.provision_timeout keeps the
+    # pod Pending.
+    config = pathlib.Path(sky_env["SKYCORE_STATE_DIR"]) / "config.yaml"
+    config.write_text(
+        "kubernetes:\n"
+        "  provision_timeout: 1\n"
+        "  pod_config:\n"
+        "    spec:\n"
+        "      initContainers:\n"
+        "        - {name: slow-init, image: busybox, command: [sleep, '60']}\n"
+    )
+    started = time.monotonic()
+    launch = sky(sky_bin, sky_env, "launch", "-y", "-c", "kl7", "--infra", "k8s", "--", "true")
+    try:
+        assert launch.returncode != 0, describe(launch)
+        assert time.monotonic() - started < 30
+        err = launch.stderr
+        assert "pod of cluster 'kl7' did not start running within 1 s" in err, err
+        assert "kubernetes.provision_timeout" in err and "kl7-head (on node " in err, err
+        assert "init container slow-init running" in err, err
+    finally:
+        down = sky(sky_bin, sky_env, "down", "-y", "kl7")
+        assert down.returncode == 0, describe(down)
+        assert wait_for_no_pods(k8s_cluster, "kl7", 1) == []
+
+
+def test_multi_node_is_refused_clearly(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster
+) -> None:
+    launch = sky(
+        sky_bin, sky_env, "launch", "-y", "-c", "kl8", "--infra", "k8s", "--num-nodes", "2",
+        "--", "true",
+    )  # fmt: skip
+    assert launch.returncode != 0, describe(launch)
+    assert "multi-node clusters on Kubernetes are not supported yet" in launch.stderr, describe(
+        launch
+    )
+    assert k8s_cluster.pods("kl8") == []

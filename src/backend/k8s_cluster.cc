@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "backend/cluster_backend.h"
+#include "backend/remote_host.h"
 #include "backend/sync.h"
 #include "common/strings.h"
 #include "kubernetes/api_client.h"
@@ -49,6 +50,7 @@ namespace {
 constexpr double kCommandTimeoutS = 60;
 constexpr double kCopyTimeoutS = 600;
 constexpr double kTeardownWaitS = 30;
+constexpr double kAgentStopTimeoutS = 20;
 
 std::string HashText(const std::string& text) {
   return fmt::format("{:016x}", std::hash<std::string>{}(text));
@@ -276,6 +278,19 @@ class K8sBackend : public ClusterBackend {
     // The planned names too: a pod whose labels were edited is ours all the same.
     for (const auto& pod : handle.value("pods", json::array()))
       names.insert(pod.get<std::string>());
+    // The agent first (it stops its jobs): it runs beside the container's
+    // main process, and a runtime that does not end the pod's whole process
+    // tree with it would leave the agent behind.
+    if (!handle.value("root", "").empty()) {
+      try {
+        kubernetes::Exec(
+            Credentials(context_name), Head(handle),
+            {"/bin/sh", "-c", remote::TeardownCommand(handle.value("cluster_name", ""))}, "",
+            kAgentStopTimeoutS);
+      } catch (const Error&) {
+        // The head pod is gone or unreachable: deleting it below is all there is to do.
+      }
+    }
     for (const auto& pod : names) api.Delete(pods_path + "/" + pod);
     // Gone means gone from the API server, so a relaunch can reuse the names.
     const double deadline = Now() + kTeardownWaitS;

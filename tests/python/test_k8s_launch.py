@@ -15,6 +15,7 @@ import tempfile
 import time
 
 import pytest
+import sshd_fixture
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "k8s-test-cluster"
@@ -67,6 +68,10 @@ def k8s_cluster():
         yield K8sCluster(root / "cluster", pathlib.Path(up.stdout.strip().splitlines()[-1]))
     finally:
         subprocess.run([str(SCRIPT), "down"], env=env, timeout=300, check=False)
+        # Agents a failed test left in pods run from binaries under the pods'
+        # directories (the test cluster's pods are local processes).
+        for pid in sshd_fixture._processes_under(root):
+            sshd_fixture._kill_tree(pid)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -30,6 +30,7 @@
 #include <set>
 #include <thread>
 
+#include "common/socket_bridge.h"
 #include "kubernetes/api_client.h"
 #include "skycore/error.h"
 
@@ -322,32 +323,6 @@ void BridgeConnection(const ContextCredentials& creds, const ExecTarget& target,
 
 // The bridges this process serves, by socket path: they live as long as the
 // process (a CLI command or an SDK session), and their sockets go with it.
-class BridgeRegistry {
- public:
-  ~BridgeRegistry() {
-    std::lock_guard lock(mutex_);
-    for (const auto& path : paths_) ::unlink(path.c_str());
-  }
-  // False when `path` is served already.
-  bool Claim(const std::string& path) {
-    std::lock_guard lock(mutex_);
-    return paths_.insert(path).second;
-  }
-  void Release(const std::string& path) {
-    std::lock_guard lock(mutex_);
-    paths_.erase(path);
-  }
-
- private:
-  std::mutex mutex_;
-  std::set<std::string> paths_;
-};
-
-BridgeRegistry& Bridges() {
-  static BridgeRegistry registry;
-  return registry;
-}
-
 }  // namespace
 
 ExecResult Exec(const ContextCredentials& credentials, const ExecTarget& target,
@@ -408,40 +383,9 @@ ExecResult Exec(const ContextCredentials& credentials, const ExecTarget& target,
 void ServeExecBridge(const std::filesystem::path& socket_path,
                      const ContextCredentials& credentials, const ExecTarget& target,
                      const std::vector<std::string>& command) {
-  if (!Bridges().Claim(socket_path.string())) return;
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  const std::string path = socket_path.string();
-  if (path.size() >= sizeof(address.sun_path)) {
-    Bridges().Release(path);
-    throw IoError(fmt::format("the socket path {} is too long", path));
-  }
-  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-  ::unlink(path.c_str());
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0 ||
-      ::chmod(path.c_str(), 0600) != 0 || ::listen(fd, 64) != 0) {
-    const int error = errno;
-    if (fd >= 0) ::close(fd);
-    Bridges().Release(path);
-    throw IoError(fmt::format("cannot serve the socket {}: {}", path, std::strerror(error)));
-  }
-  std::thread([fd, credentials, target, command] {
-    for (;;) {
-      const int connection = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
-      if (connection < 0) {
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        return;
-      }
-      std::thread([credentials, target, command, connection] {
-        try {
-          BridgeConnection(credentials, target, command, connection);
-        } catch (const std::exception&) {
-          // The client sees its connection end; the caller's ping says why.
-        }
-      }).detach();
-    }
-  }).detach();
+  bridge::ServeUnixSocket(socket_path, [credentials, target, command](int connection) {
+    BridgeConnection(credentials, target, command, connection);
+  });
 }
 
 }  // namespace skycore::kubernetes

@@ -24,6 +24,7 @@ Nothing under /etc/slurm, /etc/munge or /run/munge is read or written.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pathlib
@@ -401,16 +402,21 @@ def _login_address() -> tuple[str, int]:
         return "127.0.0.1", probe.getsockname()[1]
 
 
-@pytest.fixture
-def slurm_cluster() -> Iterator[SlurmCluster]:
+def unavailable() -> str | None:
+    """Why the throwaway Slurm cluster cannot run here, or None when it can."""
     search_path = os.environ.get("PATH", "") + ":/usr/sbin"
     missing = [b for b in BINARIES if shutil.which(b, path=search_path) is None]
     if missing:
-        pytest.skip(f"Slurm is not installed (missing {', '.join(missing)}; run scripts/setup.sh)")
+        return f"Slurm is not installed (missing {', '.join(missing)}; run scripts/setup.sh)"
     if os.geteuid() != 0:
-        pytest.skip("the test Slurm cluster and its login node run as root")
-    if not os.path.exists(sshd_fixture.SSHD):
-        pytest.skip("openssh-server is not installed (scripts/setup.sh installs it)")
+        return "the test Slurm cluster and its login node run as root"
+    return sshd_fixture.unavailable()
+
+
+@contextlib.contextmanager
+def running_slurm_cluster() -> Iterator[SlurmCluster]:
+    """The cluster and its login node, up until the block exits; then every job
+    is cancelled and every daemon stopped by PID."""
     os.makedirs("/run/sshd", exist_ok=True)
     # Short: ssh's ControlPath sockets may live under here too.
     directory = pathlib.Path(tempfile.mkdtemp(prefix="skyslurm"))
@@ -452,3 +458,12 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
             for pid in sshd_fixture._processes_under(directory):
                 sshd_fixture._kill_tree(pid)
             shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def slurm_cluster() -> Iterator[SlurmCluster]:
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    with running_slurm_cluster() as cluster:
+        yield cluster

@@ -18,6 +18,7 @@ under it, as if the machine died.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import pathlib
@@ -27,7 +28,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import pytest
 
@@ -222,15 +223,19 @@ def _addresses(count: int) -> list[tuple[str, int]]:
     return out
 
 
-@pytest.fixture
-def sshd_hosts(request) -> Iterator[SshdHosts]:
-    """Three sshd hosts; `@pytest.mark.parametrize("sshd_hosts", [["H100:2", "", ""]],
-    indirect=True)` gives them fake GPUs."""
+def unavailable() -> str | None:
+    """Why throwaway sshd hosts cannot run here, or None when they can."""
     if not os.path.exists(SSHD):
-        pytest.skip("openssh-server is not installed (scripts/setup.sh installs it)")
+        return "openssh-server is not installed (scripts/setup.sh installs it)"
     if os.geteuid() != 0:
-        pytest.skip("the throwaway sshd hosts log in as root")
-    gpus = getattr(request, "param", None) or ["", "", ""]
+        return "the throwaway sshd hosts log in as root"
+    return None
+
+
+@contextlib.contextmanager
+def running_sshd_hosts(gpus: Sequence[str]) -> Iterator[SshdHosts]:
+    """One sshd host per entry of `gpus` (each "" or a fake GPU set such as
+    "H100:2"), all killed by PID on exit, with whatever skycore started on them."""
     os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege-separation directory
     # Short: ssh's ControlPath sockets live under here too.
     root = pathlib.Path(tempfile.mkdtemp(prefix="skysshd"))
@@ -258,3 +263,14 @@ def sshd_hosts(request) -> Iterator[SshdHosts]:
         # Shared connections (ControlPersist masters) lose their peer with the
         # sshd children above and exit; their sockets go with the directory.
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def sshd_hosts(request) -> Iterator[SshdHosts]:
+    """Three sshd hosts; `@pytest.mark.parametrize("sshd_hosts", [["H100:2", "", ""]],
+    indirect=True)` gives them fake GPUs."""
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    with running_sshd_hosts(getattr(request, "param", None) or ["", "", ""]) as hosts:
+        yield hosts

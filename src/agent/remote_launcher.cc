@@ -120,12 +120,18 @@ std::string SshRemoteCommand(const RankLaunchRequest& request) {
   std::string command = "exec env -i --";
   for (const auto& entry : request.env) {
     if (entry.find('=') == std::string::npos) continue;
-    command += " " + ShellQuote(entry);
+    // (Appended piecewise: `" " + string` trips GCC 12's -Wrestrict at -O3.)
+    command += ' ';
+    command += ShellQuote(entry);
   }
   // --norc: bash run with a socket as stdin takes itself for an rsh/ssh
   // session and would read ~/.bashrc (Debian's does), adding to the environment.
-  command += " /bin/bash --norc --noprofile -c " + ShellQuote(kSshWrapper) + " skycore-rank " +
-             ShellQuote(request.working_dir) + " " + ShellQuote(request.script);
+  command += " /bin/bash --norc --noprofile -c ";
+  command += ShellQuote(kSshWrapper);
+  command += " skycore-rank ";
+  command += ShellQuote(request.working_dir);
+  command += ' ';
+  command += ShellQuote(request.script);
   return command;
 }
 
@@ -201,7 +207,12 @@ RankOutcome InterpretSrunExit(int exit_code, const std::string& srun_stderr) {
     if (lower.find("node failure") != std::string::npos ||
         lower.find("node_fail") != std::string::npos ||
         lower.find("unable to create step") != std::string::npos ||
-        lower.find("invalid job id") != std::string::npos) {
+        lower.find("invalid job id") != std::string::npos ||
+        // The allocation itself ended under the step (scancel of the job,
+        // its time limit): "*** STEP 5.0 ON n1 CANCELLED AT ... ***".
+        (lower.find("*** step") != std::string::npos &&
+         (lower.find("cancelled at") != std::string::npos ||
+          lower.find("due to time limit") != std::string::npos))) {
       std::string why = line;
       if (why.rfind("srun: error: ", 0) == 0) why = why.substr(13);
       if (why.rfind("srun: ", 0) == 0) why = why.substr(6);

@@ -31,8 +31,8 @@ void Rsync(std::vector<std::string> args, const std::string& what) {
 }
 
 // A quoted heredoc whose end marker cannot occur in the content.
-std::string WriteFileCommand(const std::string& path, const std::string& content,
-                             const std::string& mode) {
+std::string WriteFile(const std::string& path, const std::string& content,
+                      const std::string& mode) {
   std::string marker = "SKYCORE_EOF_" + HashText(content);
   return fmt::format("umask 077; cat >{} <<'{}'\n{}{}{}\nchmod {} {}; ", ShellQuote(path), marker,
                      content, content.empty() || content.back() == '\n' ? "" : "\n", marker, mode,
@@ -47,6 +47,11 @@ constexpr const char* kStopAgent =
     "kill -KILL $p 2>/dev/null || true; fi; rm -f \"$D/skyletd.pid\"; fi; ";
 
 }  // namespace
+
+std::string WriteFileCommand(const std::string& path, const std::string& content,
+                             const std::string& mode) {
+  return WriteFile(path, content, mode);
+}
 
 ssh::RunnerOptions RunnerOptionsFor(const BackendContext& context) {
   ssh::RunnerOptions options;
@@ -136,9 +141,8 @@ std::string StartAgentCommand(const std::string& root, const std::string& name,
                               const std::vector<std::pair<std::string, std::string>>& files,
                               bool restart) {
   std::string writes;
-  for (const auto& [path, content] : files) writes += WriteFileCommand(path, content, "600");
-  writes +=
-      WriteFileCommand(ClusterDir(root, name) + "/nodes.json", node_spec.dump(2) + "\n", "644");
+  for (const auto& [path, content] : files) writes += WriteFile(path, content, "600");
+  writes += WriteFile(ClusterDir(root, name) + "/nodes.json", node_spec.dump(2) + "\n", "644");
   std::string extra;
   // Tests of autostop cannot wait real minutes.
   if (const char* minute = std::getenv("SKYCORE_AUTOSTOP_MINUTE_S"); minute && *minute) {

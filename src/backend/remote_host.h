@@ -68,6 +68,10 @@ std::string StartAgentCommand(const std::string& root, const std::string& name,
                               const std::vector<std::pair<std::string, std::string>>& files,
                               bool restart);
 
+// Shell lines writing `content` to `path` (then `chmod mode`).
+std::string WriteFileCommand(const std::string& path, const std::string& content,
+                             const std::string& mode);
+
 // Stops cluster `name`'s agent (it stops its jobs) and whatever still runs
 // in the cluster's directory, then removes the directory and the socket.
 std::string TeardownCommand(const std::string& name);

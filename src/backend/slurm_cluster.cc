@@ -1,18 +1,23 @@
 // ClusterBackend of Slurm clusters: a cluster is one Slurm allocation.
 //
-// `sbatch` submits a placeholder job holding `num_nodes` nodes of the chosen
-// partition (the allocation); the agent runs on the cluster's login node and
-// starts every rank with `srun --jobid=<allocation> --overlap -w <node>`
-// (the node spec's "srun" runner), so setup and jobs share the allocation and
-// Slurm's accounting sees them. The login node holds the cluster's directory
-// (remote_host.h); the compute nodes see it through the shared filesystem
-// every Slurm cluster has for home directories.
+// `sbatch` submits the cluster's batch script holding `num_nodes` nodes of
+// the chosen partition; on the allocation's first node the script writes the
+// node spec and becomes the agent, which starts every rank (setup and jobs)
+// as an `srun --jobid=<allocation> --overlap -w <node>` step (the node spec's
+// "srun" runner). So the agent lives and dies with the allocation, runs on
+// compute resources rather than the login node, and Slurm sees every rank.
+// This machine reaches the agent through a step too: each connection to a
+// local socket becomes `ssh <login> srun --jobid ... skyletd --connect
+// <agent socket>` (common/socket_bridge.h). The login node holds the cluster's
+// directory (remote_host.h); the compute nodes see it through the shared
+// filesystem every Slurm cluster has for home directories.
 //
-// An allocation Slurm ends (time limit, node failure, `scancel`) is noticed:
-// its ranks fail as FAILED_DRIVER (srun reports the job gone), `sky status
-// -r` shows the cluster INIT, and `sky launch` on it again submits a new
-// allocation and restarts the agent on it.
+// An allocation Slurm ends (time limit, node failure, `scancel`) takes the
+// agent with it; its running jobs become FAILED_DRIVER, `sky status -r` shows
+// the cluster INIT, and `sky launch` on it again submits a new allocation,
+// whose agent takes over the job table.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -20,6 +25,7 @@
 #include <thread>
 
 #include "backend/remote_host.h"
+#include "common/socket_bridge.h"
 #include "common/strings.h"
 #include "skycore/agent.h"
 #include "skycore/error.h"
@@ -161,16 +167,22 @@ class SlurmBackend : public ClusterBackend {
       throw CommandError(fmt::format("preparing {} printed no directory", runner.host().Display()));
     }
     handle["root"] = prepared.root;
+    handle["agent"] = agent_name;
     record(handle);
     if (!prepared.has_agent) {
       out.Step(fmt::format("Installing the agent (skyletd) on {}", runner.host().Display()));
       remote::InstallAgent(runner, context_.skyletd, prepared.root);
     }
 
+    // The batch script is written each time: a new build of the agent gets
+    // into the next allocation.
+    runner.RunOrThrow(
+        remote::WriteFileCommand(ScriptPath(handle), AllocationScript(handle, agent_name), "700"),
+        kCommandDeadlineS);
+
     // The allocation: kept while Slurm runs it, else a new one.
     std::string job_id = handle.value("job_id", "");
     JobState state = job_id.empty() ? JobState{} : Query(runner, job_id);
-    bool fresh = false;
     if (state.state != "RUNNING" && !Waiting(state.state)) {
       if (!job_id.empty()) Cancel(runner, job_id);  // ended, or a state we cannot use
       out.Step(fmt::format("Requesting {} node{} in partition '{}' (sbatch)", num_nodes,
@@ -179,7 +191,6 @@ class SlurmBackend : public ClusterBackend {
       handle["job_id"] = job_id;
       handle["nodes"] = json::array();
       record(handle);  // `sky down` cancels it from now on
-      fresh = true;
     }
     state = WaitRunning(runner, handle, job_id, out);
     const auto nodes = ResolveNodes(runner, state.nodelist);
@@ -194,12 +205,9 @@ class SlurmBackend : public ClusterBackend {
     handle["head_ip"] = nodes.front().second;
     record(handle);
 
-    out.Step(fmt::format("Starting the agent (skyletd) on {}", runner.host().Display()));
-    runner.RunOrThrow(remote::StartAgentCommand(prepared.root, name, agent_name,
-                                                NodeSpec(handle, nodes), {}, fresh),
-                      kCommandDeadlineS);
+    out.Step(fmt::format("Waiting for the agent (skyletd) on {}", nodes.front().first));
+    WaitForAgent(runner, handle, job_id);
     out.StepDone();
-    AgentClient(AgentSocket(handle), 10).ping();
   }
 
   bool AgentAlive(const json& handle) override {
@@ -215,13 +223,36 @@ class SlurmBackend : public ClusterBackend {
 
   std::string AgentSocket(const json& handle) override {
     const std::string name = handle.value("cluster_name", "");
-    const std::string root = handle.value("root", "");
-    if (root.empty()) {
+    const std::string job_id = handle.value("job_id", "");
+    const json nodes = handle.value("nodes", json::array());
+    if (job_id.empty() || nodes.empty()) {
       throw ClusterNotUpError(
           fmt::format("cluster '{}' was never brought up; `sky launch -c {}` does it", name, name));
     }
-    return remote::ConnectAgent(handle.value("socket", ""), Runner(handle),
-                                remote::RemoteSocket(root, name), name);
+    // One socket per process: another `sky` serving the same path would
+    // take it over when it starts and remove it when it ends.
+    const fs::path local =
+        (options_.control_dir.empty() ? ssh::DefaultControlDir() : options_.control_dir) /
+        fmt::format("s-{}-{}.sock",
+                    remote::HashText(context_.state_dir.string() + "\n" + name).substr(0, 12),
+                    ::getpid());
+    std::error_code ec;
+    fs::create_directories(local.parent_path(), ec);
+    const std::string step =
+        fmt::format("srun --jobid={} --overlap -N1 -n1 -w {} --quiet {} --connect {}",
+                    ShellQuote(job_id), ShellQuote(nodes[0].value("name", "")),
+                    ShellQuote(handle.value("root", "") + "/bin/" + handle.value("agent", "")),
+                    ShellQuote(AgentSocketPath(handle)));
+    bridge::ServeUnixSocket(local, bridge::SpawnPerConnection(Runner(handle).CommandLine(step)));
+    try {
+      AgentClient(local.string(), 10).ping();
+    } catch (const Error& error) {
+      throw ClusterNotUpError(fmt::format(
+          "the agent of cluster '{}' (Slurm allocation {}) does not answer ({}); `sky status -r "
+          "{}` refreshes the cluster's state and `sky launch -c {}` gets a new allocation",
+          name, job_id, error.message(), name, name));
+    }
+    return local.string();
   }
 
   NodeShape Shape(const json& handle) const override {
@@ -257,15 +288,9 @@ class SlurmBackend : public ClusterBackend {
     const std::string name = handle.value("cluster_name", "");
     const auto runner = Runner(handle);
     const std::string job_id = handle.value("job_id", "");
-    if (!handle.value("root", "").empty()) {
-      runner.CancelForward(handle.value("socket", ""),
-                           remote::RemoteSocket(handle.value("root", ""), name));
-    }
-    std::error_code ec;
-    fs::remove(handle.value("socket", ""), ec);
-    // The agent first (it stops its ranks), then the allocation.
-    auto result = runner.Run(remote::TeardownCommand(name), kCommandDeadlineS);
+    // The allocation first: its agent stops its ranks as Slurm ends it.
     if (!job_id.empty()) Cancel(runner, job_id);
+    auto result = runner.Run(remote::TeardownCommand(name), kCommandDeadlineS);
     if (result.outcome != ssh::SshOutcome::kOk || result.exit_code != 0) {
       out.Write(fmt::format(
           "Warning: could not clean up cluster '{}' on the login node {} ({}){}\n", name,
@@ -329,8 +354,7 @@ class SlurmBackend : public ClusterBackend {
                                  handle.value("gpus_per_node", 0)));
     }
     for (const auto& flag : slurm::SbatchFlags(settings)) args.push_back(flag);
-    // The placeholder holding the allocation; the ranks are srun steps beside it.
-    args.push_back("--wrap=exec sleep infinity");
+    args.push_back(ScriptPath(handle));
     std::string command;
     for (const auto& arg : args) command += (command.empty() ? "" : " ") + ShellQuote(arg);
     auto result = runner.Run(command, kCommandDeadlineS);
@@ -431,36 +455,93 @@ class SlurmBackend : public ClusterBackend {
     runner.Run(fmt::format("scancel {}", ShellQuote(job_id)), kCommandDeadlineS);
   }
 
-  json NodeSpec(const json& handle,
-                const std::vector<std::pair<std::string, std::string>>& nodes) const {
+  static std::string ScriptPath(const json& handle) {
+    return remote::ClusterDir(handle.value("root", ""), handle.value("cluster_name", "")) +
+           "/allocation.sh";
+  }
+
+  // The agent's socket on the allocation's first node: node-local (a Unix
+  // socket on a shared filesystem cannot be reached from another host).
+  static std::string AgentSocketPath(const json& handle) {
+    return fmt::format(
+        "/tmp/skycore-slurm-{}.sock",
+        remote::HashText(handle.value("root", "") + "\n" + handle.value("cluster_name", ""))
+            .substr(0, 12));
+  }
+
+  // The batch script: on the first node, the node spec from the allocation's
+  // nodes, then the agent in its place (it ends with the allocation).
+  std::string AllocationScript(const json& handle, const std::string& agent_name) const {
     const std::string name = handle.value("cluster_name", "");
-    const std::string root = handle.value("root", "");
+    const std::string dir = remote::ClusterDir(handle.value("root", ""), name);
     const int gpus = handle.value("gpus_per_node", 0);
-    json spec_nodes = json::array(), ips = json::array();
-    for (size_t i = 0; i < nodes.size(); ++i) {
-      json gpu_ids = json::array();
-      for (int g = 0; g < gpus; ++g) gpu_ids.push_back(g);
-      spec_nodes.push_back({{"ip", nodes[i].second},
-                            {"workdir", remote::NodeWorkdir(root, name, i)},
-                            {"cpus", handle.value("cpus_per_node", 0.0)},
-                            {"memory_gib", handle.value("memory_gib_per_node", 0.0)},
-                            {"gpus", gpus},
-                            {"gpu_ids", gpu_ids},
-                            {"runner",
-                             {{"kind", "srun"},
-                              {"job_id", handle.value("job_id", "")},
-                              {"node_name", nodes[i].first}}}});
-      ips.push_back(nodes[i].second);
+    std::string gpu_ids;
+    for (int g = 0; g < gpus; ++g) gpu_ids += (g ? "," : "") + std::to_string(g);
+    std::string extra;
+    // Tests of autostop cannot wait real minutes.
+    if (const char* minute = std::getenv("SKYCORE_AUTOSTOP_MINUTE_S"); minute && *minute) {
+      extra = " --autostop-minute-s " + ShellQuote(minute);
     }
-    return {{"cluster_name", name},
-            {"cluster_info",
-             {{"cluster_name", name},
-              {"cloud", "slurm"},
-              {"region", handle.value("slurm_cluster", "")},
-              {"zone", handle.value("partition", "")},
-              {"num_nodes", nodes.size()},
-              {"ips", ips}}},
-            {"nodes", spec_nodes}};
+    // Values spliced into the JSON are names and paths skycore chose
+    // (cluster names are [-_.a-zA-Z0-9]; node names and addresses Slurm's).
+    return fmt::format(
+        "#!/bin/sh\n"
+        "# The allocation of skycore cluster '{name}': this first node runs the agent, and\n"
+        "# every rank is an srun step of this job.\n"
+        "D={dir}\nS={socket}\n"
+        "nodes=; ips=; i=0\n"
+        "for n in $(scontrol show hostnames \"$SLURM_JOB_NODELIST\"); do\n"
+        "  a=$(scontrol show node \"$n\" | tr ' ' '\\n' | sed -n 's/^NodeAddr=//p')\n"
+        "  [ -n \"$a\" ] || a=$n\n"
+        "  "
+        "nodes=\"$nodes${{nodes:+,}}{{\\\"ip\\\":\\\"$a\\\",\\\"workdir\\\":\\\"$D/node$i/"
+        "sky_workdir\\\","
+        "\\\"cpus\\\":{cpus},\\\"memory_gib\\\":{memory},\\\"gpus\\\":{gpus},\\\"gpu_ids\\\":[{gpu_"
+        "ids}],"
+        "\\\"runner\\\":{{\\\"kind\\\":\\\"srun\\\",\\\"job_id\\\":\\\"$SLURM_JOB_ID\\\","
+        "\\\"node_name\\\":\\\"$n\\\"}}}}\"\n"
+        "  ips=\"$ips${{ips:+,}}\\\"$a\\\"\"\n"
+        "  i=$((i+1))\n"
+        "done\n"
+        "printf '{{\"cluster_name\":\"%s\",\"cluster_info\":{{\"cluster_name\":\"%s\","
+        "\"cloud\":\"slurm\",\"region\":\"%s\",\"zone\":\"%s\",\"num_nodes\":%s,"
+        "\"ips\":[%s]}},\"nodes\":[%s]}}\\n' {name_q} {name_q} {cluster} {partition} \"$i\" "
+        "\"$ips\" \"$nodes\" >\"$D/nodes.json\"\n"
+        "mkdir -p \"$D/agent\"\n"
+        "rm -f \"$S\"\n"
+        "exec {bin} --socket \"$S\" --state-dir \"$D/agent\" --node-spec \"$D/nodes.json\" "
+        "--log-root \"$D\"{extra}\n",
+        fmt::arg("name", name), fmt::arg("name_q", ShellQuote(name)),
+        fmt::arg("dir", ShellQuote(dir)), fmt::arg("socket", ShellQuote(AgentSocketPath(handle))),
+        fmt::arg("cpus", strings::FormatNumber(handle.value("cpus_per_node", 0.0))),
+        fmt::arg("memory", strings::FormatNumber(handle.value("memory_gib_per_node", 0.0))),
+        fmt::arg("gpus", gpus), fmt::arg("gpu_ids", gpu_ids),
+        fmt::arg("cluster", ShellQuote(handle.value("slurm_cluster", ""))),
+        fmt::arg("partition", ShellQuote(handle.value("partition", ""))),
+        fmt::arg("bin", ShellQuote(handle.value("root", "") + "/bin/" + agent_name)),
+        fmt::arg("extra", extra));
+  }
+
+  // Pings the agent until it answers: the allocation runs, so it is starting.
+  void WaitForAgent(const ssh::SshRunner& runner, const json& handle, const std::string& job_id) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    for (int attempt = 0;; ++attempt) {
+      try {
+        AgentSocket(handle);
+        return;
+      } catch (const ClusterNotUpError&) {
+        const JobState state = Query(runner, job_id);
+        if (state.state != "RUNNING" || std::chrono::steady_clock::now() > deadline) {
+          throw CommandError(fmt::format(
+              "the agent (skyletd) did not start in Slurm allocation {} ({}); its output is in "
+              "{}/allocation.log on {}",
+              job_id, state.state.empty() ? "the allocation has ended" : state.state,
+              remote::ClusterDir(handle.value("root", ""), handle.value("cluster_name", "")),
+              runner.host().Display()));
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(attempt < 10 ? 50 : 250));
+    }
   }
 
   std::vector<SyncTarget> Targets(const json& handle) const {

@@ -217,6 +217,16 @@ TEST(AgentSrunCommandTest, CommandLineAndExits) {
   EXPECT_EQ(outcome.exit_code, 3);
   EXPECT_FALSE(outcome.node_lost);
   EXPECT_FALSE(InterpretSrunExit(0, "srun: error: Node failure on n1\n").node_lost);
+  // The allocation ended under the step.
+  outcome = InterpretSrunExit(
+      143, "slurmstepd: error: *** STEP 7.3 ON n1 CANCELLED AT 2026-11-25T10:00:00 ***\n");
+  ASSERT_TRUE(outcome.node_lost.has_value());
+  EXPECT_NE(outcome.node_lost->find("CANCELLED AT"), std::string::npos);
+  outcome = InterpretSrunExit(
+      143,
+      "slurmstepd: error: *** STEP 7.3 ON n1 CANCELLED AT 2026-11-25T10:00:00 DUE TO TIME "
+      "LIMIT ***\n");
+  EXPECT_TRUE(outcome.node_lost.has_value());
 }
 
 // Runs the ssh remote command under a local /bin/sh, the way sshd would run it

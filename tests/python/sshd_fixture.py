@@ -177,6 +177,10 @@ def start_sshd(
     env = {
         "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
         "SKYCORE_HOME": str(directory / "home"),
+        # A home of its own, as a separate machine has: the login shell then
+        # reads no ~/.bashrc of this machine's root (whose start-up hooks, e.g.
+        # `pyenv rehash` waiting on a lock, would slow or stall every session).
+        "HOME": str(directory / "home"),
         **(extra_env or {}),
     }
     set_env = " ".join(f"{key}={value}" for key, value in env.items())

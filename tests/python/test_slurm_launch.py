@@ -103,20 +103,27 @@ def test_allocation_ended_by_slurm_is_reported(
     while "RUNNING" not in sky(sky_bin, sky_env, "queue", "gone").stdout:
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    # Slurm ends the allocation (as a time limit or node failure would).
+    # Slurm ends the allocation (as a time limit or node failure would): the
+    # agent goes with it, and says so on the way out.
     (job_id,) = slurm_cluster.run("squeue", "-h", "-n", "sky-gone", "-o", "%i").stdout.split()
     slurm_cluster.run("scancel", job_id)
-    deadline = time.monotonic() + 30
-    while True:
-        queue = sky(sky_bin, sky_env, "queue", "gone").stdout
-        if "FAILED" in queue:
-            break
-        assert time.monotonic() < deadline, queue
-        time.sleep(0.5)
+    slurm_cluster.wait_for(
+        lambda: allocations(slurm_cluster, "gone") == [], "the allocation to end"
+    )
+    queue = sky(sky_bin, sky_env, "queue", "gone")
+    assert queue.returncode != 0, queue.stdout
+    said = queue.stdout + queue.stderr
+    assert f"Slurm allocation {job_id}" in said and "does not answer" in said, said
     refreshed = sky(sky_bin, sky_env, "status", "-r", "gone")
     assert "INIT" in refreshed.stdout, refreshed.stdout
     # Launching again asks Slurm for a new allocation.
     again = sky(sky_bin, sky_env, "launch", "-y", "-c", "gone", "--", "echo", "back")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "back" in again.stdout.splitlines(), again.stdout
+    # The new allocation's agent took over the job table: the job the old
+    # one ran is reported, not lost.
+    old = sky(sky_bin, sky_env, "queue", "gone").stdout
+    assert any(
+        line.split()[:1] == ["1"] and "FAILED_DRIVER" in line for line in old.splitlines()
+    ), old
     assert sky(sky_bin, sky_env, "down", "-y", "gone").returncode == 0

@@ -356,7 +356,10 @@ class SlurmBackend : public ClusterBackend {
     for (const auto& flag : slurm::SbatchFlags(settings)) args.push_back(flag);
     args.push_back(ScriptPath(handle));
     std::string command;
-    for (const auto& arg : args) command += (command.empty() ? "" : " ") + ShellQuote(arg);
+    for (const auto& arg : args) {
+      if (!command.empty()) command += ' ';
+      command += ShellQuote(arg);
+    }
     auto result = runner.Run(command, kCommandDeadlineS);
     if (result.outcome != ssh::SshOutcome::kOk) {
       throw NetworkError(result.error);
@@ -476,7 +479,10 @@ class SlurmBackend : public ClusterBackend {
     const std::string dir = remote::ClusterDir(handle.value("root", ""), name);
     const int gpus = handle.value("gpus_per_node", 0);
     std::string gpu_ids;
-    for (int g = 0; g < gpus; ++g) gpu_ids += (g ? "," : "") + std::to_string(g);
+    for (int g = 0; g < gpus; ++g) {
+      if (g > 0) gpu_ids += ',';
+      gpu_ids += std::to_string(g);
+    }
     std::string extra;
     // Tests of autostop cannot wait real minutes.
     if (const char* minute = std::getenv("SKYCORE_AUTOSTOP_MINUTE_S"); minute && *minute) {

@@ -328,15 +328,16 @@ def test_provision_timeout_names_what_the_pod_waits_for(
         assert wait_for_no_pods(k8s_cluster, "kl7", 1) == []
 
 
-def agent_processes(k8s_cluster: K8sCluster) -> list[int]:
-    """Agents (and their `skyletd kexec` clients) running from binaries in pods."""
+def agent_processes(k8s_cluster: K8sCluster, cluster: str) -> list[int]:
+    """The agent of `cluster` (and its `skyletd kexec` clients): they run from
+    the binary in the head pod's directory."""
     found = []
     for pid in sshd_fixture._processes_under(k8s_cluster.root):
         try:
             argv0 = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
         except OSError:
             continue
-        if b"/bin/skyletd-" in argv0:
+        if b"/bin/skyletd-" in argv0 and f"_{cluster}-head_".encode() in argv0:
             found.append(pid)
     return found
 
@@ -443,4 +444,6 @@ def test_multi_node_example_exec_and_worker_loss(
     print(f"sky down of a 2-node Kubernetes cluster: {down_s:.1f} s")
     assert wait_for_no_pods(k8s_cluster, "km1", 1) == []
     assert k8s_cluster.kubectl("get", "service", "km1-nodes").returncode != 0
-    assert wait_until(lambda: not agent_processes(k8s_cluster)), agent_processes(k8s_cluster)
+    assert wait_until(lambda: not agent_processes(k8s_cluster, "km1")), agent_processes(
+        k8s_cluster, "km1"
+    )

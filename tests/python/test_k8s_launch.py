@@ -40,8 +40,10 @@ class K8sCluster:
             check=False,
         )
 
-    def pods(self, cluster: str) -> list[dict]:
-        result = self.kubectl("get", "pods", "-l", f"skypilot-cluster={cluster}", "-o", "json")
+    def pods(self, cluster: str, context: str = "skycore") -> list[dict]:
+        result = self.kubectl(
+            "--context", context, "get", "pods", "-l", f"skypilot-cluster={cluster}", "-o", "json"
+        )
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)["items"]
 
@@ -56,10 +58,12 @@ def k8s_cluster():
         pytest.skip("no Go toolchain and no cached fixture binary: cannot build the cluster")
     root = pathlib.Path(tempfile.mkdtemp(prefix="skyk8s"))
     env = dict(os.environ, SKYCORE_K8S_ROOT=str(root / "cluster"))
+    # Two CPU nodes: a two-node cluster's pods get different IPs. A second
+    # cluster (context skycore-b) with H100s to fail over to.
+    up_args = ["up", "--nodes", "2x8xH100,2xcpu", "--second-cluster", "--nodes-b", "1x8xH100"]
     try:
         up = subprocess.run(
-            # Two CPU nodes: a two-node cluster's pods get different IPs.
-            [str(SCRIPT), "up", "--nodes", "2x8xH100,2xcpu"],
+            [str(SCRIPT), *up_args],
             capture_output=True,
             text=True,
             timeout=600,
@@ -203,12 +207,8 @@ def test_pod_config_is_merged_into_the_pod(
         sky(sky_bin, sky_env, "down", "-y", "kl3")
 
 
-def test_gpus_beyond_capacity_fail_scheduling(
-    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster
-) -> None:
-    # The inventory says 8 H100 free per node; someone else's pod takes 2 of
-    # them on each node after it was taken, so the scheduler, not the
-    # optimizer, is the one to say no.
+def take_gpus(k8s_cluster: K8sCluster, count: int) -> list[str]:
+    """Someone else's pods take `count` H100 on each H100 node of context skycore."""
     names = []
     for node in ("skycore-h100-0", "skycore-h100-1"):
         overrides = json.dumps(
@@ -222,8 +222,8 @@ def test_gpus_beyond_capacity_fail_scheduling(
                             "image": "busybox",
                             "command": ["sleep", "600"],
                             "resources": {
-                                "requests": {"nvidia.com/gpu": "2"},
-                                "limits": {"nvidia.com/gpu": "2"},
+                                "requests": {"nvidia.com/gpu": str(count)},
+                                "limits": {"nvidia.com/gpu": str(count)},
                             },
                         }
                     ],
@@ -236,6 +236,16 @@ def test_gpus_beyond_capacity_fail_scheduling(
         )
         assert run.returncode == 0, run.stderr
         names.append(name)
+    return names
+
+
+def test_gpus_beyond_capacity_fail_scheduling(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster
+) -> None:
+    # The inventory says 8 H100 free per node; someone else's pod takes 2 of
+    # them on each node after it was taken, so the scheduler, not the
+    # optimizer, is the one to say no.
+    names = take_gpus(k8s_cluster, 2)
     try:
         launch = sky(
             sky_bin, sky_env, "launch", "-y", "-c", "kl4", "--infra", "k8s", "--gpus", "H100:8",
@@ -447,3 +457,43 @@ def test_multi_node_example_exec_and_worker_loss(
     assert wait_until(lambda: not agent_processes(k8s_cluster, "km1")), agent_processes(
         k8s_cluster, "km1"
     )
+
+
+def test_failover_to_the_next_context_when_the_scheduler_says_no(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster
+) -> None:
+    # The inventory (cached by `sky check`) says context skycore has free
+    # H100s; by launch time someone else's pods hold them all, so its
+    # scheduler refuses the pod and the launch moves on to skycore-b.
+    config = pathlib.Path(sky_env["SKYCORE_STATE_DIR"]) / "config.yaml"
+    config.write_text("kubernetes:\n  allowed_contexts: [skycore, skycore-b]\n")
+    check = sky(sky_bin, sky_env, "check", "kubernetes")
+    assert check.returncode == 0, describe(check)
+    assert "context 'skycore-b'" in check.stdout, describe(check)
+    names = take_gpus(k8s_cluster, 8)
+    try:
+        launch = sky(
+            sky_bin, sky_env, "launch", "-y", "-c", "kf1", "--infra", "k8s", "--gpus", "H100:1",
+            "--", "echo landed on $SKYPILOT_NODE_IPS",
+        )  # fmt: skip
+        assert launch.returncode == 0, describe(launch)
+        out = launch.stdout + launch.stderr
+        assert (
+            "Failed to provision on kubernetes/skycore: Kubernetes context 'skycore' has no "
+            "node for pod kf1-head of cluster 'kf1' (FailedScheduling: "
+        ) in out, describe(launch)
+        assert "Insufficient nvidia.com/gpu" in out, describe(launch)
+        assert "Provisioning cluster 'kf1' on Kubernetes context 'skycore-b'" in out, out
+        pods = k8s_cluster.pods("kf1", context="skycore-b")
+        assert [pod["metadata"]["name"] for pod in pods] == ["kf1-head"]
+        assert f"landed on {pods[0]['status']['podIP']}" in launch.stdout, describe(launch)
+        # The failed attempt left nothing on skycore.
+        assert wait_for_no_pods(k8s_cluster, "kf1", 5) == []
+        status = sky(sky_bin, sky_env, "status")
+        assert "Kubernetes (skycore-b)" in status.stdout, status.stdout
+    finally:
+        down = sky(sky_bin, sky_env, "down", "-y", "kf1")
+        for name in names:
+            k8s_cluster.kubectl("delete", "pod", name, "--now", "--wait=false")
+    assert down.returncode == 0, describe(down)
+    assert k8s_cluster.pods("kf1", context="skycore-b") == []

@@ -37,6 +37,7 @@
 #include <thread>
 
 #include "backend/cluster_backend.h"
+#include "backend/k8s_pod_commands.h"
 #include "backend/remote_host.h"
 #include "backend/sync.h"
 #include "common/strings.h"
@@ -133,7 +134,7 @@ class K8sBackend : public ClusterBackend {
 
     const ExecTarget head = Head(handle);
     const std::string agent_name = AgentBinaryName();
-    const auto prepared = RunOrThrow(creds, head, PrepareCommand(name, agent_name), "");
+    const auto prepared = RunOrThrow(creds, head, k8s::PrepareHeadCommand(name, agent_name), "");
     std::string root;
     bool has_agent = false;
     std::istringstream lines(prepared);
@@ -149,9 +150,9 @@ class K8sBackend : public ClusterBackend {
     json roots = json::array({root});
     const json pods = handle["pods"];
     for (size_t i = 1; i < pods.size(); ++i) {
-      const ExecTarget worker = Pod(handle, static_cast<int>(i));
+      const ExecTarget worker = k8s::PodTarget(handle, static_cast<int>(i));
       const std::string text =
-          RunOrThrow(creds, worker, PrepareWorkerCommand(name, static_cast<int>(i)), "");
+          RunOrThrow(creds, worker, k8s::PrepareWorkerCommand(name, static_cast<int>(i)), "");
       const size_t at = text.find("root=");
       if (at == std::string::npos) {
         throw CommandError(fmt::format("preparing pod {} printed no skycore directory: {}",
@@ -190,7 +191,7 @@ class K8sBackend : public ClusterBackend {
                  kubeconfig);
     }
     out.Step(fmt::format("Starting the agent (skyletd) in pod {}", head.pod));
-    RunOrThrow(creds, head, StartAgentCommand(handle, agent_name), "");
+    RunOrThrow(creds, head, k8s::StartAgentCommand(handle, agent_name), "");
     out.StepDone();
     AgentClient(AgentSocket(handle), 10).ping();
   }
@@ -253,7 +254,7 @@ class K8sBackend : public ClusterBackend {
     }
     const std::string archive = Pack(ExpandUser(workdir.path));
     for (size_t i = 0; i < handle.value("pods", json::array()).size(); ++i) {
-      CopyIn(handle, static_cast<int>(i), archive, NodeWorkdir(handle, static_cast<int>(i)));
+      CopyIn(handle, static_cast<int>(i), archive, k8s::NodeWorkdir(handle, static_cast<int>(i)));
     }
   }
 
@@ -393,26 +394,7 @@ class K8sBackend : public ClusterBackend {
         fmt::format("{}={}", kubernetes::kClusterNameLabel, handle.value("cluster_name", "")));
   }
 
-  static ExecTarget Head(const json& handle) { return Pod(handle, 0); }
-
-  static ExecTarget Pod(const json& handle, int index) {
-    const json pods = handle.value("pods", json::array());
-    return {handle.value("namespace", "default"),
-            static_cast<size_t>(index) < pods.size()
-                ? pods[static_cast<size_t>(index)].get<std::string>()
-                : kubernetes::PodName(handle.value("cluster_name", ""), index),
-            "ray-node"};
-  }
-
-  // Node `index`'s workdir in its pod.
-  static std::string NodeWorkdir(const json& handle, int index) {
-    const json roots = handle.value("pod_roots", json::array());
-    const std::string root = static_cast<size_t>(index) < roots.size()
-                                 ? roots[static_cast<size_t>(index)].get<std::string>()
-                                 : handle.value("root", "");
-    return fmt::format("{}/clusters/{}/node{}/sky_workdir", root, handle.value("cluster_name", ""),
-                       index);
-  }
+  static ExecTarget Head(const json& handle) { return k8s::PodTarget(handle, 0); }
 
   static std::string ServicePath(const json& handle) {
     return fmt::format("/api/v1/namespaces/{}/services",
@@ -580,85 +562,6 @@ class K8sBackend : public ClusterBackend {
     return handle.value("agent_binary", "");
   }
 
-  static std::string PrepareCommand(const std::string& name, const std::string& agent_name) {
-    return fmt::format(
-        "set -e; R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; "
-        "mkdir -p \"$R/bin\" \"$R/clusters/\"{}\"/node0/sky_workdir\"; "
-        "cd \"$R\"; echo \"root=$(pwd -P)\"; "
-        "if [ -x \"$R/bin/\"{} ]; then echo agent=yes; else echo agent=no; fi",
-        ShellQuote(name), ShellQuote(agent_name));
-  }
-
-  static std::string PrepareWorkerCommand(const std::string& name, int index) {
-    return fmt::format(
-        "set -e; R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; "
-        "mkdir -p \"$R/clusters/\"{}\"/node{}/sky_workdir\"; cd \"$R\"; echo \"root=$(pwd -P)\"",
-        ShellQuote(name), index);
-  }
-
-  // The agent's node spec (agent/node_spec.h): the head runs its rank
-  // itself, the workers' ranks run through their pods' exec.
-  static json AgentNodeSpec(const json& handle) {
-    const std::string name = handle.value("cluster_name", "");
-    const std::string dir = handle.value("root", "") + "/clusters/" + name;
-    const json ips = handle.value("node_ips", json::array());
-    json gpu_ids = json::array();
-    for (int i = 0; i < handle.value("gpus_per_node", 0); ++i) gpu_ids.push_back(i);
-    json nodes = json::array();
-    const size_t count = std::max<size_t>(1, handle.value("pods", json::array()).size());
-    for (size_t i = 0; i < count; ++i) {
-      json node = {{"ip", i < ips.size() ? ips[i] : json("127.0.0.1")},
-                   {"workdir", NodeWorkdir(handle, static_cast<int>(i))},
-                   {"cpus", handle.value("cpus_per_node", 0.0)},
-                   {"memory_gib", handle.value("memory_gib_per_node", 0.0)},
-                   {"gpus", gpu_ids.size()},
-                   {"gpu_ids", gpu_ids}};
-      if (i > 0) {
-        const ExecTarget pod = Pod(handle, static_cast<int>(i));
-        node["runner"] = {{"kind", "kubernetes"},
-                          {"namespace", pod.namespace_name},
-                          {"pod", pod.pod},
-                          {"container", pod.container},
-                          {"kubeconfig", dir + "/kube/config"},
-                          {"context", handle.value("context", "")}};
-      }
-      nodes.push_back(node);
-    }
-    return {{"cluster_name", name},
-            {"cluster_info",
-             {{"cluster_name", name},
-              {"cloud", "kubernetes"},
-              {"region", handle.value("context", "")},
-              {"num_nodes", handle.value("num_nodes", 1)},
-              {"ips", ips}}},
-            {"nodes", nodes}};
-  }
-
-  std::string StartAgentCommand(const json& handle, const std::string& agent_name) const {
-    const std::string name = handle.value("cluster_name", "");
-    const std::string dir = handle.value("root", "") + "/clusters/" + name;
-    const json spec = AgentNodeSpec(handle);
-    const std::string spec_text = spec.dump();
-    return fmt::format(
-        "set -e; D={dir}; S={socket}; mkdir -p \"$D/agent\"; "
-        "printf '%s\\n' {spec} >\"$D/nodes.json\"; "
-        "if [ -f \"$D/skyletd.pid\" ]; then p=$(cat \"$D/skyletd.pid\"); "
-        "if [ -n \"$p\" ] && grep -qa skyletd /proc/$p/cmdline 2>/dev/null && [ -S \"$S\" ]; then "
-        "echo running; exit 0; fi; fi; "
-        "rm -f \"$S\"; "
-        "nohup setsid {bin} --socket \"$S\" --state-dir \"$D/agent\" --node-spec "
-        "\"$D/nodes.json\" --log-root \"$D\" >>\"$D/skyletd.log\" 2>&1 </dev/null & "
-        "echo $! >\"$D/skyletd.pid\"; "
-        "for i in $(seq 200); do [ -S \"$S\" ] && exit 0; kill -0 $! 2>/dev/null || break; "
-        "sleep 0.05; done; "
-        "echo 'the agent (skyletd) did not start; its log ends with:'; tail -c 2000 "
-        "\"$D/skyletd.log\"; exit 1",
-        fmt::arg("dir", ShellQuote(dir)),
-        fmt::arg("socket", ShellQuote(handle.value("agent_socket", ""))),
-        fmt::arg("spec", ShellQuote(spec_text)),
-        fmt::arg("bin", ShellQuote(handle.value("root", "") + "/bin/" + agent_name)));
-  }
-
   // The local directory `source` as a tar archive.
   static std::string Pack(const fs::path& source) {
     std::error_code ec;
@@ -679,7 +582,7 @@ class K8sBackend : public ClusterBackend {
   // Unpacks `archive` into `destination` of pod `index` over exec.
   void CopyIn(const json& handle, int index, const std::string& archive,
               const std::string& destination) const {
-    RunOrThrow(Credentials(handle.value("context", "")), Pod(handle, index),
+    RunOrThrow(Credentials(handle.value("context", "")), k8s::PodTarget(handle, index),
                fmt::format("set -e; mkdir -p {d}; head -c {n} | tar -C {d} -xf -",
                            fmt::arg("d", ShellQuote(destination)), fmt::arg("n", archive.size())),
                archive, kCopyTimeoutS);

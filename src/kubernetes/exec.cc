@@ -201,6 +201,17 @@ class ExecSocket {
 
   bool v5() const { return v5_; }
 
+  // Pings the server when the stream has been quiet for half of `idle_s`
+  // and ends it (a NetworkError in Receive) when nothing, not even a pong,
+  // came back within `idle_s`: a server or network that vanished without
+  // closing the connection.
+  void KeepAlive(double idle_s) {
+    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
+    timeouts.idle_timeout = std::chrono::milliseconds(static_cast<long long>(idle_s * 1000));
+    timeouts.keep_alive_pings = true;
+    ws_.set_option(timeouts);
+  }
+
   awaitable<void> Send(int channel, std::string_view data) {
     std::string frame;
     frame.reserve(data.size() + 1);
@@ -407,7 +418,8 @@ ExecResult Exec(const ContextCredentials& credentials, const ExecTarget& target,
 }
 
 int ExecStreaming(const ContextCredentials& credentials, const ExecTarget& target,
-                  const std::vector<std::string>& command, int in_fd, int out_fd, int err_fd) {
+                  const std::vector<std::string>& command, int in_fd, int out_fd, int err_fd,
+                  double idle_timeout_s) {
   net::io_context io;
   ExecSocket socket(io, credentials);
   net::posix::stream_descriptor input(io);
@@ -441,6 +453,7 @@ int ExecStreaming(const ContextCredentials& credentials, const ExecTarget& targe
       io,
       [&]() -> awaitable<void> {
         co_await socket.Open(target, command, true);
+        socket.KeepAlive(idle_timeout_s);
         net::co_spawn(io, upstream(), [](std::exception_ptr) {});
         int channel = 0;
         std::string data;

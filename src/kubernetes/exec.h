@@ -46,9 +46,12 @@ ExecResult Exec(const ContextCredentials& credentials, const ExecTarget& target,
 // NetworkError when the server cannot be reached or refuses the exec (pod
 // not found: 404), or when the stream breaks or ends without an exit status
 // (the pod or the API server went away): the caller cannot know how the
-// command ended.
+// command ended. A stream quiet for half of `idle_timeout_s` is pinged, and
+// one that answers nothing, not even the ping, within `idle_timeout_s` is
+// taken for broken.
 int ExecStreaming(const ContextCredentials& credentials, const ExecTarget& target,
-                  const std::vector<std::string>& command, int in_fd, int out_fd, int err_fd);
+                  const std::vector<std::string>& command, int in_fd, int out_fd, int err_fd,
+                  double idle_timeout_s = 30);
 
 // Serves the Unix socket `socket_path` for the rest of this process on a
 // background thread: each connection accepted there is bridged to a fresh

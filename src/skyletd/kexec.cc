@@ -3,17 +3,19 @@
 // (agent/remote_launcher.h):
 //
 //   skyletd kexec --kubeconfig FILE [--context NAME] --namespace NS --pod POD
-//                 [--container NAME] -- COMMAND [ARG...]
+//                 [--container NAME] [--idle-timeout-s S] -- COMMAND [ARG...]
 //
 // Stdin streams to the command's stdin and its end ends the command's stdin;
 // the command's stdout and stderr stream to ours. Exits with the command's
 // exit code, or 255 with a message on stderr when the exec could not run or
 // its stream broke (API server unreachable, pod gone), as ssh does for its
-// own errors.
+// own errors. A stream silent for --idle-timeout-s (default 30), pings
+// unanswered, counts as broken.
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -27,12 +29,13 @@ constexpr int kTransportFailure = 255;
 
 constexpr const char* kKexecUsage =
     "usage: skyletd kexec --kubeconfig FILE [--context NAME] --namespace NS --pod POD\n"
-    "                     [--container NAME] -- COMMAND [ARG...]\n";
+    "                     [--container NAME] [--idle-timeout-s S] -- COMMAND [ARG...]\n";
 
 }  // namespace
 
 int RunKexec(int argc, char** argv) {
   std::string kubeconfig, context;
+  double idle_timeout_s = 30;
   skycore::kubernetes::ExecTarget target;
   std::vector<std::string> command;
   for (int index = 2; index < argc; ++index) {
@@ -56,6 +59,9 @@ int RunKexec(int argc, char** argv) {
       target.pod = value;
     } else if (flag == "--container") {
       target.container = value;
+    } else if (flag == "--idle-timeout-s") {
+      idle_timeout_s = std::atof(value.c_str());
+      if (idle_timeout_s <= 0) idle_timeout_s = 30;
     } else {
       std::fprintf(stderr, "skyletd kexec: unknown flag %s\n%s", flag.c_str(), kKexecUsage);
       return 2;
@@ -74,7 +80,7 @@ int RunKexec(int argc, char** argv) {
     const auto credentials = skycore::kubernetes::ResolveContext(
         skycore::kubernetes::LoadKubeconfig({kubeconfig}), context);
     return skycore::kubernetes::ExecStreaming(credentials, target, command, STDIN_FILENO,
-                                              STDOUT_FILENO, STDERR_FILENO) &
+                                              STDOUT_FILENO, STDERR_FILENO, idle_timeout_s) &
            0xff;
   } catch (const skycore::Error& error) {
     std::fprintf(stderr, "skyletd kexec: %s\n", error.what());

@@ -75,9 +75,18 @@ RankRunner ParseRunner(const json& runner, const std::string& field) {
     parsed.node_name = RequiredString(runner, field, "node_name");
     parsed.srun_program = OptionalString(runner, field, "srun", "srun");
     if (parsed.srun_program.empty()) Invalid(field + ".srun", "'srun' cannot be empty");
+  } else if (kind == "kubernetes") {
+    parsed.kind = RankRunner::Kind::kKubernetes;
+    parsed.namespace_name = RequiredString(runner, field, "namespace");
+    parsed.pod = RequiredString(runner, field, "pod");
+    parsed.container = OptionalString(runner, field, "container", "");
+    parsed.kubeconfig = OptionalAbsolutePath(runner, field, "kubeconfig");
+    if (parsed.kubeconfig.empty()) RequiredString(runner, field, "kubeconfig");
+    parsed.context = OptionalString(runner, field, "context", "");
   } else {
-    Invalid(field + ".kind",
-            fmt::format("runner kind '{}' is not one of 'local', 'ssh', 'srun'", kind));
+    Invalid(
+        field + ".kind",
+        fmt::format("runner kind '{}' is not one of 'local', 'ssh', 'srun', 'kubernetes'", kind));
   }
   return parsed;
 }

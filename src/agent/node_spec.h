@@ -17,6 +17,13 @@
 //   {"kind": "srun", "job_id": "1234", "node_name": "n1", "srun": "/path/srun"}
 //                                      a step of an existing Slurm allocation;
 //                                      "srun" is optional (default: srun on PATH)
+//   {"kind": "kubernetes", "namespace": "default", "pod": "c-worker1",
+//    "container": "ray-node", "kubeconfig": "/abs/kube/config", "context": "ctx"}
+//                                      through the API server's exec of the pod,
+//                                      with the credentials of the kubeconfig
+//                                      (`skyletd kexec`); container and context
+//                                      are optional (the pod's only container,
+//                                      the kubeconfig's current context)
 #pragma once
 
 #include <optional>
@@ -29,7 +36,7 @@ namespace skycore::agent {
 
 // How ranks start on a node (see the file comment); fields of other kinds are empty.
 struct RankRunner {
-  enum class Kind { kLocal, kSsh, kSrun };
+  enum class Kind { kLocal, kSsh, kSrun, kKubernetes };
   Kind kind = Kind::kLocal;
   // kSsh
   std::string address;
@@ -41,6 +48,12 @@ struct RankRunner {
   std::string job_id;
   std::string node_name;
   std::string srun_program = "srun";
+  // kKubernetes
+  std::string namespace_name;
+  std::string pod;
+  std::string container;   // empty: the pod's only container
+  std::string kubeconfig;  // an absolute path on the agent's machine
+  std::string context;     // empty: the kubeconfig's current context
 };
 
 struct NodeCapacity {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "common/strings.h"
 #include "skycore/error.h"
@@ -158,6 +159,24 @@ std::vector<std::string> SshCommandLine(const RankLaunchRequest& request,
   return argv;
 }
 
+std::vector<std::string> KubernetesCommandLine(const RankLaunchRequest& request,
+                                               const std::string& skyletd) {
+  const RankRunner& runner = request.runner;
+  std::vector<std::string> argv = {skyletd,           "kexec",       "--kubeconfig",
+                                   runner.kubeconfig, "--namespace", runner.namespace_name,
+                                   "--pod",           runner.pod};
+  if (!runner.context.empty()) argv.insert(argv.end(), {"--context", runner.context});
+  if (!runner.container.empty()) argv.insert(argv.end(), {"--container", runner.container});
+  // No login shell here: env runs bash directly, with exactly request.env.
+  argv.insert(argv.end(), {"--", "env", "-i", "--"});
+  for (const auto& entry : request.env) {
+    if (entry.find('=') != std::string::npos) argv.push_back(entry);
+  }
+  argv.insert(argv.end(), {"/bin/bash", "--norc", "--noprofile", "-c", kSshWrapper, "skycore-rank",
+                           request.working_dir, request.script});
+  return argv;
+}
+
 std::vector<std::string> SrunCommandLine(const RankLaunchRequest& request) {
   const RankRunner& runner = request.runner;
   // `exec 2>&1` first: the script's stderr joins its stdout inside the step,
@@ -200,6 +219,29 @@ RankOutcome InterpretSshExit(int exit_code, const std::string& ssh_stderr) {
   return RankOutcome{exit_code, why};
 }
 
+RankOutcome InterpretKubernetesExit(int exit_code, const std::string& client_stderr) {
+  bool started = false;
+  std::optional<int> script_exit;
+  std::string detail;  // the client's last word, e.g. "skyletd kexec: ... refused (HTTP 404)"
+  for (const auto& line : Lines(client_stderr)) {
+    if (line == kSshStartedMarker) {
+      started = true;
+    } else if (line.rfind(std::string(kSshExitMarker) + " ", 0) == 0) {
+      long long code = 0;
+      if (strings::ParseInt(line.substr(std::strlen(kSshExitMarker) + 1), code)) {
+        script_exit = static_cast<int>(code);
+      }
+    } else {
+      detail = line;
+    }
+  }
+  if (script_exit) return RankOutcome{*script_exit, std::nullopt};
+  std::string why = started ? "kubernetes exec: the stream to the pod ended early"
+                            : "kubernetes exec: could not run in the pod";
+  if (!detail.empty()) why += ": " + detail;
+  return RankOutcome{exit_code, why};
+}
+
 RankOutcome InterpretSrunExit(int exit_code, const std::string& srun_stderr) {
   if (exit_code == 0) return RankOutcome{0, std::nullopt};
   for (const auto& line : Lines(srun_stderr)) {
@@ -224,7 +266,8 @@ RankOutcome InterpretSrunExit(int exit_code, const std::string& srun_stderr) {
 
 // ---------------------------------------------------------------- ssh
 
-SshRankLauncher::SshRankLauncher(std::string ssh_program) : ssh_program_(std::move(ssh_program)) {}
+SshRankLauncher::SshRankLauncher(std::string ssh_program, std::string skyletd_program)
+    : ssh_program_(std::move(ssh_program)), skyletd_program_(std::move(skyletd_program)) {}
 
 SshRankLauncher::~SshRankLauncher() {
   for (auto& [pid, rank] : ranks_) {
@@ -241,11 +284,18 @@ LaunchedRank SshRankLauncher::Launch(const RankLaunchRequest& request) {
   }
   Rank rank;
   rank.control_fd = control[0];
+  rank.kubernetes = request.runner.kind == RankRunner::Kind::kKubernetes;
   try {
     rank.stderr_fd = NewMemfd("ssh-rank-stderr");
-    LaunchedRank launched = SpawnInNewSession(
-        SshCommandLine(request, ssh_program_), AgentEnvironment(), "", control[1], rank.stderr_fd,
-        fmt::format("ssh to {} for a rank", request.runner.address));
+    LaunchedRank launched =
+        rank.kubernetes
+            ? SpawnInNewSession(KubernetesCommandLine(request, SkyletdProgram()),
+                                AgentEnvironment(), "", control[1], rank.stderr_fd,
+                                fmt::format("skyletd kexec to pod {}/{} for a rank",
+                                            request.runner.namespace_name, request.runner.pod))
+            : SpawnInNewSession(SshCommandLine(request, ssh_program_), AgentEnvironment(), "",
+                                control[1], rank.stderr_fd,
+                                fmt::format("ssh to {} for a rank", request.runner.address));
     ::close(control[1]);
     // Only we write; the wrapper never answers on stdin.
     ::shutdown(rank.control_fd, SHUT_RD);
@@ -257,6 +307,17 @@ LaunchedRank SshRankLauncher::Launch(const RankLaunchRequest& request) {
     CloseFd(rank.stderr_fd);
     throw;
   }
+}
+
+std::string SshRankLauncher::SkyletdProgram() const {
+  if (!skyletd_program_.empty()) return skyletd_program_;
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) {
+    throw CommandError(
+        fmt::format("cannot find the agent's own binary to run `skyletd kexec`: {}", ec.message()));
+  }
+  return self.string();
 }
 
 bool SshRankLauncher::SignalGroup(int pid, int signal) {
@@ -281,10 +342,12 @@ RankOutcome SshRankLauncher::Reaped(int pid, int exit_code) {
   auto it = ranks_.find(pid);
   if (it == ranks_.end()) return RankOutcome{exit_code, std::nullopt};
   std::string errors = ReadMemfd(it->second.stderr_fd);
+  const bool kubernetes = it->second.kubernetes;
   CloseFd(it->second.control_fd);
   CloseFd(it->second.stderr_fd);
   ranks_.erase(it);
-  return InterpretSshExit(exit_code, errors);
+  return kubernetes ? InterpretKubernetesExit(exit_code, errors)
+                    : InterpretSshExit(exit_code, errors);
 }
 
 // ---------------------------------------------------------------- srun
@@ -346,7 +409,10 @@ NodeRankLauncher::NodeRankLauncher()
 
 LaunchedRank NodeRankLauncher::Launch(const RankLaunchRequest& request) {
   RankLauncher* launcher = local_.get();
-  if (request.runner.kind == RankRunner::Kind::kSsh) launcher = ssh_.get();
+  if (request.runner.kind == RankRunner::Kind::kSsh ||
+      request.runner.kind == RankRunner::Kind::kKubernetes) {
+    launcher = ssh_.get();
+  }
   if (request.runner.kind == RankRunner::Kind::kSrun) launcher = srun_.get();
   LaunchedRank launched = launcher->Launch(request);
   owner_[launched.pid] = launcher;

@@ -1,5 +1,6 @@
-// Ranks on other machines: over OpenSSH, or as steps of a Slurm allocation
-// through srun, and the launcher that picks one per node (RankRunner).
+// Ranks on other machines: over OpenSSH, through a Kubernetes pod's exec, or
+// as steps of a Slurm allocation through srun, and the launcher that picks
+// one per node (RankRunner).
 //
 // ssh. The rank's process on the agent's machine is the ssh client; on the
 // node a small bash wrapper (SshRemoteCommand) starts the script in its own
@@ -21,6 +22,14 @@
 // whose ssh exits without the exit marker and with 255 lost its node: before
 // "started", ssh could not reach the node (or log in); after it, the connection
 // dropped. A script that exits 255 is an ordinary failure.
+//
+// kubernetes. The same wrapper, markers and stdin watchdog as ssh, with
+// `skyletd kexec` (this agent's own binary) as the client: it runs the wrapper
+// through the API server's exec of the pod and streams stdin, stdout and
+// stderr, the end of its stdin ending the wrapper's. A rank whose client ends
+// without the exit marker lost its node, whatever the exit code: the stream
+// broke or ended early (API server unreachable, pod not found or deleted: a
+// deleted pod's processes are killed, wrapper included).
 //
 // srun. `srun --jobid=J --overlap -N1 -n1 -w NODE --chdir=WD --export=ALL
 // --quiet /bin/bash -c SCRIPT` with the request's environment as srun's own;
@@ -61,6 +70,11 @@ std::string SshRemoteCommand(const RankLaunchRequest& request);
 std::vector<std::string> SshCommandLine(const RankLaunchRequest& request,
                                         const std::string& ssh_program = "ssh");
 
+// The whole `skyletd kexec` command line of a rank on a Kubernetes pod;
+// `skyletd` is the agent's binary.
+std::vector<std::string> KubernetesCommandLine(const RankLaunchRequest& request,
+                                               const std::string& skyletd);
+
 // The whole srun command line.
 std::vector<std::string> SrunCommandLine(const RankLaunchRequest& request);
 
@@ -70,12 +84,16 @@ inline constexpr const char* kSshExitMarker = "skycore-rank-exit";
 
 // What an ssh rank's exit means, from ssh's exit code and its stderr.
 RankOutcome InterpretSshExit(int exit_code, const std::string& ssh_stderr);
+// What a kubernetes rank's exit means, from its client's exit code and stderr.
+RankOutcome InterpretKubernetesExit(int exit_code, const std::string& client_stderr);
 // What an srun rank's exit means, from srun's exit code and its stderr.
 RankOutcome InterpretSrunExit(int exit_code, const std::string& srun_stderr);
 
+// Ranks of ssh and kubernetes nodes: both run the wrapper through a client
+// whose stdin carries the signals.
 class SshRankLauncher : public RankLauncher {
  public:
-  explicit SshRankLauncher(std::string ssh_program = "ssh");
+  explicit SshRankLauncher(std::string ssh_program = "ssh", std::string skyletd_program = "");
   ~SshRankLauncher() override;
   LaunchedRank Launch(const RankLaunchRequest& request) override;
   // Sends the signal to the remote group through stdin. SIGKILL also closes
@@ -88,8 +106,12 @@ class SshRankLauncher : public RankLauncher {
   struct Rank {
     int control_fd = -1;  // our end of ssh's stdin (a socket, so writes never raise SIGPIPE)
     int stderr_fd = -1;   // memfd holding ssh's stderr
+    bool kubernetes = false;
   };
+  std::string SkyletdProgram() const;
+
   std::string ssh_program_;
+  std::string skyletd_program_;  // empty: this process's own binary
   std::map<int, Rank> ranks_;
 };
 

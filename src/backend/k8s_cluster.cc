@@ -1,6 +1,7 @@
 // ClusterBackend of Kubernetes: a cluster's nodes are pods of one context.
 //
 // Pods are `<cluster>-head` and `<cluster>-worker<i>` (kubernetes/pods.h),
+// selected by a headless Service `<cluster>-nodes` that gives them DNS names;
 // their container idles; everything else arrives through the exec API
 // (kubernetes/exec.h). In the head pod, under `$SKYCORE_HOME` or else
 // `~/.skycore`:
@@ -8,6 +9,12 @@
 //   bin/skyletd-<size>-<mtime>     the agent binary, streamed in over exec
 //   clusters/<name>/               nodes.json, agent/, sky_logs/, skyletd.log,
 //                                  node0/sky_workdir
+//   clusters/<name>/kube/config    (several nodes) the context's credentials,
+//                                  mode 600: the agent starts the ranks of
+//                                  worker pods through their exec
+//                                  (`skyletd kexec`, agent/remote_launcher.h)
+//
+// and in worker pod i, clusters/<name>/node<i>/sky_workdir.
 //
 // and the agent's socket in /tmp (a pod's home can be too deep for a Unix
 // socket path). This machine reaches the agent through a Unix socket that
@@ -19,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -29,6 +37,7 @@
 #include <thread>
 
 #include "backend/cluster_backend.h"
+#include "backend/k8s_pod_commands.h"
 #include "backend/remote_host.h"
 #include "backend/sync.h"
 #include "common/strings.h"
@@ -91,12 +100,6 @@ class K8sBackend : public ClusterBackend {
 
   json Plan(const ClusterRequest& request) override {
     const std::string& context_name = request.chosen->region;
-    if (request.num_nodes > 1) {
-      throw NotSupportedError(fmt::format(
-          "multi-node clusters on Kubernetes are not supported yet (cluster '{}' asks for {} "
-          "nodes on context '{}'); launch one node, or use --infra ssh or local for several",
-          request.name, request.num_nodes, context_name));
-    }
     const auto creds = Credentials(context_name);
     const NodeDemand& demand = request.demand;
     json pods = json::array();
@@ -122,6 +125,7 @@ class K8sBackend : public ClusterBackend {
     const auto creds = Credentials(handle.value("context", ""));
     const kubernetes::ApiClient api(creds);
     const auto config = Config(handle.value("context", ""));
+    CreateService(handle, api);
     CreatePods(handle, api, config);
     out.Step(fmt::format("Waiting for {} pod{} to run", handle["pods"].size(),
                          handle["pods"].size() == 1 ? "" : "s"));
@@ -130,7 +134,7 @@ class K8sBackend : public ClusterBackend {
 
     const ExecTarget head = Head(handle);
     const std::string agent_name = AgentBinaryName();
-    const auto prepared = RunOrThrow(creds, head, PrepareCommand(name, agent_name), "");
+    const auto prepared = RunOrThrow(creds, head, k8s::PrepareHeadCommand(name, agent_name), "");
     std::string root;
     bool has_agent = false;
     std::istringstream lines(prepared);
@@ -143,6 +147,20 @@ class K8sBackend : public ClusterBackend {
                                      prepared.substr(0, 500)));
     }
     handle["root"] = root;
+    json roots = json::array({root});
+    const json pods = handle["pods"];
+    for (size_t i = 1; i < pods.size(); ++i) {
+      const ExecTarget worker = k8s::PodTarget(handle, static_cast<int>(i));
+      const std::string text =
+          RunOrThrow(creds, worker, k8s::PrepareWorkerCommand(name, static_cast<int>(i)), "");
+      const size_t at = text.find("root=");
+      if (at == std::string::npos) {
+        throw CommandError(fmt::format("preparing pod {} printed no skycore directory: {}",
+                                       worker.pod, text.substr(0, 500)));
+      }
+      roots.push_back(std::string(strings::Trim(text.substr(at + 5))));
+    }
+    handle["pod_roots"] = roots;
     // The pod's root tells pods of the same name apart where /tmp is shared.
     handle["agent_socket"] = fmt::format(
         "/tmp/skycore-{}.sock", HashText(fmt::format("{}\n{}\n{}\n{}", handle.value("context", ""),
@@ -162,8 +180,18 @@ class K8sBackend : public ClusterBackend {
                       ShellQuote(target)),
           binary, kCopyTimeoutS);
     }
+    if (pods.size() > 1) {
+      // The agent reaches the workers' exec as this machine's user does.
+      const std::string dir = fmt::format("{}/clusters/{}/kube", root, name);
+      const std::string kubeconfig = kubernetes::StandaloneKubeconfig(creds);
+      RunOrThrow(creds, head,
+                 fmt::format("set -e; umask 077; mkdir -p {d}; head -c {n} >{d}/config.partial; "
+                             "chmod 600 {d}/config.partial; mv -f {d}/config.partial {d}/config",
+                             fmt::arg("d", ShellQuote(dir)), fmt::arg("n", kubeconfig.size())),
+                 kubeconfig);
+    }
     out.Step(fmt::format("Starting the agent (skyletd) in pod {}", head.pod));
-    RunOrThrow(creds, head, StartAgentCommand(handle, agent_name), "");
+    RunOrThrow(creds, head, k8s::StartAgentCommand(handle, agent_name), "");
     out.StepDone();
     AgentClient(AgentSocket(handle), 10).ping();
   }
@@ -224,9 +252,10 @@ class K8sBackend : public ClusterBackend {
     if (workdir.is_git()) {
       throw NotSupportedError("a git workdir is not supported on Kubernetes clusters yet");
     }
-    CopyIn(handle, ExpandUser(workdir.path),
-           fmt::format("{}/clusters/{}/node0/sky_workdir", handle.value("root", ""),
-                       handle.value("cluster_name", "")));
+    const std::string archive = Pack(ExpandUser(workdir.path));
+    for (size_t i = 0; i < handle.value("pods", json::array()).size(); ++i) {
+      CopyIn(handle, static_cast<int>(i), archive, k8s::NodeWorkdir(handle, static_cast<int>(i)));
+    }
   }
 
   void SyncFileMounts(const json& handle, const std::vector<FileMount>& mounts) override {
@@ -292,6 +321,7 @@ class K8sBackend : public ClusterBackend {
       }
     }
     for (const auto& pod : names) api.Delete(pods_path + "/" + pod);
+    api.Delete(ServicePath(handle) + "/" + ServiceName(handle));
     // Gone means gone from the API server, so a relaunch can reuse the names.
     const double deadline = Now() + kTeardownWaitS;
     for (;;) {
@@ -364,12 +394,43 @@ class K8sBackend : public ClusterBackend {
         fmt::format("{}={}", kubernetes::kClusterNameLabel, handle.value("cluster_name", "")));
   }
 
-  static ExecTarget Head(const json& handle) {
-    const json pods = handle.value("pods", json::array());
-    return {handle.value("namespace", "default"),
-            pods.empty() ? kubernetes::PodName(handle.value("cluster_name", ""), 0)
-                         : pods[0].get<std::string>(),
-            "ray-node"};
+  static ExecTarget Head(const json& handle) { return k8s::PodTarget(handle, 0); }
+
+  static std::string ServicePath(const json& handle) {
+    return fmt::format("/api/v1/namespaces/{}/services",
+                       kubernetes::UrlEncode(handle.value("namespace", "default")));
+  }
+
+  static std::string ServiceName(const json& handle) {
+    const std::string head = kubernetes::PodName(handle.value("cluster_name", ""), 0);
+    return head.substr(0, head.size() - std::string_view("-head").size()) + "-nodes";
+  }
+
+  // The headless Service of the cluster's pods: DNS names
+  // `<pod>.<cluster>-nodes` for the pods (they name it as their subdomain),
+  // and it makes the scheduler spread them over nodes.
+  void CreateService(const json& handle, const kubernetes::ApiClient& api) const {
+    const std::string name = handle.value("cluster_name", "");
+    const json service = {{"apiVersion", "v1"},
+                          {"kind", "Service"},
+                          {"metadata",
+                           {{"name", ServiceName(handle)},
+                            {"labels",
+                             {{"parent", "skypilot"},
+                              {kubernetes::kClusterLabel, name},
+                              {kubernetes::kClusterNameLabel, name}}}}},
+                          {"spec",
+                           {{"clusterIP", "None"},
+                            {"publishNotReadyAddresses", true},
+                            {"selector", {{kubernetes::kClusterNameLabel, name}}}}}};
+    auto response = api.Send("POST", ServicePath(handle), &service);
+    if (response.status == 409) return;  // ours from an earlier `up`
+    if (response.status < 200 || response.status >= 300) {
+      throw ResourcesUnavailableError(fmt::format(
+          "Kubernetes context '{}': creating the service {} in namespace '{}' failed (HTTP {}): {}",
+          api.credentials().context, ServiceName(handle), handle.value("namespace", "default"),
+          response.status, response.message));
+    }
   }
 
   void CreatePods(const json& handle, const kubernetes::ApiClient& api,
@@ -385,7 +446,8 @@ class K8sBackend : public ClusterBackend {
       request.cpus = handle["requests"].value("cpus", 0.0);
       request.memory_gib = handle["requests"].value("memory_gib", 0.0);
       request.gpus = handle.value("gpus_per_node", 0);
-      const json manifest = kubernetes::PodManifest(request, config.pod_config);
+      json manifest = kubernetes::PodManifest(request, config.pod_config);
+      manifest["spec"]["subdomain"] = ServiceName(handle);
       auto response = api.Send("POST", PodsPath(handle), &manifest);
       if (response.status == 409) {
         // Already there: ours from an earlier `up` of this cluster, or a
@@ -500,58 +562,8 @@ class K8sBackend : public ClusterBackend {
     return handle.value("agent_binary", "");
   }
 
-  static std::string PrepareCommand(const std::string& name, const std::string& agent_name) {
-    return fmt::format(
-        "set -e; R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; "
-        "mkdir -p \"$R/bin\" \"$R/clusters/\"{}\"/node0/sky_workdir\"; "
-        "cd \"$R\"; echo \"root=$(pwd -P)\"; "
-        "if [ -x \"$R/bin/\"{} ]; then echo agent=yes; else echo agent=no; fi",
-        ShellQuote(name), ShellQuote(agent_name));
-  }
-
-  std::string StartAgentCommand(const json& handle, const std::string& agent_name) const {
-    const std::string name = handle.value("cluster_name", "");
-    const std::string dir = handle.value("root", "") + "/clusters/" + name;
-    json ips = handle.value("node_ips", json::array());
-    json gpu_ids = json::array();
-    for (int i = 0; i < handle.value("gpus_per_node", 0); ++i) gpu_ids.push_back(i);
-    json spec = {{"cluster_name", name},
-                 {"cluster_info",
-                  {{"cluster_name", name},
-                   {"cloud", "kubernetes"},
-                   {"region", handle.value("context", "")},
-                   {"num_nodes", handle.value("num_nodes", 1)},
-                   {"ips", ips}}},
-                 {"nodes", json::array({{{"ip", ips.empty() ? json("127.0.0.1") : ips[0]},
-                                         {"workdir", dir + "/node0/sky_workdir"},
-                                         {"cpus", handle.value("cpus_per_node", 0.0)},
-                                         {"memory_gib", handle.value("memory_gib_per_node", 0.0)},
-                                         {"gpus", gpu_ids.size()},
-                                         {"gpu_ids", gpu_ids}}})}};
-    const std::string spec_text = spec.dump();
-    return fmt::format(
-        "set -e; D={dir}; S={socket}; mkdir -p \"$D/agent\"; "
-        "printf '%s\\n' {spec} >\"$D/nodes.json\"; "
-        "if [ -f \"$D/skyletd.pid\" ]; then p=$(cat \"$D/skyletd.pid\"); "
-        "if [ -n \"$p\" ] && grep -qa skyletd /proc/$p/cmdline 2>/dev/null && [ -S \"$S\" ]; then "
-        "echo running; exit 0; fi; fi; "
-        "rm -f \"$S\"; "
-        "nohup setsid {bin} --socket \"$S\" --state-dir \"$D/agent\" --node-spec "
-        "\"$D/nodes.json\" --log-root \"$D\" >>\"$D/skyletd.log\" 2>&1 </dev/null & "
-        "echo $! >\"$D/skyletd.pid\"; "
-        "for i in $(seq 200); do [ -S \"$S\" ] && exit 0; kill -0 $! 2>/dev/null || break; "
-        "sleep 0.05; done; "
-        "echo 'the agent (skyletd) did not start; its log ends with:'; tail -c 2000 "
-        "\"$D/skyletd.log\"; exit 1",
-        fmt::arg("dir", ShellQuote(dir)),
-        fmt::arg("socket", ShellQuote(handle.value("agent_socket", ""))),
-        fmt::arg("spec", ShellQuote(spec_text)),
-        fmt::arg("bin", ShellQuote(handle.value("root", "") + "/bin/" + agent_name)));
-  }
-
-  // Copies the local directory `source` into `destination` of the head pod
-  // as a tar stream over exec.
-  void CopyIn(const json& handle, const fs::path& source, const std::string& destination) const {
+  // The local directory `source` as a tar archive.
+  static std::string Pack(const fs::path& source) {
     std::error_code ec;
     if (!fs::is_directory(source, ec)) {
       throw IoError(fmt::format("the workdir {} is not a directory", source.string()));
@@ -564,7 +576,13 @@ class K8sBackend : public ClusterBackend {
       archive.append(buffer, got);
     }
     if (::pclose(tar) != 0) throw IoError("packing " + source.string() + " with tar failed");
-    RunOrThrow(Credentials(handle.value("context", "")), Head(handle),
+    return archive;
+  }
+
+  // Unpacks `archive` into `destination` of pod `index` over exec.
+  void CopyIn(const json& handle, int index, const std::string& archive,
+              const std::string& destination) const {
+    RunOrThrow(Credentials(handle.value("context", "")), k8s::PodTarget(handle, index),
                fmt::format("set -e; mkdir -p {d}; head -c {n} | tar -C {d} -xf -",
                            fmt::arg("d", ShellQuote(destination)), fmt::arg("n", archive.size())),
                archive, kCopyTimeoutS);

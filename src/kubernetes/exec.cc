@@ -15,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -201,6 +202,17 @@ class ExecSocket {
 
   bool v5() const { return v5_; }
 
+  // Pings the server when the stream has been quiet for half of `idle_s`
+  // and ends it (a NetworkError in Receive) when nothing, not even a pong,
+  // came back within `idle_s`: a server or network that vanished without
+  // closing the connection.
+  void KeepAlive(double idle_s) {
+    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
+    timeouts.idle_timeout = std::chrono::milliseconds(static_cast<long long>(idle_s * 1000));
+    timeouts.keep_alive_pings = true;
+    ws_.set_option(timeouts);
+  }
+
   awaitable<void> Send(int channel, std::string_view data) {
     std::string frame;
     frame.reserve(data.size() + 1);
@@ -378,6 +390,83 @@ ExecResult Exec(const ContextCredentials& credentials, const ExecTarget& target,
         credentials.context, target.namespace_name, target.pod));
   }
   return result;
+}
+
+int ExecStreaming(const ContextCredentials& credentials, const ExecTarget& target,
+                  const std::vector<std::string>& command, int in_fd, int out_fd, int err_fd,
+                  double idle_timeout_s) {
+  net::io_context io;
+  ExecSocket socket(io, credentials);
+  net::posix::stream_descriptor input(io);
+  const int input_copy = ::dup(in_fd);
+  if (input_copy < 0) {
+    throw IoError(fmt::format("cannot read the exec's input: {}", std::strerror(errno)));
+  }
+  input.assign(input_copy);
+  int exit_code = -1;
+  bool have_status = false;
+  std::string status_error;
+  std::exception_ptr failure;
+  auto upstream = [&]() -> awaitable<void> {
+    std::array<char, 32 * 1024> buffer;
+    for (;;) {
+      size_t size = 0;
+      try {
+        size = co_await input.async_read_some(net::buffer(buffer), use_awaitable);
+      } catch (const boost::system::system_error&) {
+        break;  // the end of the input (or an input that cannot be read)
+      }
+      co_await socket.Send(kStdin, std::string_view(buffer.data(), size));
+    }
+    if (socket.v5()) {
+      co_await socket.CloseStdin();
+    } else {
+      socket.Abort();
+    }
+  };
+  net::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        co_await socket.Open(target, command, true);
+        socket.KeepAlive(idle_timeout_s);
+        net::co_spawn(io, upstream(), [](std::exception_ptr) {});
+        int channel = 0;
+        std::string data;
+        while (co_await socket.Receive(channel, data)) {
+          // Blocking writes: the reader downstream sets the pace.
+          if (channel == kStdout || channel == kStderr) {
+            const int fd = channel == kStdout ? out_fd : err_fd;
+            for (size_t offset = 0; offset < data.size();) {
+              const ssize_t written = ::write(fd, data.data() + offset, data.size() - offset);
+              if (written < 0 && errno == EINTR) continue;
+              if (written <= 0) break;  // nobody reads: drop the rest
+              offset += static_cast<size_t>(written);
+            }
+          } else if (channel == kStatus) {
+            exit_code = ExitCodeOf(data, status_error);
+            have_status = true;
+          }
+        }
+      },
+      [&](std::exception_ptr error) {
+        failure = error;
+        // The input's reader may still wait: nothing is left to send.
+        io.stop();
+      });
+  io.run();
+  if (failure) std::rethrow_exception(failure);
+  if (!have_status) {
+    throw NetworkError(fmt::format(
+        "Kubernetes context '{}': the exec stream of pod {}/{} ended without an exit status "
+        "(the pod or the API server went away)",
+        credentials.context, target.namespace_name, target.pod));
+  }
+  if (exit_code < 0) {
+    throw NetworkError(fmt::format("Kubernetes context '{}': exec in pod {}/{} failed: {}",
+                                   credentials.context, target.namespace_name, target.pod,
+                                   status_error));
+  }
+  return exit_code;
 }
 
 void ServeExecBridge(const std::filesystem::path& socket_path,

@@ -38,6 +38,21 @@ struct ExecResult {
 ExecResult Exec(const ContextCredentials& credentials, const ExecTarget& target,
                 const std::vector<std::string>& command, std::string_view input, double timeout_s);
 
+// Runs `command` in the pod as a stream: bytes read from `in_fd` (a pipe,
+// socket or terminal) go to its stdin as they arrive, and the end of `in_fd`
+// ends its stdin (v5; a v4 stream cannot say so and is cut instead); its
+// stdout and stderr are written to `out_fd` and `err_fd` as they arrive.
+// Blocks until the command ends and returns its exit code. Throws
+// NetworkError when the server cannot be reached or refuses the exec (pod
+// not found: 404), or when the stream breaks or ends without an exit status
+// (the pod or the API server went away): the caller cannot know how the
+// command ended. A stream quiet for half of `idle_timeout_s` is pinged, and
+// one that answers nothing, not even the ping, within `idle_timeout_s` is
+// taken for broken.
+int ExecStreaming(const ContextCredentials& credentials, const ExecTarget& target,
+                  const std::vector<std::string>& command, int in_fd, int out_fd, int err_fd,
+                  double idle_timeout_s = 30);
+
 // Serves the Unix socket `socket_path` for the rest of this process on a
 // background thread: each connection accepted there is bridged to a fresh
 // exec of `command` (its stdin and stdout carry the connection's bytes).

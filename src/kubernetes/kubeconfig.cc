@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "common/strings.h"
@@ -21,6 +22,23 @@ namespace {
   location.line = line;
   location.field_path = field;
   throw InvalidSkyPilotConfigError(fmt::format("kubeconfig {}: {}", file.string(), what), location);
+}
+
+std::string EncodeBase64(std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    unsigned chunk = static_cast<unsigned char>(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) chunk |= static_cast<unsigned char>(bytes[i + 1]) << 8;
+    if (i + 2 < bytes.size()) chunk |= static_cast<unsigned char>(bytes[i + 2]);
+    out.push_back(kAlphabet[(chunk >> 18) & 63]);
+    out.push_back(kAlphabet[(chunk >> 12) & 63]);
+    out.push_back(i + 1 < bytes.size() ? kAlphabet[(chunk >> 6) & 63] : '=');
+    out.push_back(i + 2 < bytes.size() ? kAlphabet[chunk & 63] : '=');
+  }
+  return out;
 }
 
 // Decodes standard base64 (whitespace ignored); nullopt for other text.
@@ -295,6 +313,36 @@ ContextCredentials ResolveContext(const Kubeconfig& config, const std::string& c
         {user.source, 0, 0, "users.user.client-key"});
   }
   return out;
+}
+
+std::string StandaloneKubeconfig(const ContextCredentials& credentials) {
+  using nlohmann::json;
+  json cluster = {{"server", credentials.server}};
+  if (!credentials.ca_pem.empty()) {
+    cluster["certificate-authority-data"] = EncodeBase64(credentials.ca_pem);
+  }
+  if (credentials.insecure_skip_tls_verify) cluster["insecure-skip-tls-verify"] = true;
+  json user = json::object();
+  if (!credentials.client_cert_pem.empty()) {
+    user["client-certificate-data"] = EncodeBase64(credentials.client_cert_pem);
+    user["client-key-data"] = EncodeBase64(credentials.client_key_pem);
+  }
+  if (!credentials.token.empty()) user["token"] = credentials.token;
+  const std::string& name = credentials.context;
+  const std::string user_name = credentials.user_name.empty() ? name : credentials.user_name;
+  // JSON is YAML: kubectl and LoadKubeconfig read it as it is.
+  const json config = {
+      {"apiVersion", "v1"},
+      {"kind", "Config"},
+      {"current-context", name},
+      {"clusters", json::array({{{"name", name}, {"cluster", cluster}}})},
+      {"users", json::array({{{"name", user_name}, {"user", user}}})},
+      {"contexts", json::array({{{"name", name},
+                                 {"context",
+                                  {{"cluster", name},
+                                   {"user", user_name},
+                                   {"namespace", credentials.namespace_name}}}}})}};
+  return config.dump(2) + "\n";
 }
 
 }  // namespace skycore::kubernetes

@@ -82,4 +82,10 @@ Kubeconfig LoadKubeconfig(const std::vector<std::filesystem::path>& paths);
 // cluster, user or file, and NotSupportedError for exec/auth-provider users.
 ContextCredentials ResolveContext(const Kubeconfig& config, const std::string& context = {});
 
+// A kubeconfig holding only `credentials`' context, cluster and user, with
+// every certificate, key and token embedded (no file paths), whose
+// current-context is that context: what a machine needs to reach the same
+// API server as the same user. The text holds secrets; store it mode 600.
+std::string StandaloneKubeconfig(const ContextCredentials& credentials);
+
 }  // namespace skycore::kubernetes

@@ -3,6 +3,7 @@
 //   skyletd --socket PATH --state-dir DIR --node-spec JSON|FILE
 //           [--log-root DIR] [--kill-grace-s SECONDS] [--autostop-hook COMMAND]
 //   skyletd --connect PATH    (stdin and stdout to the agent at PATH; connect.cc)
+//   skyletd kexec ...         (a command in a Kubernetes pod over exec; kexec.cc)
 //
 // Runs in the foreground until SIGTERM or SIGINT; then it stops the jobs it
 // runs (they become FAILED_DRIVER) and exits 0.
@@ -30,6 +31,7 @@
 extern char** environ;
 
 int RunConnect(const std::string& socket_path);  // connect.cc
+int RunKexec(int argc, char** argv);             // kexec.cc
 
 namespace {
 
@@ -128,6 +130,7 @@ void WaitForChildren(boost::asio::signal_set& signals, AgentCore& core) {
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::string(argv[1]) == "--connect") return RunConnect(argv[2]);
+  if (argc >= 2 && std::string(argv[1]) == "kexec") return RunKexec(argc, argv);
   Flags flags = ParseFlags(argc, argv);
   ::signal(SIGPIPE, SIG_IGN);
   try {

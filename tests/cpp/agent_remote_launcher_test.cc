@@ -229,6 +229,73 @@ TEST(AgentSrunCommandTest, CommandLineAndExits) {
   EXPECT_TRUE(outcome.node_lost.has_value());
 }
 
+TEST(AgentRunnerSpecTest, ParsesKubernetesRunners) {
+  NodeSpec spec = ParseNodeSpec(R"({"nodes": [{"workdir": "/w0"},
+      {"workdir": "/w1", "runner": {"kind": "kubernetes", "namespace": "team", "pod": "c-worker1",
+        "container": "ray-node", "kubeconfig": "/k/config", "context": "ctx"}},
+      {"workdir": "/w2", "runner": {"kind": "kubernetes", "namespace": "default",
+        "pod": "c-worker2", "kubeconfig": "/k/config"}}]})");
+  const RankRunner& pod = spec.nodes[1].runner;
+  EXPECT_EQ(pod.kind, RankRunner::Kind::kKubernetes);
+  EXPECT_EQ(pod.namespace_name, "team");
+  EXPECT_EQ(pod.pod, "c-worker1");
+  EXPECT_EQ(pod.container, "ray-node");
+  EXPECT_EQ(pod.kubeconfig, "/k/config");
+  EXPECT_EQ(pod.context, "ctx");
+  EXPECT_EQ(spec.nodes[2].runner.container, "");
+  EXPECT_EQ(spec.nodes[2].runner.context, "");
+
+  EXPECT_EQ(FieldOfError(R"({"nodes": [{"workdir": "/w", "runner": {"kind": "kubernetes",
+                "namespace": "n", "kubeconfig": "/k"}}]})"),
+            "nodes[0].runner.pod");
+  EXPECT_EQ(FieldOfError(R"({"nodes": [{"workdir": "/w", "runner": {"kind": "kubernetes",
+                "namespace": "n", "pod": "p"}}]})"),
+            "nodes[0].runner.kubeconfig");
+  EXPECT_EQ(FieldOfError(R"({"nodes": [{"workdir": "/w", "runner": {"kind": "kubernetes",
+                "namespace": "n", "pod": "p", "kubeconfig": "kube/config"}}]})"),
+            "nodes[0].runner.kubeconfig");
+}
+
+TEST(AgentKubernetesCommandTest, CommandLineAndExits) {
+  RankLaunchRequest request;
+  request.script = "echo hi";
+  request.working_dir = "/w";
+  request.env = {"A=1", "B=it's"};
+  request.runner.kind = RankRunner::Kind::kKubernetes;
+  request.runner.namespace_name = "team";
+  request.runner.pod = "c-worker1";
+  request.runner.container = "ray-node";
+  request.runner.kubeconfig = "/k/config";
+  request.runner.context = "ctx";
+  const auto argv = KubernetesCommandLine(request, "/bin/skyletd");
+  const std::vector<std::string> head = {
+      "/bin/skyletd", "kexec",     "--kubeconfig", "/k/config", "--namespace", "team",
+      "--pod",        "c-worker1", "--context",    "ctx",       "--container", "ray-node",
+      "--",           "env",       "-i",           "--",        "A=1",         "B=it's",
+      "/bin/bash",    "--norc",    "--noprofile",  "-c"};
+  ASSERT_GT(argv.size(), head.size() + 3);
+  EXPECT_EQ(std::vector<std::string>(argv.begin(), argv.begin() + head.size()), head);
+  EXPECT_EQ(std::vector<std::string>(argv.end() - 3, argv.end()),
+            (std::vector<std::string>{"skycore-rank", "/w", "echo hi"}));
+
+  // The script's own code wins, even 255.
+  RankOutcome outcome =
+      InterpretKubernetesExit(255, "skycore-rank-started\nskycore-rank-exit 255\n");
+  EXPECT_EQ(outcome.exit_code, 255);
+  EXPECT_FALSE(outcome.node_lost);
+  // Without the exit marker the wrapper did not finish: whatever the code,
+  // the pod or the stream went away.
+  outcome = InterpretKubernetesExit(143, "skycore-rank-started\n");
+  ASSERT_TRUE(outcome.node_lost);
+  EXPECT_EQ(*outcome.node_lost, "kubernetes exec: the stream to the pod ended early");
+  outcome = InterpretKubernetesExit(
+      255, "skyletd kexec: Kubernetes context 'c': exec in pod team/p refused (HTTP 404): x\n");
+  ASSERT_TRUE(outcome.node_lost);
+  EXPECT_EQ(*outcome.node_lost,
+            "kubernetes exec: could not run in the pod: skyletd kexec: Kubernetes context 'c': "
+            "exec in pod team/p refused (HTTP 404): x");
+}
+
 // Runs the ssh remote command under a local /bin/sh, the way sshd would run it
 // in the node's login shell; stdin is a socket the test holds.
 class SshWrapperRun {

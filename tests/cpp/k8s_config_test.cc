@@ -157,6 +157,30 @@ TEST(KubeconfigTest, MalformedFieldsNameTheFileAndField) {
   (void)kHelloBase64;
 }
 
+TEST(KubeconfigTest, StandaloneKubeconfigReadsBackAsTheSameCredentials) {
+  ContextCredentials credentials;
+  credentials.context = "ctx";
+  credentials.server = "https://127.0.0.1:6443";
+  credentials.namespace_name = "team";
+  credentials.user_name = "admin";
+  credentials.ca_pem = "-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n";
+  credentials.client_cert_pem = "cert\n";
+  credentials.client_key_pem = "key\n";
+  credentials.token = "t0ken";
+  const std::string text = StandaloneKubeconfig(credentials);
+  EXPECT_EQ(text.find("BEGIN CERTIFICATE"), std::string::npos);  // embedded as base64
+  const ContextCredentials read = ResolveContext(Parse(text, "/pod/kube/config"));
+  EXPECT_EQ(read.context, "ctx");
+  EXPECT_EQ(read.server, credentials.server);
+  EXPECT_EQ(read.namespace_name, "team");
+  EXPECT_EQ(read.user_name, "admin");
+  EXPECT_EQ(read.ca_pem, credentials.ca_pem);
+  EXPECT_EQ(read.client_cert_pem, "cert\n");
+  EXPECT_EQ(read.client_key_pem, "key\n");
+  EXPECT_EQ(read.token, "t0ken");
+  EXPECT_FALSE(read.insecure_skip_tls_verify);
+}
+
 TEST(QuantityTest, ParsesKubernetesQuantities) {
   EXPECT_DOUBLE_EQ(ParseQuantity("2"), 2);
   EXPECT_DOUBLE_EQ(ParseQuantity("500m"), 0.5);

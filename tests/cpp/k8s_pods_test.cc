@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "agent/node_spec.h"
+#include "backend/k8s_pod_commands.h"
 #include "kubernetes/pods.h"
 #include "skycore/error.h"
 
@@ -140,6 +142,37 @@ TEST(K8sConfig, ContextConfigsOverrideAndMergePodConfig) {
   EXPECT_THROW(ReadKubernetesConfig(path, "skycore"), InvalidSkyPilotConfigError);
   EXPECT_EQ(ReadKubernetesConfig(dir / "absent.yaml", "x").provision_timeout_s, 60);
   fs::remove_all(dir);
+}
+
+TEST(K8sPodCommandsTest, WorkersStartRanksThroughTheirPodsExec) {
+  const nlohmann::json handle = {{"cluster_name", "c"},
+                                 {"context", "ctx"},
+                                 {"namespace", "team"},
+                                 {"pods", {"c-head", "c-worker1"}},
+                                 {"node_ips", {"10.0.0.1", "10.0.0.2"}},
+                                 {"root", "/h/.skycore"},
+                                 {"pod_roots", {"/h/.skycore", "/w/.skycore"}},
+                                 {"num_nodes", 2},
+                                 {"cpus_per_node", 2.0},
+                                 {"memory_gib_per_node", 4.0},
+                                 {"gpus_per_node", 1}};
+  EXPECT_EQ(backend::k8s::NodeWorkdir(handle, 1), "/w/.skycore/clusters/c/node1/sky_workdir");
+  const auto target = backend::k8s::PodTarget(handle, 1);
+  EXPECT_EQ(target.pod, "c-worker1");
+  EXPECT_EQ(target.namespace_name, "team");
+  const agent::NodeSpec spec = agent::ParseNodeSpec(backend::k8s::AgentNodeSpec(handle).dump());
+  ASSERT_EQ(spec.nodes.size(), 2u);
+  EXPECT_EQ(spec.nodes[0].runner.kind, agent::RankRunner::Kind::kLocal);
+  EXPECT_EQ(spec.nodes[0].workdir, "/h/.skycore/clusters/c/node0/sky_workdir");
+  EXPECT_EQ(spec.nodes[1].ip, "10.0.0.2");
+  const agent::RankRunner& worker = spec.nodes[1].runner;
+  EXPECT_EQ(worker.kind, agent::RankRunner::Kind::kKubernetes);
+  EXPECT_EQ(worker.pod, "c-worker1");
+  EXPECT_EQ(worker.namespace_name, "team");
+  EXPECT_EQ(worker.container, "ray-node");
+  EXPECT_EQ(worker.kubeconfig, "/h/.skycore/clusters/c/kube/config");
+  EXPECT_EQ(worker.context, "ctx");
+  EXPECT_EQ(spec.nodes[1].gpu_ids, std::vector<int>{0});
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 control plane (scripts/k8s-test-cluster): pods created and labelled, the
 agent copied in and reached over exec, jobs run, pod_config merged (read
 back from the API server), a GPU ask the scheduler cannot place, `sky stop`
-refused, `sky status -r` and `sky down` reconciling with the API server."""
+refused, `sky status -r` and `sky down` reconciling with the API server;
+multi-node clusters (one pod per node, worker ranks started by the head's
+agent through the workers' exec) and a worker pod deleted mid-job."""
 
 from __future__ import annotations
 
@@ -38,8 +40,10 @@ class K8sCluster:
             check=False,
         )
 
-    def pods(self, cluster: str) -> list[dict]:
-        result = self.kubectl("get", "pods", "-l", f"skypilot-cluster={cluster}", "-o", "json")
+    def pods(self, cluster: str, context: str = "skycore") -> list[dict]:
+        result = self.kubectl(
+            "--context", context, "get", "pods", "-l", f"skypilot-cluster={cluster}", "-o", "json"
+        )
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)["items"]
 
@@ -54,9 +58,12 @@ def k8s_cluster():
         pytest.skip("no Go toolchain and no cached fixture binary: cannot build the cluster")
     root = pathlib.Path(tempfile.mkdtemp(prefix="skyk8s"))
     env = dict(os.environ, SKYCORE_K8S_ROOT=str(root / "cluster"))
+    # Two CPU nodes: a two-node cluster's pods get different IPs. A second
+    # cluster (context skycore-b) with H100s to fail over to.
+    up_args = ["up", "--nodes", "2x8xH100,2xcpu", "--second-cluster", "--nodes-b", "1x8xH100"]
     try:
         up = subprocess.run(
-            [str(SCRIPT), "up", "--nodes", "2x8xH100,1xcpu"],
+            [str(SCRIPT), *up_args],
             capture_output=True,
             text=True,
             timeout=600,
@@ -200,12 +207,8 @@ def test_pod_config_is_merged_into_the_pod(
         sky(sky_bin, sky_env, "down", "-y", "kl3")
 
 
-def test_gpus_beyond_capacity_fail_scheduling(
-    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster
-) -> None:
-    # The inventory says 8 H100 free per node; someone else's pod takes 2 of
-    # them on each node after it was taken, so the scheduler, not the
-    # optimizer, is the one to say no.
+def take_gpus(k8s_cluster: K8sCluster, count: int) -> list[str]:
+    """Someone else's pods take `count` H100 on each H100 node of context skycore."""
     names = []
     for node in ("skycore-h100-0", "skycore-h100-1"):
         overrides = json.dumps(
@@ -219,8 +222,8 @@ def test_gpus_beyond_capacity_fail_scheduling(
                             "image": "busybox",
                             "command": ["sleep", "600"],
                             "resources": {
-                                "requests": {"nvidia.com/gpu": "2"},
-                                "limits": {"nvidia.com/gpu": "2"},
+                                "requests": {"nvidia.com/gpu": str(count)},
+                                "limits": {"nvidia.com/gpu": str(count)},
                             },
                         }
                     ],
@@ -233,6 +236,16 @@ def test_gpus_beyond_capacity_fail_scheduling(
         )
         assert run.returncode == 0, run.stderr
         names.append(name)
+    return names
+
+
+def test_gpus_beyond_capacity_fail_scheduling(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster
+) -> None:
+    # The inventory says 8 H100 free per node; someone else's pod takes 2 of
+    # them on each node after it was taken, so the scheduler, not the
+    # optimizer, is the one to say no.
+    names = take_gpus(k8s_cluster, 2)
     try:
         launch = sky(
             sky_bin, sky_env, "launch", "-y", "-c", "kl4", "--infra", "k8s", "--gpus", "H100:8",
@@ -325,15 +338,162 @@ def test_provision_timeout_names_what_the_pod_waits_for(
         assert wait_for_no_pods(k8s_cluster, "kl7", 1) == []
 
 
-def test_multi_node_is_refused_clearly(
+def agent_processes(k8s_cluster: K8sCluster, cluster: str) -> list[int]:
+    """The agent of `cluster` (and its `skyletd kexec` clients): they run from
+    the binary in the head pod's directory."""
+    found = []
+    for pid in sshd_fixture._processes_under(k8s_cluster.root):
+        try:
+            argv0 = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+        except OSError:
+            continue
+        if b"/bin/skyletd-" in argv0 and f"_{cluster}-head_".encode() in argv0:
+            found.append(pid)
+    return found
+
+
+def processes_with(text: str) -> list[int]:
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def wait_until(predicate, deadline_s: float = 30):
+    deadline = time.monotonic() + deadline_s
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def job_status(sky_bin: str, sky_env: dict, cluster: str, job_id: int) -> str:
+    queue = sky(sky_bin, sky_env, "queue", cluster)
+    for line in queue.stdout.splitlines():
+        fields = line.split()
+        if fields and fields[0] == str(job_id):
+            for status in ("FAILED_DRIVER", "SUCCEEDED", "RUNNING", "PENDING", "FAILED"):
+                if status in fields:
+                    return status
+    return ""
+
+
+def test_multi_node_example_exec_and_worker_loss(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster, tmp_path: pathlib.Path
+) -> None:
+    started = time.monotonic()
+    launch = sky(
+        sky_bin, sky_env, "launch", "-y", "-c", "km1", "--infra", "k8s",
+        str(REPO / "examples" / "multi_node.yaml"),
+    )  # fmt: skip
+    launch_s = time.monotonic() - started
+    try:
+        assert launch.returncode == 0, describe(launch)
+        pods = {pod["metadata"]["name"]: pod for pod in k8s_cluster.pods("km1")}
+        assert sorted(pods) == ["km1-head", "km1-worker1"], describe(launch)
+        for pod in pods.values():
+            assert pod["metadata"]["labels"]["skypilot-cluster-name"] == "km1"
+            assert pod["status"]["phase"] == "Running"
+        ips = [pods["km1-head"]["status"]["podIP"], pods["km1-worker1"]["status"]["podIP"]]
+        assert ips[0] != ips[1], ips  # the headless service spreads the pods
+        service = k8s_cluster.kubectl("get", "service", "km1-nodes", "-o", "json")
+        assert service.returncode == 0, service.stderr
+        assert json.loads(service.stdout)["spec"]["clusterIP"] == "None"
+        # "(head, rank=0, pid=...) rank 0 of 2 on ...": one line per rank.
+        ranks = [line for line in launch.stdout.splitlines() if " of 2 on " in line]
+        assert len(ranks) == 2, describe(launch)
+        for rank, name in enumerate(("head", "worker1")):
+            line = next(line for line in ranks if f"rank {rank} of 2 on " in line)
+            assert line.startswith(f"({name}, rank={rank}, "), line
+            assert f"node IPs: {ips[0]} {ips[1]}; head is {ips[0]}" in line, line
+        print(f"2-node Kubernetes launch, all ranks done: {launch_s:.1f} s")
+
+        # Every pod gets the workdir; exec runs a rank on each.
+        workdir = tmp_path / "work"
+        workdir.mkdir()
+        (workdir / "data.txt").write_text("shared-content\n")
+        run = sky(
+            sky_bin, sky_env, "exec", "km1", "--num-nodes", "2", "--workdir", str(workdir),
+            "--", "echo exec-rank-$SKYPILOT_NODE_RANK $(cat data.txt) $SKYPILOT_NODE_IPS",
+        )  # fmt: skip
+        assert run.returncode == 0, describe(run)
+        for rank in (0, 1):
+            assert f"exec-rank-{rank} shared-content {ips[0]} {ips[1]}" in run.stdout, describe(run)
+
+        # A worker pod deleted mid-job: the job fails as a driver failure and
+        # the head's rank is stopped too.
+        marker = f"km1-mid-job-{os.getpid()}"
+        detached = sky(
+            sky_bin, sky_env, "exec", "km1", "-d", "--num-nodes", "2",
+            "--", f"echo started; sleep 600 # {marker}",
+        )  # fmt: skip
+        assert detached.returncode == 0, describe(detached)
+        assert wait_until(lambda: len(processes_with(marker)) >= 2), processes_with(marker)
+        assert job_status(sky_bin, sky_env, "km1", 3) == "RUNNING"
+        deleted = k8s_cluster.kubectl("delete", "pod", "km1-worker1", "--now", "--wait=false")
+        assert deleted.returncode == 0, deleted.stderr
+        assert wait_until(lambda: job_status(sky_bin, sky_env, "km1", 3) == "FAILED_DRIVER"), sky(
+            sky_bin, sky_env, "queue", "km1"
+        ).stdout
+        assert wait_until(lambda: not processes_with(marker)), processes_with(marker)
+        logs = sky(sky_bin, sky_env, "logs", "km1", "3")
+        assert "lost its node" in logs.stdout, describe(logs)
+    finally:
+        started = time.monotonic()
+        down = sky(sky_bin, sky_env, "down", "-y", "km1")
+        down_s = time.monotonic() - started
+    assert down.returncode == 0, describe(down)
+    print(f"sky down of a 2-node Kubernetes cluster: {down_s:.1f} s")
+    assert wait_for_no_pods(k8s_cluster, "km1", 1) == []
+    assert k8s_cluster.kubectl("get", "service", "km1-nodes").returncode != 0
+    assert wait_until(lambda: not agent_processes(k8s_cluster, "km1")), agent_processes(
+        k8s_cluster, "km1"
+    )
+
+
+def test_failover_to_the_next_context_when_the_scheduler_says_no(
     sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster
 ) -> None:
-    launch = sky(
-        sky_bin, sky_env, "launch", "-y", "-c", "kl8", "--infra", "k8s", "--num-nodes", "2",
-        "--", "true",
-    )  # fmt: skip
-    assert launch.returncode != 0, describe(launch)
-    assert "multi-node clusters on Kubernetes are not supported yet" in launch.stderr, describe(
-        launch
-    )
-    assert k8s_cluster.pods("kl8") == []
+    # The inventory (cached by `sky check`) says context skycore has free
+    # H100s; by launch time someone else's pods hold them all, so its
+    # scheduler refuses the pod and the launch moves on to skycore-b.
+    config = pathlib.Path(sky_env["SKYCORE_STATE_DIR"]) / "config.yaml"
+    config.write_text("kubernetes:\n  allowed_contexts: [skycore, skycore-b]\n")
+    check = sky(sky_bin, sky_env, "check", "kubernetes")
+    assert check.returncode == 0, describe(check)
+    assert "context 'skycore-b'" in check.stdout, describe(check)
+    names = take_gpus(k8s_cluster, 8)
+    try:
+        launch = sky(
+            sky_bin, sky_env, "launch", "-y", "-c", "kf1", "--infra", "k8s", "--gpus", "H100:1",
+            "--", "echo landed on $SKYPILOT_NODE_IPS",
+        )  # fmt: skip
+        assert launch.returncode == 0, describe(launch)
+        out = launch.stdout + launch.stderr
+        assert (
+            "Failed to provision on kubernetes/skycore: Kubernetes context 'skycore' has no "
+            "node for pod kf1-head of cluster 'kf1' (FailedScheduling: "
+        ) in out, describe(launch)
+        assert "Insufficient nvidia.com/gpu" in out, describe(launch)
+        assert "Provisioning cluster 'kf1' on Kubernetes context 'skycore-b'" in out, out
+        pods = k8s_cluster.pods("kf1", context="skycore-b")
+        assert [pod["metadata"]["name"] for pod in pods] == ["kf1-head"]
+        assert f"landed on {pods[0]['status']['podIP']}" in launch.stdout, describe(launch)
+        # The failed attempt left nothing on skycore.
+        assert wait_for_no_pods(k8s_cluster, "kf1", 5) == []
+        status = sky(sky_bin, sky_env, "status")
+        assert "Kubernetes (skycore-b)" in status.stdout, status.stdout
+    finally:
+        down = sky(sky_bin, sky_env, "down", "-y", "kf1")
+        for name in names:
+            k8s_cluster.kubectl("delete", "pod", name, "--now", "--wait=false")
+    assert down.returncode == 0, describe(down)
+    assert k8s_cluster.pods("kf1", context="skycore-b") == []

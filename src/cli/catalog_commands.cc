@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -90,17 +91,22 @@ struct ShowGpusFlags {
   std::string infra;
   bool all = false;
   bool all_regions = false;
+  bool refresh = false;
 };
 
 int ShowGpus(const ShowGpusFlags& flags) {
   if (flags.accelerator.empty() && !flags.infra.empty()) {
-    // Kubernetes GPUs are asked of the cluster, as SkyPilot does.
+    // Kubernetes GPUs are asked of the cluster, as SkyPilot does (its nodes
+    // may come from the inventory `sky check` cached, see kubernetes_gpus.h).
     auto parts = strings::Split(flags.infra, '/');
     const std::string infra = strings::Lower(parts[0]);
     if (infra == "k8s" || infra == "kubernetes") {
-      const auto state_dir = CatalogPaths::FromEnvironment(LookupEnv).state_dir;
+      const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
       return ShowKubernetesGpus(parts.size() > 1 ? parts[1] : std::string(),
-                                state_dir.empty() ? state_dir : state_dir / "config.yaml");
+                                CatalogPaths::FromEnvironment(LookupEnv).state_dir, flags.refresh,
+                                now);
     }
     // So are Slurm's, of each cluster's login node.
     if (infra == "slurm") {
@@ -237,6 +243,8 @@ std::function<std::optional<int>()> AddCatalogCommands(CLI::App& app) {
                    "Only this infra (aws, gcp/us-central1, ...)");
   show->add_flag("-a,--all", show_flags->all, "List every accelerator");
   show->add_flag("--all-regions", show_flags->all_regions, "One line per region");
+  show->add_flag("-r,--refresh", show_flags->refresh,
+                 "Kubernetes: list the nodes again rather than reuse the last minute's list");
 
   auto optimize_flags = std::make_shared<OptimizeFlags>();
   CLI::App* optimize = app.add_subcommand("optimize", "Show where a task YAML would run, and why.");

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "kubernetes/allowed_contexts.h"
@@ -79,23 +80,55 @@ void PrintContextSummary(const kubernetes::ContextInventory& inventory) {
 
 }  // namespace
 
-int ShowKubernetesGpus(const std::string& context_name, const std::filesystem::path& sky_config) {
+int ShowKubernetesGpus(const std::string& context_name, const std::filesystem::path& state_dir,
+                       bool refresh, int64_t now) {
   const auto config = kubernetes::LoadKubeconfig(kubernetes::KubeconfigPaths(LookupEnv));
   const std::vector<std::string> contexts =
       context_name.empty()
-          ? kubernetes::ContextsToUse(config, kubernetes::ReadAllowedContexts(sky_config))
+          ? kubernetes::ContextsToUse(
+                config, kubernetes::ReadAllowedContexts(
+                            state_dir.empty() ? state_dir : state_dir / "config.yaml"))
           : std::vector<std::string>{context_name};
+  // The inventory `sky check kubernetes` cached: a context's nodes are reused
+  // while young enough; its pods are listed again each time.
+  std::optional<kubernetes::Inventory> cache;
+  if (!state_dir.empty()) cache = kubernetes::LoadInventory(kubernetes::InventoryPath(state_dir));
+  auto cached = [&](const std::string& name) -> kubernetes::ContextInventory* {
+    if (!cache) return nullptr;
+    for (auto& context : cache->contexts) {
+      if (context.context == name) return &context;
+    }
+    return nullptr;
+  };
+  bool cache_changed = false;
   std::vector<kubernetes::ContextInventory> inventories;
   for (const auto& name : contexts) {
     // One unreachable context of several is reported, not fatal.
     try {
-      inventories.push_back(kubernetes::FetchInventory(
-          kubernetes::ApiClient(kubernetes::ResolveContext(config, name))));
+      const kubernetes::ApiClient client(kubernetes::ResolveContext(config, name));
+      kubernetes::ContextInventory* entry = cached(name);
+      const bool nodes_fresh = !refresh && entry != nullptr && entry->error.empty() &&
+                               entry->nodes_listed_at > 0 && now >= entry->nodes_listed_at &&
+                               now - entry->nodes_listed_at <= kKubernetesNodesMaxAgeS;
+      if (nodes_fresh) {
+        kubernetes::RefreshPods(client, *entry);
+        inventories.push_back(*entry);
+        continue;
+      }
+      inventories.push_back(kubernetes::FetchInventory(client));
+      inventories.back().nodes_listed_at = now;
+      // Only a context `sky check` cached is updated: showing GPUs does not
+      // enable an infra.
+      if (entry != nullptr) {
+        *entry = inventories.back();
+        cache_changed = true;
+      }
     } catch (const Error& e) {
       if (contexts.size() == 1) throw;
       std::cerr << "sky: warning: " << e.message() << "\n";
     }
   }
+  if (cache_changed) kubernetes::SaveInventory(kubernetes::InventoryPath(state_dir), *cache);
   for (size_t i = 0; i < inventories.size(); ++i) {
     if (i > 0) std::cout << "\n";
     PrintContextSummary(inventories[i]);

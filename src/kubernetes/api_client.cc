@@ -53,10 +53,15 @@ std::string UrlEncode(std::string_view text) {
 }
 
 ApiClient::ApiClient(ContextCredentials credentials, ApiClientOptions options)
-    : credentials_(std::move(credentials)), options_(options) {}
+    : credentials_(std::move(credentials)), options_(options) {
+  // Once, before any request: curl_easy_init would otherwise do it lazily,
+  // racing when one client sends from several threads.
+  static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  (void)curl_ready;
+}
 
-nlohmann::json ApiClient::Get(const std::string& path) const {
-  return Expect(Send("GET", path), "GET", path);
+nlohmann::json ApiClient::Get(const std::string& path, const JsonFilter& filter) const {
+  return Expect(Send("GET", path, nullptr, filter), "GET", path);
 }
 
 nlohmann::json ApiClient::Post(const std::string& path, const nlohmann::json& body) const {
@@ -83,7 +88,7 @@ nlohmann::json ApiClient::Expect(ApiResponse response, const std::string& method
 }
 
 ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
-                            const nlohmann::json* body) const {
+                            const nlohmann::json* body, const JsonFilter& filter) const {
   const auto& creds = credentials_;
   const std::string url = creds.server + path;
   const std::string payload = body ? body->dump() : std::string();
@@ -157,7 +162,7 @@ ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
       curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
       if (status >= 200 && status < 300) {
         auto parsed = response_body.empty() ? nlohmann::json::object()
-                                            : nlohmann::json::parse(response_body, nullptr, false);
+                                            : nlohmann::json::parse(response_body, filter, false);
         if (parsed.is_discarded()) {
           throw NetworkError(fmt::format("Kubernetes context '{}': {} {} returned invalid JSON",
                                          creds.context, method, path));

@@ -24,6 +24,10 @@ struct ApiResponse {
   std::string message;  // the Status message of an API error
 };
 
+// nlohmann's parser callback: false drops the value just read (for a key, the
+// key's whole value), so a large list keeps only the fields a caller reads.
+using JsonFilter = nlohmann::json::parser_callback_t;
+
 class ApiClient {
  public:
   explicit ApiClient(ContextCredentials credentials, ApiClientOptions options = {});
@@ -31,8 +35,9 @@ class ApiClient {
   // GETs `path` ("/api/v1/nodes", query already encoded) and parses the body.
   // Throws NetworkError: unreachable server (after retries), TLS failure, or
   // an API error with its HTTP status and the server's message; a 403 names
-  // the user, context and namespace (an RBAC denial).
-  nlohmann::json Get(const std::string& path) const;
+  // the user, context and namespace (an RBAC denial). A non-empty `filter`
+  // prunes a successful body while it is parsed.
+  nlohmann::json Get(const std::string& path, const JsonFilter& filter = nullptr) const;
 
   // POSTs `body` (create) and returns the created object. Errors as Get; a
   // 409 (already exists) or 422 (invalid) throws NetworkError with the
@@ -48,7 +53,7 @@ class ApiClient {
   // throw as in Get); only GETs are retried on 429 and 5xx, as a write may
   // have taken effect.
   ApiResponse Send(const std::string& method, const std::string& path,
-                   const nlohmann::json* body = nullptr) const;
+                   const nlohmann::json* body = nullptr, const JsonFilter& filter = nullptr) const;
 
   const ContextCredentials& credentials() const { return credentials_; }
 

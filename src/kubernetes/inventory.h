@@ -2,9 +2,11 @@
 // SkyPilot's order), allocatable CPU/memory/GPUs and what non-finished pods
 // have not requested yet. Fetched by `sky check kubernetes` and `sky show-gpus
 // --infra k8s`, cached as JSON at `<state_dir>/kubernetes/inventory.json`, and
-// read by the catalog (infra "kubernetes", region = context, price 0).
+// read by the catalog (infra "kubernetes", region = context, price 0): one row
+// per node shape, so thousands of like nodes are a handful of rows.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -31,6 +33,7 @@ struct ContextInventory {
   std::string context;
   std::string error;  // why the context could not be read; empty when it was
   std::vector<NodeInventory> nodes;
+  int64_t nodes_listed_at = 0;  // Unix seconds of the node list; 0: unknown
 };
 
 struct Inventory {
@@ -51,8 +54,18 @@ std::string GpuNameFromLabels(const nlohmann::json& labels);
 ContextInventory BuildInventory(const std::string& context, const nlohmann::json& nodes,
                                 const nlohmann::json& pods);
 
-// Lists nodes and non-finished pods through `client`. Throws what Get throws.
+// Sets every node's free CPUs, memory and GPUs to its allocatable ones less
+// the requests of the PodList's non-finished pods bound to it (pure).
+void ApplyPods(ContextInventory& inventory, const nlohmann::json& pods);
+
+// Lists nodes and non-finished pods through `client`; `nodes_listed_at` is
+// left 0 for the caller to stamp. Throws what Get throws.
 ContextInventory FetchInventory(const ApiClient& client);
+
+// Lists the non-finished pods bound to nodes and recomputes `inventory`'s free
+// resources from them, keeping its nodes (a few pods instead of thousands of
+// nodes on a large cluster). Throws what Get throws.
+void RefreshPods(const ApiClient& client, ContextInventory& inventory);
 
 void SaveInventory(const std::filesystem::path& path, const Inventory& inventory);
 std::optional<Inventory> LoadInventory(const std::filesystem::path& path);

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <chrono>
 #include <cmath>
 #include <map>
 
@@ -55,6 +56,9 @@ InfraCheck CheckKubernetes(const SkyOptions& options) {
       try {
         context = kubernetes::FetchInventory(
             kubernetes::ApiClient(kubernetes::ResolveContext(config, name)));
+        context.nodes_listed_at = std::chrono::duration_cast<std::chrono::seconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count();
       } catch (const Error& e) {
         context.error = e.message();
       }

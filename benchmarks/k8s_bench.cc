@@ -140,3 +140,4 @@ BENCHMARK(BM_OptimizeK8sH100x8)
     ->ReportAggregatesOnly(true);
 
 }  // namespace
+BENCHMARK_MAIN();

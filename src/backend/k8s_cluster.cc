@@ -149,14 +149,19 @@ class K8sBackend : public ClusterBackend {
     handle["root"] = root;
     json roots = json::array({root});
     const json pods = handle["pods"];
+    // Workers are prepared in parallel: each is an exec of its own.
+    const auto texts = remote::Parallel(pods.size() - 1, [&](size_t index) {
+      const ExecTarget worker = k8s::PodTarget(handle, static_cast<int>(index + 1));
+      return RunOrThrow(creds, worker, k8s::PrepareWorkerCommand(name, static_cast<int>(index + 1)),
+                        "");
+    });
     for (size_t i = 1; i < pods.size(); ++i) {
-      const ExecTarget worker = k8s::PodTarget(handle, static_cast<int>(i));
-      const std::string text =
-          RunOrThrow(creds, worker, k8s::PrepareWorkerCommand(name, static_cast<int>(i)), "");
+      const std::string& text = texts[i - 1];
       const size_t at = text.find("root=");
       if (at == std::string::npos) {
         throw CommandError(fmt::format("preparing pod {} printed no skycore directory: {}",
-                                       worker.pod, text.substr(0, 500)));
+                                       k8s::PodTarget(handle, static_cast<int>(i)).pod,
+                                       text.substr(0, 500)));
       }
       roots.push_back(std::string(strings::Trim(text.substr(at + 5))));
     }
@@ -253,9 +258,10 @@ class K8sBackend : public ClusterBackend {
       throw NotSupportedError("a git workdir is not supported on Kubernetes clusters yet");
     }
     const std::string archive = Pack(ExpandUser(workdir.path));
-    for (size_t i = 0; i < handle.value("pods", json::array()).size(); ++i) {
+    remote::Parallel(handle.value("pods", json::array()).size(), [&](size_t i) {
       CopyIn(handle, static_cast<int>(i), archive, k8s::NodeWorkdir(handle, static_cast<int>(i)));
-    }
+      return 0;
+    });
   }
 
   void SyncFileMounts(const json& handle, const std::vector<FileMount>& mounts) override {

@@ -5,6 +5,8 @@
 // clang-format on
 
 #include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -140,7 +142,15 @@ int ExitCodeOf(const std::string& text, std::string& error) {
 // How a stream ends: a close frame, or the server dropping the connection
 // after its close frame (our answering close then fails with EPIPE). The
 // exit status has arrived before either.
+// A server may also send a last frame after its TLS close_notify, which
+// OpenSSL reports as "application data after close notify": the stream has
+// ended all the same (a missing exit status is still caught by the caller).
 bool IsEndOfStream(const boost::system::error_code& code) {
+  if (code.category() == net::error::get_ssl_category() &&
+      ERR_GET_REASON(static_cast<unsigned long>(code.value())) ==
+          SSL_R_APPLICATION_DATA_AFTER_CLOSE_NOTIFY) {
+    return true;
+  }
   return code == websocket::error::closed || code == net::error::eof ||
          code == net::error::broken_pipe || code == net::error::connection_reset ||
          code == net::ssl::error::stream_truncated || code == net::error::operation_aborted;

@@ -104,16 +104,7 @@ class Sky:
             timeout=300,
             check=False,
         )
-        for socket_path in self.control.iterdir():
-            if socket_path.name.startswith("a-"):  # an agent's forwarded socket
-                continue
-            subprocess.run(
-                ["ssh", "-F", "/dev/null", "-o", f"ControlPath={socket_path}", "-O", "exit", "x"],
-                capture_output=True,
-                timeout=10,
-                check=False,
-            )
-        shutil.rmtree(self.control, ignore_errors=True)
+        sshd_fixture.remove_control_dir(self.control)
 
 
 def job_status(db: pathlib.Path, job_id: int) -> str | None:

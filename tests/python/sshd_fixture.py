@@ -35,6 +35,32 @@ import pytest
 SSHD = "/usr/sbin/sshd"
 
 
+def close_shared_connections(control: pathlib.Path) -> None:
+    """Asks each shared connection (ControlMaster) in `control` to exit and
+    waits, bounded, until it has removed its socket. The agents' forwarded
+    sockets there ("a-*.sock") are not connections."""
+    masters = [p for p in control.iterdir() if not p.name.startswith("a-")]
+    for socket_path in masters:
+        subprocess.run(
+            ["ssh", "-F", "/dev/null", "-o", f"ControlPath={socket_path}", "-O", "exit", "x"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    # `-O exit` returns once the master agreed; it unlinks its socket after.
+    deadline = time.monotonic() + 5
+    while any(p.exists() for p in masters) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def remove_control_dir(control: pathlib.Path) -> None:
+    """Closes the shared connections in `control`, then removes it."""
+    if not control.exists():
+        return
+    close_shared_connections(control)
+    shutil.rmtree(control, ignore_errors=True)
+
+
 @dataclasses.dataclass
 class SshdHost:
     address: str

@@ -17,7 +17,6 @@ import pytest
 import slurm_fixture
 import sshd_fixture
 from slurm_fixture import SlurmCluster
-from test_ssh_pools import close_shared_connections
 
 slurm_cluster = slurm_fixture.slurm_cluster  # the fixture, registered in this module
 
@@ -39,10 +38,7 @@ def sky_env(tmp_path: pathlib.Path):
         CI="true",
     )
     yield env
-    close_shared_connections(control)
-    for leftover in control.iterdir():
-        leftover.unlink()
-    control.rmdir()
+    sshd_fixture.remove_control_dir(control)
 
 
 def sky(sky_bin: str, env: dict, *args: str) -> subprocess.CompletedProcess:

@@ -15,8 +15,8 @@ import time
 
 import pytest
 import sshd_fixture
-from sshd_fixture import SshdHosts
-from test_ssh_pools import close_shared_connections, host_entries, sky, sky_env, write_pools
+from sshd_fixture import SshdHosts, close_shared_connections
+from test_ssh_pools import host_entries, sky, sky_env, write_pools
 
 sshd_hosts = sshd_fixture.sshd_hosts  # the fixtures, registered in this module
 sky_env = sky_env

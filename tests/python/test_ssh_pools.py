@@ -33,24 +33,7 @@ def sky_env(tmp_path: pathlib.Path):
         CI="true",
     )
     yield env
-    close_shared_connections(control)
-    for leftover in control.iterdir():
-        leftover.unlink()
-    control.rmdir()
-
-
-def close_shared_connections(control: pathlib.Path) -> None:
-    """Asks each shared connection (ControlMaster) in `control` to exit; the
-    agents' forwarded sockets there ("a-*.sock") are not connections."""
-    for socket_path in control.iterdir():
-        if socket_path.name.startswith("a-"):
-            continue
-        subprocess.run(
-            ["ssh", "-F", "/dev/null", "-o", f"ControlPath={socket_path}", "-O", "exit", "x"],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
+    sshd_fixture.remove_control_dir(control)
 
 
 def sky(sky_bin: str, env: dict, *args: str) -> subprocess.CompletedProcess:

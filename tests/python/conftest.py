@@ -23,3 +23,11 @@ def sky_bin() -> str:
     path = pathlib.Path(sysconfig.get_path("scripts")) / "sky"
     assert path.exists(), f"`sky` not installed at {path}; run pip install ."
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def k8s_cluster():
+    """The Kubernetes test cluster of this session (tests/python/k8s_fixture.py)."""
+    import k8s_fixture
+
+    yield from k8s_fixture.running_cluster()

@@ -8,67 +8,11 @@ from __future__ import annotations
 import os
 import pathlib
 import re
-import shutil
 import subprocess
-import tempfile
 import time
-from dataclasses import dataclass
 
 import pytest
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "k8s-test-cluster"
-
-
-@dataclass
-class K8sCluster:
-    root: pathlib.Path
-    kubeconfig: pathlib.Path
-    kubectl: pathlib.Path
-
-    def kubectl_run(self, *args: str) -> subprocess.CompletedProcess:
-        env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
-        return subprocess.run(
-            [str(self.kubectl), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-            check=False,
-        )
-
-
-@pytest.fixture(scope="module")
-def k8s_cluster():
-    """A private test cluster (its own SKYCORE_K8S_ROOT), always taken down."""
-    if (
-        shutil.which("go") is None
-        and not (
-            pathlib.Path(
-                os.environ.get("SKYCORE_CACHE_DIR", pathlib.Path.home() / ".cache/skycore")
-            )
-            / "k8s"
-        ).is_dir()
-    ):
-        pytest.skip("no Go toolchain and no cached fixture binary: cannot build the cluster")
-    root = pathlib.Path(tempfile.mkdtemp(prefix="skyk8s"))
-    env = dict(os.environ, SKYCORE_K8S_ROOT=str(root / "cluster"))
-    try:
-        up = subprocess.run(
-            [str(SCRIPT), "up", "--nodes", "2x8xH100,1xcpu"],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env=env,
-            check=False,
-        )
-        if up.returncode != 0:
-            pytest.skip(f"the test cluster did not start: {up.stderr[-2000:]}")
-        kubeconfig = pathlib.Path(up.stdout.strip().splitlines()[-1])
-        yield K8sCluster(root / "cluster", kubeconfig, root / "cluster" / "bin" / "kubectl")
-    finally:
-        subprocess.run([str(SCRIPT), "down"], env=env, timeout=300, check=False)
-        shutil.rmtree(root, ignore_errors=True)
+from k8s_fixture import K8sCluster
 
 
 @pytest.fixture
@@ -98,7 +42,7 @@ def test_check_kubernetes_enabled(sky_bin: str, sky_env: dict) -> None:
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "Kubernetes: enabled" in out, out
-    assert "context 'skycore': 3 of 3 nodes ready" in out, out
+    assert "context 'skycore': 4 of 4 nodes ready" in out, out
     assert "16 H100 (16 free)" in out, out
     inventory = pathlib.Path(sky_env["SKYCORE_STATE_DIR"]) / "kubernetes" / "inventory.json"
     assert inventory.exists()
@@ -121,7 +65,7 @@ def test_show_gpus_free_drops_after_pod(
         '"containers":[{"name":"gpu-user","image":"busybox","command":["sleep","600"],'
         '"resources":{"requests":{"nvidia.com/gpu":"2"},"limits":{"nvidia.com/gpu":"2"}}}]}}'
     )
-    run = k8s_cluster.kubectl_run(
+    run = k8s_cluster.kubectl(
         "run", "gpu-user", "--image=busybox", "--restart=Never", f"--overrides={overrides}"
     )
     assert run.returncode == 0, run.stderr
@@ -137,7 +81,7 @@ def test_show_gpus_free_drops_after_pod(
         assert utilization(after.stdout, "H100") == (14, 16), after.stdout
         assert re.search(r"^skycore\s+\S+\s+H100\s+6 of 8 free$", after.stdout, re.M)
     finally:
-        k8s_cluster.kubectl_run("delete", "pod", "gpu-user", "--now", "--wait=false")
+        k8s_cluster.kubectl("delete", "pod", "gpu-user", "--now", "--wait=false")
 
 
 def test_restricted_context_gets_rbac_message(sky_bin: str, sky_env: dict) -> None:
@@ -181,7 +125,7 @@ def test_allowed_contexts_each_get_a_reason(sky_bin: str, sky_env: dict) -> None
     out = result.stdout
     assert result.returncode == 0, out + result.stderr  # one context answers
     assert "Kubernetes: enabled" in out, out
-    assert "context 'skycore': 3 of 3 nodes ready" in out, out
+    assert "context 'skycore': 4 of 4 nodes ready" in out, out
     assert "Kubernetes context 'skycore-restricted': user 'skycore-restricted'" in out, out
     shown = sky(sky_bin, sky_env, "show-gpus", "--infra", "k8s")
     assert shown.returncode == 0, shown.stdout + shown.stderr

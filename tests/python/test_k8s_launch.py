@@ -11,75 +11,12 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
 import sshd_fixture
-
-REPO = pathlib.Path(__file__).resolve().parents[2]
-SCRIPT = REPO / "scripts" / "k8s-test-cluster"
-
-
-class K8sCluster:
-    def __init__(self, root: pathlib.Path, kubeconfig: pathlib.Path) -> None:
-        self.root = root
-        self.kubeconfig = kubeconfig
-        self.kubectl_path = root / "bin" / "kubectl"
-
-    def kubectl(self, *args: str) -> subprocess.CompletedProcess:
-        env = dict(os.environ, KUBECONFIG=str(self.kubeconfig))
-        return subprocess.run(
-            [str(self.kubectl_path), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-            check=False,
-        )
-
-    def pods(self, cluster: str, context: str = "skycore") -> list[dict]:
-        result = self.kubectl(
-            "--context", context, "get", "pods", "-l", f"skypilot-cluster={cluster}", "-o", "json"
-        )
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)["items"]
-
-
-@pytest.fixture(scope="module")
-def k8s_cluster():
-    """A private test cluster (its own SKYCORE_K8S_ROOT), always taken down."""
-    cache = pathlib.Path(
-        os.environ.get("SKYCORE_CACHE_DIR", pathlib.Path.home() / ".cache" / "skycore")
-    )
-    if shutil.which("go") is None and not (cache / "k8s").is_dir():
-        pytest.skip("no Go toolchain and no cached fixture binary: cannot build the cluster")
-    root = pathlib.Path(tempfile.mkdtemp(prefix="skyk8s"))
-    env = dict(os.environ, SKYCORE_K8S_ROOT=str(root / "cluster"))
-    # Two CPU nodes: a two-node cluster's pods get different IPs. A second
-    # cluster (context skycore-b) with H100s to fail over to.
-    up_args = ["up", "--nodes", "2x8xH100,2xcpu", "--second-cluster", "--nodes-b", "1x8xH100"]
-    try:
-        up = subprocess.run(
-            [str(SCRIPT), *up_args],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env=env,
-            check=False,
-        )
-        if up.returncode != 0:
-            pytest.skip(f"the test cluster did not start: {up.stderr[-2000:]}")
-        yield K8sCluster(root / "cluster", pathlib.Path(up.stdout.strip().splitlines()[-1]))
-    finally:
-        subprocess.run([str(SCRIPT), "down"], env=env, timeout=300, check=False)
-        # Agents a failed test left in pods run from binaries under the pods'
-        # directories (the test cluster's pods are local processes).
-        for pid in sshd_fixture._processes_under(root):
-            sshd_fixture._kill_tree(pid)
-        shutil.rmtree(root, ignore_errors=True)
+from k8s_fixture import REPO, K8sCluster
 
 
 @pytest.fixture

@@ -48,11 +48,11 @@ std::vector<InfraDescriptor> BuildRegistry() {
   InfraDescriptor azure{"azure", "Azure", false, false, 0.0875, 0.02, {}, {}};
   InfraDescriptor lambda{"lambda", "Lambda", false, false, 0, 0, {}, {}};
   InfraDescriptor runpod{"runpod", "RunPod", false, true, 0, 0, {}, {}};
-  InfraDescriptor kubernetes{"kubernetes", "Kubernetes", true, false, 0, 0, {}, {}, false};
+  InfraDescriptor kubernetes{"kubernetes", "Kubernetes", false, false, 0, 0, {}, {}, false, true};
   InfraDescriptor local{"local", "Local", true, false, 0, 0, {}, {}, false};
-  InfraDescriptor ssh{"ssh", "SSH", false, false, 0, 0, {}, {}, false};
+  InfraDescriptor ssh{"ssh", "SSH", false, false, 0, 0, {}, {}, false, true};
   // Slurm: region = cluster, zone = partition (`slurm/<cluster>/<partition>`).
-  InfraDescriptor slurm{"slurm", "Slurm", false, true, 0, 0, {}, {}, false};
+  InfraDescriptor slurm{"slurm", "Slurm", false, true, 0, 0, {}, {}, false, true};
   for (auto* d : {&aws, &gcp, &azure, &lambda, &runpod, &kubernetes, &local, &ssh, &slurm}) {
     registry.push_back(std::move(*d));
   }

@@ -36,6 +36,10 @@ struct InfraDescriptor {
   // machine or cluster that is already there (local, SSH, Slurm, Kubernetes)
   // it takes whatever node is there.
   bool default_vm_shape = true;
+  // Hands out whole devices only (Kubernetes device plugins, Slurm GRES,
+  // SSH-pool reservations by index): a fractional ask there is a mistake the
+  // optimizer names, not a partial-GPU size to look for.
+  bool whole_devices_only = false;
 };
 
 // The descriptor for `infra` (defaults when unknown; never throws).

@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <utility>
 #include <vector>
 
+#include "catalog/infra_descriptor.h"
 #include "common/strings.h"
 #include "skycore/error.h"
 
@@ -169,6 +171,7 @@ void ThrowInfeasible(const Task& task, size_t task_index, const Catalog& catalog
                      const OptimizeOptions& options) {
   std::vector<std::string> asked;
   std::vector<std::string> suggestions;
+  std::vector<std::string> notes;
   auto suggest = [&](const ResourcesSpec& spec, const Catalog& cat) {
     if (suggestions.size() >= 5) return;
     auto best = BestFor(spec, cat, options);
@@ -183,6 +186,16 @@ void ThrowInfeasible(const Task& task, size_t task_index, const Catalog& catalog
   for (const Resources& r : task.resources().alternatives()) {
     asked.push_back(Describe(r));
     const ResourcesSpec& spec = r.spec();
+    // Where devices cannot be shared, a fraction is a mistake, not a shape
+    // to look for: say so rather than only "nothing matches".
+    if (spec.accelerators && !spec.cloud.empty() &&
+        spec.accelerators->count != std::floor(spec.accelerators->count) &&
+        catalog_internal::DescribeInfra(spec.cloud).whole_devices_only) {
+      notes.push_back(fmt::format(
+          "{} does not support fractional GPUs ({}:{}); ask for a whole number of them.",
+          catalog_internal::DescribeInfra(spec.cloud).display_name, spec.accelerators->name,
+          strings::FormatNumber(spec.accelerators->count)));
+    }
     // Other regions/zones, then any infra.
     if (!spec.zone.empty()) {
       ResourcesSpec s = spec;
@@ -240,6 +253,7 @@ void ThrowInfeasible(const Task& task, size_t task_index, const Catalog& catalog
   std::string message =
       fmt::format("no resource satisfies the request of task '{}': {}.", task_name,
                   fmt::join(asked, task.resources().is_ordered() ? " then " : " or "));
+  for (const auto& note : notes) message += " " + note;
   if (!options.enabled_infras.empty()) {
     message += fmt::format(" Enabled infras: {}.", fmt::join(options.enabled_infras, ", "));
   }

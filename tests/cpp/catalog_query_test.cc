@@ -78,7 +78,7 @@ std::vector<std::pair<std::string, uint32_t>> Reference(const CatalogData& data,
   std::vector<Found> all;
   for (const auto& [infra, table] : data.tables) {
     if (!r.cloud().empty() && r.cloud() != infra) continue;
-    const bool fractional = infra == "kubernetes";  // see infra_descriptor.cc
+    const bool fractional = infra == "local";  // the one infra sharing a GPU (infra_descriptor.cc)
     const bool default_shape = UsesDefaultShape(r) && infra != "kubernetes";
     for (uint32_t row = 0; row < table->size(); ++row) {
       const double price = r.use_spot() ? table->spot_price[row] : table->price[row];

@@ -61,6 +61,10 @@ struct ClusterRequest {
   int num_nodes = 1;
   NodeDemand demand;
   const Candidate* chosen = nullptr;
+  // The task's `config` overrides (`config.kubernetes`, ...) and the image its
+  // resources name for the chosen region (`image_id`; empty: the default).
+  nlohmann::json task_config;
+  std::string image;
   // The handles of every other cluster (what they hold of shared hosts).
   std::vector<nlohmann::json> other_handles;
 };

@@ -101,35 +101,45 @@ class K8sBackend : public ClusterBackend {
   json Plan(const ClusterRequest& request) override {
     const std::string& context_name = request.chosen->region;
     const auto creds = Credentials(context_name);
+    const json overrides =
+        request.task_config.is_object() ? request.task_config.value("kubernetes", json()) : json();
+    // Read (and checked) now: a config mistake is the user's to fix, not a
+    // reason to fail over to another context.
+    const auto config = kubernetes::ReadKubernetesConfig(context_.state_dir / "config.yaml",
+                                                         context_name, overrides);
     const NodeDemand& demand = request.demand;
     json pods = json::array();
     for (int i = 0; i < request.num_nodes; ++i)
       pods.push_back(kubernetes::PodName(request.name, i));
-    return json{{"infra", "kubernetes"},
-                {"cluster_name", request.name},
-                {"context", context_name},
-                {"namespace", creds.namespace_name},
-                {"user", LabelValue(context_.user)},
-                {"pods", pods},
-                {"num_nodes", request.num_nodes},
-                {"cpus_per_node", demand.cpus > 0 ? demand.cpus : request.chosen->vcpus},
-                {"memory_gib_per_node",
-                 demand.memory_gib > 0 ? demand.memory_gib : request.chosen->memory_gib},
-                {"accelerator", demand.gpu_name},
-                {"gpus_per_node", demand.gpus},
-                {"requests", {{"cpus", demand.cpus}, {"memory_gib", demand.memory_gib}}}};
+    json handle = {
+        {"infra", "kubernetes"},
+        {"cluster_name", request.name},
+        {"context", context_name},
+        {"namespace", config.namespace_name.empty() ? creds.namespace_name : config.namespace_name},
+        {"user", LabelValue(context_.user)},
+        {"pods", pods},
+        {"num_nodes", request.num_nodes},
+        {"cpus_per_node", demand.cpus > 0 ? demand.cpus : request.chosen->vcpus},
+        {"memory_gib_per_node",
+         demand.memory_gib > 0 ? demand.memory_gib : request.chosen->memory_gib},
+        {"accelerator", demand.gpu_name},
+        {"gpus_per_node", demand.gpus},
+        {"image", request.image.empty() ? kubernetes::kDefaultImage : request.image},
+        {"requests", {{"cpus", demand.cpus}, {"memory_gib", demand.memory_gib}}}};
+    if (!overrides.is_null()) handle["kubernetes_config"] = overrides;
+    return handle;
   }
 
   void Up(json& handle, const std::string&, OutputSink& out, const RecordHandle& record) override {
     const std::string name = handle.value("cluster_name", "");
     const auto creds = Credentials(handle.value("context", ""));
     const kubernetes::ApiClient api(creds);
-    const auto config = Config(handle.value("context", ""));
+    const auto config = Config(handle);
     CreateService(handle, api);
     CreatePods(handle, api, config);
     out.Step(fmt::format("Waiting for {} pod{} to run", handle["pods"].size(),
                          handle["pods"].size() == 1 ? "" : "s"));
-    handle["node_ips"] = WaitForPods(handle, api, config);
+    handle["node_ips"] = WaitForPods(handle, api, config, out);
     record(handle);
 
     const ExecTarget head = Head(handle);
@@ -185,8 +195,9 @@ class K8sBackend : public ClusterBackend {
                       ShellQuote(target)),
           binary, kCopyTimeoutS);
     }
-    if (pods.size() > 1) {
-      // The agent reaches the workers' exec as this machine's user does.
+    if (pods.size() > 1 && config.remote_identity == "LOCAL_CREDENTIALS") {
+      // The agent reaches the workers' exec as this machine's user does;
+      // with a service account identity, as that account (in-cluster).
       const std::string dir = fmt::format("{}/clusters/{}/kube", root, name);
       const std::string kubeconfig = kubernetes::StandaloneKubeconfig(creds);
       RunOrThrow(creds, head,
@@ -385,8 +396,11 @@ class K8sBackend : public ClusterBackend {
                                       context_name);
   }
 
-  kubernetes::KubernetesConfig Config(const std::string& context_name) const {
-    return kubernetes::ReadKubernetesConfig(context_.state_dir / "config.yaml", context_name);
+  // The config the cluster was planned with: the file's, under the task's overrides.
+  kubernetes::KubernetesConfig Config(const json& handle) const {
+    return kubernetes::ReadKubernetesConfig(context_.state_dir / "config.yaml",
+                                            handle.value("context", ""),
+                                            handle.value("kubernetes_config", json()));
   }
 
   static std::string PodsPath(const json& handle) {
@@ -452,6 +466,8 @@ class K8sBackend : public ClusterBackend {
       request.cpus = handle["requests"].value("cpus", 0.0);
       request.memory_gib = handle["requests"].value("memory_gib", 0.0);
       request.gpus = handle.value("gpus_per_node", 0);
+      request.image = handle.value("image", std::string(kubernetes::kDefaultImage));
+      request.service_account = config.ServiceAccount();
       json manifest = kubernetes::PodManifest(request, config.pod_config);
       manifest["spec"]["subdomain"] = ServiceName(handle);
       auto response = api.Send("POST", PodsPath(handle), &manifest);
@@ -480,12 +496,14 @@ class K8sBackend : public ClusterBackend {
 
   // The pod IPs once every pod runs. ResourcesUnavailableError naming the
   // context when the scheduler finds no node for one (so the caller may try
-  // elsewhere), an image cannot be pulled, or the provision timeout passes.
+  // elsewhere; with an autoscaler, once provision_timeout has given it no
+  // node), an image cannot be pulled, or the provision timeout passes.
   json WaitForPods(const json& handle, const kubernetes::ApiClient& api,
-                   const kubernetes::KubernetesConfig& config) const {
+                   const kubernetes::KubernetesConfig& config, OutputSink& out) const {
     const std::string context_name = handle.value("context", "");
     const json pods = handle.value("pods", json::array());
     const double deadline = Now() + config.provision_timeout_s;
+    bool told_autoscaler = false;
     for (;;) {
       // One list per round, whatever the number of pods.
       std::map<std::string, json> listed;
@@ -510,6 +528,20 @@ class K8sBackend : public ClusterBackend {
             ips.push_back(progress.ip);
             break;
           case Kind::kUnschedulable:
+            if (!config.autoscaler.empty()) {
+              // A node may be on its way: wait for it as long as allowed.
+              if (!told_autoscaler) {
+                out.Write(fmt::format(
+                    "No node fits pod {} yet ({}); waiting up to {} s for the {} autoscaler "
+                    "(kubernetes.provision_timeout)\n",
+                    pod_name.get<std::string>(), progress.reason, config.provision_timeout_s,
+                    config.autoscaler));
+                told_autoscaler = true;
+              }
+              waiting.push_back(fmt::format("{} (FailedScheduling: {})",
+                                            pod_name.get<std::string>(), progress.reason));
+              break;
+            }
             throw ResourcesUnavailableError(
                 fmt::format("Kubernetes context '{}' has no node for pod {} of cluster '{}' "
                             "(FailedScheduling: {})",

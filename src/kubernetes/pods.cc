@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 
+#include "common/strings.h"
 #include "skycore/error.h"
 #include "yaml/reader.h"
 
@@ -79,43 +81,108 @@ void MergePodConfig(json& base, const json& override_config) {
   }
 }
 
-KubernetesConfig ReadKubernetesConfig(const std::filesystem::path& path,
-                                      const std::string& context) {
-  KubernetesConfig config;
-  std::error_code ec;
-  if (path.empty() || !std::filesystem::exists(path, ec)) return config;
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path.string());
-  } catch (const YAML::Exception& e) {
-    throw InvalidSkyPilotConfigError(fmt::format("{}: not valid YAML: {}", path.string(), e.msg),
-                                     {path.string(), e.mark.line + 1, e.mark.column + 1, ""});
+const std::vector<std::string>& KubernetesConfigKeys() {
+  static const std::vector<std::string> keys = {"allowed_contexts",
+                                                "allowed_nodes",
+                                                "apt_mirrors",
+                                                "autoscaler",
+                                                "context_configs",
+                                                "custom_metadata",
+                                                "dws",
+                                                "enable_docker",
+                                                "high_availability",
+                                                "kueue",
+                                                "namespace",
+                                                "networking",
+                                                "networking_mode",
+                                                "pod_config",
+                                                "ports",
+                                                "post_provision_runcmd",
+                                                "pricing",
+                                                "provision_timeout",
+                                                "remote_identity",
+                                                "set_pod_resource_limits"};
+  return keys;
+}
+
+std::string KubernetesConfig::ServiceAccount() const {
+  if (remote_identity == "LOCAL_CREDENTIALS" || remote_identity == "NO_UPLOAD") return "";
+  if (remote_identity == "SERVICE_ACCOUNT") return "skypilot-service-account";
+  return remote_identity;
+}
+
+namespace {
+
+// One `kubernetes:` mapping (the file's, the task's, or a context's):
+// a mapping whose keys are SkyPilot's.
+void CheckSection(const json& section, const std::string& where, const std::string& prefix) {
+  if (!section.is_object()) {
+    throw InvalidSkyPilotConfigError(fmt::format("{}: {} must be a mapping", where, prefix));
   }
-  if (!root.IsMap() || !root["kubernetes"]) return config;
-  yamlio::Reader reader(path.string());
-  json section = reader.ToJson(root["kubernetes"]);
-  if (section.is_null()) return config;
+  for (const auto& [key, value] : section.items()) {
+    const auto& keys = KubernetesConfigKeys();
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) continue;
+    const auto close = strings::CloseMatches(key, keys);
+    throw InvalidSkyPilotConfigError(
+        fmt::format("{}: unknown field {}.{}{}", where, prefix, key,
+                    close.empty() ? fmt::format("; valid fields: {}", fmt::join(keys, ", ")) : "."),
+        {}, close);
+  }
+}
+
+}  // namespace
+
+KubernetesConfig ReadKubernetesConfig(const std::filesystem::path& path, const std::string& context,
+                                      const json& task_overrides) {
+  KubernetesConfig config;
+  json section = json::object();
+  std::error_code ec;
+  if (!path.empty() && std::filesystem::exists(path, ec)) {
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(path.string());
+    } catch (const YAML::Exception& e) {
+      throw InvalidSkyPilotConfigError(fmt::format("{}: not valid YAML: {}", path.string(), e.msg),
+                                       {path.string(), e.mark.line + 1, e.mark.column + 1, ""});
+    }
+    if (root.IsMap() && root["kubernetes"]) {
+      yamlio::Reader reader(path.string());
+      section = reader.ToJson(root["kubernetes"]);
+      if (section.is_null()) section = json::object();
+      CheckSection(section, path.string(), "kubernetes");
+    }
+  }
+  // Where a value came from, for messages: the task's override wins.
+  std::string where = path.string();
+  if (!task_overrides.is_null()) {
+    CheckSection(task_overrides, "the task's config", "kubernetes");
+    MergePodConfig(section, task_overrides);
+    where = fmt::format("{} (with the task's config)", path.string());
+  }
   auto fail = [&](const std::string& field, const std::string& what) {
     throw InvalidSkyPilotConfigError(
-        fmt::format("{}: kubernetes.{} must be {}", path.string(), field, what),
-        {path.string(), 0, 0, "kubernetes." + field});
+        fmt::format("{}: kubernetes.{} must be {}", where, field, what));
   };
-  if (!section.is_object()) fail("", "a mapping");
   // Per-context settings override the general ones (pod_config merges).
   json merged = section;
   merged.erase("context_configs");
-  if (section.contains("context_configs") && section["context_configs"].is_object() &&
-      section["context_configs"].contains(context)) {
-    const json& specific = section["context_configs"][context];
-    if (!specific.is_object()) fail("context_configs." + context, "a mapping");
-    MergePodConfig(merged, specific);
+  if (section.contains("context_configs") && !section["context_configs"].is_null()) {
+    if (!section["context_configs"].is_object()) fail("context_configs", "a mapping of contexts");
+    if (section["context_configs"].contains(context)) {
+      const json& specific = section["context_configs"][context];
+      if (!specific.is_object()) fail("context_configs." + context, "a mapping");
+      CheckSection(specific, where, "kubernetes.context_configs." + context);
+      MergePodConfig(merged, specific);
+    }
   }
   if (merged.contains("pod_config") && !merged["pod_config"].is_null()) {
     if (!merged["pod_config"].is_object()) fail("pod_config", "a mapping (a Pod manifest)");
     config.pod_config = merged["pod_config"];
   }
   if (merged.contains("provision_timeout") && !merged["provision_timeout"].is_null()) {
-    if (!merged["provision_timeout"].is_number()) fail("provision_timeout", "a number of seconds");
+    if (!merged["provision_timeout"].is_number() || merged["provision_timeout"].get<double>() < 0) {
+      fail("provision_timeout", "a number of seconds");
+    }
     config.provision_timeout_s = merged["provision_timeout"].get<double>();
   }
   if (merged.contains("custom_metadata") && !merged["custom_metadata"].is_null()) {
@@ -128,6 +195,37 @@ KubernetesConfig ReadKubernetesConfig(const std::filesystem::path& path,
     // pod_config's own metadata wins over the general custom_metadata.
     MergePodConfig(extra, config.pod_config.value("metadata", json::object()));
     config.pod_config["metadata"] = extra;
+  }
+  // A choice among names: the value, or an error listing the valid ones.
+  auto choice = [&](const char* field, const std::vector<std::string>& valid) -> std::string {
+    if (!merged.contains(field) || merged[field].is_null()) return "";
+    if (!merged[field].is_string()) fail(field, "one of " + strings::JoinQuoted(valid));
+    const std::string value = merged[field].get<std::string>();
+    for (const auto& name : valid) {
+      if (strings::EqualsIgnoreCase(name, value)) return name;
+    }
+    const auto close = strings::CloseMatches(value, valid);
+    throw InvalidSkyPilotConfigError(fmt::format("{}: kubernetes.{} is '{}'; valid values: {}.",
+                                                 where, field, value, strings::JoinQuoted(valid)),
+                                     {}, close);
+  };
+  config.autoscaler = choice("autoscaler", {"gke", "karpenter", "coreweave", "nebius", "generic"});
+  // skycore reaches pods through the exec API, never SSH: either mode works.
+  choice("networking_mode", {"portforward", "nodeport"});
+  choice("networking", {"portforward", "nodeport"});
+  if (merged.contains("namespace") && !merged["namespace"].is_null()) {
+    if (!merged["namespace"].is_string() || merged["namespace"].get<std::string>().empty()) {
+      fail("namespace", "a namespace name");
+    }
+    config.namespace_name = merged["namespace"].get<std::string>();
+  }
+  if (merged.contains("remote_identity") && !merged["remote_identity"].is_null()) {
+    if (!merged["remote_identity"].is_string() ||
+        merged["remote_identity"].get<std::string>().empty()) {
+      fail("remote_identity",
+           "LOCAL_CREDENTIALS, SERVICE_ACCOUNT, NO_UPLOAD or a service account name");
+    }
+    config.remote_identity = merged["remote_identity"].get<std::string>();
   }
   return config;
 }
@@ -172,6 +270,9 @@ json PodManifest(const PodRequest& request, const json& pod_config) {
        {{"restartPolicy", "Never"},
         {"terminationGracePeriodSeconds", 5},
         {"containers", json::array({container})}}}};
+  if (!request.service_account.empty()) {
+    pod["spec"]["serviceAccountName"] = request.service_account;
+  }
   if (request.gpus > 0) {
     pod["spec"]["tolerations"] = json::array(
         {{{"key", "nvidia.com/gpu"}, {"operator", "Exists"}, {"effect", "NoSchedule"}}});

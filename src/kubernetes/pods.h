@@ -24,19 +24,38 @@ inline constexpr const char* kHeadLabel = "skypilot-head-node";
 inline constexpr const char* kDefaultImage =
     "us-central1-docker.pkg.dev/skypilot-375900/skypilotk8s/skypilot:latest";
 
-// The `kubernetes:` section of ~/.sky/config.yaml as a launch uses it, with
-// `context_configs.<context>` merged over it as SkyPilot does.
+// The `kubernetes:` section of ~/.sky/config.yaml as a launch uses it: the
+// task's own `config.kubernetes` merged over the file's section, then
+// `context_configs.<context>` merged over that, as SkyPilot does.
 // `custom_metadata` (labels and annotations for every object) is folded into
-// pod_config's metadata. The namespace is the context's.
+// pod_config's metadata.
 struct KubernetesConfig {
   nlohmann::json pod_config = nlohmann::json::object();  // merged into every pod
   double provision_timeout_s = 60;                       // how long pods may stay Pending
+  // The cluster autoscaler kind ("gke", "karpenter", "coreweave", "nebius",
+  // "generic"); empty: none. With one, a pod the scheduler cannot place yet
+  // waits (up to provision_timeout) for a node instead of failing over at once.
+  std::string autoscaler;
+  std::string namespace_name;  // empty: the context's namespace
+  // `remote_identity`: "LOCAL_CREDENTIALS" (the default here: the context's
+  // own credentials go to the head pod of a multi-node cluster), or the
+  // service account the pods run as ("SERVICE_ACCOUNT" stands for
+  // "skypilot-service-account", as in SkyPilot; "NO_UPLOAD": none named).
+  std::string remote_identity = "LOCAL_CREDENTIALS";
+  // The service account the pods run as; empty: the namespace's default.
+  std::string ServiceAccount() const;
 };
 
-// Reads `path` (absent: defaults). InvalidSkyPilotConfigError names the file
-// and field of a malformed value.
-KubernetesConfig ReadKubernetesConfig(const std::filesystem::path& path,
-                                      const std::string& context);
+// SkyPilot's `kubernetes:` keys. Those skycore reads are applied; the others
+// are accepted (a SkyPilot config loads unchanged) and have no effect here.
+const std::vector<std::string>& KubernetesConfigKeys();
+
+// Reads `path` (absent: defaults) with `task_overrides` (the task's
+// `config.kubernetes`, or null) merged over its section.
+// InvalidSkyPilotConfigError names the file (or "the task's config") and the
+// field of a malformed value or an unknown key, with close matches.
+KubernetesConfig ReadKubernetesConfig(const std::filesystem::path& path, const std::string& context,
+                                      const nlohmann::json& task_overrides = nullptr);
 
 // Merges `override_config` into `base` with SkyPilot's `merge_k8s_configs`
 // rules: mappings merge recursively; `containers` and `imagePullSecrets`
@@ -57,6 +76,7 @@ struct PodRequest {
   double memory_gib = 0;  // 0: no request
   int gpus = 0;           // nvidia.com/gpu
   std::string image = kDefaultImage;
+  std::string service_account;  // empty: the namespace's default
 };
 
 // A pod name (DNS-1123 label) for node `index` of `cluster_name`:

@@ -129,6 +129,21 @@ backend::NodeDemand NodeDemandOf(const Task& task) {
   return demand;
 }
 
+// The image the task's resources name for `chosen`'s region (or for every
+// region), without SkyPilot's "docker:" prefix; empty: the infra's default.
+std::string ImageFor(const Task& task, const Candidate& chosen) {
+  const auto& alternatives = task.resources().alternatives();
+  if (alternatives.empty()) return "";
+  const size_t index = chosen.alternative < alternatives.size() ? chosen.alternative : 0;
+  const auto& images = alternatives[index].spec().image_id;
+  auto found = images.find(chosen.region);
+  if (found == images.end()) found = images.find("");
+  if (found == images.end()) return "";
+  std::string image = found->second;
+  if (image.rfind("docker:", 0) == 0) image.erase(0, 7);
+  return image;
+}
+
 // SkyPilot's check that a task fits an existing cluster.
 void CheckFits(const Task& task, const std::string& name, const NodeShape& cluster) {
   const Demand demand = DemandOf(task);
@@ -367,6 +382,8 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
         request.num_nodes = task.num_nodes();
         request.demand = NodeDemandOf(task);
         request.chosen = &chosen;
+        request.task_config = task.config();
+        request.image = ImageFor(task, chosen);
         for (const auto& other : store.ListClusters()) {
           if (other.name != name) request.other_handles.push_back(other.handle);
         }

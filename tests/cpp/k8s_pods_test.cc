@@ -144,6 +144,75 @@ TEST(K8sConfig, ContextConfigsOverrideAndMergePodConfig) {
   fs::remove_all(dir);
 }
 
+TEST(K8sConfig, TaskOverridesMergeOverTheFileAndContextConfigsOverBoth) {
+  const fs::path dir = fs::temp_directory_path() / ("k8s_cfg_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path path = dir / "config.yaml";
+  std::ofstream(path) << "kubernetes:\n"
+                         "  provision_timeout: 5\n"
+                         "  remote_identity: LOCAL_CREDENTIALS\n"
+                         "  pod_config: {metadata: {labels: {a: '1'}}}\n"
+                         "  context_configs:\n"
+                         "    other: {namespace: team-b}\n";
+  const json task = {{"provision_timeout", 600},
+                     {"autoscaler", "Karpenter"},
+                     {"remote_identity", "trainer"},
+                     {"pod_config", {{"metadata", {{"labels", {{"b", "2"}}}}}}}};
+  const auto merged = ReadKubernetesConfig(path, "skycore", task);
+  EXPECT_EQ(merged.provision_timeout_s, 600);
+  EXPECT_EQ(merged.autoscaler, "karpenter");
+  EXPECT_EQ(merged.ServiceAccount(), "trainer");
+  EXPECT_EQ(merged.namespace_name, "");
+  EXPECT_EQ(merged.pod_config["metadata"]["labels"], (json{{"a", "1"}, {"b", "2"}}));
+  EXPECT_EQ(ReadKubernetesConfig(path, "other", task).namespace_name, "team-b");
+  EXPECT_EQ(ReadKubernetesConfig(path, "skycore").ServiceAccount(), "");
+  EXPECT_EQ(ReadKubernetesConfig(path, "skycore", json{{"remote_identity", "SERVICE_ACCOUNT"}})
+                .ServiceAccount(),
+            "skypilot-service-account");
+
+  try {
+    ReadKubernetesConfig(path, "skycore", json{{"pod_confg", json::object()}});
+    FAIL() << "an unknown key was accepted";
+  } catch (const InvalidSkyPilotConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown field kubernetes.pod_confg"), std::string::npos)
+        << e.what();
+    ASSERT_FALSE(e.suggestions().empty());
+    EXPECT_EQ(e.suggestions().front(), "pod_config");
+  }
+  try {
+    ReadKubernetesConfig(path, "skycore", json{{"autoscaler", "gkee"}});
+    FAIL() << "an unknown autoscaler was accepted";
+  } catch (const InvalidSkyPilotConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("kubernetes.autoscaler is 'gkee'"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("'karpenter'"), std::string::npos) << e.what();
+    EXPECT_EQ(e.suggestions(), std::vector<std::string>{"gke"});
+  }
+  std::ofstream(path) << "kubernetes:\n  provison_timeout: 5\n";
+  try {
+    ReadKubernetesConfig(path, "skycore");
+    FAIL() << "an unknown key in the file was accepted";
+  } catch (const InvalidSkyPilotConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find(path.string()), std::string::npos) << e.what();
+    EXPECT_EQ(e.suggestions(), std::vector<std::string>{"provision_timeout"});
+  }
+  fs::remove_all(dir);
+}
+
+TEST(K8sPods, ServiceAccountAndImageReachTheManifest) {
+  PodRequest request;
+  request.cluster_name = "c";
+  request.pod_name = "c-head";
+  request.namespace_name = "ns";
+  request.image = "registry.example/team/image:1";
+  request.service_account = "trainer";
+  const json pod = PodManifest(request, json::object());
+  EXPECT_EQ(pod["spec"]["serviceAccountName"], "trainer");
+  EXPECT_EQ(pod["spec"]["containers"][0]["image"], "registry.example/team/image:1");
+  request.service_account.clear();
+  EXPECT_FALSE(PodManifest(request, json::object())["spec"].contains("serviceAccountName"));
+}
+
 TEST(K8sPodCommandsTest, WorkersStartRanksThroughTheirPodsExec) {
   const nlohmann::json handle = {{"cluster_name", "c"},
                                  {"context", "ctx"},

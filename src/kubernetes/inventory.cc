@@ -290,30 +290,44 @@ fs::path InventoryPath(const fs::path& state_dir) {
 }
 
 std::string InventoryCatalogCsv(const Inventory& inventory) {
-  std::string csv =
-      "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,"
-      "Region,AvailabilityZone\n";
+  // Rows a node could take now come first, those only the capacity allows
+  // after: prices tie at 0, and the catalog breaks ties by row order, so
+  // `--infra k8s` picks a context with room and keeps the full ones as
+  // failover (the inventory may be stale, and the scheduler has the last word).
+  std::string with_room, without_room;
   for (const auto& context : inventory.contexts) {
     if (!context.error.empty()) continue;
-    std::set<std::tuple<std::string, std::string, std::string, int>> shapes;
+    struct Shape {
+      std::string cpus, memory, gpu;
+      int gpus;
+      auto operator<=>(const Shape&) const = default;
+    };
+    // Per shape, the most GPUs and CPUs one of its nodes has free.
+    std::map<Shape, std::pair<int, double>> shapes;
     for (const auto& node : context.nodes) {
       if (!node.ready) continue;
-      shapes.insert({strings::FormatNumber(std::floor(node.cpus)), FormatGib(node.memory_gib),
-                     node.gpu_name, node.gpu_total});
+      auto& most = shapes[{strings::FormatNumber(std::floor(node.cpus)), FormatGib(node.memory_gib),
+                           node.gpu_name, node.gpu_total}];
+      most.first = std::max(most.first, node.gpu_free);
+      most.second = std::max(most.second, node.cpus_free);
     }
     std::set<std::string> written;
-    for (const auto& [cpus, memory, gpu, gpus] : shapes) {
-      for (int count = 0; count <= gpus; ++count) {
+    for (const auto& [shape, most] : shapes) {
+      for (int count = 0; count <= shape.gpus; ++count) {
         // SkyPilot's Kubernetes instance type names: "8CPU--32GB[--H100:2]".
-        std::string type = fmt::format("{}CPU--{}GB", cpus, memory);
-        if (count > 0) type += fmt::format("--{}:{}", gpu, count);
+        std::string type = fmt::format("{}CPU--{}GB", shape.cpus, shape.memory);
+        if (count > 0) type += fmt::format("--{}:{}", shape.gpu, count);
         if (!written.insert(type).second) continue;
-        csv += fmt::format("{},{},{},{},{},,0.0,,{},\n", type, count > 0 ? gpu : "",
-                           count > 0 ? std::to_string(count) : "", cpus, memory, context.context);
+        const bool room = count > 0 ? most.first >= count : most.second > 0;
+        (room ? with_room : without_room) += fmt::format(
+            "{},{},{},{},{},,0.0,,{},\n", type, count > 0 ? shape.gpu : "",
+            count > 0 ? std::to_string(count) : "", shape.cpus, shape.memory, context.context);
       }
     }
   }
-  return csv;
+  return "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,"
+         "Region,AvailabilityZone\n" +
+         with_room + without_room;
 }
 
 std::optional<std::string> CachedCatalogCsv(const fs::path& state_dir) {

@@ -12,6 +12,8 @@
 #include "kubernetes/quantity.h"
 #include "skycore/catalog.h"
 #include "skycore/error.h"
+#include "skycore/optimizer.h"
+#include "skycore/yaml.h"
 
 namespace skycore::kubernetes {
 namespace {
@@ -253,6 +255,23 @@ TEST(InventoryTest, FreeIsAllocatableMinusRequestsOfRunningPods) {
   EXPECT_NE(csv.find("16CPU--64GB,,,16,64,,0.0,,ctx,"), std::string::npos) << csv;
   Catalog catalog = Catalog::FromCsvText("kubernetes", csv, "<kubernetes>");
   EXPECT_EQ(catalog.num_rows(), 9u);  // one CPU-only shape + H100 x1..x8
+}
+
+TEST(InventoryTest, ContextsWithRoomPlanBeforeFullOnes) {
+  json nodes = {{"items", {Node("gpu-0", "8", "NVIDIA-H100-80GB-HBM3")}}};
+  json busy = {{"items", {Pod("gpu-0", "Running", {{"nvidia.com/gpu", "8"}})}}};
+  Inventory inventory;
+  // The full context first: file order alone would pick it.
+  inventory.contexts.push_back(BuildInventory("full", nodes, busy));
+  inventory.contexts.push_back(BuildInventory("roomy", nodes, json{{"items", json::array()}}));
+  Catalog catalog =
+      Catalog::FromCsvText("kubernetes", InventoryCatalogCsv(inventory), "<kubernetes>");
+  Dag dag = LoadDagYaml("resources: {accelerators: H100:8, infra: k8s}\nrun: nvidia-smi\n");
+  Plan plan = Optimize(dag, catalog, {});
+  ASSERT_EQ(plan.tasks.size(), 1u);
+  EXPECT_EQ(plan.tasks[0].chosen.region, "roomy");
+  ASSERT_FALSE(plan.tasks[0].failover.empty());
+  EXPECT_EQ(plan.tasks[0].failover[0].region, "full");
 }
 
 }  // namespace

@@ -103,18 +103,6 @@ void CloseFd(int& fd) {
 
 }  // namespace
 
-std::string ShellQuote(const std::string& value) {
-  std::string quoted = "'";
-  for (char c : value) {
-    if (c == '\'') {
-      quoted += "'\\''";
-    } else {
-      quoted += c;
-    }
-  }
-  return quoted + "'";
-}
-
 std::string SshRemoteCommand(const RankLaunchRequest& request) {
   // The login shell only execs env: everything else happens in bash, whatever
   // the user's shell is, as long as it reads POSIX single quotes.
@@ -123,16 +111,16 @@ std::string SshRemoteCommand(const RankLaunchRequest& request) {
     if (entry.find('=') == std::string::npos) continue;
     // (Appended piecewise: `" " + string` trips GCC 12's -Wrestrict at -O3.)
     command += ' ';
-    command += ShellQuote(entry);
+    command += strings::ShellQuote(entry);
   }
   // --norc: bash run with a socket as stdin takes itself for an rsh/ssh
   // session and would read ~/.bashrc (Debian's does), adding to the environment.
   command += " /bin/bash --norc --noprofile -c ";
-  command += ShellQuote(kSshWrapper);
+  command += strings::ShellQuote(kSshWrapper);
   command += " skycore-rank ";
-  command += ShellQuote(request.working_dir);
+  command += strings::ShellQuote(request.working_dir);
   command += ' ';
-  command += ShellQuote(request.script);
+  command += strings::ShellQuote(request.script);
   return command;
 }
 
@@ -196,49 +184,52 @@ std::vector<std::string> SrunCommandLine(const RankLaunchRequest& request) {
           "exec 2>&1\n" + request.script};
 }
 
-RankOutcome InterpretSshExit(int exit_code, const std::string& ssh_stderr) {
+namespace {
+
+// What the rank wrapper said on stderr (kSshStartedMarker, kSshExitMarker)
+// and the transport's own last line.
+struct RankMarkers {
   bool started = false;
   std::optional<int> script_exit;
-  std::string detail;  // ssh's last word, e.g. "Connection to x closed by remote host."
-  for (const auto& line : Lines(ssh_stderr)) {
+  std::string detail;
+};
+
+RankMarkers ParseRankMarkers(const std::string& transport_stderr) {
+  RankMarkers markers;
+  for (const auto& line : Lines(transport_stderr)) {
     if (line == kSshStartedMarker) {
-      started = true;
+      markers.started = true;
     } else if (line.rfind(std::string(kSshExitMarker) + " ", 0) == 0) {
       long long code = 0;
       if (strings::ParseInt(line.substr(std::strlen(kSshExitMarker) + 1), code)) {
-        script_exit = static_cast<int>(code);
+        markers.script_exit = static_cast<int>(code);
       }
     } else {
-      detail = line;
+      markers.detail = line;
     }
   }
-  if (script_exit) return RankOutcome{*script_exit, std::nullopt};
+  return markers;
+}
+
+}  // namespace
+
+RankOutcome InterpretSshExit(int exit_code, const std::string& ssh_stderr) {
+  const RankMarkers markers = ParseRankMarkers(ssh_stderr);
+  if (markers.script_exit) return RankOutcome{*markers.script_exit, std::nullopt};
   if (exit_code != 255) return RankOutcome{exit_code, std::nullopt};
-  std::string why = started ? "ssh: connection lost" : "ssh: could not reach the node";
-  if (!detail.empty()) why += ": " + detail;
+  // ssh's last word, e.g. "Connection to x closed by remote host."
+  std::string why = markers.started ? "ssh: connection lost" : "ssh: could not reach the node";
+  if (!markers.detail.empty()) why += ": " + markers.detail;
   return RankOutcome{exit_code, why};
 }
 
 RankOutcome InterpretKubernetesExit(int exit_code, const std::string& client_stderr) {
-  bool started = false;
-  std::optional<int> script_exit;
-  std::string detail;  // the client's last word, e.g. "skyletd kexec: ... refused (HTTP 404)"
-  for (const auto& line : Lines(client_stderr)) {
-    if (line == kSshStartedMarker) {
-      started = true;
-    } else if (line.rfind(std::string(kSshExitMarker) + " ", 0) == 0) {
-      long long code = 0;
-      if (strings::ParseInt(line.substr(std::strlen(kSshExitMarker) + 1), code)) {
-        script_exit = static_cast<int>(code);
-      }
-    } else {
-      detail = line;
-    }
-  }
-  if (script_exit) return RankOutcome{*script_exit, std::nullopt};
-  std::string why = started ? "kubernetes exec: the stream to the pod ended early"
-                            : "kubernetes exec: could not run in the pod";
-  if (!detail.empty()) why += ": " + detail;
+  const RankMarkers markers = ParseRankMarkers(client_stderr);
+  if (markers.script_exit) return RankOutcome{*markers.script_exit, std::nullopt};
+  // The client's last word, e.g. "skyletd kexec: ... refused (HTTP 404)".
+  std::string why = markers.started ? "kubernetes exec: the stream to the pod ended early"
+                                    : "kubernetes exec: could not run in the pod";
+  if (!markers.detail.empty()) why += ": " + markers.detail;
   return RankOutcome{exit_code, why};
 }
 

@@ -59,9 +59,6 @@
 
 namespace skycore::agent {
 
-// `value` as one word for a POSIX shell: in single quotes, each ' as '\''.
-std::string ShellQuote(const std::string& value);
-
 // The command the node's login shell runs for an ssh rank: enter the working
 // dir, replace the environment with exactly request.env, run the wrapper.
 std::string SshRemoteCommand(const RankLaunchRequest& request);

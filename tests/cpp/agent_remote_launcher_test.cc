@@ -18,6 +18,7 @@
 #include "agent/launcher.h"
 #include "agent/node_spec.h"
 #include "agent/remote_launcher.h"
+#include "common/strings.h"
 #include "skycore/error.h"
 
 namespace skycore::agent {
@@ -156,8 +157,9 @@ TEST(AgentSshCommandTest, CommandLine) {
 
 TEST(AgentSshCommandTest, ShellQuoteSurvivesAShell) {
   std::string awkward = "a'b\"c $HOME `id` \\ \n line2 '' !x";
-  std::string command = "printf %s " + ShellQuote(awkward) + " > " + ShellQuote("/dev/stdout");
-  FILE* pipe = ::popen(("/bin/sh -c " + ShellQuote(command)).c_str(), "r");
+  std::string command =
+      "printf %s " + strings::ShellQuote(awkward) + " > " + strings::ShellQuote("/dev/stdout");
+  FILE* pipe = ::popen(("/bin/sh -c " + strings::ShellQuote(command)).c_str(), "r");
   ASSERT_NE(pipe, nullptr);
   std::string out;
   char buffer[256];

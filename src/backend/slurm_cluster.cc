@@ -182,17 +182,19 @@ class SlurmBackend : public ClusterBackend {
 
     // The allocation: kept while Slurm runs it, else a new one.
     std::string job_id = handle.value("job_id", "");
+    const auto settings = slurm::ReadSlurmSettings(context_.state_dir / "config.yaml")
+                              .For(handle.value("slurm_cluster", ""));
     JobState state = job_id.empty() ? JobState{} : Query(runner, job_id);
     if (state.state != "RUNNING" && !Waiting(state.state)) {
       if (!job_id.empty()) Cancel(runner, job_id);  // ended, or a state we cannot use
       out.Step(fmt::format("Requesting {} node{} in partition '{}' (sbatch)", num_nodes,
                            num_nodes == 1 ? "" : "s", handle.value("partition", "")));
-      job_id = Submit(runner, handle);
+      job_id = Submit(runner, handle, settings);
       handle["job_id"] = job_id;
       handle["nodes"] = json::array();
       record(handle);  // `sky down` cancels it from now on
     }
-    state = WaitRunning(runner, handle, job_id, out);
+    state = WaitRunning(runner, handle, job_id, settings, out);
     const auto nodes = ResolveNodes(runner, state.nodelist);
     if (static_cast<int>(nodes.size()) != num_nodes) {
       throw CommandError(fmt::format("allocation {} holds {} nodes ({}), {} expected", job_id,
@@ -326,10 +328,9 @@ class SlurmBackend : public ClusterBackend {
     return ssh::SshRunner(LoginFromJson(handle.value("login", json::object())), options_);
   }
 
-  std::string Submit(const ssh::SshRunner& runner, const json& handle) const {
+  std::string Submit(const ssh::SshRunner& runner, const json& handle,
+                     const slurm::SubmitSettings& settings) const {
     const std::string name = handle.value("cluster_name", "");
-    const auto settings = slurm::ReadSlurmSettings(context_.state_dir / "config.yaml")
-                              .For(handle.value("slurm_cluster", ""));
     std::vector<std::string> args = {
         "sbatch",
         "--parsable",
@@ -402,9 +403,7 @@ class SlurmBackend : public ClusterBackend {
   }
 
   JobState WaitRunning(const ssh::SshRunner& runner, const json& handle, const std::string& job_id,
-                       OutputSink& out) const {
-    const auto settings = slurm::ReadSlurmSettings(context_.state_dir / "config.yaml")
-                              .For(handle.value("slurm_cluster", ""));
+                       const slurm::SubmitSettings& settings, OutputSink& out) const {
     const int timeout_s = settings.provision_timeout_s.value_or(kDefaultProvisionTimeoutS);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
     std::string last_reason;

@@ -30,4 +30,12 @@ void WriteAtomically(const fs::path& path, std::string_view text) {
   }
 }
 
+std::optional<nlohmann::json> ReadJsonFile(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  auto parsed = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return std::nullopt;
+  return parsed;
+}
+
 }  // namespace skycore::files

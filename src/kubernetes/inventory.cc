@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <fstream>
 #include <future>
 #include <map>
 #include <memory>
@@ -278,11 +277,9 @@ void SaveInventory(const fs::path& path, const Inventory& inventory) {
 }
 
 std::optional<Inventory> LoadInventory(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  auto parsed = json::parse(in, nullptr, false);
-  if (parsed.is_discarded()) return std::nullopt;
-  return Inventory::FromJson(parsed);
+  const auto document = files::ReadJsonFile(path);
+  if (!document) return std::nullopt;
+  return Inventory::FromJson(*document);
 }
 
 fs::path InventoryPath(const fs::path& state_dir) {

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <fstream>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -333,13 +332,13 @@ void SaveInventory(const fs::path& path, const Inventory& inventory) {
 }
 
 std::optional<Inventory> LoadInventory(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
+  const auto document = files::ReadJsonFile(path);
+  if (!document) return std::nullopt;
   try {
-    return Inventory::FromJson(json::parse(in));
+    return Inventory::FromJson(*document);
   } catch (const json::exception&) {
     return std::nullopt;
-  } catch (const StateError&) {
+  } catch (const StateError&) {  // another version's cache
     return std::nullopt;
   }
 }

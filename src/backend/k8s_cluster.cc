@@ -144,36 +144,29 @@ class K8sBackend : public ClusterBackend {
 
     const ExecTarget head = Head(handle);
     const std::string agent_name = AgentBinaryName();
-    const auto prepared = RunOrThrow(creds, head, k8s::PrepareHeadCommand(name, agent_name), "");
-    std::string root;
-    bool has_agent = false;
-    std::istringstream lines(prepared);
-    for (std::string line; std::getline(lines, line);) {
-      if (line.rfind("root=", 0) == 0) root = line.substr(5);
-      if (line == "agent=yes") has_agent = true;
+    const auto prepared = remote::ParsePrepared(
+        RunOrThrow(creds, head, remote::PrepareCommand(name, {0}, agent_name), ""));
+    if (prepared.root.empty()) {
+      throw CommandError(fmt::format("preparing pod {} printed no skycore directory", head.pod));
     }
-    if (root.empty()) {
-      throw CommandError(fmt::format("preparing pod {} printed no skycore directory: {}", head.pod,
-                                     prepared.substr(0, 500)));
-    }
+    const std::string root = prepared.root;
+    const bool has_agent = prepared.has_agent;
     handle["root"] = root;
     json roots = json::array({root});
     const json pods = handle["pods"];
     // Workers are prepared in parallel: each is an exec of its own.
     const auto texts = remote::Parallel(pods.size() - 1, [&](size_t index) {
       const ExecTarget worker = k8s::PodTarget(handle, static_cast<int>(index + 1));
-      return RunOrThrow(creds, worker, k8s::PrepareWorkerCommand(name, static_cast<int>(index + 1)),
-                        "");
+      return RunOrThrow(creds, worker, remote::PrepareCommand(name, {index + 1}, agent_name), "");
     });
     for (size_t i = 1; i < pods.size(); ++i) {
-      const std::string& text = texts[i - 1];
-      const size_t at = text.find("root=");
-      if (at == std::string::npos) {
+      const std::string worker_root = remote::ParsePrepared(texts[i - 1]).root;
+      if (worker_root.empty()) {
         throw CommandError(fmt::format("preparing pod {} printed no skycore directory: {}",
                                        k8s::PodTarget(handle, static_cast<int>(i)).pod,
-                                       text.substr(0, 500)));
+                                       texts[i - 1].substr(0, 500)));
       }
-      roots.push_back(std::string(strings::Trim(text.substr(at + 5))));
+      roots.push_back(worker_root);
     }
     handle["pod_roots"] = roots;
     // The pod's root tells pods of the same name apart where /tmp is shared.
@@ -207,7 +200,10 @@ class K8sBackend : public ClusterBackend {
                  kubeconfig);
     }
     out.Step(fmt::format("Starting the agent (skyletd) in pod {}", head.pod));
-    RunOrThrow(creds, head, k8s::StartAgentCommand(handle, agent_name), "");
+    RunOrThrow(creds, head,
+               remote::StartAgentCommand(root, name, agent_name, k8s::AgentNodeSpec(handle), {},
+                                         /*restart=*/false, handle.value("agent_socket", "")),
+               "");
     out.StepDone();
     AgentClient(AgentSocket(handle), 10).ping();
   }

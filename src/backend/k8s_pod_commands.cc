@@ -29,22 +29,6 @@ std::string NodeWorkdir(const json& handle, int index) {
                      index);
 }
 
-std::string PrepareHeadCommand(const std::string& name, const std::string& agent_name) {
-  return fmt::format(
-      "set -e; R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; "
-      "mkdir -p \"$R/bin\" \"$R/clusters/\"{}\"/node0/sky_workdir\"; "
-      "cd \"$R\"; echo \"root=$(pwd -P)\"; "
-      "if [ -x \"$R/bin/\"{} ]; then echo agent=yes; else echo agent=no; fi",
-      ShellQuote(name), ShellQuote(agent_name));
-}
-
-std::string PrepareWorkerCommand(const std::string& name, int index) {
-  return fmt::format(
-      "set -e; R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; "
-      "mkdir -p \"$R/clusters/\"{}\"/node{}/sky_workdir\"; cd \"$R\"; echo \"root=$(pwd -P)\"",
-      ShellQuote(name), index);
-}
-
 json AgentNodeSpec(const json& handle) {
   const std::string name = handle.value("cluster_name", "");
   const std::string dir = handle.value("root", "") + "/clusters/" + name;
@@ -79,31 +63,6 @@ json AgentNodeSpec(const json& handle) {
             {"num_nodes", handle.value("num_nodes", 1)},
             {"ips", ips}}},
           {"nodes", nodes}};
-}
-
-std::string StartAgentCommand(const json& handle, const std::string& agent_name) {
-  const std::string name = handle.value("cluster_name", "");
-  const std::string dir = handle.value("root", "") + "/clusters/" + name;
-  const json spec = AgentNodeSpec(handle);
-  const std::string spec_text = spec.dump();
-  return fmt::format(
-      "set -e; D={dir}; S={socket}; mkdir -p \"$D/agent\"; "
-      "printf '%s\\n' {spec} >\"$D/nodes.json\"; "
-      "if [ -f \"$D/skyletd.pid\" ]; then p=$(cat \"$D/skyletd.pid\"); "
-      "if [ -n \"$p\" ] && grep -qa skyletd /proc/$p/cmdline 2>/dev/null && [ -S \"$S\" ]; then "
-      "echo running; exit 0; fi; fi; "
-      "rm -f \"$S\"; "
-      "nohup setsid {bin} --socket \"$S\" --state-dir \"$D/agent\" --node-spec "
-      "\"$D/nodes.json\" --log-root \"$D\" >>\"$D/skyletd.log\" 2>&1 </dev/null & "
-      "echo $! >\"$D/skyletd.pid\"; "
-      "for i in $(seq 200); do [ -S \"$S\" ] && exit 0; kill -0 $! 2>/dev/null || break; "
-      "sleep 0.05; done; "
-      "echo 'the agent (skyletd) did not start; its log ends with:'; tail -c 2000 "
-      "\"$D/skyletd.log\"; exit 1",
-      fmt::arg("dir", ShellQuote(dir)),
-      fmt::arg("socket", ShellQuote(handle.value("agent_socket", ""))),
-      fmt::arg("spec", ShellQuote(spec_text)),
-      fmt::arg("bin", ShellQuote(handle.value("root", "") + "/bin/" + agent_name)));
 }
 
 }  // namespace skycore::backend::k8s

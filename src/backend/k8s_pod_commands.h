@@ -1,7 +1,8 @@
 // What runs in the pods of a skycore cluster on Kubernetes, as pure
-// functions of the cluster's handle (k8s_cluster.cc): the shell commands
-// that prepare a pod and start the agent, and the agent's node spec, whose
-// worker nodes start their ranks through their pods' exec.
+// functions of the cluster's handle (k8s_cluster.cc): where exec reaches a
+// node, its workdir, and the agent's node spec, whose worker nodes start
+// their ranks through their pods' exec. Preparing a pod and starting the
+// agent are the shell commands every remote host gets (remote_host.h).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -18,20 +19,9 @@ kubernetes::ExecTarget PodTarget(const nlohmann::json& handle, int index);
 // reported (`pod_roots`), `clusters/<name>/node<index>/sky_workdir`.
 std::string NodeWorkdir(const nlohmann::json& handle, int index);
 
-// Makes the head's directories and prints `root=<dir>` and `agent=yes|no`
-// (whether `bin/<agent_name>` is there already).
-std::string PrepareHeadCommand(const std::string& name, const std::string& agent_name);
-
-// Makes worker `index`'s workdir and prints `root=<dir>`.
-std::string PrepareWorkerCommand(const std::string& name, int index);
-
 // The agent's node spec (agent/node_spec.h): the head runs its rank itself;
 // each worker's runner is {"kind": "kubernetes", ...} with the kubeconfig the
 // launch stores at `<root>/clusters/<name>/kube/config` in the head pod.
 nlohmann::json AgentNodeSpec(const nlohmann::json& handle);
-
-// Writes the node spec and starts the agent unless it runs already; exits
-// non-zero with the end of the agent's log when it does not come up.
-std::string StartAgentCommand(const nlohmann::json& handle, const std::string& agent_name);
 
 }  // namespace skycore::backend::k8s

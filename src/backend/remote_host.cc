@@ -139,7 +139,7 @@ Prepared ParsePrepared(const std::string& output) {
 std::string StartAgentCommand(const std::string& root, const std::string& name,
                               const std::string& agent_name, const nlohmann::json& node_spec,
                               const std::vector<std::pair<std::string, std::string>>& files,
-                              bool restart) {
+                              bool restart, const std::string& socket) {
   std::string writes;
   for (const auto& [path, content] : files) writes += WriteFile(path, content, "600");
   writes += WriteFile(ClusterDir(root, name) + "/nodes.json", node_spec.dump(2) + "\n", "644");
@@ -163,7 +163,7 @@ std::string StartAgentCommand(const std::string& root, const std::string& name,
       "echo 'the agent (skyletd) did not start; its log ends with:'; tail -c 2000 "
       "\"$D/skyletd.log\"; exit 1",
       fmt::arg("dir", ShellQuote(ClusterDir(root, name))),
-      fmt::arg("socket", ShellQuote(RemoteSocket(root, name))),
+      fmt::arg("socket", ShellQuote(socket.empty() ? RemoteSocket(root, name) : socket)),
       fmt::arg("restart", restart ? std::string("set +e; ") + kStopAgent + "set -e; " : ""),
       fmt::arg("writes", writes), fmt::arg("bin", ShellQuote(root + "/bin/" + agent_name)),
       fmt::arg("extra", extra));

@@ -63,10 +63,11 @@ Prepared ParsePrepared(const std::string& output);
 // Writes `files` (path → content, mode 600) and the node spec, then starts
 // the agent unless it already runs, and waits for its socket. With
 // `restart`, a running agent is stopped first (its node spec changed).
+// `socket`: where the agent listens (empty: RemoteSocket(root, name)).
 std::string StartAgentCommand(const std::string& root, const std::string& name,
                               const std::string& agent_name, const nlohmann::json& node_spec,
                               const std::vector<std::pair<std::string, std::string>>& files,
-                              bool restart);
+                              bool restart, const std::string& socket = "");
 
 // Shell lines writing `content` to `path` (then `chmod mode`).
 std::string WriteFileCommand(const std::string& path, const std::string& content,

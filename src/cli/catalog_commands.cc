@@ -13,6 +13,7 @@
 #include "cli/kubernetes_gpus.h"
 #include "cli/slurm_gpus.h"
 #include "cli/ssh_commands.h"
+#include "cli/terminal.h"
 #include "common/strings.h"
 #include "kubernetes/inventory.h"
 #include "skycore/catalog.h"
@@ -62,24 +63,6 @@ Catalog LoadCatalog() {
         "'sky catalog refresh'.");
   }
   return catalog;
-}
-
-// Prints rows as columns separated by two spaces (the first row is the header).
-void PrintColumns(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()), 0);
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    std::cout << line << "\n";
-  }
 }
 
 std::string Price(const std::optional<double>& price) {
@@ -139,7 +122,7 @@ int ShowGpus(const ShowGpusFlags& flags) {
       for (double count : list) texts.push_back(strings::FormatNumber(count));
       rows.push_back({name, fmt::format("{}", fmt::join(texts, ", "))});
     }
-    PrintColumns(rows);
+    std::cout << FormatTable(rows);
     if (query.infras.size() == 1 && query.infras[0] == "ssh") PrintSshHostGpus(query.region);
     if (!flags.all) {
       std::cout << "\nHint: append a GPU name (e.g. 'sky show-gpus A100') for instance types and "
@@ -178,7 +161,7 @@ int ShowGpus(const ShowGpusFlags& flags) {
                                      : std::string("-"),
                     Price(o.price), Price(o.spot_price), o.region});
   }
-  PrintColumns(rows);
+  std::cout << FormatTable(rows);
   return 0;
 }
 

@@ -77,6 +77,14 @@ std::string ResourcesCell(const nlohmann::json& launched_resources, int num_node
   return fmt::format("{}x({})", num_nodes, fmt::join(parts, ", "));
 }
 
+std::string RequestableQuantities(int max_per_node) {
+  std::vector<std::string> texts;
+  int count = 1;
+  for (; count < max_per_node; count *= 2) texts.push_back(std::to_string(count));
+  texts.push_back(std::to_string(max_per_node));
+  return fmt::format("{}", fmt::join(texts, ", "));
+}
+
 std::string TildePath(const std::string& path) {
   auto home = LookupEnv("HOME");
   if (home && !home->empty() && path.starts_with(*home) &&

@@ -23,6 +23,10 @@ std::string InfraCell(const nlohmann::json& launched_resources);
 // "-" when unknown.
 std::string ResourcesCell(const nlohmann::json& launched_resources, int num_nodes);
 
+// SkyPilot's requestable GPU quantities per node for `sky show-gpus`: "1, 2,
+// 4, 8" -- powers of two below the largest node's count, and that count.
+std::string RequestableQuantities(int max_per_node);
+
 // "~/sky_logs/x" for a path under $HOME, else the path.
 std::string TildePath(const std::string& path);
 

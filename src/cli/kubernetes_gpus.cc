@@ -9,6 +9,8 @@
 #include <optional>
 #include <vector>
 
+#include "cli/display.h"
+#include "cli/terminal.h"
 #include "kubernetes/allowed_contexts.h"
 #include "kubernetes/api_client.h"
 #include "kubernetes/inventory.h"
@@ -22,32 +24,6 @@ std::optional<std::string> LookupEnv(const std::string& name) {
   const char* value = std::getenv(name.c_str());
   if (value == nullptr) return std::nullopt;
   return std::string(value);
-}
-
-void PrintTable(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()), 0);
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    std::cout << line << "\n";
-  }
-}
-
-// SkyPilot's requestable quantities: powers of two up to the largest node's
-// count, and that count.
-std::string RequestableQuantities(int max_per_node) {
-  std::vector<std::string> texts;
-  int count = 1;
-  for (; count < max_per_node; count *= 2) texts.push_back(std::to_string(count));
-  texts.push_back(std::to_string(max_per_node));
-  return fmt::format("{}", fmt::join(texts, ", "));
 }
 
 void PrintContextSummary(const kubernetes::ContextInventory& inventory) {
@@ -75,7 +51,7 @@ void PrintContextSummary(const kubernetes::ContextInventory& inventory) {
     rows.push_back({name, RequestableQuantities(totals.max_per_node),
                     fmt::format("{} of {} free", totals.free, totals.total)});
   }
-  PrintTable(rows);
+  std::cout << FormatTable(rows);
 }
 
 }  // namespace
@@ -142,7 +118,7 @@ int ShowKubernetesGpus(const std::string& context_name, const std::filesystem::p
                                   node.ready ? "" : " (NotReady)")});
     }
   }
-  PrintTable(rows);
+  std::cout << FormatTable(rows);
   return 0;
 }
 

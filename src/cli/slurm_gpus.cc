@@ -8,42 +8,15 @@
 #include <set>
 #include <vector>
 
+#include "cli/display.h"
+#include "cli/terminal.h"
 #include "common/strings.h"
 #include "sdk/sky_impl.h"
 #include "skycore/error.h"
 #include "slurm/inventory.h"
 
 namespace skycore::cli {
-namespace {
-
-void PrintTable(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()), 0);
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    std::cout << line << "\n";
-  }
-}
-
-// SkyPilot's requestable quantities: powers of two up to the largest node's
-// count, and that count.
-std::string RequestableQuantities(int max_per_node) {
-  std::vector<std::string> texts;
-  int count = 1;
-  for (; count < max_per_node; count *= 2) texts.push_back(std::to_string(count));
-  texts.push_back(std::to_string(max_per_node));
-  return fmt::format("{}", fmt::join(texts, ", "));
-}
-
-}  // namespace
+namespace {}  // namespace
 
 int ShowSlurmGpus(const SkyOptions& options, const std::string& cluster,
                   const std::string& partition_filter) {
@@ -111,10 +84,10 @@ int ShowSlurmGpus(const SkyOptions& options, const std::string& cluster,
   if (summary.size() == 1) {
     std::cout << "No GPUs found in these clusters.\n";
   } else {
-    PrintTable(summary);
+    std::cout << FormatTable(summary);
   }
   std::cout << "\nSlurm per-node GPU availability\n";
-  PrintTable(per_node);
+  std::cout << FormatTable(per_node);
   return failed == 0 ? 0 : 1;
 }
 

@@ -312,14 +312,30 @@ class K8sBackend : public ClusterBackend {
     const kubernetes::ApiClient api(Credentials(context_name));
     const std::string pods_path = PodsPath(handle);
     const std::string selector = Selector(handle);
-    std::set<std::string> names;
+    std::set<std::string> listed;
     for (const auto& pod :
          api.Get(pods_path + "?labelSelector=" + selector).value("items", json::array())) {
-      names.insert(pod["metadata"].value("name", ""));
+      listed.insert(pod["metadata"].value("name", ""));
     }
-    // The planned names too: a pod whose labels were edited is ours all the same.
-    for (const auto& pod : handle.value("pods", json::array()))
-      names.insert(pod.get<std::string>());
+    // The planned names too: a pod whose labels were edited is ours all the
+    // same. But one the list did not show may never have been created (a
+    // launch refused by RBAC): a refusal to delete it is a warning, not a
+    // reason to keep a cluster that has nothing left.
+    std::set<std::string> unseen;
+    for (const auto& pod : handle.value("pods", json::array())) {
+      if (!listed.count(pod.get<std::string>())) unseen.insert(pod.get<std::string>());
+    }
+    auto delete_unseen = [&](const std::string& path, const std::string& what) {
+      try {
+        api.Delete(path);
+      } catch (const NetworkError& e) {
+        if (e.message().find("HTTP 403") == std::string::npos) throw;
+        out.Write(
+            fmt::format("Warning: not allowed to delete {} (it was likely never created): "
+                        "{}\n",
+                        what, e.message()));
+      }
+    };
     // The agent first (it stops its jobs): it runs beside the container's
     // main process, and a runtime that does not end the pod's whole process
     // tree with it would leave the agent behind.
@@ -333,8 +349,10 @@ class K8sBackend : public ClusterBackend {
         // The head pod is gone or unreachable: deleting it below is all there is to do.
       }
     }
-    for (const auto& pod : names) api.Delete(pods_path + "/" + pod);
-    api.Delete(ServicePath(handle) + "/" + ServiceName(handle));
+    for (const auto& pod : listed) api.Delete(pods_path + "/" + pod);
+    for (const auto& pod : unseen) delete_unseen(pods_path + "/" + pod, "pod " + pod);
+    delete_unseen(ServicePath(handle) + "/" + ServiceName(handle),
+                  "service " + ServiceName(handle));
     // Gone means gone from the API server, so a relaunch can reuse the names.
     const double deadline = Now() + kTeardownWaitS;
     for (;;) {

@@ -5,12 +5,53 @@
 
 #include <chrono>
 #include <memory>
+#include <string_view>
 #include <thread>
+#include <vector>
 
+#include "common/strings.h"
 #include "skycore/error.h"
 
 namespace skycore::kubernetes {
 namespace {
+
+// The RBAC terms of a request: verb, resource and namespace (empty for a
+// cluster-scoped one), read from its method and path.
+struct RequestShape {
+  std::string verb, resource, namespace_name;
+};
+
+RequestShape ShapeOf(const std::string& method, const std::string& path) {
+  std::vector<std::string> parts;
+  std::string_view rest(path);
+  rest = rest.substr(0, rest.find('?'));
+  while (!rest.empty()) {
+    const size_t slash = rest.find('/');
+    if (slash != 0) parts.emplace_back(rest.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  // /api/v1/... or /apis/<group>/<version>/...
+  size_t at = !parts.empty() && parts[0] == "apis" ? 3 : 2;
+  RequestShape shape;
+  if (at + 1 < parts.size() && parts[at] == "namespaces" && at + 2 < parts.size()) {
+    shape.namespace_name = parts[at + 1];
+    at += 2;
+  }
+  shape.resource = at < parts.size() ? parts[at] : path;
+  const bool named = at + 1 < parts.size();
+  if (at + 2 < parts.size()) shape.resource += "/" + parts[at + 2];  // a subresource
+  if (method == "GET") {
+    shape.verb = named ? "get" : "list";
+  } else if (method == "POST") {
+    shape.verb = "create";
+  } else if (method == "PUT") {
+    shape.verb = "update";
+  } else {
+    shape.verb = strings::Lower(method);
+  }
+  return shape;
+}
 
 size_t AppendBody(char* data, size_t size, size_t count, void* user) {
   static_cast<std::string*>(user)->append(data, size * count);
@@ -177,11 +218,15 @@ ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
             creds.context, creds.server, creds.user_name, message));
       }
       if (status == 403) {
+        const RequestShape shape = ShapeOf(method, path);
         throw NetworkError(fmt::format(
-            "Kubernetes context '{}': user '{}' is not allowed to {} {} (HTTP 403 Forbidden, "
-            "RBAC: {}). The context's namespace is '{}'; ask the cluster admin for a role "
-            "that allows this, or use another context",
-            creds.context, creds.user_name, method, path, message, creds.namespace_name));
+            "Kubernetes context '{}': user '{}' is not allowed to {} {} {} ({} {}: HTTP 403 "
+            "Forbidden, RBAC: {}). The context's namespace is '{}'; ask the cluster admin for "
+            "a role that allows this, or use another context",
+            creds.context, creds.user_name, shape.verb, shape.resource,
+            shape.namespace_name.empty() ? std::string("cluster-wide")
+                                         : fmt::format("in namespace '{}'", shape.namespace_name),
+            method, path, message, creds.namespace_name));
       }
       last_error = fmt::format("HTTP {}: {}", status, message);
       if ((status != 429 && status < 500) || !idempotent) {

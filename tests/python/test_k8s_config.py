@@ -178,3 +178,45 @@ def test_autoscaler_gives_up_after_provision_timeout(
     finally:
         down = sky(sky_bin, sky_env, "down", "-y", "kc5")
         assert down.returncode == 0, describe(down)
+
+
+def test_rbac_forbidden_launch_names_user_verb_resource_and_namespace(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster
+) -> None:
+    # The restricted user may read nodes and pods cluster-wide (so the
+    # context has an inventory) but create pods only in its own namespace;
+    # the config sends its pods to "default".
+    for args in (
+        ("create", "clusterrole", "skycore-node-reader", "--verb=get,list",
+         "--resource=nodes,pods"),
+        ("create", "clusterrolebinding", "skycore-node-reader", "--clusterrole=skycore-node-reader",
+         "--user=skycore-restricted"),
+    ):  # fmt: skip
+        made = k8s_cluster.kubectl(*args)
+        assert made.returncode == 0 or "AlreadyExists" in made.stderr, made.stderr
+    try:
+        write_config(
+            sky_env,
+            "kubernetes:\n"
+            "  allowed_contexts: [skycore-restricted]\n"
+            "  context_configs:\n"
+            "    skycore-restricted: {namespace: default}\n",
+        )
+        check = sky(sky_bin, sky_env, "check", "kubernetes")
+        assert check.returncode == 0, describe(check)
+        launch = sky(sky_bin, sky_env, "launch", "-y", "-c", "kc6", "--infra",
+                     "k8s/skycore-restricted", "--", "true")  # fmt: skip
+        assert launch.returncode != 0, describe(launch)
+        err = launch.stderr
+        # (The cluster's headless Service is the first object created.)
+        assert (
+            "user 'skycore-restricted' is not allowed to create services in namespace 'default'"
+            in err
+        ), describe(launch)
+        assert "HTTP 403 Forbidden" in err, describe(launch)
+        assert "Traceback" not in err
+        down = sky(sky_bin, sky_env, "down", "-y", "kc6")
+        assert down.returncode == 0, describe(down)
+    finally:
+        k8s_cluster.kubectl("delete", "clusterrolebinding", "skycore-node-reader")
+        k8s_cluster.kubectl("delete", "clusterrole", "skycore-node-reader")

@@ -88,7 +88,8 @@ def test_restricted_context_gets_rbac_message(sky_bin: str, sky_env: dict) -> No
     result = sky(sky_bin, sky_env, "show-gpus", "--infra", "k8s/skycore-restricted")
     assert result.returncode != 0
     err = result.stderr
-    assert "user 'skycore-restricted' is not allowed to GET /api/v1/nodes" in err, err
+    assert "user 'skycore-restricted' is not allowed to list nodes cluster-wide" in err, err
+    assert "GET /api/v1/nodes" in err, err
     assert "HTTP 403 Forbidden" in err and "RBAC" in err, err
     assert "namespace is 'skycore-restricted'" in err, err
     assert "Traceback" not in err

@@ -110,6 +110,10 @@ class ClusterBackend {
   virtual void Teardown(const nlohmann::json& handle, OutputSink& out) = 0;
   // For `sky status -r`: false when the cluster's nodes are known to be gone.
   virtual bool Exists(const nlohmann::json& handle) = 0;
+  // For `sky status -r` of an existing cluster: false when some of its nodes
+  // are known to be gone or failed (a worker pod evicted), so an UP cluster
+  // reads INIT rather than claim nodes it lacks.
+  virtual bool AllNodesPresent(const nlohmann::json& /*handle*/) { return true; }
 
   // How `sky status` shows the nodes, in SkyPilot's resources config form.
   virtual nlohmann::json LaunchedResources(const nlohmann::json& handle, const Candidate& chosen,

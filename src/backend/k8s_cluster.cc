@@ -384,6 +384,28 @@ class K8sBackend : public ClusterBackend {
     return true;
   }
 
+  bool AllNodesPresent(const json& handle) override {
+    json list;
+    try {
+      const kubernetes::ApiClient api(Credentials(handle.value("context", "")));
+      list = api.Get(PodsPath(handle) + "?labelSelector=" + Selector(handle));
+    } catch (const Error&) {
+      return true;  // the API server cannot say: not known to be gone
+    }
+    std::set<std::string> running;
+    for (const auto& pod : list.value("items", json::array())) {
+      // A pod being deleted (evicted, drained) is as good as gone.
+      if (kubernetes::ProgressOf(pod).kind == kubernetes::PodProgress::Kind::kRunning &&
+          !pod["metadata"].contains("deletionTimestamp")) {
+        running.insert(pod["metadata"].value("name", ""));
+      }
+    }
+    for (const auto& pod : handle.value("pods", json::array())) {
+      if (!running.count(pod.get<std::string>())) return false;
+    }
+    return true;
+  }
+
   json LaunchedResources(const json& handle, const Candidate& chosen,
                          const Task& task) const override {
     json config = {{"infra", "k8s/" + handle.value("context", chosen.region)},

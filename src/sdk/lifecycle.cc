@@ -555,7 +555,8 @@ std::vector<ClusterRecord> Sky::Status(const std::vector<std::string>& names, bo
       state().RemoveCluster(record.name);  // its nodes are gone
       continue;
     }
-    if (record.status == ClusterStatus::kUp && !backend->AgentAlive(record.handle)) {
+    if (record.status == ClusterStatus::kUp &&
+        (!backend->AllNodesPresent(record.handle) || !backend->AgentAlive(record.handle))) {
       state().SetClusterStatus(record.name, ClusterStatus::kInit);
     }
     if (auto updated = state().GetCluster(record.name)) out.push_back(*updated);

@@ -434,3 +434,46 @@ def test_failover_to_the_next_context_when_the_scheduler_says_no(
             k8s_cluster.kubectl("delete", "pod", name, "--now", "--wait=false")
     assert down.returncode == 0, describe(down)
     assert k8s_cluster.pods("kf1", context="skycore-b") == []
+
+
+def test_worker_evicted_mid_job_is_reported(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster, tmp_path: pathlib.Path
+) -> None:
+    # Through the Eviction API, as `kubectl drain` and node-pressure eviction
+    # remove pods: the job fails as a driver failure, and `sky status -r` no
+    # longer calls the cluster UP.
+    marker = f"ke1-evicted-{os.getpid()}"
+    launch = sky(
+        sky_bin, sky_env, "launch", "-y", "-d", "-c", "ke1", "--infra", "k8s/skycore",
+        "--num-nodes", "2", "--", f"sleep 600 # {marker}",
+    )  # fmt: skip
+    try:
+        assert launch.returncode == 0, describe(launch)
+        assert wait_until(lambda: len(processes_with(marker)) >= 2), processes_with(marker)
+        eviction = tmp_path / "eviction.json"
+        eviction.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "policy/v1",
+                    "kind": "Eviction",
+                    "metadata": {"name": "ke1-worker1", "namespace": "default"},
+                }
+            )
+        )
+        evicted = k8s_cluster.kubectl(
+            "create", "--raw", "/api/v1/namespaces/default/pods/ke1-worker1/eviction",
+            "-f", str(eviction),
+        )  # fmt: skip
+        assert evicted.returncode == 0, evicted.stderr
+        assert wait_until(lambda: job_status(sky_bin, sky_env, "ke1", 1) == "FAILED_DRIVER"), sky(
+            sky_bin, sky_env, "queue", "ke1"
+        ).stdout
+        assert wait_until(lambda: not processes_with(marker)), processes_with(marker)
+        status = sky(sky_bin, sky_env, "status", "-r", "ke1")
+        assert status.returncode == 0, describe(status)
+        row = [line for line in status.stdout.splitlines() if line.startswith("ke1")]
+        assert row and "INIT" in row[0], describe(status)
+    finally:
+        down = sky(sky_bin, sky_env, "down", "-y", "ke1")
+        assert down.returncode == 0, describe(down)
+        assert wait_for_no_pods(k8s_cluster, "ke1", 10) == []

@@ -8,7 +8,8 @@
 namespace skycore::config {
 
 std::vector<std::string> ReadNameList(const std::filesystem::path& path, std::string_view section,
-                                      std::string_view key, std::string_view what) {
+                                      std::string_view key, std::string_view what,
+                                      std::string_view all_word, std::string_view all_value) {
   std::error_code ec;
   if (path.empty() || !std::filesystem::exists(path, ec)) return {};
   const std::string field = fmt::format("{}.{}", section, key);
@@ -28,6 +29,9 @@ std::vector<std::string> ReadNameList(const std::filesystem::path& path, std::st
         fmt::format("{}: {} must be a list of {}", path.string(), field, what),
         {path.string(), node.Mark().line + 1, node.Mark().column + 1, field});
   };
+  if (!all_word.empty() && list.IsScalar() && list.Scalar() == all_word) {
+    return {std::string(all_value)};
+  }
   if (!list.IsSequence()) fail(list);
   std::vector<std::string> names;
   for (const auto& item : list) {

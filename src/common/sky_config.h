@@ -13,8 +13,11 @@ namespace skycore::config {
 // `ssh.allowed_node_pools`); empty when the file, section or key is absent.
 // Throws InvalidSkyPilotConfigError naming the file, line and field for
 // malformed YAML or a value that is not a list of names; `what` says what
-// the names are ("context names").
+// the names are ("context names"). A scalar `all_word` (SkyPilot's `all`),
+// when given, reads as {all_value}.
 std::vector<std::string> ReadNameList(const std::filesystem::path& path, std::string_view section,
-                                      std::string_view key, std::string_view what);
+                                      std::string_view key, std::string_view what,
+                                      std::string_view all_word = {},
+                                      std::string_view all_value = {});
 
 }  // namespace skycore::config

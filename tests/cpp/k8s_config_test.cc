@@ -298,6 +298,10 @@ TEST(AllowedContextsTest, ReadsSkyPilotConfigKey) {
   config.current_context = "cur";
   EXPECT_EQ(ContextsToUse(config, {}), (std::vector<std::string>{"cur"}));
   EXPECT_EQ(ContextsToUse(config, {"x"}), (std::vector<std::string>{"x"}));
+  std::ofstream(dir / "c.yaml") << "kubernetes:\n  allowed_contexts: all\n";
+  const auto every = ReadAllowedContexts(dir / "c.yaml");
+  config.context_names = {"cur", "other"};
+  EXPECT_EQ(ContextsToUse(config, every), (std::vector<std::string>{"cur", "other"}));
   fs::remove_all(dir);
 }
 

@@ -136,4 +136,13 @@ def test_allowed_contexts_each_get_a_reason(sky_bin: str, sky_env: dict) -> None
     config.write_text("kubernetes:\n  allowed_contexts: skycore\n")
     bad = sky(sky_bin, sky_env, "check", "kubernetes")
     assert bad.returncode == 1, bad.stdout + bad.stderr
-    assert f"{config}: kubernetes.allowed_contexts must be a list" in bad.stdout, bad.stdout
+    assert f"{config}: kubernetes.allowed_contexts must be a list of context names (or all)" in (
+        bad.stdout
+    )
+
+    config.write_text("kubernetes:\n  allowed_contexts: all\n")
+    every = sky(sky_bin, sky_env, "check", "kubernetes")
+    assert every.returncode == 0, every.stdout + every.stderr
+    for context in ("skycore", "skycore-b"):
+        assert f"context '{context}':" in every.stdout, every.stdout
+    assert "Kubernetes context 'skycore-restricted'" in every.stdout, every.stdout

@@ -93,7 +93,7 @@ int StatusEndpoints(const StatusFlags& flags) {
   }
   std::cout.flush();
   if (shown == 0) {
-    std::string why = notes.empty() ? std::string() : ": " + *notes.begin();
+    std::string why = notes.empty() ? std::string() : fmt::format(": {}", *notes.begin());
     if (endpoints.empty()) why = " (it opens no ports; `resources.ports` or `--ports` opens some)";
     throw ClusterNotUpError(flags.endpoint
                                 ? fmt::format("No endpoint yet for port {} of cluster '{}'{}",

@@ -278,8 +278,15 @@ test_port_forward() {
 test_load_balancer() {
   command -v python3 >/dev/null || { note "python3 missing: skipped"; return 0; }
   local port; port="$("$(cat "$SKYCORE_K8S_ROOT/bin.path")" free-ports 1)"
-  k run lbweb --image=python:3 --restart=Never --labels=app=lbweb --command -- \
-    sh -c "echo served-through-lb > index.html; exec python3 -m http.server $port" >/dev/null || return 1
+  # Pods share this machine's network: the server binds its pod IP (its
+  # node's address), as 0.0.0.0 would take the port on the load balancer's
+  # address too. The pod is placed on a known node to know that address.
+  local node node_ip
+  node="$(k get nodes -l 'skycore.dev/node-group,!nvidia.com/gpu.count' -o jsonpath='{.items[0].metadata.name}')" || return 1
+  node_ip="$(k get node "$node" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}')" || return 1
+  k run lbweb --image=python:3 --restart=Never --labels=app=lbweb \
+    --overrides="{\"apiVersion\": \"v1\", \"spec\": {\"nodeName\": \"$node\"}}" --command -- \
+    sh -c "echo served-through-lb > index.html; exec python3 -m http.server $port --bind $node_ip" >/dev/null || return 1
   k expose pod lbweb --type=LoadBalancer --port="$port" --name=lbweb >/dev/null || return 1
   local ip=""
   until_true 30 bash -c "[[ -n \"\$(kubectl get service lbweb -o jsonpath='{.status.loadBalancer.ingress[0].ip}')\" ]]" \

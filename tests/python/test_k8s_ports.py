@@ -93,7 +93,8 @@ def test_loadbalancer_serves_the_port_and_down_deletes_it(
     assert launch.returncode == 0, describe(launch)
     try:
         by_name = {s["metadata"]["name"]: s for s in services(k8s_cluster, "kp1")}
-        lb = by_name["kp1--skypilot-lb"]
+        lb_name = "kp1--skypilot-lb"
+        lb = by_name[lb_name]
         assert lb["spec"]["type"] == "LoadBalancer"
         assert lb["spec"]["selector"] == {
             "skypilot-cluster-name": "kp1",
@@ -121,11 +122,30 @@ def test_loadbalancer_serves_the_port_and_down_deletes_it(
 
         assert fetch(address) == MARKER
 
+        # A relaunch keeps the open ports; one that opens another adds it.
+        extra = free_port()
+        again = sky(
+            sky_bin, sky_env, "launch", "-y", "-d", "-c", "kp1", "--infra", "k8s",
+            "--", "true",
+        )  # fmt: skip
+        assert again.returncode == 0, describe(again)
+        more = tmp_path / "more.yaml"
+        more.write_text(f"resources:\n  ports: {extra}\nrun: echo more\n")
+        again = sky(sky_bin, sky_env, "launch", "-y", "-d", "-c", "kp1", str(more))
+        assert again.returncode == 0, describe(again)
+        (lb,) = [s for s in services(k8s_cluster, "kp1") if s["metadata"]["name"] == lb_name]
+        assert sorted(p["port"] for p in lb["spec"]["ports"]) == sorted([port, extra])
+        both = sky(sky_bin, sky_env, "status", "--endpoints", "kp1")
+        assert both.returncode == 0, describe(both)
+        host = address.rsplit(":", 1)[0]
+        assert both.stdout.splitlines() == [f"{p}: {host}:{p}" for p in sorted([port, extra])], (
+            describe(both)
+        )
+        assert fetch(address) == MARKER
+
         closed = sky(sky_bin, sky_env, "status", "--endpoint", "1", "kp1")
         assert closed.returncode != 0
-        assert f"port 1 is not open on cluster 'kp1' (open: {port})" in closed.stderr, describe(
-            closed
-        )
+        assert "port 1 is not open on cluster 'kp1' (open: " in closed.stderr, describe(closed)
     finally:
         down = sky(sky_bin, sky_env, "down", "-y", "kp1")
     assert down.returncode == 0, describe(down)

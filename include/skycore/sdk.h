@@ -165,6 +165,12 @@ struct SshHostReport {
   std::string detail;  // what was done there, or what went wrong
 };
 
+// Where one open port of a cluster is reached (`sky status --endpoints`).
+struct PortEndpoint {
+  std::string address;  // "host:port"; empty while the infra has none yet
+  std::string note;     // why there is none yet, or who can reach the address
+};
+
 class Sky {
  public:
   explicit Sky(SkyOptions options);
@@ -241,9 +247,18 @@ class Sky {
   // pool (or of `pool`). Refuses (NotSupportedError naming them) while
   // clusters run there: `sky down` them first.
   std::vector<SshHostReport> SshDown(const std::string& pool = "");
-  // Open ports of an UP cluster → URL ("127.0.0.1:8080" on the local infra).
+  // Open ports of an UP cluster → "host:port" where each is reached from
+  // here: 127.0.0.1 on the local infra, the head host's address on SSH node
+  // pools and Slurm, a Kubernetes LoadBalancer's address (or the head pod's
+  // IP with `kubernetes.ports: podip`). Ports whose address is not known yet
+  // (a load balancer still pending) are left out; asking for such a `port`
+  // throws ClusterNotUpError saying why. InvalidTaskError for a port the
+  // cluster does not open.
   std::map<int, std::string> Endpoints(const std::string& cluster,
                                        std::optional<int> port = std::nullopt);
+  // Every open port (or `port`) with its address or why it has none yet.
+  std::map<int, PortEndpoint> EndpointDetails(const std::string& cluster,
+                                              std::optional<int> port = std::nullopt);
 
   // ---------------------------------------------------------------- requests
   // Queues an operation by name with JSON arguments, as SkyPilot's SDK sends

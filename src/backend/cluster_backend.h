@@ -14,6 +14,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -67,6 +68,8 @@ struct ClusterRequest {
   std::string image;
   // The handles of every other cluster (what they hold of shared hosts).
   std::vector<nlohmann::json> other_handles;
+  // The ports the task opens (a backend refuses early what it cannot open).
+  std::vector<int> ports;
 };
 
 // Persists an updated handle (the state store's INIT row) before the backend
@@ -120,7 +123,30 @@ class ClusterBackend {
                                            const Task& task) const = 0;
   // "on this machine", "on SSH node pool 'gpus'": for progress lines.
   virtual std::string Where(const nlohmann::json& handle) const = 0;
+
+  // --- ports (`resources.ports`, `sky status --endpoints`)
+
+  // Makes `ports` of the head reachable from outside the cluster where the
+  // infra needs an object for it (a Kubernetes Service); idempotent, and
+  // replaces what an earlier call opened. Hosts' ports need nothing.
+  virtual void OpenPorts(nlohmann::json& handle, const std::vector<int>& ports, OutputSink& out) {
+    (void)handle, (void)ports, (void)out;
+  }
+  // Where each of `ports` (open on the cluster's head) is reached from here.
+  virtual std::map<int, PortEndpoint> Endpoints(const nlohmann::json& handle,
+                                                const std::vector<int>& ports) = 0;
 };
+
+// The ports a launched-resources config opens ("ports": 8080, "8080-8090" or
+// a list of those), each once, in order; ranges are capped at 1000 ports.
+std::vector<int> OpenPortsOf(const nlohmann::json& launched_resources);
+// `launched_resources` with the ports `task`'s chosen alternative opens
+// added to those it had (a relaunch that asks for more ports).
+void MergePorts(nlohmann::json& launched_resources, const Task& task);
+// `ports` at `host` ("[host]:port" for an IPv6 address); with no host, each
+// says `missing` instead.
+std::map<int, PortEndpoint> HostEndpoints(const std::string& host, const std::vector<int>& ports,
+                                          const std::string& missing);
 
 // Adds the ports the task's chosen alternative opens (for `sky status
 // --endpoints`) to a launched-resources config.

@@ -45,6 +45,7 @@
 #include "kubernetes/exec.h"
 #include "kubernetes/kubeconfig.h"
 #include "kubernetes/pods.h"
+#include "kubernetes/services.h"
 #include "skycore/agent.h"
 #include "skycore/error.h"
 #include "ssh/runner.h"
@@ -108,6 +109,9 @@ class K8sBackend : public ClusterBackend {
     const auto config = kubernetes::ReadKubernetesConfig(context_.state_dir / "config.yaml",
                                                          context_name, overrides);
     const NodeDemand& demand = request.demand;
+    // How ports will be opened is fixed at launch (in the handle), so a later
+    // config change cannot lose track of the cluster's Service.
+    const auto port_mode = PortMode(context_name, !request.ports.empty());
     json pods = json::array();
     for (int i = 0; i < request.num_nodes; ++i)
       pods.push_back(kubernetes::PodName(request.name, i));
@@ -125,7 +129,8 @@ class K8sBackend : public ClusterBackend {
         {"accelerator", demand.gpu_name},
         {"gpus_per_node", demand.gpus},
         {"image", request.image.empty() ? kubernetes::kDefaultImage : request.image},
-        {"requests", {{"cpus", demand.cpus}, {"memory_gib", demand.memory_gib}}}};
+        {"requests", {{"cpus", demand.cpus}, {"memory_gib", demand.memory_gib}}},
+        {"port_mode", kubernetes::PortModeName(port_mode)}};
     if (!overrides.is_null()) handle["kubernetes_config"] = overrides;
     return handle;
   }
@@ -353,6 +358,15 @@ class K8sBackend : public ClusterBackend {
     for (const auto& pod : unseen) delete_unseen(pods_path + "/" + pod, "pod " + pod);
     delete_unseen(ServicePath(handle) + "/" + ServiceName(handle),
                   "service " + ServiceName(handle));
+    // The load balancer of its ports, and any other Service labelled for it.
+    try {
+      kubernetes::DeleteClusterServices(api, handle.value("namespace", "default"),
+                                        handle.value("cluster_name", ""));
+    } catch (const NetworkError& e) {
+      if (e.message().find("HTTP 403") == std::string::npos) throw;
+      out.Write(fmt::format("Warning: not allowed to look for the cluster's services: {}\n",
+                            e.message()));
+    }
     // Gone means gone from the API server, so a relaunch can reuse the names.
     const double deadline = Now() + kTeardownWaitS;
     for (;;) {
@@ -424,12 +438,96 @@ class K8sBackend : public ClusterBackend {
                        handle.value("namespace", ""));
   }
 
+  void OpenPorts(json& handle, const std::vector<int>& ports, OutputSink& out) override {
+    const std::string mode = handle.value("port_mode", "loadbalancer");
+    if (mode == "podip") return;  // the pod's own IP: nothing to create
+    if (mode != "loadbalancer") {
+      PortMode(handle.value("context", ""), true);  // throws for what is not supported
+      return;
+    }
+    out.Step(fmt::format("Opening port{} {} through a LoadBalancer service",
+                         ports.size() == 1 ? "" : "s", fmt::join(ports, ", ")));
+    kubernetes::LoadBalancerRequest request;
+    request.cluster_name = handle.value("cluster_name", "");
+    request.namespace_name = handle.value("namespace", "default");
+    request.ports = ports;
+    kubernetes::ApplyLoadBalancer(kubernetes::ApiClient(Credentials(handle.value("context", ""))),
+                                  request);
+    out.StepDone();
+  }
+
+  std::map<int, PortEndpoint> Endpoints(const json& handle,
+                                        const std::vector<int>& ports) override {
+    const std::string context_name = handle.value("context", "");
+    const std::string namespace_name = handle.value("namespace", "default");
+    const kubernetes::ApiClient api(Credentials(context_name));
+    PortEndpoint endpoint;
+    if (handle.value("port_mode", "loadbalancer") == "podip") {
+      const auto response = api.Send("GET", PodsPath(handle) + "/" + Head(handle).pod);
+      const std::string ip =
+          response.status == 200 ? response.body["status"].value("podIP", "") : std::string();
+      if (ip.empty()) {
+        endpoint.note = fmt::format("head pod {} has no IP (HTTP {}{})", Head(handle).pod,
+                                    response.status, response.message.empty() ? "" : ": ") +
+                        response.message;
+      } else {
+        endpoint.address = ip;
+        endpoint.note =
+            "the head pod's IP (kubernetes.ports: podip): reachable only from inside the "
+            "Kubernetes cluster's network";
+      }
+    } else {
+      const std::string name = kubernetes::LoadBalancerName(handle.value("cluster_name", ""));
+      const auto response = api.Send("GET", ServicePath(handle) + "/" + name);
+      if (response.status == 404) {
+        endpoint.note = fmt::format(
+            "the load balancer service {} is gone from namespace '{}' of Kubernetes context "
+            "'{}'; `sky launch -c {}` creates it again",
+            name, namespace_name, context_name, handle.value("cluster_name", ""));
+      } else if (response.status != 200) {
+        throw NetworkError(fmt::format(
+            "Kubernetes context '{}': reading service {} in namespace '{}' failed (HTTP {}): {}",
+            context_name, name, namespace_name, response.status, response.message));
+      } else {
+        endpoint.address = kubernetes::LoadBalancerAddress(response.body);
+        if (endpoint.address.empty()) {
+          endpoint.note = fmt::format(
+              "pending: the LoadBalancer service {} in namespace '{}' of Kubernetes context "
+              "'{}' has no external address yet; the cluster's load-balancer controller "
+              "assigns one (none may run there: `kubectl get service {} -n {}` shows it)",
+              name, namespace_name, context_name, name, namespace_name);
+        }
+      }
+    }
+    std::map<int, PortEndpoint> out;
+    for (int port : ports) {
+      PortEndpoint one = endpoint;
+      if (!one.address.empty()) one.address = fmt::format("{}:{}", endpoint.address, port);
+      out[port] = std::move(one);
+    }
+    return out;
+  }
+
  private:
   using ExecTarget = kubernetes::ExecTarget;
 
   kubernetes::ContextCredentials Credentials(const std::string& context_name) const {
     return kubernetes::ResolveContext(kubernetes::LoadKubeconfig(context_.kubeconfig_paths),
                                       context_name);
+  }
+
+  // `kubernetes.ports` for `context_name`; NotSupportedError naming what
+  // works when `opens_ports` and the mode is one skycore cannot serve.
+  kubernetes::PortMode PortMode(const std::string& context_name, bool opens_ports) const {
+    const fs::path file = context_.state_dir / "config.yaml";
+    const auto mode = kubernetes::ReadPortMode(file, context_name);
+    if (opens_ports && mode == kubernetes::PortMode::kIngress) {
+      throw NotSupportedError(fmt::format(
+          "{}: kubernetes.ports 'ingress' is not supported by skycore; use 'loadbalancer' "
+          "(the default) or 'podip'",
+          file.string()));
+    }
+    return mode;
   }
 
   // The config the cluster was planned with: the file's, under the task's overrides.

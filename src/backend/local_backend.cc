@@ -119,6 +119,12 @@ class LocalBackend : public ClusterBackend {
 
   std::string Where(const json&) const override { return "on this machine"; }
 
+  std::map<int, PortEndpoint> Endpoints(const json&, const std::vector<int>& ports) override {
+    std::map<int, PortEndpoint> out;
+    for (int port : ports) out[port].address = fmt::format("127.0.0.1:{}", port);
+    return out;
+  }
+
  private:
   BackendContext context_;
 };

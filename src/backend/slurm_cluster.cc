@@ -323,6 +323,13 @@ class SlurmBackend : public ClusterBackend {
                        handle.value("partition", ""));
   }
 
+  // The head node's address as Slurm reports it (its name when it has none).
+  std::map<int, PortEndpoint> Endpoints(const json& handle,
+                                        const std::vector<int>& ports) override {
+    return HostEndpoints(handle.value("head_ip", ""), ports,
+                         "the allocation's head node is not known yet");
+  }
+
  private:
   ssh::SshRunner Runner(const json& handle) const {
     return ssh::SshRunner(LoginFromJson(handle.value("login", json::object())), options_);

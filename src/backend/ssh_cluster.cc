@@ -369,6 +369,13 @@ class SshBackend : public ClusterBackend {
     return fmt::format("on SSH node pool '{}'", handle.value("pool", ""));
   }
 
+  // The head host's address as the pool names it (what this machine reaches).
+  std::map<int, PortEndpoint> Endpoints(const json& handle,
+                                        const std::vector<int>& ports) override {
+    return HostEndpoints(handle.value("head_ip", ""), ports,
+                         "the cluster's handle records no head host");
+  }
+
  private:
   ssh::SshRunner Runner(const Node& node) const { return ssh::SshRunner(node.host, options_); }
 

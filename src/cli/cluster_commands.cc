@@ -18,6 +18,8 @@ struct StatusFlags {
   std::vector<std::string> clusters;
   bool refresh = false;
   bool verbose = false;
+  bool endpoints = false;
+  std::optional<int> endpoint;
 };
 
 // stop, down, autostop and start share their cluster selection.
@@ -58,7 +60,56 @@ std::string AutostopCell(const ClusterRecord& record) {
 
 // ----------------------------------------------------------------- status
 
+// `sky status --endpoints CLUSTER` / `--endpoint PORT CLUSTER`, as SkyPilot
+// prints them: "PORT: ADDRESS" lines, or the bare address of one port. What
+// is not reachable yet, and who can reach an address, goes to stderr.
+int StatusEndpoints(const StatusFlags& flags) {
+  if (flags.clusters.size() != 1 || IsGlob(flags.clusters.front())) {
+    throw InvalidTaskError(fmt::format(
+        "`sky status {}` needs exactly one cluster name",
+        flags.endpoint ? fmt::format("--endpoint {}", *flags.endpoint) : "--endpoints"));
+  }
+  const std::string& name = flags.clusters.front();
+  auto sky = OpenSky();
+  const auto endpoints = sky->EndpointDetails(name, flags.endpoint);
+  const bool fancy = FancyStdout();
+  std::set<std::string> notes;
+  std::vector<std::string> pending;
+  int shown = 0;
+  for (const auto& [port, endpoint] : endpoints) {
+    if (endpoint.address.empty()) {
+      pending.push_back(std::to_string(port));
+      notes.insert(endpoint.note);
+      continue;
+    }
+    if (!endpoint.note.empty()) notes.insert(endpoint.note);
+    ++shown;
+    if (flags.endpoint) {
+      std::cout << endpoint.address << "\n";
+    } else {
+      std::cout << Style(std::to_string(port), kBold, fancy) << ": "
+                << Style(endpoint.address, kCyan, fancy) << "\n";
+    }
+  }
+  std::cout.flush();
+  if (shown == 0) {
+    std::string why = notes.empty() ? std::string() : fmt::format(": {}", *notes.begin());
+    if (endpoints.empty()) why = " (it opens no ports; `resources.ports` or `--ports` opens some)";
+    throw ClusterNotUpError(flags.endpoint
+                                ? fmt::format("No endpoint yet for port {} of cluster '{}'{}",
+                                              *flags.endpoint, name, why)
+                                : fmt::format("No endpoint found for cluster '{}'{}", name, why));
+  }
+  if (!pending.empty()) {
+    std::cerr << fmt::format("Port{} {} not reachable yet.\n", pending.size() == 1 ? "" : "s",
+                             fmt::join(pending, ", "));
+  }
+  for (const auto& note : notes) std::cerr << "Note: " << note << "\n";
+  return 0;
+}
+
 int Status(const StatusFlags& flags) {
+  if (flags.endpoints || flags.endpoint) return StatusEndpoints(flags);
   auto sky = OpenSky();
   const bool fancy = FancyStdout();
   const auto records = sky->Status(flags.clusters, flags.refresh);
@@ -402,6 +453,12 @@ std::function<std::optional<int>()> AddClusterCommands(CLI::App& app) {
   status->add_flag("-r,--refresh", status_flags->refresh,
                    "Check each cluster's real state first and repair its record");
   status->add_flag("-v,--verbose,--all", status_flags->verbose, "Show all columns, untruncated");
+  status->add_flag("--endpoints", status_flags->endpoints,
+                   "Show the endpoint of every port the cluster opens (one cluster)");
+  status
+      ->add_option("--endpoint", status_flags->endpoint,
+                   "Show the endpoint of this port of the cluster (one cluster)")
+      ->check(CLI::Range(1, 65535));
 
   auto stop_flags = std::make_shared<ClusterSetFlags>();
   CLI::App* stop = app.add_subcommand(

@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -384,6 +385,11 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
         request.chosen = &chosen;
         request.task_config = task.config();
         request.image = ImageFor(task, chosen);
+        {
+          json ports_config = json::object();
+          backend::AddPorts(ports_config, chosen, task);
+          request.ports = backend::OpenPortsOf(ports_config);
+        }
         for (const auto& other : store.ListClusters()) {
           if (other.name != name) request.other_handles.push_back(other.handle);
         }
@@ -453,6 +459,10 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
     }
     cancel.ThrowIfCancelled("launch");
     backend->Up(handle, ops.Hook(name), out, ops.Recorder(name, launched, num_nodes));
+    backend::MergePorts(launched, task);  // a relaunch may open more ports
+  }
+  if (const auto ports = backend::OpenPortsOf(launched); !ports.empty()) {
+    backend->OpenPorts(handle, ports, out);
   }
   {
     ClusterUpdate update;
@@ -723,35 +733,33 @@ std::vector<CostReportRow> Sky::CostReport(std::optional<int> days) {
   return rows;
 }
 
-std::map<int, std::string> Sky::Endpoints(const std::string& name, std::optional<int> port) {
+std::map<int, PortEndpoint> Sky::EndpointDetails(const std::string& name, std::optional<int> port) {
   ClusterRecord record = RequireCluster(state(), name);
   RequireUp(record, "show endpoints");
-  std::map<int, std::string> out;
-  const json& ports =
-      record.launched_resources.is_object() && record.launched_resources.contains("ports")
-          ? record.launched_resources["ports"]
-          : json();
-  auto add = [&](int p) {
-    if (!port || *port == p) out[p] = fmt::format("127.0.0.1:{}", p);
-  };
-  auto add_text = [&](const std::string& text) {
-    auto dash = text.find('-');
-    long long lo = 0, hi = 0;
-    if (dash == std::string::npos) {
-      if (strings::ParseInt(text, lo)) add(static_cast<int>(lo));
-    } else if (strings::ParseInt(text.substr(0, dash), lo) &&
-               strings::ParseInt(text.substr(dash + 1), hi)) {
-      for (long long p = lo; p <= hi && p - lo < 1000; ++p) add(static_cast<int>(p));
+  std::vector<int> ports = backend::OpenPortsOf(record.launched_resources);
+  if (port) {
+    if (std::find(ports.begin(), ports.end(), *port) == ports.end()) {
+      throw InvalidTaskError(fmt::format("port {} is not open on cluster '{}'{}", *port, name,
+                                         ports.empty()
+                                             ? std::string(" (it opens no ports)")
+                                             : fmt::format(" (open: {})", fmt::join(ports, ", "))));
     }
-  };
-  if (ports.is_array()) {
-    for (const auto& item : ports)
-      add_text(item.is_string() ? item.get<std::string>() : item.dump());
-  } else if (!ports.is_null()) {
-    add_text(ports.is_string() ? ports.get<std::string>() : ports.dump());
+    ports = {*port};
   }
-  if (port && out.empty()) {
-    throw InvalidTaskError(fmt::format("port {} is not open on cluster '{}'", *port, name));
+  if (ports.empty()) return {};
+  ClusterOps ops(*this, *impl_);
+  return ops.Backend(record)->Endpoints(record.handle, ports);
+}
+
+std::map<int, std::string> Sky::Endpoints(const std::string& name, std::optional<int> port) {
+  std::map<int, std::string> out;
+  for (const auto& [p, endpoint] : EndpointDetails(name, port)) {
+    if (!endpoint.address.empty()) {
+      out[p] = endpoint.address;
+    } else if (port) {
+      throw ClusterNotUpError(
+          fmt::format("port {} of cluster '{}' has no endpoint yet: {}", p, name, endpoint.note));
+    }
   }
   return out;
 }

@@ -2,8 +2,9 @@
 # End-to-end tests of the Kubernetes test fixture (tests/fixtures/kubernetes,
 # scripts/k8s-test-cluster): builds it if needed, starts a cluster with a
 # second API server, checks scheduling, logs, exec (websocket and SPDY),
-# GPU capacity and taints, RBAC, watches, port-forward, controllers, scale
-# mode with 7,500 nodes, and that `down` leaves no process behind.
+# GPU capacity and taints, RBAC, watches, port-forward, LoadBalancer
+# Services, controllers, scale mode with 7,500 nodes, and that `down` leaves
+# no process behind.
 #
 #   bash tests/k8s/run.sh            # all tests
 #   K8S_TEST_SCALE=0 bash tests/k8s/run.sh   # skip the scale test
@@ -272,6 +273,38 @@ test_port_forward() {
   [[ "$body" == served-by-pod ]] || fail "port-forward got '$body': $(cat "$work/pf.log")"
 }
 
+# A LoadBalancer Service gets a 127.0.20.x address from the fixture's load
+# balancer, which forwards to the pod; the listener closes with the Service.
+test_load_balancer() {
+  command -v python3 >/dev/null || { note "python3 missing: skipped"; return 0; }
+  local port; port="$("$(cat "$SKYCORE_K8S_ROOT/bin.path")" free-ports 1)"
+  # Pods share this machine's network: the server binds its pod IP (its
+  # node's address), as 0.0.0.0 would take the port on the load balancer's
+  # address too. The pod is placed on a known node to know that address.
+  local node node_ip
+  node="$(k get nodes -l 'skycore.dev/node-group,!nvidia.com/gpu.count' -o jsonpath='{.items[0].metadata.name}')" || return 1
+  node_ip="$(k get node "$node" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}')" || return 1
+  k run lbweb --image=python:3 --restart=Never --labels=app=lbweb \
+    --overrides="{\"apiVersion\": \"v1\", \"spec\": {\"nodeName\": \"$node\"}}" --command -- \
+    sh -c "echo served-through-lb > index.html; exec python3 -m http.server $port --bind $node_ip" >/dev/null || return 1
+  k expose pod lbweb --type=LoadBalancer --port="$port" --name=lbweb >/dev/null || return 1
+  local ip=""
+  until_true 30 bash -c "[[ -n \"\$(kubectl get service lbweb -o jsonpath='{.status.loadBalancer.ingress[0].ip}')\" ]]" \
+    || fail "no load-balancer address" || return 1
+  ip="$(k get service lbweb -o jsonpath='{.status.loadBalancer.ingress[0].ip}')"
+  [[ "$ip" == 127.0.20.* ]] || fail "load-balancer address $ip is not in 127.0.20.x" || return 1
+  local body="" deadline=$((SECONDS + 45))
+  while ((SECONDS < deadline)); do
+    body="$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://$ip:$port/index.html', timeout=3).read().decode().strip())" 2>/dev/null)" && break
+    sleep 0.5
+  done
+  [[ "$body" == served-through-lb ]] || fail "through $ip:$port got '$body'" || return 1
+  k delete service lbweb >/dev/null || return 1
+  until_true 15 bash -c "! python3 -c 'import socket; socket.create_connection((\"$ip\", $port), timeout=1)'" \
+    || fail "$ip:$port still accepts connections after the service was deleted" || return 1
+  k delete pod lbweb --wait=false >/dev/null
+}
+
 test_controllers() {
   k create job once --image=busybox -- sh -c 'echo job-done' >/dev/null || return 1
   until_true 60 bash -c '[[ "$(kubectl get job once -o jsonpath="{.status.succeeded}")" == 1 ]]' || fail "job did not complete" || return 1
@@ -342,6 +375,7 @@ if [[ $started_cluster == 1 ]]; then
   run_test restricted_user test_restricted_user
   run_test watch_order test_watch_order
   run_test port_forward test_port_forward
+  run_test load_balancer test_load_balancer
   run_test controllers test_controllers
   run_test second_context test_second_context
   if [[ "$scale_nodes" -gt 0 ]]; then run_test scale test_scale; fi

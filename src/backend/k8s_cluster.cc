@@ -111,7 +111,21 @@ class K8sBackend : public ClusterBackend {
     const NodeDemand& demand = request.demand;
     // How ports will be opened is fixed at launch (in the handle), so a later
     // config change cannot lose track of the cluster's Service.
-    const auto port_mode = PortMode(context_name, !request.ports.empty());
+    auto port_mode = PortMode(context_name, !request.ports.empty());
+    if (overrides.is_object() && overrides.contains("ports") && !overrides["ports"].is_null()) {
+      // The task's own `config.kubernetes.ports` wins over the file's.
+      if (!overrides["ports"].is_string()) {
+        throw InvalidSkyPilotConfigError(
+            "the task's config: kubernetes.ports must be 'loadbalancer', 'ingress' or 'podip'");
+      }
+      port_mode =
+          kubernetes::ParsePortMode(overrides["ports"].get<std::string>(), "the task's config");
+      if (!request.ports.empty() && port_mode == kubernetes::PortMode::kIngress) {
+        throw NotSupportedError(
+            "the task's config: kubernetes.ports 'ingress' is not supported by skycore; use "
+            "'loadbalancer' (the default) or 'podip'");
+      }
+    }
     json pods = json::array();
     for (int i = 0; i < request.num_nodes; ++i)
       pods.push_back(kubernetes::PodName(request.name, i));

@@ -152,6 +152,15 @@ std::map<int, PortEndpoint> HostEndpoints(const std::string& host, const std::ve
 // --endpoints`) to a launched-resources config.
 void AddPorts(nlohmann::json& config, const Candidate& chosen, const Task& task);
 
+// The node shape a remote cluster's handle records ("num_nodes",
+// "cpus_per_node", "memory_gib_per_node", "accelerator", "gpus_per_node").
+NodeShape ShapeFromHandle(const nlohmann::json& handle);
+
+// What `sky status` shows of a cluster of `shape` nodes on `infra`
+// ("ssh/lab", "k8s/ctx", ...): cpus, memory, accelerators and the task's ports.
+nlohmann::json LaunchedResourcesOf(const std::string& infra, const NodeShape& shape,
+                                   const Candidate& chosen, const Task& task);
+
 // The backend of a handle (by its "infra"); InternalError for an unknown one.
 std::unique_ptr<ClusterBackend> BackendForHandle(const nlohmann::json& handle,
                                                  const BackendContext& context);

@@ -273,11 +273,7 @@ class K8sBackend : public ClusterBackend {
     return local.string();
   }
 
-  NodeShape Shape(const json& handle) const override {
-    return {handle.value("num_nodes", 1), handle.value("cpus_per_node", 0.0),
-            handle.value("memory_gib_per_node", 0.0), handle.value("accelerator", ""),
-            handle.value("gpus_per_node", 0)};
-  }
+  NodeShape Shape(const json& handle) const override { return ShapeFromHandle(handle); }
 
   void SyncWorkdir(const json& handle, const Workdir& workdir) override {
     if (workdir.is_git()) {
@@ -436,15 +432,8 @@ class K8sBackend : public ClusterBackend {
 
   json LaunchedResources(const json& handle, const Candidate& chosen,
                          const Task& task) const override {
-    json config = {{"infra", "k8s/" + handle.value("context", chosen.region)},
-                   {"cpus", strings::FormatNumber(handle.value("cpus_per_node", 0.0))},
-                   {"memory", strings::FormatNumber(handle.value("memory_gib_per_node", 0.0))}};
-    if (handle.value("gpus_per_node", 0) > 0) {
-      config["accelerators"] =
-          fmt::format("{}:{}", handle.value("accelerator", ""), handle.value("gpus_per_node", 0));
-    }
-    AddPorts(config, chosen, task);
-    return config;
+    return LaunchedResourcesOf("k8s/" + handle.value("context", chosen.region), Shape(handle),
+                               chosen, task);
   }
 
   std::string Where(const json& handle) const override {

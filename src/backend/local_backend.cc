@@ -106,15 +106,7 @@ class LocalBackend : public ClusterBackend {
 
   json LaunchedResources(const json& handle, const Candidate& chosen,
                          const Task& task) const override {
-    LocalCluster cluster = LocalCluster::FromHandle(handle);
-    json config = {{"infra", chosen.InfraString()},
-                   {"cpus", strings::FormatNumber(cluster.cpus_per_node)},
-                   {"memory", strings::FormatNumber(cluster.memory_gib_per_node)}};
-    if (cluster.gpus_per_node > 0) {
-      config["accelerators"] = fmt::format("{}:{}", cluster.gpu_name, cluster.gpus_per_node);
-    }
-    AddPorts(config, chosen, task);
-    return config;
+    return LaunchedResourcesOf(chosen.InfraString(), Shape(handle), chosen, task);
   }
 
   std::string Where(const json&) const override { return "on this machine"; }
@@ -138,6 +130,22 @@ void AddPorts(json& config, const Candidate& chosen, const Task& task) {
     json asked = ResourcesToConfig(alternatives[chosen.alternative]);
     if (asked.contains("ports")) config["ports"] = asked["ports"];
   }
+}
+
+NodeShape ShapeFromHandle(const json& handle) {
+  return {handle.value("num_nodes", 1), handle.value("cpus_per_node", 0.0),
+          handle.value("memory_gib_per_node", 0.0), handle.value("accelerator", ""),
+          handle.value("gpus_per_node", 0)};
+}
+
+json LaunchedResourcesOf(const std::string& infra, const NodeShape& shape, const Candidate& chosen,
+                         const Task& task) {
+  json config = {{"infra", infra},
+                 {"cpus", strings::FormatNumber(shape.cpus)},
+                 {"memory", strings::FormatNumber(shape.memory_gib)}};
+  if (shape.gpus > 0) config["accelerators"] = fmt::format("{}:{}", shape.gpu_name, shape.gpus);
+  AddPorts(config, chosen, task);
+  return config;
 }
 
 std::unique_ptr<ClusterBackend> MakeLocalBackend(const BackendContext& context) {

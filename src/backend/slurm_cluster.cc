@@ -257,11 +257,7 @@ class SlurmBackend : public ClusterBackend {
     return local.string();
   }
 
-  NodeShape Shape(const json& handle) const override {
-    return {handle.value("num_nodes", 1), handle.value("cpus_per_node", 0.0),
-            handle.value("memory_gib_per_node", 0.0), handle.value("accelerator", ""),
-            handle.value("gpus_per_node", 0)};
-  }
+  NodeShape Shape(const json& handle) const override { return ShapeFromHandle(handle); }
 
   void SyncWorkdir(const json& handle, const Workdir& workdir) override {
     backend::SyncWorkdir(workdir, Targets(handle));
@@ -306,16 +302,9 @@ class SlurmBackend : public ClusterBackend {
 
   json LaunchedResources(const json& handle, const Candidate& chosen,
                          const Task& task) const override {
-    json config = {{"infra", fmt::format("slurm/{}/{}", handle.value("slurm_cluster", ""),
-                                         handle.value("partition", ""))},
-                   {"cpus", strings::FormatNumber(handle.value("cpus_per_node", 0.0))},
-                   {"memory", strings::FormatNumber(handle.value("memory_gib_per_node", 0.0))}};
-    if (handle.value("gpus_per_node", 0) > 0) {
-      config["accelerators"] =
-          fmt::format("{}:{}", handle.value("accelerator", ""), handle.value("gpus_per_node", 0));
-    }
-    AddPorts(config, chosen, task);
-    return config;
+    return LaunchedResourcesOf(fmt::format("slurm/{}/{}", handle.value("slurm_cluster", ""),
+                                           handle.value("partition", "")),
+                               Shape(handle), chosen, task);
   }
 
   std::string Where(const json& handle) const override {

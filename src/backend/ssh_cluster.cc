@@ -298,11 +298,7 @@ class SshBackend : public ClusterBackend {
                         RemoteSocket(nodes.front().root, name), name);
   }
 
-  NodeShape Shape(const json& handle) const override {
-    return {handle.value("num_nodes", 1), handle.value("cpus_per_node", 0.0),
-            handle.value("memory_gib_per_node", 0.0), handle.value("accelerator", ""),
-            handle.value("gpus_per_node", 0)};
-  }
+  NodeShape Shape(const json& handle) const override { return ShapeFromHandle(handle); }
 
   void SyncWorkdir(const json& handle, const Workdir& workdir) override {
     backend::SyncWorkdir(workdir, Targets(handle));
@@ -354,15 +350,8 @@ class SshBackend : public ClusterBackend {
 
   json LaunchedResources(const json& handle, const Candidate& chosen,
                          const Task& task) const override {
-    json config = {{"infra", "ssh/" + handle.value("pool", chosen.region)},
-                   {"cpus", strings::FormatNumber(handle.value("cpus_per_node", 0.0))},
-                   {"memory", strings::FormatNumber(handle.value("memory_gib_per_node", 0.0))}};
-    if (handle.value("gpus_per_node", 0) > 0) {
-      config["accelerators"] =
-          fmt::format("{}:{}", handle.value("accelerator", ""), handle.value("gpus_per_node", 0));
-    }
-    AddPorts(config, chosen, task);
-    return config;
+    return LaunchedResourcesOf("ssh/" + handle.value("pool", chosen.region), Shape(handle), chosen,
+                               task);
   }
 
   std::string Where(const json& handle) const override {

@@ -7,19 +7,24 @@
 
 namespace skycore::config {
 
+YAML::Node LoadConfigFile(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (path.empty() || !std::filesystem::exists(path, ec)) return YAML::Node();
+  try {
+    return YAML::LoadFile(path.string());
+  } catch (const YAML::Exception& e) {
+    throw InvalidSkyPilotConfigError(fmt::format("{}: not valid YAML: {}", path.string(), e.msg),
+                                     {path.string(), e.mark.line + 1, e.mark.column + 1, ""});
+  }
+}
+
 std::vector<std::string> ReadNameList(const std::filesystem::path& path, std::string_view section,
                                       std::string_view key, std::string_view what,
                                       std::string_view all_word, std::string_view all_value) {
   std::error_code ec;
   if (path.empty() || !std::filesystem::exists(path, ec)) return {};
   const std::string field = fmt::format("{}.{}", section, key);
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path.string());
-  } catch (const YAML::Exception& e) {
-    throw InvalidSkyPilotConfigError(fmt::format("{}: not valid YAML: {}", path.string(), e.msg),
-                                     {path.string(), e.mark.line + 1, e.mark.column + 1, ""});
-  }
+  const YAML::Node root = LoadConfigFile(path);
   const std::string section_name(section), key_name(key);
   if (!root.IsMap() || !root[section_name] || !root[section_name].IsMap()) return {};
   const YAML::Node list = root[section_name][key_name];

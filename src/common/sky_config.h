@@ -2,12 +2,19 @@
 // `<state_dir>/config.yaml`) for the few keys skycore's infras use.
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace skycore::config {
+
+// The whole config file at `path`; a null node when there is none (no file
+// is no settings). InvalidSkyPilotConfigError naming the file, line and
+// column for malformed YAML.
+YAML::Node LoadConfigFile(const std::filesystem::path& path);
 
 // `<section>.<key>` as a list of names (`kubernetes.allowed_contexts`,
 // `ssh.allowed_node_pools`); empty when the file, section or key is absent.

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <map>
 
+#include "common/sky_config.h"
 #include "common/strings.h"
 #include "skycore/error.h"
 #include "yaml/reader.h"
@@ -136,21 +137,11 @@ KubernetesConfig ReadKubernetesConfig(const std::filesystem::path& path, const s
                                       const json& task_overrides) {
   KubernetesConfig config;
   json section = json::object();
-  std::error_code ec;
-  if (!path.empty() && std::filesystem::exists(path, ec)) {
-    YAML::Node root;
-    try {
-      root = YAML::LoadFile(path.string());
-    } catch (const YAML::Exception& e) {
-      throw InvalidSkyPilotConfigError(fmt::format("{}: not valid YAML: {}", path.string(), e.msg),
-                                       {path.string(), e.mark.line + 1, e.mark.column + 1, ""});
-    }
-    if (root.IsMap() && root["kubernetes"]) {
-      yamlio::Reader reader(path.string());
-      section = reader.ToJson(root["kubernetes"]);
-      if (section.is_null()) section = json::object();
-      CheckSection(section, path.string(), "kubernetes");
-    }
+  if (const YAML::Node root = config::LoadConfigFile(path); root.IsMap() && root["kubernetes"]) {
+    yamlio::Reader reader(path.string());
+    section = reader.ToJson(root["kubernetes"]);
+    if (section.is_null()) section = json::object();
+    CheckSection(section, path.string(), "kubernetes");
   }
   // Where a value came from, for messages: the task's override wins.
   std::string where = path.string();

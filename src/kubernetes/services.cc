@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "common/sky_config.h"
 #include "common/strings.h"
 #include "kubernetes/pods.h"
 #include "skycore/error.h"
@@ -54,13 +55,7 @@ PortMode ParsePortMode(const std::string& value, const std::string& file) {
 PortMode ReadPortMode(const std::filesystem::path& path, const std::string& context) {
   std::error_code ec;
   if (path.empty() || !std::filesystem::exists(path, ec)) return PortMode::kLoadBalancer;
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path.string());
-  } catch (const YAML::Exception& e) {
-    throw InvalidSkyPilotConfigError(fmt::format("{}: not valid YAML: {}", path.string(), e.msg),
-                                     {path.string(), e.mark.line + 1, e.mark.column + 1, ""});
-  }
+  const YAML::Node root = config::LoadConfigFile(path);
   if (!root.IsMap() || !root["kubernetes"] || !root["kubernetes"].IsMap()) {
     return PortMode::kLoadBalancer;
   }

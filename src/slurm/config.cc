@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "common/sky_config.h"
 #include "common/strings.h"
 #include "skycore/error.h"
 
@@ -119,13 +120,7 @@ SlurmSettings ReadSlurmSettings(const fs::path& path) {
   SlurmSettings settings;
   std::error_code ec;
   if (path.empty() || !fs::exists(path, ec)) return settings;
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path.string());
-  } catch (const YAML::Exception& e) {
-    throw InvalidSkyPilotConfigError(fmt::format("{}: not valid YAML: {}", path.string(), e.msg),
-                                     {path.string(), e.mark.line + 1, e.mark.column + 1, ""});
-  }
+  const YAML::Node root = config::LoadConfigFile(path);
   if (!root.IsMap() || !root["slurm"] || root["slurm"].IsNull()) return settings;
   const YAML::Node section = root["slurm"];
   if (!section.IsMap()) Fail(path, section, "slurm", "a mapping");

@@ -53,7 +53,9 @@ std::string UrlEncode(std::string_view text) {
 }
 
 ApiClient::ApiClient(ContextCredentials credentials, ApiClientOptions options)
-    : credentials_(std::move(credentials)), options_(options) {
+    : credentials_(std::move(credentials)),
+      options_(options),
+      current_(std::make_shared<const ContextCredentials>(credentials_)) {
   // Once, before any request: curl_easy_init would otherwise do it lazily,
   // racing when one client sends from several threads.
   static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
@@ -79,6 +81,22 @@ bool ApiClient::Delete(const std::string& path) const {
   return true;
 }
 
+std::shared_ptr<const ContextCredentials> ApiClient::Current() const {
+  std::lock_guard lock(auth_mutex_);
+  return current_;
+}
+
+std::shared_ptr<const ContextCredentials> ApiClient::Renew(
+    const std::shared_ptr<const ContextCredentials>& rejected) const {
+  std::lock_guard lock(auth_mutex_);
+  // Held while the plugin runs: concurrent requests that met the same 401
+  // wait for one renewal instead of each running the plugin.
+  if (current_ == rejected) {
+    current_ = std::make_shared<const ContextCredentials>(rejected->renew());
+  }
+  return current_;
+}
+
 nlohmann::json ApiClient::Expect(ApiResponse response, const std::string& method,
                                  const std::string& path) const {
   if (response.status >= 200 && response.status < 300) return std::move(response.body);
@@ -89,8 +107,9 @@ nlohmann::json ApiClient::Expect(ApiResponse response, const std::string& method
 
 ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
                             const nlohmann::json* body, const JsonFilter& filter) const {
-  const auto& creds = credentials_;
-  const std::string url = creds.server + path;
+  auto current = Current();
+  bool renewed = false;
+  const std::string url = current->server + path;
   const std::string payload = body ? body->dump() : std::string();
   // Only requests that cannot have taken effect are retried: all of them on
   // a connection failure, GETs alone on 429 and 5xx.
@@ -101,6 +120,7 @@ ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
     std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
     if (!curl) throw InternalError("curl_easy_init failed");
     CURL* handle = curl.get();
+    const ContextCredentials& creds = *current;
     std::string response_body;
     char error_buffer[CURL_ERROR_SIZE] = {0};
     std::unique_ptr<curl_slist, SlistDeleter> headers(
@@ -170,11 +190,20 @@ ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
         return {status, std::move(parsed), ""};
       }
       const std::string message = ApiMessage(response_body);
+      if (status == 401 && creds.renew && !renewed) {
+        current = Renew(current);
+        renewed = true;
+        --attempt;  // not a failed attempt: the same request with a new credential
+        continue;
+      }
       if (status == 401) {
         throw NetworkError(fmt::format(
             "Kubernetes context '{}': the API server at {} rejected the credentials of user "
-            "'{}' (HTTP 401 Unauthorized: {}); refresh them in your kubeconfig",
-            creds.context, creds.server, creds.user_name, message));
+            "'{}' (HTTP 401 Unauthorized: {}); {}",
+            creds.context, creds.server, creds.user_name, message,
+            creds.renew ? "its exec credential plugin returned a credential the server does not "
+                          "accept; check the plugin's configuration and login"
+                        : "refresh them in your kubeconfig"));
       }
       if (status == 403) {
         throw NetworkError(fmt::format(
@@ -197,7 +226,7 @@ ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
   throw NetworkError(fmt::format(
       "Kubernetes context '{}': the API server at {} is unreachable ({}, after {} attempts); "
       "check that the cluster is running and the kubeconfig's server address",
-      creds.context, creds.server, last_error, options_.max_attempts));
+      current->context, current->server, last_error, options_.max_attempts));
 }
 
 }  // namespace skycore::kubernetes

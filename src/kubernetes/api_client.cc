@@ -162,7 +162,15 @@ ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
       curl_easy_setopt(handle, CURLOPT_SSLKEYTYPE, "PEM");
     }
     const CURLcode code = curl_easy_perform(handle);
-    if (code != CURLE_OK) {
+    long status = 0;
+    curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+    // The API server answers some requests (a 401 to a POST) before reading
+    // their body and then resets the HTTP/2 stream, which libcurl 7.x reports
+    // as a partial transfer: the error answer itself is complete.
+    const bool answered_early =
+        status >= 400 && (code == CURLE_PARTIAL_FILE || code == CURLE_HTTP2_STREAM ||
+                          code == CURLE_HTTP2 || code == CURLE_SEND_ERROR);
+    if (code != CURLE_OK && !answered_early) {
       last_error = error_buffer[0] ? error_buffer : curl_easy_strerror(code);
       const bool tls = code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CERTPROBLEM ||
                        code == CURLE_SSL_CACERT_BADFILE;
@@ -178,8 +186,6 @@ ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
                                        creds.context, method, path, last_error));
       }
     } else {
-      long status = 0;
-      curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
       if (status >= 200 && status < 300) {
         auto parsed = response_body.empty() ? nlohmann::json::object()
                                             : nlohmann::json::parse(response_body, filter, false);

@@ -286,7 +286,9 @@ InClusterConfig InClusterFromEnvironment(const EnvLookup& env) {
   if (host && !host->empty() && port && !port->empty()) {
     const bool ipv6 = host->find(':') != std::string::npos;
     in_cluster.server = "https://";
-    in_cluster.server += ipv6 ? "[" + *host + "]" : *host;
+    if (ipv6) in_cluster.server += '[';
+    in_cluster.server += *host;
+    if (ipv6) in_cluster.server += ']';
     in_cluster.server += ":";
     in_cluster.server += *port;
   }

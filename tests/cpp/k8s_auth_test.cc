@@ -3,6 +3,7 @@
 // credentials' cache, and the in-cluster context of a pod. Plugins here are
 // shell scripts in a temporary directory; the real API server is exercised
 // by tests/python/test_k8s_auth.py.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -25,8 +26,7 @@ class TempDir {
  public:
   TempDir() {
     const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = fs::temp_directory_path() /
-            ("skycore_k8s_auth_" + std::to_string(::getpid()) + "_" + std::to_string(stamp));
+    path_ = fs::temp_directory_path() / fmt::format("skycore_k8s_auth_{}_{}", ::getpid(), stamp);
     fs::create_directories(path_);
   }
   ~TempDir() {
@@ -325,7 +325,8 @@ TEST(KubeAuthTest, AFailingPluginNamesContextCommandExitCodeAndStderr) {
     RunExecPlugin(ScriptExec(script), {}, {5, "prod", "admin"});
   });
   EXPECT_NE(error.find("Kubernetes context 'prod'"), std::string::npos) << error;
-  EXPECT_NE(error.find("'" + script.string() + "' failed (exit code 3)"), std::string::npos)
+  EXPECT_NE(error.find(fmt::format("'{}' failed (exit code 3)", script.string())),
+            std::string::npos)
       << error;
   EXPECT_NE(error.find("error: you must be logged in"), std::string::npos) << error;
   EXPECT_NE(error.find("line 30"), std::string::npos) << error;
@@ -369,7 +370,7 @@ TEST(KubeAuthTest, InteractiveModeAlwaysIsNotSupported) {
 TEST(KubeAuthTest, ResolveRunsThePluginOnceAndRenewsOnRequest) {
   TempDir temp;
   WriteScript(temp.path() / "plugin",
-              "echo run >>\"$(dirname \"$0\")/count\"\n" + std::string(kPrintToken));
+              std::string("echo run >>\"$(dirname \"$0\")/count\"\n") + kPrintToken);
   std::ofstream(temp.path() / "config") << ExecKubeconfig(
       "      apiVersion: client.authentication.k8s.io/v1\n"
       "      command: ./plugin\n");

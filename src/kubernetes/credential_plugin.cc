@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -146,6 +147,11 @@ PluginRun RunProgram(const std::string& program, const std::vector<std::string>&
     if (null_fd >= 0) ::dup2(null_fd, 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
+    // Nothing else of ours (a held cluster lock) may live on in the plugin or
+    // a daemon it leaves behind.
+#ifdef SYS_close_range
+    ::syscall(SYS_close_range, 3u, ~0u, 0u);
+#endif
     ::execve(program.c_str(), argv.data(), envp.data());
     ::_exit(127);
   }

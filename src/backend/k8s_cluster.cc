@@ -515,8 +515,10 @@ class K8sBackend : public ClusterBackend {
   using ExecTarget = kubernetes::ExecTarget;
 
   kubernetes::ContextCredentials Credentials(const std::string& context_name) const {
-    return kubernetes::ResolveContext(kubernetes::LoadKubeconfig(context_.kubeconfig_paths),
-                                      context_name);
+    return kubernetes::ResolveContext(
+        kubernetes::LoadKubeconfig(context_.kubeconfig_paths, kubernetes::InClusterFromEnvironment(
+                                                                  kubernetes::ProcessEnvironment)),
+        context_name, resolve_);
   }
 
   // `kubernetes.ports` for `context_name`; NotSupportedError naming what
@@ -764,6 +766,10 @@ class K8sBackend : public ClusterBackend {
   }
 
   BackendContext context_;
+  // Exec plugin credentials: reused by every request of this process, and
+  // kept on disk for the next one.
+  kubernetes::ResolveOptions resolve_{std::make_shared<kubernetes::CredentialCache>(
+      kubernetes::CredentialCacheDir(context_.state_dir))};
 };
 
 }  // namespace

@@ -58,7 +58,11 @@ void PrintContextSummary(const kubernetes::ContextInventory& inventory) {
 
 int ShowKubernetesGpus(const std::string& context_name, const std::filesystem::path& state_dir,
                        bool refresh, int64_t now) {
-  const auto config = kubernetes::LoadKubeconfig(kubernetes::KubeconfigPaths(LookupEnv));
+  const auto config = kubernetes::LoadKubeconfig(kubernetes::KubeconfigPaths(LookupEnv),
+                                                 kubernetes::InClusterFromEnvironment(LookupEnv));
+  kubernetes::ResolveOptions resolve;
+  resolve.cache =
+      std::make_shared<kubernetes::CredentialCache>(kubernetes::CredentialCacheDir(state_dir));
   const std::vector<std::string> contexts =
       context_name.empty()
           ? kubernetes::ContextsToUse(
@@ -81,7 +85,7 @@ int ShowKubernetesGpus(const std::string& context_name, const std::filesystem::p
   for (const auto& name : contexts) {
     // One unreachable context of several is reported, not fatal.
     try {
-      const kubernetes::ApiClient client(kubernetes::ResolveContext(config, name));
+      const kubernetes::ApiClient client(kubernetes::ResolveContext(config, name, resolve));
       kubernetes::ContextInventory* entry = cached(name);
       const bool nodes_fresh = !refresh && entry != nullptr && entry->error.empty() &&
                                entry->nodes_listed_at > 0 && now >= entry->nodes_listed_at &&

@@ -94,7 +94,9 @@ std::string UrlEncode(std::string_view text) {
 }
 
 ApiClient::ApiClient(ContextCredentials credentials, ApiClientOptions options)
-    : credentials_(std::move(credentials)), options_(options) {
+    : credentials_(std::move(credentials)),
+      options_(options),
+      current_(std::make_shared<const ContextCredentials>(credentials_)) {
   // Once, before any request: curl_easy_init would otherwise do it lazily,
   // racing when one client sends from several threads.
   static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
@@ -120,6 +122,22 @@ bool ApiClient::Delete(const std::string& path) const {
   return true;
 }
 
+std::shared_ptr<const ContextCredentials> ApiClient::Current() const {
+  std::lock_guard lock(auth_mutex_);
+  return current_;
+}
+
+std::shared_ptr<const ContextCredentials> ApiClient::Renew(
+    const std::shared_ptr<const ContextCredentials>& rejected) const {
+  std::lock_guard lock(auth_mutex_);
+  // Held while the plugin runs: concurrent requests that met the same 401
+  // wait for one renewal instead of each running the plugin.
+  if (current_ == rejected) {
+    current_ = std::make_shared<const ContextCredentials>(rejected->renew());
+  }
+  return current_;
+}
+
 nlohmann::json ApiClient::Expect(ApiResponse response, const std::string& method,
                                  const std::string& path) const {
   if (response.status >= 200 && response.status < 300) return std::move(response.body);
@@ -130,8 +148,9 @@ nlohmann::json ApiClient::Expect(ApiResponse response, const std::string& method
 
 ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
                             const nlohmann::json* body, const JsonFilter& filter) const {
-  const auto& creds = credentials_;
-  const std::string url = creds.server + path;
+  auto current = Current();
+  bool renewed = false;
+  const std::string url = current->server + path;
   const std::string payload = body ? body->dump() : std::string();
   // Only requests that cannot have taken effect are retried: all of them on
   // a connection failure, GETs alone on 429 and 5xx.
@@ -142,6 +161,7 @@ ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
     std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
     if (!curl) throw InternalError("curl_easy_init failed");
     CURL* handle = curl.get();
+    const ContextCredentials& creds = *current;
     std::string response_body;
     char error_buffer[CURL_ERROR_SIZE] = {0};
     std::unique_ptr<curl_slist, SlistDeleter> headers(
@@ -183,7 +203,15 @@ ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
       curl_easy_setopt(handle, CURLOPT_SSLKEYTYPE, "PEM");
     }
     const CURLcode code = curl_easy_perform(handle);
-    if (code != CURLE_OK) {
+    long status = 0;
+    curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+    // The API server answers some requests (a 401 to a POST) before reading
+    // their body and then resets the HTTP/2 stream, which libcurl 7.x reports
+    // as a partial transfer: the error answer itself is complete.
+    const bool answered_early =
+        status >= 400 && (code == CURLE_PARTIAL_FILE || code == CURLE_HTTP2_STREAM ||
+                          code == CURLE_HTTP2 || code == CURLE_SEND_ERROR);
+    if (code != CURLE_OK && !answered_early) {
       last_error = error_buffer[0] ? error_buffer : curl_easy_strerror(code);
       const bool tls = code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CERTPROBLEM ||
                        code == CURLE_SSL_CACERT_BADFILE;
@@ -199,8 +227,6 @@ ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
                                        creds.context, method, path, last_error));
       }
     } else {
-      long status = 0;
-      curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
       if (status >= 200 && status < 300) {
         auto parsed = response_body.empty() ? nlohmann::json::object()
                                             : nlohmann::json::parse(response_body, filter, false);
@@ -211,11 +237,20 @@ ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
         return {status, std::move(parsed), ""};
       }
       const std::string message = ApiMessage(response_body);
+      if (status == 401 && creds.renew && !renewed) {
+        current = Renew(current);
+        renewed = true;
+        --attempt;  // not a failed attempt: the same request with a new credential
+        continue;
+      }
       if (status == 401) {
         throw NetworkError(fmt::format(
             "Kubernetes context '{}': the API server at {} rejected the credentials of user "
-            "'{}' (HTTP 401 Unauthorized: {}); refresh them in your kubeconfig",
-            creds.context, creds.server, creds.user_name, message));
+            "'{}' (HTTP 401 Unauthorized: {}); {}",
+            creds.context, creds.server, creds.user_name, message,
+            creds.renew ? "its exec credential plugin returned a credential the server does not "
+                          "accept; check the plugin's configuration and login"
+                        : "refresh them in your kubeconfig"));
       }
       if (status == 403) {
         const RequestShape shape = ShapeOf(method, path);
@@ -242,7 +277,7 @@ ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
   throw NetworkError(fmt::format(
       "Kubernetes context '{}': the API server at {} is unreachable ({}, after {} attempts); "
       "check that the cluster is running and the kubeconfig's server address",
-      creds.context, creds.server, last_error, options_.max_attempts));
+      current->context, current->server, last_error, options_.max_attempts));
 }
 
 }  // namespace skycore::kubernetes

@@ -3,6 +3,8 @@
 // a bearer token, timeouts and bounded retries of transient failures.
 #pragma once
 
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -51,18 +53,30 @@ class ApiClient {
 
   // Sends one request and returns any HTTP answer but 401 and 403 (those
   // throw as in Get); only GETs are retried on 429 and 5xx, as a write may
-  // have taken effect.
+  // have taken effect. A 401 to an exec plugin's credential renews it once
+  // (credentials.renew) and sends the request again, as kubectl does: a
+  // cached token may have been revoked or have expired early.
   ApiResponse Send(const std::string& method, const std::string& path,
                    const nlohmann::json* body = nullptr, const JsonFilter& filter = nullptr) const;
 
+  // The context, server and user as given (a renewal changes only the
+  // token or certificate).
   const ContextCredentials& credentials() const { return credentials_; }
 
  private:
   nlohmann::json Expect(ApiResponse response, const std::string& method,
                         const std::string& path) const;
+  std::shared_ptr<const ContextCredentials> Current() const;
+  // Replaces `rejected` (unless another thread already has) with renewed
+  // credentials and returns the current ones.
+  std::shared_ptr<const ContextCredentials> Renew(
+      const std::shared_ptr<const ContextCredentials>& rejected) const;
 
   ContextCredentials credentials_;
   ApiClientOptions options_;
+  // What requests authenticate with: credentials_ until a 401 renews them.
+  mutable std::mutex auth_mutex_;
+  mutable std::shared_ptr<const ContextCredentials> current_;
 };
 
 // Percent-encodes a query parameter value ("status.phase!=Failed").

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -104,6 +106,66 @@ fs::path PathField(const YAML::Node& map, const char* key, const fs::path& file,
   return path;
 }
 
+bool BoolField(const YAML::Node& map, const char* key, const fs::path& file,
+               const std::string& field) {
+  const std::string text = ScalarField(map, key, file, field);
+  if (!text.empty() && text != "true" && text != "false") {
+    Fail(file, field + "." + key, "expected true or false", map[key].Mark().line + 1);
+  }
+  return text == "true";
+}
+
+// A user's `exec:` section, checked as kubectl checks it.
+ExecConfig ParseExec(const YAML::Node& node, const fs::path& file, const std::string& field) {
+  if (!node.IsMap()) Fail(file, field, "expected a mapping", node.Mark().line + 1);
+  const int line = node.Mark().line + 1;
+  ExecConfig exec;
+  exec.api_version = ScalarField(node, "apiVersion", file, field);
+  if (exec.api_version != kExecApiV1 && exec.api_version != kExecApiV1Beta1) {
+    Fail(file, field + ".apiVersion",
+         fmt::format("exec apiVersion '{}' is not supported; use {} or {}", exec.api_version,
+                     kExecApiV1, kExecApiV1Beta1),
+         line);
+  }
+  exec.command = ScalarField(node, "command", file, field);
+  if (exec.command.empty()) Fail(file, field + ".command", "the exec plugin has no command", line);
+  // kubectl: a relative command with a '/' is relative to the kubeconfig.
+  if (exec.command.find('/') != std::string::npos && fs::path(exec.command).is_relative()) {
+    exec.command = (file.parent_path() / exec.command).lexically_normal().string();
+  }
+  if (const YAML::Node args = node["args"]; args && !args.IsNull()) {
+    if (!args.IsSequence()) Fail(file, field + ".args", "expected a list", line);
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (!args[i].IsScalar()) {
+        Fail(file, fmt::format("{}.args[{}]", field, i), "expected a string",
+             args[i].Mark().line + 1);
+      }
+      exec.args.push_back(args[i].Scalar());
+    }
+  }
+  if (const YAML::Node env = node["env"]; env && !env.IsNull()) {
+    if (!env.IsSequence()) Fail(file, field + ".env", "expected a list of {name, value}", line);
+    for (size_t i = 0; i < env.size(); ++i) {
+      const std::string item = fmt::format("{}.env[{}]", field, i);
+      if (!env[i].IsMap()) Fail(file, item, "expected {name, value}", env[i].Mark().line + 1);
+      std::string name = ScalarField(env[i], "name", file, item);
+      if (name.empty() || name.find('=') != std::string::npos) {
+        Fail(file, item + ".name", "expected a variable name", env[i].Mark().line + 1);
+      }
+      exec.env.emplace_back(std::move(name), ScalarField(env[i], "value", file, item));
+    }
+  }
+  exec.install_hint = ScalarField(node, "installHint", file, field);
+  exec.provide_cluster_info = BoolField(node, "provideClusterInfo", file, field);
+  exec.interactive_mode = ScalarField(node, "interactiveMode", file, field);
+  if (!exec.interactive_mode.empty() && exec.interactive_mode != "Never" &&
+      exec.interactive_mode != "IfAvailable" && exec.interactive_mode != "Always") {
+    Fail(file, field + ".interactiveMode",
+         fmt::format("'{}' is not Never, IfAvailable or Always", exec.interactive_mode), line);
+  }
+  return exec;
+}
+
 // Iterates `section` (a list of {name, <item_key>: map}), calling `each`
 // with the entry's name, its inner map and its field path.
 template <typename Each>
@@ -197,7 +259,9 @@ void MergeKubeconfigText(const std::string& text, const fs::path& file, Kubeconf
                  user.client_key = PathField(map, "client-key", file, field);
                  user.token = ScalarField(map, "token", file, field);
                  user.token_file = PathField(map, "tokenFile", file, field);
-                 user.has_exec = static_cast<bool>(map["exec"]) && !map["exec"].IsNull();
+                 if (const YAML::Node exec = map["exec"]; exec && !exec.IsNull()) {
+                   user.exec = ParseExec(exec, file, field + ".exec");
+                 }
                  user.has_auth_provider =
                      static_cast<bool>(map["auth-provider"]) && !map["auth-provider"].IsNull();
                  into.users.emplace(name, std::move(user));
@@ -215,7 +279,70 @@ void MergeKubeconfigText(const std::string& text, const fs::path& file, Kubeconf
                });
 }
 
-Kubeconfig LoadKubeconfig(const std::vector<fs::path>& paths) {
+InClusterConfig InClusterFromEnvironment(const EnvLookup& env) {
+  InClusterConfig in_cluster;
+  const auto host = env("KUBERNETES_SERVICE_HOST");
+  const auto port = env("KUBERNETES_SERVICE_PORT");
+  if (host && !host->empty() && port && !port->empty()) {
+    const bool ipv6 = host->find(':') != std::string::npos;
+    in_cluster.server = "https://";
+    if (ipv6) in_cluster.server += '[';
+    in_cluster.server += *host;
+    if (ipv6) in_cluster.server += ']';
+    in_cluster.server += ":";
+    in_cluster.server += *port;
+  }
+  if (auto name = env("SKYPILOT_IN_CLUSTER_CONTEXT_NAME"); name && !name->empty()) {
+    in_cluster.context = *name;
+  }
+  if (auto dir = env("SKYCORE_K8S_SERVICEACCOUNT_DIR"); dir && !dir->empty()) {
+    in_cluster.service_account_dir = *dir;
+  }
+  return in_cluster;
+}
+
+std::optional<std::string> ProcessEnvironment(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+namespace {
+
+// The in-cluster context as if a kubeconfig named it: the token is a
+// tokenFile, so each resolution reads the current one.
+void AddInClusterContext(const InClusterConfig& in_cluster, Kubeconfig& config) {
+  const std::string& name = in_cluster.context;
+  if (config.contexts.count(name) || config.clusters.count(name) || config.users.count(name)) {
+    return;  // a kubeconfig's own entry of that name wins
+  }
+  const fs::path& dir = in_cluster.service_account_dir;
+  const std::string source = dir.string();
+  std::error_code ec;
+  KubeCluster cluster;
+  cluster.server = in_cluster.server;
+  cluster.source = source;
+  if (fs::exists(dir / "ca.crt", ec)) cluster.certificate_authority = dir / "ca.crt";
+  KubeUser user;
+  user.token_file = dir / "token";
+  user.source = source;
+  KubeContext context;
+  context.cluster = name;
+  context.user = name;
+  context.source = source;
+  std::ifstream in(dir / "namespace");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  context.namespace_name = std::string(strings::Trim(buffer.str()));
+  config.clusters.emplace(name, std::move(cluster));
+  config.users.emplace(name, std::move(user));
+  config.contexts.emplace(name, std::move(context));
+  config.context_names.push_back(name);
+}
+
+}  // namespace
+
+Kubeconfig LoadKubeconfig(const std::vector<fs::path>& paths, const InClusterConfig& in_cluster) {
   Kubeconfig config;
   std::vector<std::string> tried;
   for (const auto& path : paths) {
@@ -226,6 +353,11 @@ Kubeconfig LoadKubeconfig(const std::vector<fs::path>& paths) {
     buffer << in.rdbuf();
     MergeKubeconfigText(buffer.str(), path, config);
   }
+  if (!in_cluster.server.empty()) {
+    AddInClusterContext(in_cluster, config);
+    if (config.files.empty()) config.current_context = in_cluster.context;
+    return config;
+  }
   if (config.files.empty()) {
     throw InvalidSkyPilotConfigError(
         fmt::format("no kubeconfig found (looked for {}); set KUBECONFIG or write ~/.kube/config",
@@ -235,7 +367,43 @@ Kubeconfig LoadKubeconfig(const std::vector<fs::path>& paths) {
   return config;
 }
 
-ContextCredentials ResolveContext(const Kubeconfig& config, const std::string& context_name) {
+namespace {
+
+int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Fills `out`'s token or certificate from the user's exec plugin: a cached
+// credential unless `fresh`, else a new one from the plugin (then cached).
+void ApplyExecCredential(ContextCredentials& out, const ExecConfig& exec,
+                         const ResolveOptions& options, bool fresh) {
+  const ExecClusterInfo cluster{out.server, out.ca_pem, out.insecure_skip_tls_verify};
+  const std::string key = CredentialCacheKey(exec, out.server);
+  std::optional<ExecCredential> credential;
+  if (options.cache && !fresh) credential = options.cache->Lookup(key, NowSeconds());
+  if (!credential) {
+    if (options.cache) options.cache->Drop(key);
+    credential = RunExecPlugin(exec, cluster, {options.exec_timeout_s, out.context, out.user_name});
+    if (options.cache) options.cache->Store(key, *credential);
+  }
+  out.token = credential->token;
+  out.client_cert_pem = credential->client_cert_pem;
+  out.client_key_pem = credential->client_key_pem;
+  ContextCredentials base = out;
+  base.renew = nullptr;
+  out.renew = [base = std::move(base), exec, options]() {
+    ContextCredentials renewed = base;
+    ApplyExecCredential(renewed, exec, options, true);
+    return renewed;
+  };
+}
+
+}  // namespace
+
+ContextCredentials ResolveContext(const Kubeconfig& config, const std::string& context_name,
+                                  const ResolveOptions& options) {
   const std::string name = context_name.empty() ? config.current_context : context_name;
   const std::string files = config.files.empty() ? "" : config.files.front().string();
   if (name.empty()) {
@@ -297,13 +465,19 @@ ContextCredentials ResolveContext(const Kubeconfig& config, const std::string& c
   if (out.token.empty() && !user.token_file.empty()) {
     out.token = std::string(strings::Trim(ReadWholeFile(user.token_file, name, "tokenFile")));
   }
+  // As in kubectl, a certificate or token of the user's own wins over its
+  // plugin.
   const bool has_static = !out.client_cert_pem.empty() || !out.token.empty();
-  if (!has_static && (user.has_exec || user.has_auth_provider)) {
+  if (!has_static && user.exec) {
+    ApplyExecCredential(out, *user.exec, options, false);
+    return out;
+  }
+  if (!has_static && user.has_auth_provider) {
     throw NotSupportedError(fmt::format(
-        "kubeconfig {}: user '{}' of context '{}' authenticates with an {} plugin, which "
-        "skycore does not run yet; use a client certificate or a token (e.g. a service "
-        "account token in `token:` or `tokenFile:`)",
-        user.source, context.user, name, user.has_exec ? "exec credential" : "auth-provider"));
+        "kubeconfig {}: user '{}' of context '{}' authenticates with an auth-provider plugin, "
+        "which kubectl itself no longer supports; use the provider's exec credential plugin "
+        "(e.g. gke-gcloud-auth-plugin or kubelogin), a client certificate or a token",
+        user.source, context.user, name));
   }
   if (out.client_cert_pem.empty() != out.client_key_pem.empty()) {
     throw InvalidSkyPilotConfigError(

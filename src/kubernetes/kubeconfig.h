@@ -2,14 +2,26 @@
 // with ':', merged first-wins per named entry and for current-context) or
 // ~/.kube/config. Parsing never touches the network; relative file paths are
 // resolved against the directory of the kubeconfig that names them.
+//
+// Inside a pod, Kubernetes' in-cluster configuration adds a context named
+// `in-cluster` (as SkyPilot names it): the API server of
+// $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT with the pod's service
+// account. It is the current context when no kubeconfig file exists.
+//
+// Credentials come from the kubeconfig (client certificate and key, token,
+// tokenFile) or from an exec credential plugin (credential_plugin.h), whose
+// credentials a CredentialCache keeps between runs.
 #pragma once
 
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "kubernetes/credential_plugin.h"
 
 namespace skycore::kubernetes {
 
@@ -28,8 +40,8 @@ struct KubeUser {
   std::filesystem::path client_key;
   std::string token;
   std::filesystem::path token_file;
-  bool has_exec = false;  // an exec credential plugin (not supported yet)
-  bool has_auth_provider = false;
+  std::optional<ExecConfig> exec;  // an exec credential plugin
+  bool has_auth_provider = false;  // not supported
   std::string source;
 };
 
@@ -60,6 +72,27 @@ struct ContextCredentials {
   std::string client_cert_pem;
   std::string client_key_pem;
   std::string token;
+  // Set when the credentials came from an exec plugin: runs it again, past
+  // any cached credential, and returns fresh credentials. ApiClient calls it
+  // once when the API server answers 401, as kubectl does.
+  std::function<ContextCredentials()> renew;
+};
+
+// Where the in-cluster context points; an empty server when not in a pod.
+struct InClusterConfig {
+  std::string context = "in-cluster";
+  std::string server;  // "https://10.96.0.1:443" ("https://[fd00::1]:443")
+  // Holds `token` (read at each resolution: the kubelet rotates it), `ca.crt`
+  // and `namespace`.
+  std::filesystem::path service_account_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
+};
+
+// How ResolveContext obtains credentials from exec plugins.
+struct ResolveOptions {
+  // Keeps plugin credentials between resolutions (and, with a directory,
+  // between processes); null: the plugin runs at every resolution.
+  std::shared_ptr<CredentialCache> cache;
+  double exec_timeout_s = 60;
 };
 
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
@@ -68,19 +101,38 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 // entries skipped), else $HOME/.kube/config.
 std::vector<std::filesystem::path> KubeconfigPaths(const EnvLookup& env);
 
+// The in-cluster configuration of the environment: the server from
+// $KUBERNETES_SERVICE_HOST and $KUBERNETES_SERVICE_PORT (both must be set),
+// the context name from $SKYPILOT_IN_CLUSTER_CONTEXT_NAME (else
+// "in-cluster"), and the service account directory from
+// $SKYCORE_K8S_SERVICEACCOUNT_DIR (else the one Kubernetes mounts; the
+// variable exists so tests can point it at files of their own).
+InClusterConfig InClusterFromEnvironment(const EnvLookup& env);
+
+// The process's environment as an EnvLookup.
+std::optional<std::string> ProcessEnvironment(const std::string& name);
+
 // Parses one kubeconfig's text into `into`, keeping entries already there
 // (first wins). Throws InvalidSkyPilotConfigError naming `file` and the field.
 void MergeKubeconfigText(const std::string& text, const std::filesystem::path& file,
                          Kubeconfig& into);
 
 // Reads and merges the files; missing files are skipped as kubectl does.
-// Throws InvalidSkyPilotConfigError when none exists or one is malformed.
-Kubeconfig LoadKubeconfig(const std::vector<std::filesystem::path>& paths);
+// With an in-cluster server, adds its context (unless a file defines one of
+// that name), which is the current one when no file exists. Throws
+// InvalidSkyPilotConfigError when there is neither a file nor an in-cluster
+// server, or a file is malformed.
+Kubeconfig LoadKubeconfig(const std::vector<std::filesystem::path>& paths,
+                          const InClusterConfig& in_cluster = {});
 
 // Resolves a context (empty: current-context) into credentials, reading the
-// files it names. Throws InvalidSkyPilotConfigError for a missing context,
-// cluster, user or file, and NotSupportedError for exec/auth-provider users.
-ContextCredentials ResolveContext(const Kubeconfig& config, const std::string& context = {});
+// files it names and running its user's exec plugin when the user has no
+// certificate or token of its own. Throws InvalidSkyPilotConfigError for a
+// missing context, cluster, user or file or a malformed exec section,
+// NetworkError when the exec plugin gives no credential (RunExecPlugin), and
+// NotSupportedError for auth-provider users.
+ContextCredentials ResolveContext(const Kubeconfig& config, const std::string& context = {},
+                                  const ResolveOptions& options = {});
 
 // A kubeconfig holding only `credentials`' context, cluster and user, with
 // every certificate, key and token embedded (no file paths), whose

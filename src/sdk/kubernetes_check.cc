@@ -47,7 +47,12 @@ InfraCheck CheckKubernetes(const SkyOptions& options) {
   InfraCheck check{"kubernetes", false, ""};
   kubernetes::Inventory inventory;
   try {
-    const auto config = kubernetes::LoadKubeconfig(options.kubeconfig_paths);
+    const auto config = kubernetes::LoadKubeconfig(
+        options.kubeconfig_paths,
+        kubernetes::InClusterFromEnvironment(kubernetes::ProcessEnvironment));
+    kubernetes::ResolveOptions resolve;
+    resolve.cache = std::make_shared<kubernetes::CredentialCache>(
+        kubernetes::CredentialCacheDir(options.state_dir));
     const auto allowed = kubernetes::ReadAllowedContexts(
         options.state_dir.empty() ? fs::path() : options.state_dir / "config.yaml");
     for (const auto& name : kubernetes::ContextsToUse(config, allowed)) {
@@ -55,7 +60,7 @@ InfraCheck CheckKubernetes(const SkyOptions& options) {
       context.context = name;
       try {
         context = kubernetes::FetchInventory(
-            kubernetes::ApiClient(kubernetes::ResolveContext(config, name)));
+            kubernetes::ApiClient(kubernetes::ResolveContext(config, name, resolve)));
         context.nodes_listed_at = std::chrono::duration_cast<std::chrono::seconds>(
                                       std::chrono::system_clock::now().time_since_epoch())
                                       .count();

@@ -54,7 +54,9 @@ users:
 - name: u3
   user:
     exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
       command: aws
+      args: [eks, get-token]
 contexts:
 - name: alpha
   context: {cluster: c1, user: u1, namespace: team}
@@ -74,7 +76,8 @@ TEST(KubeconfigTest, ParsesClustersUsersContexts) {
   // Relative paths are relative to the kubeconfig's directory.
   EXPECT_EQ(config.clusters.at("c2").certificate_authority, fs::path("/cfg/certs/ca.pem"));
   EXPECT_EQ(config.users.at("u2").token, "abc123");
-  EXPECT_TRUE(config.users.at("u3").has_exec);
+  ASSERT_TRUE(config.users.at("u3").exec.has_value());
+  EXPECT_EQ(config.users.at("u3").exec->command, "aws");
 
   auto alpha = ResolveContext(config);
   EXPECT_EQ(alpha.context, "alpha");
@@ -84,17 +87,6 @@ TEST(KubeconfigTest, ParsesClustersUsersContexts) {
   EXPECT_EQ(alpha.client_cert_pem, "hello");
   EXPECT_EQ(alpha.client_key_pem, "hello");
   EXPECT_EQ(alpha.user_name, "u1");
-}
-
-TEST(KubeconfigTest, ExecPluginsAreNotSupportedWithAClearMessage) {
-  auto config = Parse(kConfigA);
-  try {
-    ResolveContext(config, "gamma");
-    FAIL() << "expected NotSupportedError";
-  } catch (const NotSupportedError& e) {
-    EXPECT_NE(std::string(e.what()).find("exec credential"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("u3"), std::string::npos) << e.what();
-  }
 }
 
 TEST(KubeconfigTest, MissingFileOfAContextIsAConfigError) {

@@ -146,6 +146,7 @@ class K8sBackend : public ClusterBackend {
         {"requests", {{"cpus", demand.cpus}, {"memory_gib", demand.memory_gib}}},
         {"port_mode", kubernetes::PortModeName(port_mode)}};
     if (!overrides.is_null()) handle["kubernetes_config"] = overrides;
+    handle["remote_identity"] = config.remote_identity;
     return handle;
   }
 
@@ -207,7 +208,7 @@ class K8sBackend : public ClusterBackend {
                       ShellQuote(target)),
           binary, kCopyTimeoutS);
     }
-    if (pods.size() > 1 && config.remote_identity == "LOCAL_CREDENTIALS") {
+    if (pods.size() > 1 && k8s::UsesLocalCredentials(handle)) {
       // The agent reaches the workers' exec as this machine's user does;
       // with a service account identity, as that account (in-cluster).
       const std::string dir = fmt::format("{}/clusters/{}/kube", root, name);

@@ -29,6 +29,10 @@ std::string NodeWorkdir(const json& handle, int index) {
                      index);
 }
 
+bool UsesLocalCredentials(const json& handle) {
+  return handle.value("remote_identity", "LOCAL_CREDENTIALS") == "LOCAL_CREDENTIALS";
+}
+
 json AgentNodeSpec(const json& handle) {
   const std::string name = handle.value("cluster_name", "");
   const std::string dir = handle.value("root", "") + "/clusters/" + name;
@@ -51,7 +55,8 @@ json AgentNodeSpec(const json& handle) {
                         {"pod", pod.pod},
                         {"container", pod.container},
                         {"kubeconfig", dir + "/kube/config"},
-                        {"context", handle.value("context", "")}};
+                        {"context", UsesLocalCredentials(handle) ? handle.value("context", "")
+                                                                 : std::string("in-cluster")}};
     }
     nodes.push_back(node);
   }

@@ -19,9 +19,15 @@ kubernetes::ExecTarget PodTarget(const nlohmann::json& handle, int index);
 // reported (`pod_roots`), `clusters/<name>/node<index>/sky_workdir`.
 std::string NodeWorkdir(const nlohmann::json& handle, int index);
 
+// Whether the head pod reaches the workers with the launching user's own
+// credentials (`remote_identity: LOCAL_CREDENTIALS`, the handle's default),
+// rather than as its service account.
+bool UsesLocalCredentials(const nlohmann::json& handle);
+
 // The agent's node spec (agent/node_spec.h): the head runs its rank itself;
 // each worker's runner is {"kind": "kubernetes", ...} with the kubeconfig the
-// launch stores at `<root>/clusters/<name>/kube/config` in the head pod.
+// launch stores at `<root>/clusters/<name>/kube/config` in the head pod, or,
+// with a service-account identity, the pod's in-cluster context.
 nlohmann::json AgentNodeSpec(const nlohmann::json& handle);
 
 }  // namespace skycore::backend::k8s

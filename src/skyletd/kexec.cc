@@ -5,6 +5,10 @@
 //   skyletd kexec --kubeconfig FILE [--context NAME] --namespace NS --pod POD
 //                 [--container NAME] [--idle-timeout-s S] -- COMMAND [ARG...]
 //
+// Inside a pod, `--context in-cluster` is the pod's service account (the
+// kubeconfig FILE then need not exist): a cluster launched with a
+// service-account `remote_identity` reaches its workers so.
+//
 // Stdin streams to the command's stdin and its end ends the command's stdin;
 // the command's stdout and stderr stream to ours. Exits with the command's
 // exit code, or 255 with a message on stderr when the exec could not run or
@@ -78,7 +82,10 @@ int RunKexec(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   try {
     const auto credentials = skycore::kubernetes::ResolveContext(
-        skycore::kubernetes::LoadKubeconfig({kubeconfig}), context);
+        skycore::kubernetes::LoadKubeconfig(
+            {kubeconfig},
+            skycore::kubernetes::InClusterFromEnvironment(skycore::kubernetes::ProcessEnvironment)),
+        context);
     return skycore::kubernetes::ExecStreaming(credentials, target, command, STDIN_FILENO,
                                               STDOUT_FILENO, STDERR_FILENO, idle_timeout_s) &
            0xff;

@@ -242,6 +242,14 @@ TEST(K8sPodCommandsTest, WorkersStartRanksThroughTheirPodsExec) {
   EXPECT_EQ(worker.kubeconfig, "/h/.skycore/clusters/c/kube/config");
   EXPECT_EQ(worker.context, "ctx");
   EXPECT_EQ(spec.nodes[1].gpu_ids, std::vector<int>{0});
+
+  // As a service account, the head reaches the workers in-cluster.
+  nlohmann::json as_account = handle;
+  as_account["remote_identity"] = "trainer";
+  EXPECT_FALSE(backend::k8s::UsesLocalCredentials(as_account));
+  const agent::NodeSpec account_spec =
+      agent::ParseNodeSpec(backend::k8s::AgentNodeSpec(as_account).dump());
+  EXPECT_EQ(account_spec.nodes[1].runner.context, "in-cluster");
 }
 
 }  // namespace

@@ -16,6 +16,7 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -80,3 +81,46 @@ def running_cluster() -> Iterator[K8sCluster]:
         for pid in sshd_fixture._processes_under(root):
             sshd_fixture._kill_tree(pid)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def sky(sky_bin: str, env: dict, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sky_bin, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+
+
+def describe(result: subprocess.CompletedProcess) -> str:
+    return f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+
+
+def sky_environment(
+    tmp_path: pathlib.Path, cluster: K8sCluster, sky_bin: str, check: bool = True
+) -> dict:
+    """The environment of one isolated `sky` (its own state directory) that
+    reaches the test cluster; with `check`, after `sky check kubernetes`."""
+    state = tmp_path / "state"
+    state.mkdir()
+    env = dict(os.environ)
+    # The tests' own process may run in a pod; the tests' `sky` must not.
+    for name in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
+        env.pop(name, None)
+    env.update(
+        SKYCORE_STATE_DIR=str(state),
+        KUBECONFIG=str(cluster.kubeconfig),
+        CI="true",
+        SKYCORE_BIN_DIR=str(pathlib.Path(sky_bin).resolve().parent),
+    )
+    if check:
+        checked = sky(sky_bin, env, "check", "kubernetes")
+        assert checked.returncode == 0, describe(checked)
+    return env
+
+
+def wait_for_no_pods(cluster: K8sCluster, name: str, deadline_s: float = 30) -> list:
+    """The pods of skycore cluster `name` left after waiting up to deadline_s."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        pods = cluster.pods(name)
+        if not pods or time.monotonic() > deadline:
+            return pods
+        time.sleep(0.2)

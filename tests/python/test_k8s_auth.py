@@ -14,26 +14,15 @@ import os
 import pathlib
 import re
 import stat
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from k8s_fixture import K8sCluster
+from k8s_fixture import K8sCluster, describe, sky
 
 CONTEXT = "skycore-auth"
 SERVICE_ACCOUNT = "skycore-auth-test"
-
-
-def sky(sky_bin: str, env: dict, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sky_bin, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
-    )
-
-
-def describe(result: subprocess.CompletedProcess) -> str:
-    return f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
 
 
 @pytest.fixture(scope="module")

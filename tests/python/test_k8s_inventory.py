@@ -5,29 +5,19 @@ unreachable-server errors, and planning there (launching: test_k8s_launch.py).""
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
-import subprocess
 import time
 
+import k8s_fixture
 import pytest
-from k8s_fixture import K8sCluster
+from k8s_fixture import K8sCluster, sky
 
 
 @pytest.fixture
-def sky_env(tmp_path: pathlib.Path, k8s_cluster: K8sCluster) -> dict:
-    state = tmp_path / "state"
-    state.mkdir()
-    env = dict(os.environ)
-    env.update(SKYCORE_STATE_DIR=str(state), KUBECONFIG=str(k8s_cluster.kubeconfig), CI="true")
-    return env
-
-
-def sky(sky_bin: str, env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sky_bin, *args], capture_output=True, text=True, timeout=120, env=env, check=False
-    )
+def sky_env(tmp_path: pathlib.Path, k8s_cluster: K8sCluster, sky_bin: str) -> dict:
+    # No `sky check` first: what it does is under test here.
+    return k8s_fixture.sky_environment(tmp_path, k8s_cluster, sky_bin, check=False)
 
 
 def utilization(output: str, gpu: str) -> tuple[int, int]:

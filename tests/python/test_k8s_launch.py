@@ -11,47 +11,17 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import subprocess
 import time
 
+import k8s_fixture
 import pytest
 import sshd_fixture
-from k8s_fixture import REPO, K8sCluster
+from k8s_fixture import REPO, K8sCluster, describe, sky, wait_for_no_pods
 
 
 @pytest.fixture
 def sky_env(tmp_path: pathlib.Path, k8s_cluster: K8sCluster, sky_bin: str) -> dict:
-    state = tmp_path / "state"
-    state.mkdir()
-    env = dict(os.environ)
-    env.update(
-        SKYCORE_STATE_DIR=str(state),
-        KUBECONFIG=str(k8s_cluster.kubeconfig),
-        CI="true",
-        SKYCORE_BIN_DIR=str(pathlib.Path(sky_bin).resolve().parent),
-    )
-    check = sky(sky_bin, env, "check", "kubernetes")
-    assert check.returncode == 0, check.stdout + check.stderr
-    return env
-
-
-def sky(sky_bin: str, env: dict, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sky_bin, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
-    )
-
-
-def describe(result: subprocess.CompletedProcess) -> str:
-    return f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-
-
-def wait_for_no_pods(k8s_cluster: K8sCluster, cluster: str, deadline_s: float = 30) -> list:
-    deadline = time.monotonic() + deadline_s
-    while True:
-        pods = k8s_cluster.pods(cluster)
-        if not pods or time.monotonic() > deadline:
-            return pods
-        time.sleep(0.2)
+    return k8s_fixture.sky_environment(tmp_path, k8s_cluster, sky_bin)
 
 
 def test_launch_exec_and_down(sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster) -> None:

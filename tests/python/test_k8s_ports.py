@@ -13,33 +13,21 @@ balancer's address too)."""
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import socket
 import time
 import urllib.request
 
+import k8s_fixture
 import pytest
-from k8s_fixture import K8sCluster
-from test_k8s_launch import describe, sky, wait_for_no_pods
+from k8s_fixture import K8sCluster, describe, sky, wait_for_no_pods
 
 MARKER = "served-from-the-head-pod"
 
 
 @pytest.fixture
 def sky_env(tmp_path: pathlib.Path, k8s_cluster: K8sCluster, sky_bin: str) -> dict:
-    state = tmp_path / "state"
-    state.mkdir()
-    env = dict(os.environ)
-    env.update(
-        SKYCORE_STATE_DIR=str(state),
-        KUBECONFIG=str(k8s_cluster.kubeconfig),
-        CI="true",
-        SKYCORE_BIN_DIR=str(pathlib.Path(sky_bin).resolve().parent),
-    )
-    check = sky(sky_bin, env, "check", "kubernetes")
-    assert check.returncode == 0, describe(check)
-    return env
+    return k8s_fixture.sky_environment(tmp_path, k8s_cluster, sky_bin)
 
 
 def free_port() -> int:

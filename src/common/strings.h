@@ -1,6 +1,7 @@
 // Small string helpers shared by the model, the loader and the CLI.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,11 @@ std::string JoinQuoted(const std::vector<std::string>& items, std::string_view l
 
 // `text` as one word for a POSIX shell: 'single-quoted', ' as '\''.
 std::string ShellQuote(std::string_view text);
+
+// Standard base64 (with padding) of `bytes`.
+std::string EncodeBase64(std::string_view bytes);
+// Decodes standard base64, whitespace ignored; nullopt for any other text.
+std::optional<std::string> DecodeBase64(std::string_view text);
 
 // Parses a whole string as a finite double / int64; false if anything is left over.
 bool ParseDouble(std::string_view text, double& out);

@@ -33,22 +33,6 @@ namespace {
 constexpr size_t kMaxOutput = 1 << 20;
 constexpr size_t kStderrLines = 20;
 
-std::string EncodeBase64(std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (size_t i = 0; i < bytes.size(); i += 3) {
-    unsigned chunk = static_cast<unsigned char>(bytes[i]) << 16;
-    if (i + 1 < bytes.size()) chunk |= static_cast<unsigned char>(bytes[i + 1]) << 8;
-    if (i + 2 < bytes.size()) chunk |= static_cast<unsigned char>(bytes[i + 2]);
-    out.push_back(kAlphabet[(chunk >> 18) & 63]);
-    out.push_back(kAlphabet[(chunk >> 12) & 63]);
-    out.push_back(i + 1 < bytes.size() ? kAlphabet[(chunk >> 6) & 63] : '=');
-    out.push_back(i + 2 < bytes.size() ? kAlphabet[chunk & 63] : '=');
-  }
-  return out;
-}
-
 // The last `count` non-empty lines of `text`, trimmed.
 std::string LastLines(std::string_view text, size_t count) {
   std::vector<std::string> lines;
@@ -211,7 +195,7 @@ std::string ExecRequestJson(const ExecConfig& exec, const ExecClusterInfo& clust
   if (exec.provide_cluster_info) {
     json info = {{"server", cluster.server}};
     if (!cluster.ca_pem.empty()) {
-      info["certificate-authority-data"] = EncodeBase64(cluster.ca_pem);
+      info["certificate-authority-data"] = strings::EncodeBase64(cluster.ca_pem);
     }
     if (cluster.insecure_skip_tls_verify) info["insecure-skip-tls-verify"] = true;
     spec["cluster"] = std::move(info);

@@ -26,55 +26,6 @@ namespace {
   throw InvalidSkyPilotConfigError(fmt::format("kubeconfig {}: {}", file.string(), what), location);
 }
 
-std::string EncodeBase64(std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  for (size_t i = 0; i < bytes.size(); i += 3) {
-    unsigned chunk = static_cast<unsigned char>(bytes[i]) << 16;
-    if (i + 1 < bytes.size()) chunk |= static_cast<unsigned char>(bytes[i + 1]) << 8;
-    if (i + 2 < bytes.size()) chunk |= static_cast<unsigned char>(bytes[i + 2]);
-    out.push_back(kAlphabet[(chunk >> 18) & 63]);
-    out.push_back(kAlphabet[(chunk >> 12) & 63]);
-    out.push_back(i + 1 < bytes.size() ? kAlphabet[(chunk >> 6) & 63] : '=');
-    out.push_back(i + 2 < bytes.size() ? kAlphabet[chunk & 63] : '=');
-  }
-  return out;
-}
-
-// Decodes standard base64 (whitespace ignored); nullopt for other text.
-std::optional<std::string> DecodeBase64(std::string_view text) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  bool padding = false;
-  for (char c : text) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-    if (c == '=') {
-      padding = true;
-      continue;
-    }
-    int v = value(c);
-    if (v < 0 || padding) return std::nullopt;
-    buffer = (buffer << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xFF));
-    }
-  }
-  return out;
-}
-
 std::string ScalarField(const YAML::Node& map, const char* key, const fs::path& file,
                         const std::string& field) {
   const YAML::Node node = map[key];
@@ -89,7 +40,7 @@ std::string Base64Field(const YAML::Node& map, const char* key, const fs::path& 
                         const std::string& field) {
   std::string text = ScalarField(map, key, file, field);
   if (text.empty()) return {};
-  auto decoded = DecodeBase64(text);
+  auto decoded = strings::DecodeBase64(text);
   if (!decoded) {
     Fail(file, field + "." + key, "not valid base64", map[key].Mark().line + 1);
   }
@@ -493,13 +444,13 @@ std::string StandaloneKubeconfig(const ContextCredentials& credentials) {
   using nlohmann::json;
   json cluster = {{"server", credentials.server}};
   if (!credentials.ca_pem.empty()) {
-    cluster["certificate-authority-data"] = EncodeBase64(credentials.ca_pem);
+    cluster["certificate-authority-data"] = strings::EncodeBase64(credentials.ca_pem);
   }
   if (credentials.insecure_skip_tls_verify) cluster["insecure-skip-tls-verify"] = true;
   json user = json::object();
   if (!credentials.client_cert_pem.empty()) {
-    user["client-certificate-data"] = EncodeBase64(credentials.client_cert_pem);
-    user["client-key-data"] = EncodeBase64(credentials.client_key_pem);
+    user["client-certificate-data"] = strings::EncodeBase64(credentials.client_cert_pem);
+    user["client-key-data"] = strings::EncodeBase64(credentials.client_key_pem);
   }
   if (!credentials.token.empty()) user["token"] = credentials.token;
   const std::string& name = credentials.context;

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import pathlib
 import re
 import stat
@@ -18,6 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
+import k8s_fixture
 import pytest
 from k8s_fixture import K8sCluster, describe, sky
 
@@ -127,18 +127,10 @@ def exec_user(command: str, **extra: object) -> dict:
 
 
 @pytest.fixture
-def env(tmp_path: pathlib.Path, sky_bin: str) -> dict:
-    state = tmp_path / "state"
-    state.mkdir()
-    env = dict(os.environ)
-    for name in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
-        env.pop(name, None)
-    env.update(
-        SKYCORE_STATE_DIR=str(state),
-        KUBECONFIG=str(tmp_path / "kubeconfig"),
-        CI="true",
-        SKYCORE_BIN_DIR=str(pathlib.Path(sky_bin).resolve().parent),
-    )
+def env(tmp_path: pathlib.Path, sky_bin: str, k8s_cluster: K8sCluster) -> dict:
+    """A `sky` whose kubeconfig each test writes (at tmp_path/kubeconfig)."""
+    env = k8s_fixture.sky_environment(tmp_path, k8s_cluster, sky_bin, check=False)
+    env["KUBECONFIG"] = str(tmp_path / "kubeconfig")
     return env
 
 

@@ -116,14 +116,15 @@ class K8sBackend : public ClusterBackend {
       // The task's own `config.kubernetes.ports` wins over the file's.
       if (!overrides["ports"].is_string()) {
         throw InvalidSkyPilotConfigError(
-            "the task's config: kubernetes.ports must be 'loadbalancer', 'ingress' or 'podip'");
+            "the task's config: kubernetes.ports must be 'loadbalancer', 'nodeport', 'ingress' or "
+            "'podip'");
       }
       port_mode =
           kubernetes::ParsePortMode(overrides["ports"].get<std::string>(), "the task's config");
       if (!request.ports.empty() && port_mode == kubernetes::PortMode::kIngress) {
         throw NotSupportedError(
             "the task's config: kubernetes.ports 'ingress' is not supported by skycore; use "
-            "'loadbalancer' (the default) or 'podip'");
+            "'loadbalancer' (the default), 'nodeport' or 'podip'");
       }
     }
     json pods = json::array();
@@ -445,13 +446,14 @@ class K8sBackend : public ClusterBackend {
   void OpenPorts(json& handle, const std::vector<int>& ports, OutputSink& out) override {
     const std::string mode = handle.value("port_mode", "loadbalancer");
     if (mode == "podip") return;  // the pod's own IP: nothing to create
-    if (mode != "loadbalancer") {
+    if (mode != "loadbalancer" && mode != "nodeport") {
       PortMode(handle.value("context", ""), true);  // throws for what is not supported
       return;
     }
-    out.Step(fmt::format("Opening port{} {} through a LoadBalancer service",
-                         ports.size() == 1 ? "" : "s", fmt::join(ports, ", ")));
     kubernetes::LoadBalancerRequest request;
+    request.type = mode == "nodeport" ? "NodePort" : "LoadBalancer";
+    out.Step(fmt::format("Opening port{} {} through a {} service", ports.size() == 1 ? "" : "s",
+                         fmt::join(ports, ", "), request.type));
     request.cluster_name = handle.value("cluster_name", "");
     request.namespace_name = handle.value("namespace", "default");
     request.ports = ports;
@@ -480,6 +482,8 @@ class K8sBackend : public ClusterBackend {
             "the head pod's IP (kubernetes.ports: podip): reachable only from inside the "
             "Kubernetes cluster's network";
       }
+    } else if (handle.value("port_mode", "loadbalancer") == "nodeport") {
+      return NodePortEndpoints(handle, api, ports);
     } else {
       const std::string name = kubernetes::LoadBalancerName(handle.value("cluster_name", ""));
       const auto response = api.Send("GET", ServicePath(handle) + "/" + name);
@@ -515,6 +519,41 @@ class K8sBackend : public ClusterBackend {
  private:
   using ExecTarget = kubernetes::ExecTarget;
 
+  // kubernetes.ports: nodeport -- the head pod's node address and each
+  // port's node port.
+  std::map<int, PortEndpoint> NodePortEndpoints(const json& handle,
+                                                const kubernetes::ApiClient& api,
+                                                const std::vector<int>& ports) const {
+    const std::string name = kubernetes::LoadBalancerName(handle.value("cluster_name", ""));
+    const auto service = api.Send("GET", ServicePath(handle) + "/" + name);
+    const auto pod = api.Send("GET", PodsPath(handle) + "/" + Head(handle).pod);
+    const std::string node =
+        pod.status == 200 ? pod.body["status"].value("hostIP", "") : std::string();
+    std::map<int, PortEndpoint> out;
+    for (int port : ports) {
+      PortEndpoint endpoint;
+      const int node_port = service.status == 200 ? kubernetes::NodePortOf(service.body, port) : 0;
+      if (service.status == 404) {
+        endpoint.note = fmt::format(
+            "the NodePort service {} is gone; `sky launch -c {}` creates "
+            "it again",
+            name, handle.value("cluster_name", ""));
+      } else if (node_port == 0) {
+        endpoint.note = fmt::format("the NodePort service {} has no node port for {} (HTTP {})",
+                                    name, port, service.status);
+      } else if (node.empty()) {
+        endpoint.note = fmt::format("head pod {} has no node address", Head(handle).pod);
+      } else {
+        endpoint.address = fmt::format("{}:{}", node, node_port);
+        endpoint.note =
+            "the head pod's node and the service's node port (kubernetes.ports: "
+            "nodeport): reachable where the nodes' addresses are";
+      }
+      out[port] = std::move(endpoint);
+    }
+    return out;
+  }
+
   kubernetes::ContextCredentials Credentials(const std::string& context_name) const {
     return kubernetes::ResolveContext(
         kubernetes::LoadKubeconfig(context_.kubeconfig_paths, kubernetes::InClusterFromEnvironment(
@@ -530,7 +569,7 @@ class K8sBackend : public ClusterBackend {
     if (opens_ports && mode == kubernetes::PortMode::kIngress) {
       throw NotSupportedError(fmt::format(
           "{}: kubernetes.ports 'ingress' is not supported by skycore; use 'loadbalancer' "
-          "(the default) or 'podip'",
+          "(the default), 'nodeport' or 'podip'",
           file.string()));
     }
     return mode;

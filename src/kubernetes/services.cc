@@ -16,7 +16,7 @@ using nlohmann::json;
 namespace {
 
 const std::vector<std::string>& PortModeNames() {
-  static const std::vector<std::string> names = {"loadbalancer", "ingress", "podip"};
+  static const std::vector<std::string> names = {"loadbalancer", "nodeport", "ingress", "podip"};
   return names;
 }
 
@@ -34,6 +34,8 @@ const char* PortModeName(PortMode mode) {
   switch (mode) {
     case PortMode::kLoadBalancer:
       return "loadbalancer";
+    case PortMode::kNodePort:
+      return "nodeport";
     case PortMode::kIngress:
       return "ingress";
     case PortMode::kPodIp:
@@ -44,6 +46,7 @@ const char* PortModeName(PortMode mode) {
 
 PortMode ParsePortMode(const std::string& value, const std::string& file) {
   if (value == "loadbalancer") return PortMode::kLoadBalancer;
+  if (value == "nodeport") return PortMode::kNodePort;
   if (value == "ingress") return PortMode::kIngress;
   if (value == "podip") return PortMode::kPodIp;
   throw InvalidSkyPilotConfigError(fmt::format("{}: kubernetes.ports is '{}'; valid values are {}",
@@ -114,7 +117,7 @@ json LoadBalancerManifest(const LoadBalancerRequest& request) {
           {"kind", "Service"},
           {"metadata", metadata},
           {"spec",
-           {{"type", "LoadBalancer"},
+           {{"type", request.type},
             {"selector", {{kClusterNameLabel, request.cluster_name}, {kHeadLabel, "1"}}},
             {"ports", ports}}}};
 }
@@ -165,6 +168,14 @@ std::string LoadBalancerAddress(const json& service) {
   if (!ingress.is_array() || ingress.empty() || !ingress[0].is_object()) return "";
   const std::string ip = ingress[0].value("ip", "");
   return ip.empty() ? ingress[0].value("hostname", "") : ip;
+}
+
+int NodePortOf(const json& service, int port) {
+  if (!service.is_object() || !service.contains("spec")) return 0;
+  for (const auto& entry : service["spec"].value("ports", json::array())) {
+    if (entry.value("port", 0) == port) return entry.value("nodePort", 0);
+  }
+  return 0;
 }
 
 int DeleteClusterServices(const ApiClient& api, const std::string& namespace_name,

@@ -5,6 +5,9 @@
 //                 `<cluster>--skypilot-lb`, selecting the head pod, one port
 //                 entry per open port; reached at the address the cluster's
 //                 load-balancer controller puts in its status
+//   nodeport      one Service of type NodePort (the same name): reached at
+//                 the head pod's node address and the node port the API
+//                 server assigned each open port
 //   podip         no Service: the head pod's IP and the port, reachable only
 //                 from inside the Kubernetes cluster's network
 //   ingress       an Ingress behind an NGINX ingress controller: not
@@ -23,9 +26,9 @@
 
 namespace skycore::kubernetes {
 
-enum class PortMode { kLoadBalancer, kIngress, kPodIp };
+enum class PortMode { kLoadBalancer, kNodePort, kIngress, kPodIp };
 
-// "loadbalancer", "ingress", "podip": the config's spelling.
+// "loadbalancer", "nodeport", "ingress", "podip": the config's spelling.
 const char* PortModeName(PortMode mode);
 // The mode named `value`; InvalidSkyPilotConfigError naming `file` and the
 // field, with the valid values and close matches, for any other value.
@@ -41,6 +44,7 @@ struct LoadBalancerRequest {
   std::string cluster_name;
   std::string namespace_name;
   std::vector<int> ports;
+  std::string type = "LoadBalancer";  // or "NodePort"
   // Extra labels and annotations (`kubernetes.custom_metadata`); the
   // cluster's labels win over them.
   nlohmann::json metadata = nlohmann::json::object();
@@ -49,7 +53,7 @@ struct LoadBalancerRequest {
 // `<cluster>--skypilot-lb`, from the cluster's DNS-safe pod name base.
 std::string LoadBalancerName(const std::string& cluster_name);
 
-// The Service manifest: type LoadBalancer, selecting the head pod, ports
+// The Service manifest: of request.type, selecting the head pod, ports
 // named `port-<n>` with port = targetPort = n (TCP).
 nlohmann::json LoadBalancerManifest(const LoadBalancerRequest& request);
 
@@ -63,6 +67,9 @@ void ApplyLoadBalancer(const ApiClient& api, const LoadBalancerRequest& request)
 // The load balancer's address: status.loadBalancer.ingress[0] `ip`, else
 // `hostname`; empty while it is pending.
 std::string LoadBalancerAddress(const nlohmann::json& service);
+
+// The node port the Service gives `port`; 0 when it has none (yet).
+int NodePortOf(const nlohmann::json& service, int port);
 
 // Deletes every Service in `namespace_name` labelled for `cluster_name`;
 // returns how many there were.

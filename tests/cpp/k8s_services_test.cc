@@ -57,6 +57,23 @@ TEST(K8sServices, LoadBalancerAddressIsTheFirstIngressIpOrHostname) {
       "lb.example.com");
 }
 
+TEST(K8sServices, NodePortServiceAndItsPorts) {
+  kubernetes::LoadBalancerRequest request;
+  request.cluster_name = "c";
+  request.namespace_name = "ns";
+  request.ports = {8080};
+  request.type = "NodePort";
+  const json service = kubernetes::LoadBalancerManifest(request);
+  EXPECT_EQ(service["spec"]["type"], "NodePort");
+  json assigned = service;
+  assigned["spec"]["ports"][0]["nodePort"] = 31234;
+  EXPECT_EQ(kubernetes::NodePortOf(assigned, 8080), 31234);
+  EXPECT_EQ(kubernetes::NodePortOf(assigned, 9090), 0);
+  EXPECT_EQ(kubernetes::NodePortOf(service, 8080), 0);  // not assigned yet
+  EXPECT_EQ(kubernetes::ParsePortMode("nodeport", "f"), kubernetes::PortMode::kNodePort);
+  EXPECT_STREQ(kubernetes::PortModeName(kubernetes::PortMode::kNodePort), "nodeport");
+}
+
 TEST(K8sServices, PortModeFromConfigWithContextOverrides) {
   const fs::path dir =
       fs::temp_directory_path() / ("k8s_services_test_" + std::to_string(::getpid()));
@@ -82,7 +99,7 @@ TEST(K8sServices, PortModeFromConfigWithContextOverrides) {
   } catch (const InvalidSkyPilotConfigError& e) {
     EXPECT_NE(e.message().find(path.string()), std::string::npos) << e.message();
     EXPECT_NE(e.message().find("kubernetes.ports is 'podipp'"), std::string::npos) << e.message();
-    EXPECT_NE(e.message().find("'loadbalancer', 'ingress' or 'podip'"), std::string::npos)
+    EXPECT_NE(e.message().find("'loadbalancer', 'nodeport', 'ingress' or 'podip'"), std::string::npos)
         << e.message();
     EXPECT_EQ(e.location().field_path, "kubernetes.ports");
     EXPECT_EQ(e.location().line, 2);

@@ -3,7 +3,8 @@ real test control plane: `resources.ports` makes a LoadBalancer Service
 (`<cluster>--skypilot-lb`) that the fixture's load balancer serves on a
 127.0.20.x address, `sky status --endpoints` shows it, an HTTP server in the
 head pod answers through it, and `sky down` deletes the Service;
-`kubernetes.ports: podip` gives the head pod's IP instead; an invalid or
+`kubernetes.ports: podip` gives the head pod's IP instead, `nodeport` the
+head pod's node and the Service's node port; an invalid or
 unsupported `kubernetes.ports` fails before any pod is made.
 
 The test cluster's pods share this machine's network, so the servers bind
@@ -161,6 +162,31 @@ def test_podip_gives_the_head_pod_ip(
     finally:
         down = sky(sky_bin, sky_env, "down", "-y", "kp2")
     assert down.returncode == 0, describe(down)
+
+
+def test_nodeport_from_the_task_config_serves_on_the_node(
+    sky_bin: str, sky_env: dict, k8s_cluster: K8sCluster, tmp_path: pathlib.Path
+) -> None:
+    # The task's own config.kubernetes.ports picks the mode.
+    port = free_port()
+    task = write_task(tmp_path, port)
+    task.write_text(task.read_text() + "config:\n  kubernetes:\n    ports: nodeport\n")
+    launch = sky(sky_bin, sky_env, "launch", "-y", "-d", "-c", "kp4", "--infra", "k8s", str(task))
+    assert launch.returncode == 0, describe(launch)
+    try:
+        (service,) = [
+            s for s in services(k8s_cluster, "kp4") if s["spec"].get("type") == "NodePort"
+        ]
+        node_port = service["spec"]["ports"][0]["nodePort"]
+        host_ip = k8s_cluster.pods("kp4")[0]["status"]["hostIP"]
+        endpoints = sky(sky_bin, sky_env, "status", "--endpoints", "kp4")
+        assert endpoints.returncode == 0, describe(endpoints)
+        assert endpoints.stdout.strip() == f"{port}: {host_ip}:{node_port}", describe(endpoints)
+        assert fetch(f"{host_ip}:{node_port}") == MARKER
+    finally:
+        down = sky(sky_bin, sky_env, "down", "-y", "kp4")
+    assert down.returncode == 0, describe(down)
+    assert services(k8s_cluster, "kp4") == []
 
 
 @pytest.mark.parametrize(

@@ -612,6 +612,7 @@ void AgentCore::Shutdown() {
                   std::chrono::milliseconds(static_cast<int64_t>(options_.kill_grace_s * 1000));
   while (!active_.empty() && std::chrono::steady_clock::now() < deadline) {
     ReapChildren();
+    FinishExitedJobs();
     if (!active_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   while (!active_.empty()) {
@@ -621,7 +622,27 @@ void AgentCore::Shutdown() {
       }
     }
     ReapChildren();
+    FinishExitedJobs();
     if (!active_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+void AgentCore::FinishExitedJobs() {
+  // A rank reaped just before the stop signal had its exit handling posted
+  // to the event loop, which no longer runs: handle it here, or the job
+  // would stay active and the shutdown would wait for it forever.
+  std::vector<int64_t> exited;
+  for (const auto& [job_id, job] : active_) {
+    if (job->AllExited()) exited.push_back(job_id);
+  }
+  for (int64_t job_id : exited) {
+    for (size_t rank = 0; active_.count(job_id) > 0; ++rank) {
+      if (rank >= active_.at(job_id)->ranks.size()) {
+        Finish(job_id);  // all drained and still here: nothing else will end it
+        break;
+      }
+      AfterRankExit(job_id, rank);
+    }
   }
 }
 

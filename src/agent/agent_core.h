@@ -88,6 +88,8 @@ class AgentCore {
   void OnRankExit(int64_t job_id, size_t rank_index, RankOutcome outcome);
   // The rest of a rank's exit, once output already read has been written.
   void AfterRankExit(int64_t job_id, size_t rank_index);
+  // During Shutdown: ends the jobs whose ranks have all exited.
+  void FinishExitedJobs();
   void StopRanks(ActiveJob& job, JobStatus final_status, int exit_code);
   void Finish(int64_t job_id);
   void AppendToRunLog(ActiveJob& job, const std::string& text);

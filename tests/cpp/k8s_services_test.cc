@@ -99,7 +99,8 @@ TEST(K8sServices, PortModeFromConfigWithContextOverrides) {
   } catch (const InvalidSkyPilotConfigError& e) {
     EXPECT_NE(e.message().find(path.string()), std::string::npos) << e.message();
     EXPECT_NE(e.message().find("kubernetes.ports is 'podipp'"), std::string::npos) << e.message();
-    EXPECT_NE(e.message().find("'loadbalancer', 'nodeport', 'ingress' or 'podip'"), std::string::npos)
+    EXPECT_NE(e.message().find("'loadbalancer', 'nodeport', 'ingress' or 'podip'"),
+              std::string::npos)
         << e.message();
     EXPECT_EQ(e.location().field_path, "kubernetes.ports");
     EXPECT_EQ(e.location().line, 2);

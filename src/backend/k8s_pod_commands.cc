@@ -17,7 +17,9 @@ kubernetes::ExecTarget PodTarget(const json& handle, int index) {
           static_cast<size_t>(index) < pods.size()
               ? pods[static_cast<size_t>(index)].get<std::string>()
               : kubernetes::PodName(handle.value("cluster_name", ""), index),
-          "ray-node"};
+          "ray-node",
+          kubernetes::ExecProtocolFromName(
+              kubernetes::ProcessEnvironment(kubernetes::kExecProtocolVariable).value_or(""))};
 }
 
 std::string NodeWorkdir(const json& handle, int index) {

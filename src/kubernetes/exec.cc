@@ -18,6 +18,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -28,6 +29,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -35,10 +37,11 @@
 
 #include "common/socket_bridge.h"
 #include "kubernetes/api_client.h"
+#include "kubernetes/exec_spdy.h"
+#include "kubernetes/exec_transport.h"
 #include "skycore/error.h"
 
 namespace skycore::kubernetes {
-namespace {
 
 namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
@@ -48,16 +51,11 @@ namespace websocket = boost::beast::websocket;
 using tcp = net::ip::tcp;
 using net::awaitable;
 using net::use_awaitable;
-using WsStream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
 
+namespace exec_transport {
+namespace {
 constexpr auto kConnectTimeout = std::chrono::seconds(10);
-constexpr int kStdin = 0, kStdout = 1, kStderr = 2, kStatus = 3, kClose = 255;
-
-struct ServerAddress {
-  std::string host;
-  std::string port;
-  std::string prefix;  // a path the API is served under ("" mostly)
-};
+}  // namespace
 
 ServerAddress ParseServer(const ContextCredentials& creds) {
   std::string rest = creds.server;
@@ -116,6 +114,72 @@ ssl::context MakeTls(const ContextCredentials& creds) {
   return tls;
 }
 
+// How a stream ends: a close frame, or the server dropping the connection
+// after its close frame (our answering close then fails with EPIPE). The
+// exit status has arrived before either.
+// A server may also send a last frame after its TLS close_notify, which
+// OpenSSL reports as "application data after close notify": the stream has
+// ended all the same (a missing exit status is still caught by the caller).
+bool IsEndOfStream(const boost::system::error_code& code) {
+  if (code.category() == net::error::get_ssl_category() &&
+      ERR_GET_REASON(static_cast<unsigned long>(code.value())) ==
+          SSL_R_APPLICATION_DATA_AFTER_CLOSE_NOTIFY) {
+    return true;
+  }
+  return code == websocket::error::closed || code == net::error::eof ||
+         code == net::error::broken_pipe || code == net::error::connection_reset ||
+         code == net::ssl::error::stream_truncated || code == net::error::operation_aborted;
+}
+
+awaitable<void> ConnectTls(TlsStream& stream, const ServerAddress& address,
+                           const ContextCredentials& creds) {
+  tcp::resolver resolver(co_await net::this_coro::executor);
+  auto endpoints = co_await resolver.async_resolve(address.host, address.port, use_awaitable);
+  auto& lowest = beast::get_lowest_layer(stream);
+  lowest.expires_after(kConnectTimeout);
+  co_await lowest.async_connect(endpoints, use_awaitable);
+  lowest.socket().set_option(tcp::no_delay(true));
+  boost::system::error_code not_an_address;
+  net::ip::make_address(address.host, not_an_address);
+  if (not_an_address) {
+    // A name, not an address: send it for SNI.
+    SSL_set_tlsext_host_name(stream.native_handle(), address.host.c_str());
+  }
+  if (!creds.insecure_skip_tls_verify) {
+    stream.set_verify_callback(ssl::host_name_verification(address.host));
+  }
+  co_await stream.async_handshake(ssl::stream_base::client, use_awaitable);
+  lowest.expires_never();
+}
+
+NetworkError UpgradeRefused(const ContextCredentials& creds, const ExecTarget& target, int status,
+                            const std::string& body) {
+  std::string message = body;
+  auto parsed = nlohmann::json::parse(message, nullptr, false);
+  if (parsed.is_object() && parsed.contains("message")) message = parsed.value("message", "");
+  if (status == 403) {
+    return NetworkError(fmt::format(
+        "Kubernetes context '{}': user '{}' is not allowed to create pods/exec in namespace "
+        "'{}' (HTTP 403 Forbidden, RBAC: {}); ask the cluster admin for a role that allows it",
+        creds.context, creds.user_name, target.namespace_name, message));
+  }
+  return NetworkError(
+      fmt::format("Kubernetes context '{}': exec in pod {}/{} refused (HTTP {}): {}", creds.context,
+                  target.namespace_name, target.pod, status, message.substr(0, 500)));
+}
+
+}  // namespace exec_transport
+
+namespace {
+
+using WsStream = websocket::stream<exec_transport::TlsStream>;
+using exec_transport::ExecStream;
+using exec_transport::kStatus;
+using exec_transport::kStderr;
+using exec_transport::kStdin;
+using exec_transport::kStdout;
+constexpr int kClose = 255;
+
 // The exit code in a channel-3 Status; -1 (and the message) when the exec
 // itself failed.
 int ExitCodeOf(const std::string& text, std::string& error) {
@@ -139,50 +203,24 @@ int ExitCodeOf(const std::string& text, std::string& error) {
   return -1;
 }
 
-// How a stream ends: a close frame, or the server dropping the connection
-// after its close frame (our answering close then fails with EPIPE). The
-// exit status has arrived before either.
-// A server may also send a last frame after its TLS close_notify, which
-// OpenSSL reports as "application data after close notify": the stream has
-// ended all the same (a missing exit status is still caught by the caller).
-bool IsEndOfStream(const boost::system::error_code& code) {
-  if (code.category() == net::error::get_ssl_category() &&
-      ERR_GET_REASON(static_cast<unsigned long>(code.value())) ==
-          SSL_R_APPLICATION_DATA_AFTER_CLOSE_NOTIFY) {
-    return true;
-  }
-  return code == websocket::error::closed || code == net::error::eof ||
-         code == net::error::broken_pipe || code == net::error::connection_reset ||
-         code == net::ssl::error::stream_truncated || code == net::error::operation_aborted;
-}
-
 // One exec websocket.
-class ExecSocket {
+class WebSocketExecStream final : public ExecStream {
  public:
-  ExecSocket(net::io_context& io, const ContextCredentials& creds)
-      : creds_(creds), address_(ParseServer(creds)), tls_(MakeTls(creds)), ws_(io, tls_) {}
+  WebSocketExecStream(net::io_context& io, const ContextCredentials& creds)
+      : creds_(creds),
+        address_(exec_transport::ParseServer(creds)),
+        tls_(exec_transport::MakeTls(creds)),
+        ws_(io, tls_) {}
 
-  awaitable<void> Open(const ExecTarget& target, const std::vector<std::string>& command,
-                       bool with_stdin) {
-    const std::string path = ExecPath(address_, target, command, with_stdin);
+  awaitable<bool> Open(const ExecTarget& target, const std::vector<std::string>& command,
+                       bool with_stdin) override {
+    const std::string path = exec_transport::ExecPath(address_, target, command, with_stdin);
+    websocket::response_type response;
+    // A declined upgrade is an answer rather than a failure: it comes back
+    // as an error code, and the caller may try SPDY.
+    boost::system::error_code declined;
     try {
-      tcp::resolver resolver(co_await net::this_coro::executor);
-      auto endpoints = co_await resolver.async_resolve(address_.host, address_.port, use_awaitable);
-      auto& lowest = beast::get_lowest_layer(ws_);
-      lowest.expires_after(kConnectTimeout);
-      co_await lowest.async_connect(endpoints, use_awaitable);
-      lowest.socket().set_option(tcp::no_delay(true));
-      boost::system::error_code not_an_address;
-      net::ip::make_address(address_.host, not_an_address);
-      if (not_an_address) {
-        // A name, not an address: send it for SNI.
-        SSL_set_tlsext_host_name(ws_.next_layer().native_handle(), address_.host.c_str());
-      }
-      if (!creds_.insecure_skip_tls_verify) {
-        ws_.next_layer().set_verify_callback(ssl::host_name_verification(address_.host));
-      }
-      co_await ws_.next_layer().async_handshake(ssl::stream_base::client, use_awaitable);
-      lowest.expires_never();
+      co_await exec_transport::ConnectTls(ws_.next_layer(), address_, creds_);
       ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
       const std::string token = creds_.token;
       ws_.set_option(websocket::stream_base::decorator([token](websocket::request_type& request) {
@@ -190,66 +228,71 @@ class ExecSocket {
         request.set(http::field::user_agent, "skycore/kubernetes");
         if (!token.empty()) request.set(http::field::authorization, "Bearer " + token);
       }));
-      websocket::response_type response;
-      try {
-        co_await ws_.async_handshake(response, address_.host + ":" + address_.port, path,
-                                     use_awaitable);
-      } catch (const boost::system::system_error& e) {
-        if (e.code() != websocket::error::upgrade_declined) throw;
-        throw Refused(response, target);
+      co_await ws_.async_handshake(response, address_.host + ":" + address_.port, path,
+                                   net::redirect_error(use_awaitable, declined));
+      if (declined && declined != websocket::error::upgrade_declined) {
+        throw boost::system::system_error(declined);
       }
-      v5_ = response[http::field::sec_websocket_protocol] == "v5.channel.k8s.io";
-      ws_.binary(true);
-      // One frame per message: the server reads frames, and a continuation
-      // frame's first byte would be taken for a channel number.
-      ws_.auto_fragment(false);
     } catch (const boost::system::system_error& e) {
       throw NetworkError(fmt::format(
           "Kubernetes context '{}': exec in pod {}/{} through {} failed: {}", creds_.context,
           target.namespace_name, target.pod, creds_.server, e.code().message()));
     }
+    if (declined) {
+      const int status = static_cast<int>(response.result_int());
+      refusal_ = exec_transport::UpgradeRefused(creds_, target, status, response.body());
+      if (status == 401 || status == 403) throw *refusal_;
+      co_return false;
+    }
+    v5_ = response[http::field::sec_websocket_protocol] == "v5.channel.k8s.io";
+    ws_.binary(true);
+    // One frame per message: the server reads frames, and a continuation
+    // frame's first byte would be taken for a channel number.
+    ws_.auto_fragment(false);
+    co_return true;
   }
 
-  bool v5() const { return v5_; }
+  NetworkError Refusal() const override { return *refusal_; }
+  bool CanCloseStdin() const override { return v5_; }
 
-  // Pings the server when the stream has been quiet for half of `idle_s`
-  // and ends it (a NetworkError in Receive) when nothing, not even a pong,
-  // came back within `idle_s`: a server or network that vanished without
-  // closing the connection.
-  void KeepAlive(double idle_s) {
+  void KeepAlive(double idle_s) override {
     auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
     timeouts.idle_timeout = std::chrono::milliseconds(static_cast<long long>(idle_s * 1000));
     timeouts.keep_alive_pings = true;
     ws_.set_option(timeouts);
   }
 
-  awaitable<void> Send(int channel, std::string_view data) {
-    std::string frame;
-    frame.reserve(data.size() + 1);
-    frame.push_back(static_cast<char>(channel));
-    frame.append(data);
-    try {
-      co_await ws_.async_write(net::buffer(frame), use_awaitable);
-    } catch (const boost::system::system_error& e) {
-      throw NetworkError(
-          fmt::format("Kubernetes context '{}': the exec stream ended while sending stdin: {}",
-                      creds_.context, e.code().message()));
+  awaitable<void> SendStdin(std::string_view data) override {
+    // Small messages: API servers limit the size of one they read.
+    constexpr size_t kChunk = 32 * 1024;
+    for (size_t offset = 0; offset < data.size(); offset += kChunk) {
+      const std::string_view piece = data.substr(offset, kChunk);
+      std::string frame;
+      frame.reserve(piece.size() + 1);
+      frame.push_back(static_cast<char>(kStdin));
+      frame.append(piece);
+      try {
+        co_await ws_.async_write(net::buffer(frame), use_awaitable);
+      } catch (const boost::system::system_error& e) {
+        throw NetworkError(
+            fmt::format("Kubernetes context '{}': the exec stream ended while sending stdin: {}",
+                        creds_.context, e.code().message()));
+      }
     }
   }
 
-  awaitable<void> CloseStdin() {
+  awaitable<void> CloseStdin() override {
     const char frame[2] = {static_cast<char>(kClose), static_cast<char>(kStdin)};
     co_await ws_.async_write(net::buffer(frame, 2), use_awaitable);
   }
 
-  // The next message's channel and bytes; false once the stream has ended.
-  awaitable<bool> Receive(int& channel, std::string& data) {
+  awaitable<bool> Receive(int& channel, std::string& data) override {
     for (;;) {
       buffer_.clear();
       try {
         co_await ws_.async_read(buffer_, use_awaitable);
       } catch (const boost::system::system_error& e) {
-        if (IsEndOfStream(e.code())) co_return false;
+        if (exec_transport::IsEndOfStream(e.code())) co_return false;
         throw NetworkError(fmt::format("Kubernetes context '{}': the exec stream broke: {}",
                                        creds_.context, e.code().message()));
       }
@@ -261,34 +304,54 @@ class ExecSocket {
     }
   }
 
-  void Abort() {
+  void Abort() override {
     boost::system::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
   }
 
  private:
-  NetworkError Refused(const websocket::response_type& response, const ExecTarget& target) const {
-    std::string message = response.body();
-    auto status = nlohmann::json::parse(message, nullptr, false);
-    if (status.is_object() && status.contains("message")) message = status.value("message", "");
-    const int code = static_cast<int>(response.result_int());
-    if (code == 403) {
-      return NetworkError(fmt::format(
-          "Kubernetes context '{}': user '{}' is not allowed to create pods/exec in namespace "
-          "'{}' (HTTP 403 Forbidden, RBAC: {}); ask the cluster admin for a role that allows it",
-          creds_.context, creds_.user_name, target.namespace_name, message));
-    }
-    return NetworkError(fmt::format(
-        "Kubernetes context '{}': exec in pod {}/{} refused (HTTP {}): {}", creds_.context,
-        target.namespace_name, target.pod, code, message.substr(0, 500)));
-  }
-
   const ContextCredentials& creds_;
-  ServerAddress address_;
+  exec_transport::ServerAddress address_;
   ssl::context tls_;
   WsStream ws_;
   beast::flat_buffer buffer_;
   bool v5_ = false;
+  std::optional<NetworkError> refusal_;  // the upgrade's refusal
+};
+
+// An exec's connection in the protocol asked for. `kAuto` is kubectl's way:
+// the websocket first and, when the server (or a proxy before it) answers
+// the upgrade with anything but 101 save an authentication error, SPDY once.
+class ExecConnection {
+ public:
+  ExecConnection(net::io_context& io, const ContextCredentials& creds, ExecProtocol protocol)
+      : io_(io), creds_(creds), protocol_(protocol) {
+    if (protocol == ExecProtocol::kSpdy) {
+      stream_ = spdy::MakeSpdyExecStream(io, creds);
+    } else {
+      stream_ = std::make_unique<WebSocketExecStream>(io, creds);
+    }
+  }
+
+  awaitable<void> Open(const ExecTarget& target, const std::vector<std::string>& command,
+                       bool with_stdin) {
+    bool opened = co_await stream_->Open(target, command, with_stdin);
+    if (!opened && protocol_ == ExecProtocol::kAuto) {
+      stream_->Abort();
+      stream_ = spdy::MakeSpdyExecStream(io_, creds_);
+      opened = co_await stream_->Open(target, command, with_stdin);
+    }
+    if (!opened) throw stream_->Refusal();
+  }
+
+  // The stream, once opened here (opening it directly skips the fallback).
+  ExecStream* operator->() { return stream_.get(); }
+
+ private:
+  net::io_context& io_;
+  const ContextCredentials& creds_;
+  ExecProtocol protocol_;
+  std::unique_ptr<ExecStream> stream_;
 };
 
 // Bridges the connected socket `fd` to one exec of `command` until either
@@ -296,13 +359,13 @@ class ExecSocket {
 void BridgeConnection(const ContextCredentials& creds, const ExecTarget& target,
                       const std::vector<std::string>& command, int fd) {
   net::io_context io;
-  ExecSocket socket(io, creds);
+  ExecConnection socket(io, creds, target.protocol);
   net::local::stream_protocol::socket local(io);
   local.assign(net::local::stream_protocol(), fd);
   auto end_both = [&] {
     boost::system::error_code ignored;
     local.close(ignored);
-    socket.Abort();
+    socket->Abort();
   };
   auto upstream = [&]() -> awaitable<void> {
     std::array<char, 32 * 1024> buffer;
@@ -313,12 +376,12 @@ void BridgeConnection(const ContextCredentials& creds, const ExecTarget& target,
       } catch (const boost::system::system_error&) {
         break;
       }
-      co_await socket.Send(kStdin, std::string_view(buffer.data(), size));
+      co_await socket->SendStdin(std::string_view(buffer.data(), size));
     }
     // The client hung up: the end of stdin ends `skyletd --connect`, and the
     // stream with it. A v4 stream cannot say so: it is cut.
-    if (socket.v5()) {
-      co_await socket.CloseStdin();
+    if (socket->CanCloseStdin()) {
+      co_await socket->CloseStdin();
     } else {
       end_both();
     }
@@ -326,7 +389,7 @@ void BridgeConnection(const ContextCredentials& creds, const ExecTarget& target,
   auto downstream = [&]() -> awaitable<void> {
     int channel = 0;
     std::string data;
-    while (co_await socket.Receive(channel, data)) {
+    while (co_await socket->Receive(channel, data)) {
       if (channel == kStdout && !data.empty()) {
         co_await net::async_write(local, net::buffer(data), use_awaitable);
       }
@@ -347,10 +410,18 @@ void BridgeConnection(const ContextCredentials& creds, const ExecTarget& target,
 // process (a CLI command or an SDK session), and their sockets go with it.
 }  // namespace
 
+ExecProtocol ExecProtocolFromName(std::string_view name) {
+  if (name.empty() || name == "auto") return ExecProtocol::kAuto;
+  if (name == "websocket") return ExecProtocol::kWebSocket;
+  if (name == "spdy") return ExecProtocol::kSpdy;
+  throw InvalidSkyPilotConfigError(
+      fmt::format("{}='{}': expected auto, websocket or spdy", kExecProtocolVariable, name));
+}
+
 ExecResult Exec(const ContextCredentials& credentials, const ExecTarget& target,
                 const std::vector<std::string>& command, std::string_view input, double timeout_s) {
   net::io_context io;
-  ExecSocket socket(io, credentials);
+  ExecConnection socket(io, credentials, target.protocol);
   ExecResult result;
   bool have_status = false, done = false;
   std::exception_ptr failure;
@@ -361,14 +432,10 @@ ExecResult Exec(const ContextCredentials& credentials, const ExecTarget& target,
         // that is done may have ended the stream before such a frame
         // arrives, and the write would fail (EPIPE) with its output unread.
         co_await socket.Open(target, command, !input.empty());
-        // Small messages: API servers limit the size of one they read.
-        constexpr size_t kChunk = 32 * 1024;
-        for (size_t offset = 0; offset < input.size(); offset += kChunk) {
-          co_await socket.Send(kStdin, input.substr(offset, kChunk));
-        }
+        co_await socket->SendStdin(input);
         int channel = 0;
         std::string data;
-        while (co_await socket.Receive(channel, data)) {
+        while (co_await socket->Receive(channel, data)) {
           if (channel == kStdout) {
             result.out += data;
           } else if (channel == kStderr) {
@@ -385,7 +452,7 @@ ExecResult Exec(const ContextCredentials& credentials, const ExecTarget& target,
       });
   io.run_for(std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000)));
   if (!done) {
-    socket.Abort();
+    socket->Abort();
     io.restart();
     io.run();
     throw NetworkError(
@@ -406,7 +473,7 @@ int ExecStreaming(const ContextCredentials& credentials, const ExecTarget& targe
                   const std::vector<std::string>& command, int in_fd, int out_fd, int err_fd,
                   double idle_timeout_s) {
   net::io_context io;
-  ExecSocket socket(io, credentials);
+  ExecConnection socket(io, credentials, target.protocol);
   net::posix::stream_descriptor input(io);
   const int input_copy = ::dup(in_fd);
   if (input_copy < 0) {
@@ -426,23 +493,23 @@ int ExecStreaming(const ContextCredentials& credentials, const ExecTarget& targe
       } catch (const boost::system::system_error&) {
         break;  // the end of the input (or an input that cannot be read)
       }
-      co_await socket.Send(kStdin, std::string_view(buffer.data(), size));
+      co_await socket->SendStdin(std::string_view(buffer.data(), size));
     }
-    if (socket.v5()) {
-      co_await socket.CloseStdin();
+    if (socket->CanCloseStdin()) {
+      co_await socket->CloseStdin();
     } else {
-      socket.Abort();
+      socket->Abort();
     }
   };
   net::co_spawn(
       io,
       [&]() -> awaitable<void> {
         co_await socket.Open(target, command, true);
-        socket.KeepAlive(idle_timeout_s);
+        socket->KeepAlive(idle_timeout_s);
         net::co_spawn(io, upstream(), [](std::exception_ptr) {});
         int channel = 0;
         std::string data;
-        while (co_await socket.Receive(channel, data)) {
+        while (co_await socket->Receive(channel, data)) {
           // Blocking writes: the reader downstream sets the pace.
           if (channel == kStdout || channel == kStderr) {
             const int fd = channel == kStdout ? out_fd : err_fd;

@@ -4,7 +4,9 @@
 // no better. Each binary message is one channel's bytes, its first byte the
 // channel: 0 stdin, 1 stdout, 2 stderr, 3 the final Status (the exit code),
 // 255 "close channel N" (v5 only: v4 cannot end stdin, so commands given
-// input here read a known number of bytes).
+// input here read a known number of bytes). When the server or a proxy
+// before it refuses the websocket upgrade, the exec goes over SPDY/3.1 as
+// kubectl's does (exec_spdy.h).
 #pragma once
 
 #include <filesystem>
@@ -16,10 +18,23 @@
 
 namespace skycore::kubernetes {
 
+// How an exec reaches the pod. kAuto: the websocket, and SPDY/3.1 when the
+// upgrade is answered with anything but 101 (an authentication error, 401
+// or 403, is reported as it is).
+enum class ExecProtocol { kAuto, kWebSocket, kSpdy };
+
+// `SKYCORE_K8S_EXEC_PROTOCOL`'s values: "auto" (or unset/empty),
+// "websocket", "spdy" — the analogue of kubectl's
+// `KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false`. Throws
+// InvalidSkyPilotConfigError for any other.
+ExecProtocol ExecProtocolFromName(std::string_view name);
+inline constexpr const char* kExecProtocolVariable = "SKYCORE_K8S_EXEC_PROTOCOL";
+
 struct ExecTarget {
   std::string namespace_name;
   std::string pod;
   std::string container;  // empty: the pod's only container
+  ExecProtocol protocol = ExecProtocol::kAuto;
 };
 
 struct ExecResult {

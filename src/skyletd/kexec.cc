@@ -81,6 +81,9 @@ int RunKexec(int argc, char** argv) {
   }
   ::signal(SIGPIPE, SIG_IGN);
   try {
+    target.protocol = skycore::kubernetes::ExecProtocolFromName(
+        skycore::kubernetes::ProcessEnvironment(skycore::kubernetes::kExecProtocolVariable)
+            .value_or(""));
     const auto credentials = skycore::kubernetes::ResolveContext(
         skycore::kubernetes::LoadKubeconfig(
             {kubeconfig},

@@ -1,0 +1,614 @@
+#include "kubernetes/exec_spdy.h"
+
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include <array>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <set>
+
+#include "skycore/error.h"
+
+namespace skycore::kubernetes::spdy {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using exec_transport::ExecStream;
+using net::awaitable;
+using net::use_awaitable;
+
+constexpr uint16_t kVersion = 3;
+constexpr size_t kHeaderSize = 8;
+constexpr uint32_t kMaxLength = (1u << 24) - 1;
+constexpr uint32_t kRefusedStream = 3;
+constexpr auto kUpgradeTimeout = std::chrono::seconds(30);
+// The streams' protocol, as kubectl offers it first (v4: the error stream
+// carries a JSON v1 Status, success included).
+constexpr const char* kStreamProtocol = "v4.channel.k8s.io";
+
+// The SPDY/3 header compression dictionary (draft-mbelshe-httpbis-spdy-00,
+// section 2.6.10.1).
+constexpr unsigned char kDictionary[] = {
+    0x00, 0x00, 0x00, 0x07, 0x6f, 0x70, 0x74, 0x69, 0x6f, 0x6e, 0x73, 0x00, 0x00, 0x00, 0x04, 0x68,
+    0x65, 0x61, 0x64, 0x00, 0x00, 0x00, 0x04, 0x70, 0x6f, 0x73, 0x74, 0x00, 0x00, 0x00, 0x03, 0x70,
+    0x75, 0x74, 0x00, 0x00, 0x00, 0x06, 0x64, 0x65, 0x6c, 0x65, 0x74, 0x65, 0x00, 0x00, 0x00, 0x05,
+    0x74, 0x72, 0x61, 0x63, 0x65, 0x00, 0x00, 0x00, 0x06, 0x61, 0x63, 0x63, 0x65, 0x70, 0x74, 0x00,
+    0x00, 0x00, 0x0e, 0x61, 0x63, 0x63, 0x65, 0x70, 0x74, 0x2d, 0x63, 0x68, 0x61, 0x72, 0x73, 0x65,
+    0x74, 0x00, 0x00, 0x00, 0x0f, 0x61, 0x63, 0x63, 0x65, 0x70, 0x74, 0x2d, 0x65, 0x6e, 0x63, 0x6f,
+    0x64, 0x69, 0x6e, 0x67, 0x00, 0x00, 0x00, 0x0f, 0x61, 0x63, 0x63, 0x65, 0x70, 0x74, 0x2d, 0x6c,
+    0x61, 0x6e, 0x67, 0x75, 0x61, 0x67, 0x65, 0x00, 0x00, 0x00, 0x0d, 0x61, 0x63, 0x63, 0x65, 0x70,
+    0x74, 0x2d, 0x72, 0x61, 0x6e, 0x67, 0x65, 0x73, 0x00, 0x00, 0x00, 0x03, 0x61, 0x67, 0x65, 0x00,
+    0x00, 0x00, 0x05, 0x61, 0x6c, 0x6c, 0x6f, 0x77, 0x00, 0x00, 0x00, 0x0d, 0x61, 0x75, 0x74, 0x68,
+    0x6f, 0x72, 0x69, 0x7a, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x00, 0x00, 0x00, 0x0d, 0x63, 0x61, 0x63,
+    0x68, 0x65, 0x2d, 0x63, 0x6f, 0x6e, 0x74, 0x72, 0x6f, 0x6c, 0x00, 0x00, 0x00, 0x0a, 0x63, 0x6f,
+    0x6e, 0x6e, 0x65, 0x63, 0x74, 0x69, 0x6f, 0x6e, 0x00, 0x00, 0x00, 0x0c, 0x63, 0x6f, 0x6e, 0x74,
+    0x65, 0x6e, 0x74, 0x2d, 0x62, 0x61, 0x73, 0x65, 0x00, 0x00, 0x00, 0x10, 0x63, 0x6f, 0x6e, 0x74,
+    0x65, 0x6e, 0x74, 0x2d, 0x65, 0x6e, 0x63, 0x6f, 0x64, 0x69, 0x6e, 0x67, 0x00, 0x00, 0x00, 0x10,
+    0x63, 0x6f, 0x6e, 0x74, 0x65, 0x6e, 0x74, 0x2d, 0x6c, 0x61, 0x6e, 0x67, 0x75, 0x61, 0x67, 0x65,
+    0x00, 0x00, 0x00, 0x0e, 0x63, 0x6f, 0x6e, 0x74, 0x65, 0x6e, 0x74, 0x2d, 0x6c, 0x65, 0x6e, 0x67,
+    0x74, 0x68, 0x00, 0x00, 0x00, 0x10, 0x63, 0x6f, 0x6e, 0x74, 0x65, 0x6e, 0x74, 0x2d, 0x6c, 0x6f,
+    0x63, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x00, 0x00, 0x00, 0x0b, 0x63, 0x6f, 0x6e, 0x74, 0x65, 0x6e,
+    0x74, 0x2d, 0x6d, 0x64, 0x35, 0x00, 0x00, 0x00, 0x0d, 0x63, 0x6f, 0x6e, 0x74, 0x65, 0x6e, 0x74,
+    0x2d, 0x72, 0x61, 0x6e, 0x67, 0x65, 0x00, 0x00, 0x00, 0x0c, 0x63, 0x6f, 0x6e, 0x74, 0x65, 0x6e,
+    0x74, 0x2d, 0x74, 0x79, 0x70, 0x65, 0x00, 0x00, 0x00, 0x04, 0x64, 0x61, 0x74, 0x65, 0x00, 0x00,
+    0x00, 0x04, 0x65, 0x74, 0x61, 0x67, 0x00, 0x00, 0x00, 0x06, 0x65, 0x78, 0x70, 0x65, 0x63, 0x74,
+    0x00, 0x00, 0x00, 0x07, 0x65, 0x78, 0x70, 0x69, 0x72, 0x65, 0x73, 0x00, 0x00, 0x00, 0x04, 0x66,
+    0x72, 0x6f, 0x6d, 0x00, 0x00, 0x00, 0x04, 0x68, 0x6f, 0x73, 0x74, 0x00, 0x00, 0x00, 0x08, 0x69,
+    0x66, 0x2d, 0x6d, 0x61, 0x74, 0x63, 0x68, 0x00, 0x00, 0x00, 0x11, 0x69, 0x66, 0x2d, 0x6d, 0x6f,
+    0x64, 0x69, 0x66, 0x69, 0x65, 0x64, 0x2d, 0x73, 0x69, 0x6e, 0x63, 0x65, 0x00, 0x00, 0x00, 0x0d,
+    0x69, 0x66, 0x2d, 0x6e, 0x6f, 0x6e, 0x65, 0x2d, 0x6d, 0x61, 0x74, 0x63, 0x68, 0x00, 0x00, 0x00,
+    0x08, 0x69, 0x66, 0x2d, 0x72, 0x61, 0x6e, 0x67, 0x65, 0x00, 0x00, 0x00, 0x13, 0x69, 0x66, 0x2d,
+    0x75, 0x6e, 0x6d, 0x6f, 0x64, 0x69, 0x66, 0x69, 0x65, 0x64, 0x2d, 0x73, 0x69, 0x6e, 0x63, 0x65,
+    0x00, 0x00, 0x00, 0x0d, 0x6c, 0x61, 0x73, 0x74, 0x2d, 0x6d, 0x6f, 0x64, 0x69, 0x66, 0x69, 0x65,
+    0x64, 0x00, 0x00, 0x00, 0x08, 0x6c, 0x6f, 0x63, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x00, 0x00, 0x00,
+    0x0c, 0x6d, 0x61, 0x78, 0x2d, 0x66, 0x6f, 0x72, 0x77, 0x61, 0x72, 0x64, 0x73, 0x00, 0x00, 0x00,
+    0x06, 0x70, 0x72, 0x61, 0x67, 0x6d, 0x61, 0x00, 0x00, 0x00, 0x12, 0x70, 0x72, 0x6f, 0x78, 0x79,
+    0x2d, 0x61, 0x75, 0x74, 0x68, 0x65, 0x6e, 0x74, 0x69, 0x63, 0x61, 0x74, 0x65, 0x00, 0x00, 0x00,
+    0x13, 0x70, 0x72, 0x6f, 0x78, 0x79, 0x2d, 0x61, 0x75, 0x74, 0x68, 0x6f, 0x72, 0x69, 0x7a, 0x61,
+    0x74, 0x69, 0x6f, 0x6e, 0x00, 0x00, 0x00, 0x05, 0x72, 0x61, 0x6e, 0x67, 0x65, 0x00, 0x00, 0x00,
+    0x07, 0x72, 0x65, 0x66, 0x65, 0x72, 0x65, 0x72, 0x00, 0x00, 0x00, 0x0b, 0x72, 0x65, 0x74, 0x72,
+    0x79, 0x2d, 0x61, 0x66, 0x74, 0x65, 0x72, 0x00, 0x00, 0x00, 0x06, 0x73, 0x65, 0x72, 0x76, 0x65,
+    0x72, 0x00, 0x00, 0x00, 0x02, 0x74, 0x65, 0x00, 0x00, 0x00, 0x07, 0x74, 0x72, 0x61, 0x69, 0x6c,
+    0x65, 0x72, 0x00, 0x00, 0x00, 0x11, 0x74, 0x72, 0x61, 0x6e, 0x73, 0x66, 0x65, 0x72, 0x2d, 0x65,
+    0x6e, 0x63, 0x6f, 0x64, 0x69, 0x6e, 0x67, 0x00, 0x00, 0x00, 0x07, 0x75, 0x70, 0x67, 0x72, 0x61,
+    0x64, 0x65, 0x00, 0x00, 0x00, 0x0a, 0x75, 0x73, 0x65, 0x72, 0x2d, 0x61, 0x67, 0x65, 0x6e, 0x74,
+    0x00, 0x00, 0x00, 0x04, 0x76, 0x61, 0x72, 0x79, 0x00, 0x00, 0x00, 0x03, 0x76, 0x69, 0x61, 0x00,
+    0x00, 0x00, 0x07, 0x77, 0x61, 0x72, 0x6e, 0x69, 0x6e, 0x67, 0x00, 0x00, 0x00, 0x10, 0x77, 0x77,
+    0x77, 0x2d, 0x61, 0x75, 0x74, 0x68, 0x65, 0x6e, 0x74, 0x69, 0x63, 0x61, 0x74, 0x65, 0x00, 0x00,
+    0x00, 0x06, 0x6d, 0x65, 0x74, 0x68, 0x6f, 0x64, 0x00, 0x00, 0x00, 0x03, 0x67, 0x65, 0x74, 0x00,
+    0x00, 0x00, 0x06, 0x73, 0x74, 0x61, 0x74, 0x75, 0x73, 0x00, 0x00, 0x00, 0x06, 0x32, 0x30, 0x30,
+    0x20, 0x4f, 0x4b, 0x00, 0x00, 0x00, 0x07, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x00, 0x00,
+    0x00, 0x08, 0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e, 0x31, 0x00, 0x00, 0x00, 0x03, 0x75, 0x72,
+    0x6c, 0x00, 0x00, 0x00, 0x06, 0x70, 0x75, 0x62, 0x6c, 0x69, 0x63, 0x00, 0x00, 0x00, 0x0a, 0x73,
+    0x65, 0x74, 0x2d, 0x63, 0x6f, 0x6f, 0x6b, 0x69, 0x65, 0x00, 0x00, 0x00, 0x0a, 0x6b, 0x65, 0x65,
+    0x70, 0x2d, 0x61, 0x6c, 0x69, 0x76, 0x65, 0x00, 0x00, 0x00, 0x06, 0x6f, 0x72, 0x69, 0x67, 0x69,
+    0x6e, 0x31, 0x30, 0x30, 0x31, 0x30, 0x31, 0x32, 0x30, 0x31, 0x32, 0x30, 0x32, 0x32, 0x30, 0x35,
+    0x32, 0x30, 0x36, 0x33, 0x30, 0x30, 0x33, 0x30, 0x32, 0x33, 0x30, 0x33, 0x33, 0x30, 0x34, 0x33,
+    0x30, 0x35, 0x33, 0x30, 0x36, 0x33, 0x30, 0x37, 0x34, 0x30, 0x32, 0x34, 0x30, 0x35, 0x34, 0x30,
+    0x36, 0x34, 0x30, 0x37, 0x34, 0x30, 0x38, 0x34, 0x30, 0x39, 0x34, 0x31, 0x30, 0x34, 0x31, 0x31,
+    0x34, 0x31, 0x32, 0x34, 0x31, 0x33, 0x34, 0x31, 0x34, 0x34, 0x31, 0x35, 0x34, 0x31, 0x36, 0x34,
+    0x31, 0x37, 0x35, 0x30, 0x32, 0x35, 0x30, 0x34, 0x35, 0x30, 0x35, 0x32, 0x30, 0x33, 0x20, 0x4e,
+    0x6f, 0x6e, 0x2d, 0x41, 0x75, 0x74, 0x68, 0x6f, 0x72, 0x69, 0x74, 0x61, 0x74, 0x69, 0x76, 0x65,
+    0x20, 0x49, 0x6e, 0x66, 0x6f, 0x72, 0x6d, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x32, 0x30, 0x34, 0x20,
+    0x4e, 0x6f, 0x20, 0x43, 0x6f, 0x6e, 0x74, 0x65, 0x6e, 0x74, 0x33, 0x30, 0x31, 0x20, 0x4d, 0x6f,
+    0x76, 0x65, 0x64, 0x20, 0x50, 0x65, 0x72, 0x6d, 0x61, 0x6e, 0x65, 0x6e, 0x74, 0x6c, 0x79, 0x34,
+    0x30, 0x30, 0x20, 0x42, 0x61, 0x64, 0x20, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x34, 0x30,
+    0x31, 0x20, 0x55, 0x6e, 0x61, 0x75, 0x74, 0x68, 0x6f, 0x72, 0x69, 0x7a, 0x65, 0x64, 0x34, 0x30,
+    0x33, 0x20, 0x46, 0x6f, 0x72, 0x62, 0x69, 0x64, 0x64, 0x65, 0x6e, 0x34, 0x30, 0x34, 0x20, 0x4e,
+    0x6f, 0x74, 0x20, 0x46, 0x6f, 0x75, 0x6e, 0x64, 0x35, 0x30, 0x30, 0x20, 0x49, 0x6e, 0x74, 0x65,
+    0x72, 0x6e, 0x61, 0x6c, 0x20, 0x53, 0x65, 0x72, 0x76, 0x65, 0x72, 0x20, 0x45, 0x72, 0x72, 0x6f,
+    0x72, 0x35, 0x30, 0x31, 0x20, 0x4e, 0x6f, 0x74, 0x20, 0x49, 0x6d, 0x70, 0x6c, 0x65, 0x6d, 0x65,
+    0x6e, 0x74, 0x65, 0x64, 0x35, 0x30, 0x33, 0x20, 0x53, 0x65, 0x72, 0x76, 0x69, 0x63, 0x65, 0x20,
+    0x55, 0x6e, 0x61, 0x76, 0x61, 0x69, 0x6c, 0x61, 0x62, 0x6c, 0x65, 0x4a, 0x61, 0x6e, 0x20, 0x46,
+    0x65, 0x62, 0x20, 0x4d, 0x61, 0x72, 0x20, 0x41, 0x70, 0x72, 0x20, 0x4d, 0x61, 0x79, 0x20, 0x4a,
+    0x75, 0x6e, 0x20, 0x4a, 0x75, 0x6c, 0x20, 0x41, 0x75, 0x67, 0x20, 0x53, 0x65, 0x70, 0x74, 0x20,
+    0x4f, 0x63, 0x74, 0x20, 0x4e, 0x6f, 0x76, 0x20, 0x44, 0x65, 0x63, 0x20, 0x30, 0x30, 0x3a, 0x30,
+    0x30, 0x3a, 0x30, 0x30, 0x20, 0x4d, 0x6f, 0x6e, 0x2c, 0x20, 0x54, 0x75, 0x65, 0x2c, 0x20, 0x57,
+    0x65, 0x64, 0x2c, 0x20, 0x54, 0x68, 0x75, 0x2c, 0x20, 0x46, 0x72, 0x69, 0x2c, 0x20, 0x53, 0x61,
+    0x74, 0x2c, 0x20, 0x53, 0x75, 0x6e, 0x2c, 0x20, 0x47, 0x4d, 0x54, 0x63, 0x68, 0x75, 0x6e, 0x6b,
+    0x65, 0x64, 0x2c, 0x74, 0x65, 0x78, 0x74, 0x2f, 0x68, 0x74, 0x6d, 0x6c, 0x2c, 0x69, 0x6d, 0x61,
+    0x67, 0x65, 0x2f, 0x70, 0x6e, 0x67, 0x2c, 0x69, 0x6d, 0x61, 0x67, 0x65, 0x2f, 0x6a, 0x70, 0x67,
+    0x2c, 0x69, 0x6d, 0x61, 0x67, 0x65, 0x2f, 0x67, 0x69, 0x66, 0x2c, 0x61, 0x70, 0x70, 0x6c, 0x69,
+    0x63, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x2f, 0x78, 0x6d, 0x6c, 0x2c, 0x61, 0x70, 0x70, 0x6c, 0x69,
+    0x63, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x2f, 0x78, 0x68, 0x74, 0x6d, 0x6c, 0x2b, 0x78, 0x6d, 0x6c,
+    0x2c, 0x74, 0x65, 0x78, 0x74, 0x2f, 0x70, 0x6c, 0x61, 0x69, 0x6e, 0x2c, 0x74, 0x65, 0x78, 0x74,
+    0x2f, 0x6a, 0x61, 0x76, 0x61, 0x73, 0x63, 0x72, 0x69, 0x70, 0x74, 0x2c, 0x70, 0x75, 0x62, 0x6c,
+    0x69, 0x63, 0x70, 0x72, 0x69, 0x76, 0x61, 0x74, 0x65, 0x6d, 0x61, 0x78, 0x2d, 0x61, 0x67, 0x65,
+    0x3d, 0x67, 0x7a, 0x69, 0x70, 0x2c, 0x64, 0x65, 0x66, 0x6c, 0x61, 0x74, 0x65, 0x2c, 0x73, 0x64,
+    0x63, 0x68, 0x63, 0x68, 0x61, 0x72, 0x73, 0x65, 0x74, 0x3d, 0x75, 0x74, 0x66, 0x2d, 0x38, 0x63,
+    0x68, 0x61, 0x72, 0x73, 0x65, 0x74, 0x3d, 0x69, 0x73, 0x6f, 0x2d, 0x38, 0x38, 0x35, 0x39, 0x2d,
+    0x31, 0x2c, 0x75, 0x74, 0x66, 0x2d, 0x2c, 0x2a, 0x2c, 0x65, 0x6e, 0x71, 0x3d, 0x30, 0x2e,
+};
+
+void PutU16(std::string& out, uint16_t value) {
+  out.push_back(static_cast<char>(value >> 8));
+  out.push_back(static_cast<char>(value & 0xff));
+}
+
+void PutU32(std::string& out, uint32_t value) {
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((value >> shift) & 0xff));
+}
+
+uint32_t GetU32(std::string_view bytes, size_t offset) {
+  uint32_t value = 0;
+  for (size_t i = 0; i < 4; ++i) value = value << 8 | static_cast<unsigned char>(bytes[offset + i]);
+  return value;
+}
+
+NetworkError Malformed(std::string_view what) {
+  std::string message = "the API server sent a malformed SPDY frame: ";
+  message += what;
+  return NetworkError(message);
+}
+
+}  // namespace
+
+std::optional<Frame> DecodeFrame(std::string& bytes) {
+  if (bytes.size() < kHeaderSize) return std::nullopt;
+  const uint32_t first = GetU32(bytes, 0), second = GetU32(bytes, 4);
+  const uint32_t length = second & kMaxLength;
+  if (bytes.size() < kHeaderSize + length) return std::nullopt;
+  Frame frame;
+  frame.control = (first & 0x80000000u) != 0;
+  frame.flags = static_cast<uint8_t>(second >> 24);
+  frame.payload = bytes.substr(kHeaderSize, length);
+  bytes.erase(0, kHeaderSize + length);
+  if (!frame.control) {
+    frame.stream_id = first & 0x7fffffffu;
+    return frame;
+  }
+  const auto version = static_cast<uint16_t>((first >> 16) & 0x7fff);
+  if (version != kVersion) throw Malformed(fmt::format("version {}, not 3", version));
+  frame.type = static_cast<uint16_t>(first & 0xffff);
+  switch (frame.type) {
+    case kSynStream:
+    case kSynReply:
+    case kRstStream:
+    case kHeaders:
+    case kWindowUpdate:
+      if (frame.payload.size() < 4) throw Malformed("a control frame too short for its stream id");
+      frame.stream_id = GetU32(frame.payload, 0) & 0x7fffffffu;
+      break;
+    default:
+      break;
+  }
+  return frame;
+}
+
+std::string EncodeData(uint32_t stream_id, std::string_view data, bool fin) {
+  std::string out;
+  out.reserve(kHeaderSize + data.size());
+  PutU32(out, stream_id & 0x7fffffffu);
+  PutU32(out, static_cast<uint32_t>(fin ? kFlagFin : 0) << 24 | static_cast<uint32_t>(data.size()));
+  out.append(data);
+  return out;
+}
+
+std::string EncodeControl(ControlType type, uint8_t flags, std::string_view payload) {
+  std::string out;
+  out.reserve(kHeaderSize + payload.size());
+  PutU16(out, 0x8000 | kVersion);
+  PutU16(out, type);
+  PutU32(out, static_cast<uint32_t>(flags) << 24 | static_cast<uint32_t>(payload.size()));
+  out.append(payload);
+  return out;
+}
+
+std::string EncodeSynStream(uint32_t stream_id, std::string_view header_block, uint8_t flags) {
+  std::string payload;
+  PutU32(payload, stream_id);
+  PutU32(payload, 0);    // associated-to stream: none
+  payload.push_back(0);  // priority (3 bits) and unused bits
+  payload.push_back(0);  // credential slot
+  payload.append(header_block);
+  return EncodeControl(kSynStream, flags, payload);
+}
+
+std::string EncodePing(uint32_t id) {
+  std::string payload;
+  PutU32(payload, id);
+  return EncodeControl(kPing, 0, payload);
+}
+
+std::string EncodeWindowUpdate(uint32_t stream_id, uint32_t delta) {
+  std::string payload;
+  PutU32(payload, stream_id);
+  PutU32(payload, delta);
+  return EncodeControl(kWindowUpdate, 0, payload);
+}
+
+std::string EncodeRstStream(uint32_t stream_id, uint32_t status) {
+  std::string payload;
+  PutU32(payload, stream_id);
+  PutU32(payload, status);
+  return EncodeControl(kRstStream, 0, payload);
+}
+
+std::string EncodeHeaderBlock(const Headers& headers) {
+  std::string out;
+  PutU32(out, static_cast<uint32_t>(headers.size()));
+  for (const auto& [name, value] : headers) {
+    PutU32(out, static_cast<uint32_t>(name.size()));
+    out.append(name);
+    PutU32(out, static_cast<uint32_t>(value.size()));
+    out.append(value);
+  }
+  return out;
+}
+
+Headers DecodeHeaderBlock(std::string_view block) {
+  size_t offset = 0;
+  auto take_length = [&]() -> uint32_t {
+    if (block.size() - offset < 4) throw Malformed("a header block cut short");
+    const uint32_t value = GetU32(block, offset);
+    offset += 4;
+    return value;
+  };
+  auto take = [&](uint32_t length) {
+    if (block.size() - offset < length) throw Malformed("a header block cut short");
+    std::string value(block.substr(offset, length));
+    offset += length;
+    return value;
+  };
+  const uint32_t count = take_length();
+  if (count > block.size() / 8) throw Malformed("a header block counting more headers than fit");
+  Headers headers;
+  for (uint32_t i = 0; i < count; ++i) {
+    std::string name = take(take_length());
+    std::string value = take(take_length());
+    headers.emplace_back(std::move(name), std::move(value));
+  }
+  return headers;
+}
+
+HeaderCompressor::HeaderCompressor() : zlib_(std::make_unique<z_stream>()) {
+  if (deflateInit(zlib_.get(), Z_BEST_COMPRESSION) != Z_OK ||
+      deflateSetDictionary(zlib_.get(), kDictionary, sizeof kDictionary) != Z_OK) {
+    throw InternalError("zlib cannot start a SPDY header compressor");
+  }
+}
+
+HeaderCompressor::~HeaderCompressor() { deflateEnd(zlib_.get()); }
+
+std::string HeaderCompressor::Compress(const Headers& headers) {
+  std::string input = EncodeHeaderBlock(headers);
+  std::string out;
+  zlib_->next_in = reinterpret_cast<Bytef*>(input.data());
+  zlib_->avail_in = static_cast<uInt>(input.size());
+  std::array<unsigned char, 4096> chunk;
+  do {
+    zlib_->next_out = chunk.data();
+    zlib_->avail_out = static_cast<uInt>(chunk.size());
+    if (deflate(zlib_.get(), Z_SYNC_FLUSH) == Z_STREAM_ERROR) {
+      throw InternalError("zlib failed to compress a SPDY header block");
+    }
+    out.append(reinterpret_cast<const char*>(chunk.data()), chunk.size() - zlib_->avail_out);
+  } while (zlib_->avail_out == 0);
+  return out;
+}
+
+HeaderDecompressor::HeaderDecompressor() : zlib_(std::make_unique<z_stream>()) {
+  if (inflateInit(zlib_.get()) != Z_OK) {
+    throw InternalError("zlib cannot start a SPDY header decompressor");
+  }
+}
+
+HeaderDecompressor::~HeaderDecompressor() { inflateEnd(zlib_.get()); }
+
+Headers HeaderDecompressor::Decompress(std::string_view compressed) {
+  std::string out;
+  zlib_->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
+  zlib_->avail_in = static_cast<uInt>(compressed.size());
+  std::array<unsigned char, 4096> chunk;
+  do {
+    zlib_->next_out = chunk.data();
+    zlib_->avail_out = static_cast<uInt>(chunk.size());
+    int status = inflate(zlib_.get(), Z_SYNC_FLUSH);
+    if (status == Z_NEED_DICT) {
+      // The first block asks for the dictionary the stream was primed with.
+      if (inflateSetDictionary(zlib_.get(), kDictionary, sizeof kDictionary) != Z_OK) {
+        throw Malformed("a header block compressed with another dictionary");
+      }
+      status = inflate(zlib_.get(), Z_SYNC_FLUSH);
+    }
+    if (status != Z_OK && status != Z_BUF_ERROR) {
+      throw Malformed(fmt::format("a header block zlib cannot inflate ({})",
+                                  zlib_->msg ? zlib_->msg : std::to_string(status)));
+    }
+    out.append(reinterpret_cast<const char*>(chunk.data()), chunk.size() - zlib_->avail_out);
+    if (status == Z_BUF_ERROR) break;  // all input taken, all output given
+  } while (zlib_->avail_in > 0 || zlib_->avail_out == 0);
+  return DecodeHeaderBlock(out);
+}
+
+namespace {
+
+// One exec over a SPDY/3.1 connection.
+class SpdyExecStream final : public ExecStream {
+ public:
+  SpdyExecStream(net::io_context& io, const ContextCredentials& creds)
+      : creds_(creds),
+        address_(exec_transport::ParseServer(creds)),
+        tls_(exec_transport::MakeTls(creds)),
+        stream_(io, tls_),
+        watchdog_(io) {}
+
+  awaitable<bool> Open(const ExecTarget& target, const std::vector<std::string>& command,
+                       bool with_stdin) override {
+    const std::string path = exec_transport::ExecPath(address_, target, command, with_stdin);
+    http::response<http::string_body> response;
+    try {
+      co_await exec_transport::ConnectTls(stream_, address_, creds_);
+      // kubectl POSTs a SPDY exec (a websocket one is a GET).
+      http::request<http::empty_body> request{http::verb::post, path, 11};
+      request.set(http::field::host, address_.host + ":" + address_.port);
+      request.set(http::field::connection, "Upgrade");
+      request.set(http::field::upgrade, "SPDY/3.1");
+      request.set("X-Stream-Protocol-Version", kStreamProtocol);
+      request.set(http::field::user_agent, "skycore/kubernetes");
+      if (!creds_.token.empty()) request.set(http::field::authorization, "Bearer " + creds_.token);
+      request.prepare_payload();
+      auto& lowest = beast::get_lowest_layer(stream_);
+      lowest.expires_after(kUpgradeTimeout);
+      co_await http::async_write(stream_, request, use_awaitable);
+      // A 101 has no body: what follows its header in `buffer` is SPDY.
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(1 << 20);
+      beast::flat_buffer buffer;
+      co_await http::async_read(stream_, buffer, parser, use_awaitable);
+      lowest.expires_never();
+      response = parser.release();
+      inbox_ = beast::buffers_to_string(buffer.data());
+    } catch (const boost::system::system_error& e) {
+      throw NetworkError(fmt::format(
+          "Kubernetes context '{}': exec (SPDY) in pod {}/{} through {} failed: {}", creds_.context,
+          target.namespace_name, target.pod, creds_.server, e.code().message()));
+    }
+    const int status = static_cast<int>(response.result_int());
+    if (status != 101) {
+      refusal_ = exec_transport::UpgradeRefused(creds_, target, status, response.body());
+      if (status == 401 || status == 403) throw *refusal_;
+      co_return false;
+    }
+    const std::string protocol(response["X-Stream-Protocol-Version"]);
+    if (protocol != kStreamProtocol) {
+      Abort();
+      throw NetworkError(fmt::format(
+          "Kubernetes context '{}': the API server answered the SPDY exec with stream protocol "
+          "'{}'; skycore speaks {}",
+          creds_.context, protocol, kStreamProtocol));
+    }
+    // The streams, in kubectl's order: the error stream first, so that a
+    // failure to start the command has somewhere to go.
+    uint32_t next_id = 1;
+    auto open = [&](const char* type, int channel) {
+      const uint32_t id = next_id;
+      next_id += 2;
+      channels_[id] = channel;
+      outbox_.push_back(EncodeSynStream(id, compressor_.Compress({{"streamtype", type}}), 0));
+      return id;
+    };
+    open("error", exec_transport::kStatus);
+    if (with_stdin) stdin_id_ = open("stdin", exec_transport::kStdin);
+    open("stdout", exec_transport::kStdout);
+    open("stderr", exec_transport::kStderr);
+    for (const auto& [id, channel] : channels_) {
+      if (channel != exec_transport::kStdin) receiving_.insert(id);
+    }
+    try {
+      co_await Flush();
+    } catch (const boost::system::system_error& e) {
+      throw NetworkError(
+          fmt::format("Kubernetes context '{}': the SPDY exec stream broke while opening: {}",
+                      creds_.context, e.code().message()));
+    }
+    co_return true;
+  }
+
+  NetworkError Refusal() const override { return *refusal_; }
+  bool CanCloseStdin() const override { return true; }
+
+  void KeepAlive(double idle_s) override {
+    idle_ = std::chrono::milliseconds(static_cast<long long>(idle_s * 1000));
+    last_receive_ = std::chrono::steady_clock::now();
+    net::co_spawn(watchdog_.get_executor(), Watch(), [](std::exception_ptr) {});
+  }
+
+  awaitable<void> SendStdin(std::string_view data) override {
+    // Small frames, as on the websocket: the server reads them whole.
+    constexpr size_t kChunk = 32 * 1024;
+    for (size_t offset = 0; offset < data.size(); offset += kChunk) {
+      co_await Write(EncodeData(stdin_id_, data.substr(offset, kChunk), false));
+    }
+  }
+
+  awaitable<void> CloseStdin() override { co_await Write(EncodeData(stdin_id_, {}, true)); }
+
+  awaitable<bool> Receive(int& channel, std::string& data) override {
+    for (;;) {
+      // The server has ended every stream it writes: the exec is over.
+      if (receiving_.empty()) co_return Finish();
+      std::optional<Frame> frame;
+      while (!(frame = DecodeFrame(inbox_))) {
+        if (!co_await ReadMore()) co_return Finish();
+      }
+      if (!frame->control) {
+        const auto found = channels_.find(frame->stream_id);
+        if ((frame->flags & kFlagFin) != 0) receiving_.erase(frame->stream_id);
+        if (frame->payload.empty() || found == channels_.end()) continue;
+        // Give back what was read, to the stream and to the connection
+        // (SPDY/3.1 windows both), so that more than 64 KiB can come.
+        const auto size = static_cast<uint32_t>(frame->payload.size());
+        Post(EncodeWindowUpdate(frame->stream_id, size) + EncodeWindowUpdate(0, size));
+        channel = found->second;
+        data = std::move(frame->payload);
+        co_return true;
+      }
+      Handle(*frame);
+    }
+  }
+
+  void Abort() override {
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().close(ignored);
+    watchdog_.cancel();
+  }
+
+ private:
+  // A control frame from the server.
+  void Handle(const Frame& frame) {
+    switch (frame.type) {
+      case kSynReply:
+      case kHeaders:
+        // Decompressed even when unused: the zlib context spans the connection.
+        decompressor_.Decompress(std::string_view(frame.payload).substr(4));
+        if ((frame.flags & kFlagFin) != 0) receiving_.erase(frame.stream_id);
+        break;
+      case kSynStream:
+        // Exec servers open no streams; refuse any.
+        if (frame.payload.size() < 10) throw Malformed("a SYN_STREAM too short");
+        decompressor_.Decompress(std::string_view(frame.payload).substr(10));
+        Post(EncodeRstStream(frame.stream_id, kRefusedStream));
+        break;
+      case kRstStream:
+        receiving_.erase(frame.stream_id);
+        break;
+      case kPing:
+        if (frame.payload.size() < 4) throw Malformed("a PING too short");
+        // Even ids are the server's: answered with the same frame. Odd ones
+        // answer ours; their arrival is all the watchdog needs.
+        if ((GetU32(frame.payload, 0) & 1) == 0) Post(EncodeControl(kPing, 0, frame.payload));
+        break;
+      case kGoAway:
+        // No new streams; the open ones run to their end.
+      case kSettings:
+      case kWindowUpdate:
+        // Stdin is not held back by the server's window: the exec servers
+        // (spdystream) keep none, and kubectl does not wait for one either.
+      default:
+        break;
+    }
+  }
+
+  awaitable<bool> ReadMore() {
+    std::array<char, 64 * 1024> chunk;
+    size_t size = 0;
+    try {
+      size = co_await stream_.async_read_some(net::buffer(chunk), use_awaitable);
+    } catch (const boost::system::system_error& e) {
+      if (timed_out_) {
+        throw NetworkError(fmt::format(
+            "Kubernetes context '{}': the SPDY exec stream went silent: nothing, not even a ping "
+            "answer, within {} s",
+            creds_.context, static_cast<double>(idle_.count()) / 1000));
+      }
+      if (exec_transport::IsEndOfStream(e.code())) co_return false;
+      throw NetworkError(fmt::format("Kubernetes context '{}': the SPDY exec stream broke: {}",
+                                     creds_.context, e.code().message()));
+    }
+    inbox_.append(chunk.data(), size);
+    last_receive_ = std::chrono::steady_clock::now();
+    co_return true;
+  }
+
+  bool Finish() {
+    finished_ = true;
+    watchdog_.cancel();
+    return false;
+  }
+
+  // Pings a stream quiet for half the idle time; cuts one quiet for all of it.
+  awaitable<void> Watch() {
+    uint32_t ping_id = 1;
+    while (!finished_) {
+      watchdog_.expires_after(idle_ / 2);
+      co_await watchdog_.async_wait(use_awaitable);
+      const auto quiet = std::chrono::steady_clock::now() - last_receive_;
+      if (quiet >= idle_) {
+        timed_out_ = true;
+        Abort();
+        co_return;
+      }
+      if (quiet >= idle_ / 2) {
+        Post(EncodePing(ping_id));
+        ping_id += 2;
+      }
+    }
+  }
+
+  // Frames go out one write at a time, in order, whoever sends them: stdin,
+  // window updates and ping answers interleave.
+  awaitable<void> Write(std::string frame) {
+    outbox_.push_back(std::move(frame));
+    try {
+      co_await Flush();
+    } catch (const boost::system::system_error& e) {
+      throw NetworkError(
+          fmt::format("Kubernetes context '{}': the exec stream ended while sending stdin: {}",
+                      creds_.context, e.code().message()));
+    }
+  }
+
+  // Sends a frame without waiting for it (the reader must not stall on the
+  // writer); a failure shows up on the read side.
+  void Post(std::string frame) {
+    outbox_.push_back(std::move(frame));
+    if (writing_) return;
+    net::co_spawn(watchdog_.get_executor(), Flush(), [](std::exception_ptr) {});
+  }
+
+  awaitable<void> Flush() {
+    if (writing_) co_return;  // the running writer takes it
+    writing_ = true;
+    try {
+      while (!outbox_.empty()) {
+        const std::string next = std::move(outbox_.front());
+        outbox_.pop_front();
+        co_await net::async_write(stream_, net::buffer(next), use_awaitable);
+      }
+    } catch (...) {
+      writing_ = false;
+      throw;
+    }
+    writing_ = false;
+  }
+
+  const ContextCredentials& creds_;
+  exec_transport::ServerAddress address_;
+  net::ssl::context tls_;
+  exec_transport::TlsStream stream_;
+  net::steady_timer watchdog_;
+  HeaderCompressor compressor_;
+  HeaderDecompressor decompressor_;
+  std::string inbox_;  // bytes read and not yet framed
+  std::deque<std::string> outbox_;
+  bool writing_ = false;
+  std::map<uint32_t, int> channels_;  // stream id -> channel
+  std::set<uint32_t> receiving_;      // the streams the server has yet to end
+  uint32_t stdin_id_ = 0;
+  std::optional<NetworkError> refusal_;  // the upgrade's refusal
+  bool finished_ = false;
+  bool timed_out_ = false;
+  std::chrono::milliseconds idle_{0};
+  std::chrono::steady_clock::time_point last_receive_;
+};
+
+}  // namespace
+
+std::unique_ptr<ExecStream> MakeSpdyExecStream(net::io_context& io,
+                                               const ContextCredentials& creds) {
+  return std::make_unique<SpdyExecStream>(io, creds);
+}
+
+}  // namespace skycore::kubernetes::spdy

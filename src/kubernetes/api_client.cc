@@ -58,9 +58,6 @@ size_t AppendBody(char* data, size_t size, size_t count, void* user) {
   return size * count;
 }
 
-struct CurlDeleter {
-  void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
-};
 struct SlistDeleter {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
@@ -91,6 +88,36 @@ std::string UrlEncode(std::string_view text) {
     }
   }
   return out;
+}
+
+struct ApiClient::Connection {
+  CURL* handle = nullptr;
+};
+
+void ApiClient::ConnectionDeleter::operator()(Connection* connection) const {
+  if (connection->handle) curl_easy_cleanup(connection->handle);
+  delete connection;
+}
+
+ApiClient::ConnectionPtr ApiClient::TakeConnection() const {
+  {
+    std::lock_guard<std::mutex> lock(connection_mutex_);
+    if (idle_connection_) {
+      // Options go, the open connection and TLS session stay.
+      curl_easy_reset(idle_connection_->handle);
+      return std::move(idle_connection_);
+    }
+  }
+  ConnectionPtr connection(new Connection);
+  connection->handle = curl_easy_init();
+  if (!connection->handle) throw InternalError("curl_easy_init failed");
+  return connection;
+}
+
+void ApiClient::ReturnConnection(ConnectionPtr connection) const {
+  if (!connection) return;
+  std::lock_guard<std::mutex> lock(connection_mutex_);
+  if (!idle_connection_) idle_connection_ = std::move(connection);
 }
 
 ApiClient::ApiClient(ContextCredentials credentials, ApiClientOptions options)
@@ -158,9 +185,13 @@ ApiResponse ApiClient::Send(const std::string& method, const std::string& path,
   long backoff_ms = options_.retry_backoff_ms;
   std::string last_error;
   for (int attempt = 1; attempt <= std::max(1, options_.max_attempts); ++attempt) {
-    std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-    if (!curl) throw InternalError("curl_easy_init failed");
-    CURL* handle = curl.get();
+    // Back to the idle slot however this attempt ends.
+    struct Lease {
+      const ApiClient* client;
+      ConnectionPtr connection;
+      ~Lease() { client->ReturnConnection(std::move(connection)); }
+    } lease{this, TakeConnection()};
+    CURL* handle = lease.connection->handle;
     const ContextCredentials& creds = *current;
     std::string response_body;
     char error_buffer[CURL_ERROR_SIZE] = {0};

@@ -72,8 +72,22 @@ class ApiClient {
   std::shared_ptr<const ContextCredentials> Renew(
       const std::shared_ptr<const ContextCredentials>& rejected) const;
 
+  // A libcurl handle with the connection it keeps open (api_client.cc).
+  struct Connection;
+  struct ConnectionDeleter {
+    void operator()(Connection* connection) const;
+  };
+  using ConnectionPtr = std::unique_ptr<Connection, ConnectionDeleter>;
+  // The idle handle, or a new one when another request holds it.
+  ConnectionPtr TakeConnection() const;
+  // Keeps `connection` for the next request (keep-alive: no new TCP and TLS
+  // handshake per request), or drops it when one is kept already.
+  void ReturnConnection(ConnectionPtr connection) const;
+
   ContextCredentials credentials_;
   ApiClientOptions options_;
+  mutable std::mutex connection_mutex_;
+  mutable ConnectionPtr idle_connection_;
   // What requests authenticate with: credentials_ until a 401 renews them.
   mutable std::mutex auth_mutex_;
   mutable std::shared_ptr<const ContextCredentials> current_;

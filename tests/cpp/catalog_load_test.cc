@@ -10,26 +10,16 @@
 
 #include "skycore/catalog.h"
 #include "skycore/error.h"
+#include "temp_dir.h"
 
 namespace skycore {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/skycore_catalog_XXXXXX";
-    path_ = ::mkdtemp(pattern);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+// Each test's own directory under /tmp.
+struct TempDir : skycore::testing::TempDir {
+  TempDir() : skycore::testing::TempDir("catalog") {}
 };
 
 void WriteFile(const fs::path& path, const std::string& text) {

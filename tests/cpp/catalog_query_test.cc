@@ -17,6 +17,7 @@
 #include "catalog/query.h"
 #include "catalog/table.h"
 #include "skycore/resources.h"
+#include "temp_dir.h"
 
 namespace skycore::catalog_internal {
 namespace {
@@ -25,20 +26,9 @@ namespace fs = std::filesystem;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/skycore_query_XXXXXX";
-    path_ = ::mkdtemp(pattern);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+// Each test's own directory under /tmp.
+struct TempDir : skycore::testing::TempDir {
+  TempDir() : skycore::testing::TempDir("query") {}
 };
 
 // A table with many ties: few distinct prices, shapes, regions and zones,

@@ -16,27 +16,16 @@
 #include "kubernetes/credential_plugin.h"
 #include "kubernetes/kubeconfig.h"
 #include "skycore/error.h"
+#include "temp_dir.h"
 
 namespace skycore::kubernetes {
 namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-class TempDir {
- public:
-  TempDir() {
-    const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-    path_ = fs::temp_directory_path() / fmt::format("skycore_k8s_auth_{}_{}", ::getpid(), stamp);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+// Each test's own directory under /tmp.
+struct TempDir : skycore::testing::TempDir {
+  TempDir() : skycore::testing::TempDir("k8s_auth") {}
 };
 
 std::string ReadFile(const fs::path& path) {

@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "kubernetes/inventory.h"
+#include "infra/kubernetes/inventory.h"
 #include "skycore/catalog.h"
 #include "skycore/optimizer.h"
 #include "skycore/yaml.h"

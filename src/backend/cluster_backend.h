@@ -6,10 +6,8 @@
 // the head and is reached from here, and how files reach the nodes. A
 // cluster's handle (JSON in the state store) names its backend in "infra".
 //
-//   local   every node is a directory on this machine (local_cluster.h)
-//   ssh     nodes are hosts of an SSH node pool (ssh_cluster.cc)
-//   slurm   nodes are a Slurm allocation (slurm_cluster.cc)
-//   kubernetes  nodes are pods of a kubeconfig context (k8s_cluster.cc)
+// Each infra's backend lives in its folder, src/infra/<name>/, and is made
+// through the registry (src/infra/infra.h).
 #pragma once
 
 #include <filesystem>
@@ -20,23 +18,23 @@
 #include <string>
 #include <vector>
 
-#include "backend/local_machine.h"
+#include "infra/local/machine.h"
 #include "skycore/optimizer.h"
 #include "skycore/sdk.h"
 #include "skycore/task.h"
 
 namespace skycore::backend {
 
-// What the backends need from the context (nothing global).
+// What the backends need from the context (nothing global). Nothing here is
+// infra-specific: each infra reads its own settings from `options` (the
+// configuration object) and the files under its state directory.
 struct BackendContext {
-  std::filesystem::path state_dir;
+  SkyOptions options;
   std::filesystem::path skyletd;  // the agent binary on this machine
-  std::filesystem::path ssh_config;
-  std::filesystem::path ssh_control_dir;  // empty: the default
-  std::filesystem::path slurm_config;     // ~/.slurm/config
-  std::vector<std::filesystem::path> kubeconfig_paths;
-  std::string user;  // who launches (labels of Kubernetes pods)
+  std::string user;               // who launches (labels of Kubernetes pods)
   std::function<const LocalMachine&()> machine;
+
+  const std::filesystem::path& state_dir() const { return options.state_dir; }
 };
 
 // What each node of a cluster offers jobs (the shape `CheckFits` compares a
@@ -118,6 +116,22 @@ class ClusterBackend {
   // reads INIT rather than claim nodes it lacks.
   virtual bool AllNodesPresent(const nlohmann::json& /*handle*/) { return true; }
 
+  // Whether the agent can stop or tear down the cluster by itself when idle
+  // (`autostop`); where it cannot, asking for it is a NotSupportedError.
+  virtual bool SupportsAutostop() const { return false; }
+
+  // A launch of `handle` died before the cluster was ever UP; a new launch of
+  // the same name is about to plan. By default what the dead launch made is
+  // removed first (the new one may go elsewhere).
+  virtual void CleanUpInterruptedLaunch(const nlohmann::json& handle, OutputSink& out) {
+    Teardown(handle, out);
+  }
+  // The new launch's `handle` (planned by this backend) may take over what the
+  // interrupted launch's `previous` handle left running.
+  virtual void AdoptInterruptedLaunch(nlohmann::json& handle, const nlohmann::json& previous) {
+    (void)handle, (void)previous;
+  }
+
   // How `sky status` shows the nodes, in SkyPilot's resources config form.
   virtual nlohmann::json LaunchedResources(const nlohmann::json& handle, const Candidate& chosen,
                                            const Task& task) const = 0;
@@ -164,14 +178,10 @@ nlohmann::json LaunchedResourcesOf(const std::string& infra, const NodeShape& sh
 // The backend of a handle (by its "infra"); InternalError for an unknown one.
 std::unique_ptr<ClusterBackend> BackendForHandle(const nlohmann::json& handle,
                                                  const BackendContext& context);
-// The backend that launches on `infra` ("local", "ssh", "kubernetes"); NotSupportedError
+// The backend that launches on `infra` (a name or alias); NotSupportedError
 // naming what does work for an infra skycore cannot launch on yet.
+// (`region` is where the optimizer chose; no infra needs it yet.)
 std::unique_ptr<ClusterBackend> BackendForInfra(const std::string& infra, const std::string& region,
                                                 const BackendContext& context);
-
-std::unique_ptr<ClusterBackend> MakeLocalBackend(const BackendContext& context);
-std::unique_ptr<ClusterBackend> MakeSshBackend(const BackendContext& context);
-std::unique_ptr<ClusterBackend> MakeSlurmBackend(const BackendContext& context);
-std::unique_ptr<ClusterBackend> MakeKubernetesBackend(const BackendContext& context);
 
 }  // namespace skycore::backend

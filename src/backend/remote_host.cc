@@ -8,9 +8,9 @@
 
 #include "common/strings.h"
 #include "common/subprocess.h"
+#include "infra/ssh/inventory.h"
 #include "skycore/agent.h"
 #include "skycore/error.h"
-#include "ssh/inventory.h"
 
 namespace skycore::backend::remote {
 namespace fs = std::filesystem;
@@ -55,11 +55,11 @@ std::string WriteFileCommand(const std::string& path, const std::string& content
 
 ssh::RunnerOptions RunnerOptionsFor(const BackendContext& context) {
   ssh::RunnerOptions options;
-  options.known_hosts = ssh::KnownHostsPath(context.state_dir);
+  options.known_hosts = ssh::KnownHostsPath(context.options.state_dir);
   std::error_code ec;
   fs::create_directories(options.known_hosts.parent_path(), ec);
-  options.control_dir =
-      context.ssh_control_dir.empty() ? ssh::DefaultControlDir() : context.ssh_control_dir;
+  options.control_dir = context.options.ssh_control_dir.empty() ? ssh::DefaultControlDir()
+                                                                : context.options.ssh_control_dir;
   if (!ssh::PrepareControlDir(options.control_dir)) options.control_dir.clear();
   options.connect_timeout_s = kConnectTimeoutS;
   options.max_attempts = 2;

@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "backend/cluster_backend.h"
+#include "backend/ssh_runner.h"
 #include "backend/sync.h"
-#include "ssh/runner.h"
 
 namespace skycore::backend::remote {
 

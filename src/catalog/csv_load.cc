@@ -11,10 +11,13 @@
 #include <cmath>
 #include <limits>
 
-#include "catalog/infra_descriptor.h"
 #include "catalog/table.h"
+#include "infra/descriptor.h"
 
 namespace skycore::catalog_internal {
+using infra::DescribeInfra;
+using infra::HostRule;
+using infra::InfraDescriptor;
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();

@@ -6,11 +6,12 @@
 #include <set>
 #include <unordered_map>
 
-#include "catalog/infra_descriptor.h"
 #include "common/strings.h"
+#include "infra/descriptor.h"
 #include "skycore/error.h"
 
 namespace skycore::catalog_internal {
+using infra::DescribeInfra;
 namespace {
 
 constexpr double kDefaultCpus = 8;

@@ -9,20 +9,15 @@
 #include <map>
 #include <memory>
 
-#include "backend/local_machine.h"
-#include "cli/kubernetes_gpus.h"
-#include "cli/slurm_gpus.h"
-#include "cli/ssh_commands.h"
 #include "cli/terminal.h"
 #include "common/strings.h"
-#include "kubernetes/inventory.h"
+#include "infra/infra.h"
+#include "infra/local/machine.h"
 #include "skycore/catalog.h"
 #include "skycore/error.h"
 #include "skycore/optimizer.h"
 #include "skycore/sdk.h"
 #include "skycore/yaml.h"
-#include "slurm/inventory.h"
-#include "ssh/inventory.h"
 
 namespace skycore::cli {
 namespace {
@@ -35,6 +30,19 @@ std::optional<std::string> LookupEnv(const std::string& name) {
 
 bool FancyOutput() { return ::isatty(1) != 0 && std::getenv("CI") == nullptr; }
 
+// What the infras read: the configuration and this machine.
+infra::BackendContext InfraContext() {
+  infra::BackendContext context;
+  context.options = SkyOptions::FromEnvironment(LookupEnv);
+  // Discovered on first use only (not every command needs this machine's rows).
+  auto machine = std::make_shared<std::optional<backend::LocalMachine>>();
+  context.machine = [machine]() -> const backend::LocalMachine& {
+    if (!*machine) *machine = backend::DiscoverLocalMachine(LookupEnv);
+    return **machine;
+  };
+  return context;
+}
+
 Catalog LoadCatalog() {
   std::vector<CatalogIssue> issues;
   Catalog catalog = Catalog::Load(CatalogPaths::FromEnvironment(LookupEnv), &issues);
@@ -42,21 +50,10 @@ Catalog LoadCatalog() {
     std::cerr << fmt::format("sky: warning: {} catalog problem(s) skipped; first: {}\n",
                              issues.size(), issues.front().ToString());
   }
-  // This machine is an infra like the others ("local", price 0).
-  catalog = catalog.MergedWith(Catalog::FromCsvText(
-      "local", backend::LocalCatalogCsv(backend::DiscoverLocalMachine(LookupEnv)), "<local>"));
-  // SSH node pools, as the last `sky check ssh` found them.
-  if (auto pools = ssh::CachedPoolsCatalogCsv(CatalogPaths::FromEnvironment(LookupEnv).state_dir)) {
-    catalog = catalog.MergedWith(Catalog::FromCsvText("ssh", *pools, "<ssh node pools>"));
-  }
-  // Kubernetes contexts, as the last `sky check kubernetes` found them.
-  if (auto k8s = kubernetes::CachedCatalogCsv(CatalogPaths::FromEnvironment(LookupEnv).state_dir)) {
-    catalog = catalog.MergedWith(Catalog::FromCsvText("kubernetes", *k8s, "<kubernetes>"));
-  }
-  // Slurm clusters, as the last `sky check slurm` found them.
-  if (auto slurm = slurm::CachedCatalogCsv(CatalogPaths::FromEnvironment(LookupEnv).state_dir)) {
-    catalog = catalog.MergedWith(Catalog::FromCsvText("slurm", *slurm, "<slurm>"));
-  }
+  // Each infra's rows as this machine last found them: this machine itself,
+  // and SSH pools, Kubernetes contexts and Slurm clusters as the last
+  // `sky check` cached them.
+  catalog = infra::WithCachedOfferings(std::move(catalog), InfraContext());
   if (catalog.num_rows() == 0) {
     throw ResourcesUnavailableError(
         "no catalog found: set SKYCORE_CATALOG_DIR to a directory of <infra>.csv files or run "
@@ -78,33 +75,31 @@ struct ShowGpusFlags {
 };
 
 int ShowGpus(const ShowGpusFlags& flags) {
-  if (flags.accelerator.empty() && !flags.infra.empty()) {
-    // Kubernetes GPUs are asked of the cluster, as SkyPilot does (its nodes
-    // may come from the inventory `sky check` cached, see kubernetes_gpus.h).
-    auto parts = strings::Split(flags.infra, '/');
-    const std::string infra = strings::Lower(parts[0]);
-    if (infra == "k8s" || infra == "kubernetes") {
-      const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count();
-      return ShowKubernetesGpus(parts.size() > 1 ? parts[1] : std::string(),
-                                CatalogPaths::FromEnvironment(LookupEnv).state_dir, flags.refresh,
-                                now);
-    }
-    // So are Slurm's, of each cluster's login node.
-    if (infra == "slurm") {
-      return ShowSlurmGpus(SkyOptions::FromEnvironment(LookupEnv),
-                           parts.size() > 1 ? parts[1] : std::string(),
-                           parts.size() > 2 ? parts[2] : std::string());
-    }
+  const infra::Infra* named = nullptr;
+  std::vector<std::string> path;
+  if (!flags.infra.empty()) {
+    path = strings::Split(flags.infra, '/');
+    named = infra::FindInfra(path[0]);
+    path.erase(path.begin());
+  }
+  if (flags.accelerator.empty() && named != nullptr) {
+    // Infras whose GPUs are asked of the infra itself (Kubernetes, Slurm).
+    infra::ShowGpusRequest request;
+    request.path = path;
+    request.refresh = flags.refresh;
+    request.now = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    if (auto code = named->ShowGpus(request, InfraContext())) return *code;
   }
   Catalog catalog = LoadCatalog();
   AcceleratorQuery query;
   query.all_regions = flags.all_regions;
   if (!flags.infra.empty()) {
-    auto parts = strings::Split(flags.infra, '/');
-    query.infras = {parts[0] == "k8s" ? std::string("kubernetes") : strings::Lower(parts[0])};
-    if (parts.size() > 1) query.region = parts[1];
+    query.infras = {named != nullptr
+                        ? named->name()
+                        : strings::Lower(flags.infra.substr(0, flags.infra.find('/')))};
+    if (!path.empty()) query.region = path[0];
   }
   if (flags.accelerator.empty()) {
     // Names and the counts on offer.
@@ -123,7 +118,7 @@ int ShowGpus(const ShowGpusFlags& flags) {
       rows.push_back({name, fmt::format("{}", fmt::join(texts, ", "))});
     }
     std::cout << FormatTable(rows);
-    if (query.infras.size() == 1 && query.infras[0] == "ssh") PrintSshHostGpus(query.region);
+    if (named != nullptr) named->ShowGpusDetail(query.region, InfraContext());
     if (!flags.all) {
       std::cout << "\nHint: append a GPU name (e.g. 'sky show-gpus A100') for instance types and "
                    "prices.\n";

@@ -7,6 +7,7 @@
 
 #include "cli/task_flags.h"
 #include "common/strings.h"
+#include "infra/descriptor.h"
 #include "skycore/yaml.h"
 
 namespace skycore::cli {
@@ -23,34 +24,7 @@ std::optional<Resources> ParseResources(const nlohmann::json& launched_resources
 
 }  // namespace
 
-std::string PrettyInfraName(std::string_view infra) {
-  static const std::map<std::string, std::string, std::less<>> kNames = {
-      {"aws", "AWS"},
-      {"gcp", "GCP"},
-      {"azure", "Azure"},
-      {"kubernetes", "Kubernetes"},
-      {"k8s", "Kubernetes"},
-      {"ssh", "SSH"},
-      {"slurm", "Slurm"},
-      {"local", "Local"},
-      {"lambda", "Lambda"},
-      {"runpod", "RunPod"},
-      {"oci", "OCI"},
-      {"ibm", "IBM"},
-      {"scp", "SCP"},
-      {"vast", "Vast"},
-      {"fluidstack", "Fluidstack"},
-      {"cudo", "Cudo"},
-      {"paperspace", "Paperspace"},
-      {"nebius", "Nebius"},
-      {"do", "DO"},
-      {"hyperbolic", "Hyperbolic"},
-  };
-  if (auto it = kNames.find(strings::Lower(infra)); it != kNames.end()) return it->second;
-  std::string name(infra);
-  if (!name.empty()) name[0] = static_cast<char>(std::toupper(name[0]));
-  return name;
-}
+std::string PrettyInfraName(std::string_view infra) { return infra::DisplayName(infra); }
 
 std::string InfraCell(const nlohmann::json& launched_resources) {
   auto resources = ParseResources(launched_resources);
@@ -75,14 +49,6 @@ std::string ResourcesCell(const nlohmann::json& launched_resources, int num_node
   if (resources->use_spot()) parts.push_back("[spot]");
   if (parts.empty()) return fmt::format("{}x", num_nodes);
   return fmt::format("{}x({})", num_nodes, fmt::join(parts, ", "));
-}
-
-std::string RequestableQuantities(int max_per_node) {
-  std::vector<std::string> texts;
-  int count = 1;
-  for (; count < max_per_node; count *= 2) texts.push_back(std::to_string(count));
-  texts.push_back(std::to_string(max_per_node));
-  return fmt::format("{}", fmt::join(texts, ", "));
 }
 
 std::string TildePath(const std::string& path) {

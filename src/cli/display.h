@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/table.h"
 #include "skycore/sdk.h"
 
 namespace skycore::cli {
@@ -22,10 +23,6 @@ std::string InfraCell(const nlohmann::json& launched_resources);
 // The RESOURCES cell: "1x(gpus=A100:8, cpus=96, mem=1152, p4d.24xlarge)";
 // "-" when unknown.
 std::string ResourcesCell(const nlohmann::json& launched_resources, int num_nodes);
-
-// SkyPilot's requestable GPU quantities per node for `sky show-gpus`: "1, 2,
-// 4, 8" -- powers of two below the largest node's count, and that count.
-std::string RequestableQuantities(int max_per_node);
 
 // "~/sky_logs/x" for a path under $HOME, else the path.
 std::string TildePath(const std::string& path);

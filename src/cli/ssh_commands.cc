@@ -11,7 +11,6 @@
 #include "cli/display.h"
 #include "cli/terminal.h"
 #include "skycore/skycore.h"
-#include "ssh/inventory.h"
 
 namespace skycore::cli {
 namespace {
@@ -43,36 +42,6 @@ int Report(const std::vector<SshHostReport>& reports, const char* done) {
 }
 
 }  // namespace
-
-void PrintSshHostGpus(const std::string& pool) {
-  auto sky = OpenSky();
-  const auto inventory = ssh::LoadInventory(ssh::InventoryPath(sky->options().state_dir));
-  if (!inventory) return;
-  // GPUs each cluster on a pool holds, by (pool, host).
-  std::map<std::pair<std::string, std::string>, int> held;
-  for (const auto& cluster : sky->Status({}, false)) {
-    const auto& handle = cluster.handle;
-    if (!handle.is_object() || handle.value("infra", "") != "ssh") continue;
-    for (const auto& node : handle.value("nodes", nlohmann::json::array())) {
-      held[{handle.value("pool", ""), node.value("host", "")}] +=
-          static_cast<int>(node.value("gpu_ids", nlohmann::json::array()).size());
-    }
-  }
-  std::vector<std::vector<std::string>> rows = {{"POOL", "HOST", "GPU", "FREE", "TOTAL"}};
-  for (const auto& host : inventory->hosts) {
-    if (!host.ready() || (!pool.empty() && host.pool != pool)) continue;
-    if (host.gpu_count == 0) {
-      rows.push_back({host.pool, host.name, "-", "-", "-"});
-      continue;
-    }
-    const int used = held[{host.pool, host.name}];
-    rows.push_back({host.pool, host.name, host.gpu_name,
-                    std::to_string(std::max(0, host.gpu_count - used)),
-                    std::to_string(host.gpu_count)});
-  }
-  if (rows.size() == 1) return;
-  std::cout << "\nSSH Node Pool per-host GPU availability\n" << FormatTable(rows);
-}
 
 std::function<std::optional<int>()> AddSshCommands(CLI::App& app) {
   CLI::App* ssh = app.add_subcommand(

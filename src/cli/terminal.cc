@@ -15,20 +15,6 @@ namespace {
 
 bool NotCi() { return std::getenv("CI") == nullptr; }
 
-// Display width of a cell: bytes outside ANSI escapes, counting each UTF-8
-// code point once.
-size_t VisibleWidth(std::string_view text) {
-  size_t width = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\033') {
-      while (i < text.size() && text[i] != 'm') ++i;
-      continue;
-    }
-    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++width;
-  }
-  return width;
-}
-
 void WriteStderr(std::string_view text) {
   std::fwrite(text.data(), 1, text.size(), stderr);
   std::fflush(stderr);
@@ -75,25 +61,6 @@ bool Confirm(std::string_view question) {
   if (!std::getline(std::cin, answer)) return false;
   const std::string word = strings::Lower(strings::Trim(answer));
   return word.empty() || word == "y" || word == "yes";
-}
-
-std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()), 0);
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], VisibleWidth(row[i]));
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(widths[i] - VisibleWidth(row[i]) + 2, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line + "\n";
-  }
-  return out;
 }
 
 std::string TimeAgo(double start_s, double now_s) {

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/table.h"
 #include "skycore/sdk.h"
 
 namespace skycore::cli {
@@ -45,11 +46,6 @@ std::string ColoredStatus(std::string_view status, bool enabled);
 // y/yes → true. Without a terminal on stdin, returns true without asking (as
 // scripts and CI expect).
 bool Confirm(std::string_view question);
-
-// Prints rows as left-aligned columns separated by two spaces, the first row
-// being the header (SkyPilot's borderless prettytable). Cells may hold ANSI
-// colour codes; they do not count towards the width.
-std::string FormatTable(const std::vector<std::vector<std::string>>& rows);
 
 // SkyPilot's log_utils.readable_time_duration: "a few secs ago", "3 mins ago",
 // "1 hr ago", ...; "-" when `start_s` is not positive.

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/strings.h"
+#include "infra/descriptor.h"
 #include "skycore/error.h"
 
 namespace skycore {
@@ -12,13 +13,6 @@ namespace {
 
 constexpr int kMinPriority = -1000;
 constexpr int kMaxPriority = 1000;
-
-// Aliases accepted in `infra:`/`cloud:` mapped to canonical names.
-struct InfraAlias {
-  std::string_view alias;
-  std::string_view canonical;
-};
-constexpr InfraAlias kInfraAliases[] = {{"k8s", "kubernetes"}};
 
 [[noreturn]] void Invalid(const std::string& field, const std::string& message,
                           std::vector<std::string> suggestions = {}) {
@@ -41,14 +35,14 @@ void CheckOneOf(const std::string& field, std::optional<std::string>& value,
 }
 
 std::string CanonicalInfraName(const std::string& name, const std::string& field) {
+  if (const auto* descriptor = infra::FindDescriptor(name)) return descriptor->name;
   std::string lower = strings::Lower(name);
-  for (const auto& alias : kInfraAliases) {
-    if (lower == alias.alias) return std::string(alias.canonical);
-  }
   const auto& known = KnownInfraNames();
   if (std::find(known.begin(), known.end(), lower) != known.end()) return lower;
   std::vector<std::string> candidates = known;
-  candidates.emplace_back("k8s");
+  for (const auto* descriptor : infra::Descriptors()) {
+    candidates.insert(candidates.end(), descriptor->aliases.begin(), descriptor->aliases.end());
+  }
   Invalid(field, fmt::format("unknown infra '{}'. Known infras: {}.", name, fmt::join(known, ", ")),
           strings::CloseMatches(name, candidates));
 }
@@ -132,17 +126,7 @@ std::string PortRange::ToString() const {
   return first == last ? std::to_string(first) : fmt::format("{}-{}", first, last);
 }
 
-const std::vector<std::string>& KnownInfraNames() {
-  // The schema's list of infra names (SkyPilot's clouds plus `local`). Infra
-  // implementations register behaviour elsewhere; this list only validates names.
-  static const std::vector<std::string> kNames = {
-      "aws",        "gcp",       "azure",          "lambda",   "runpod",
-      "kubernetes", "ssh",       "slurm",          "local",    "oci",
-      "ibm",        "scp",       "vsphere",        "cudo",     "fluidstack",
-      "paperspace", "do",        "nebius",         "vast",     "hyperbolic",
-      "seeweb",     "shadeform", "primeintellect", "coreweave"};
-  return kNames;
-}
+const std::vector<std::string>& KnownInfraNames() { return infra::KnownNames(); }
 
 void ParseInfraInto(const std::string& infra_text, ResourcesSpec& spec,
                     const std::string& field_path) {
@@ -175,8 +159,8 @@ void ParseInfraInto(const std::string& infra_text, ResourcesSpec& spec,
     }
   }
   if (rest.empty()) return;
-  if (spec.cloud == "kubernetes") {
-    spec.region = rest;  // a context name may itself contain '/'
+  if (infra::DescribeInfra(spec.cloud).opaque_region) {
+    spec.region = rest;  // e.g. a Kubernetes context name, which may itself contain '/'
     return;
   }
   auto parts = strings::Split(rest, '/');
@@ -232,8 +216,8 @@ Resources::Resources() = default;
 Resources::Resources(ResourcesSpec spec) : spec_(std::move(spec)) { Validate(spec_); }
 
 std::string Resources::infra() const {
-  std::string cloud = spec_.cloud.empty() ? "*" : spec_.cloud;
-  if (cloud == "kubernetes") cloud = "k8s";
+  std::string cloud = spec_.cloud.empty() ? "*" : infra::DescribeInfra(spec_.cloud).written_name();
+  if (cloud.empty()) cloud = spec_.cloud;  // a known cloud without a folder here
   if (spec_.region.empty() && spec_.zone.empty()) return cloud;
   if (spec_.zone.empty()) return cloud + "/" + spec_.region;
   return fmt::format("{}/{}/{}", cloud, spec_.region.empty() ? "*" : spec_.region, spec_.zone);

@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
-#include "catalog/infra_descriptor.h"
 #include "common/strings.h"
+#include "infra/descriptor.h"
 #include "skycore/error.h"
 
 namespace skycore::optimizer_internal {
@@ -190,10 +190,10 @@ void ThrowInfeasible(const Task& task, size_t task_index, const Catalog& catalog
     // to look for: say so rather than only "nothing matches".
     if (spec.accelerators && !spec.cloud.empty() &&
         spec.accelerators->count != std::floor(spec.accelerators->count) &&
-        catalog_internal::DescribeInfra(spec.cloud).whole_devices_only) {
+        infra::DescribeInfra(spec.cloud).whole_devices_only) {
       notes.push_back(fmt::format(
           "{} does not support fractional GPUs ({}:{}); ask for a whole number of them.",
-          catalog_internal::DescribeInfra(spec.cloud).display_name, spec.accelerators->name,
+          infra::DescribeInfra(spec.cloud).display_name, spec.accelerators->name,
           strings::FormatNumber(spec.accelerators->count)));
     }
     // Other regions/zones, then any infra.

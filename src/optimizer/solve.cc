@@ -7,7 +7,7 @@
 #include <numeric>
 #include <set>
 
-#include "catalog/infra_descriptor.h"
+#include "infra/descriptor.h"
 #include "optimizer/candidates.h"
 #include "skycore/error.h"
 
@@ -38,8 +38,7 @@ double OutputGb(const Task& task) {
 
 double EgressCost(double gb, const Option& from, const Option& to) {
   if (gb <= 0) return 0;
-  return gb *
-         catalog_internal::EgressUsdPerGb(from.infra(), from.region(), to.infra(), to.region());
+  return gb * infra::EgressUsdPerGb(from.infra(), from.region(), to.infra(), to.region());
 }
 
 struct Problem {
@@ -61,7 +60,7 @@ struct Problem {
       places.emplace_back();
       for (size_t index : task.states) {
         const Option& o = task.all[index];
-        const auto& descriptor = catalog_internal::DescribeInfra(o.infra());
+        const auto& descriptor = infra::DescribeInfra(o.infra());
         places.back().push_back(Place{o.ref.table, o.region_code(),
                                       descriptor.egress_internet_usd_per_gb,
                                       descriptor.egress_inter_region_usd_per_gb});

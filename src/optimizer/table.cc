@@ -3,15 +3,15 @@
 
 #include <algorithm>
 
-#include "catalog/infra_descriptor.h"
 #include "common/strings.h"
+#include "infra/descriptor.h"
 #include "skycore/optimizer.h"
 
 namespace skycore {
 namespace {
 
 std::string InfraCell(const Candidate& c) {
-  const auto& descriptor = catalog_internal::DescribeInfra(c.infra);
+  const auto& descriptor = infra::DescribeInfra(c.infra);
   std::string name = descriptor.display_name.empty() ? c.infra : descriptor.display_name;
   if (c.region.empty()) return name;
   return fmt::format("{} ({})", name, c.zone.empty() ? c.region : c.region + ", " + c.zone);

@@ -247,11 +247,7 @@ std::string AutostopHook(const fs::path& sky, const fs::path& state_dir, const s
 
 backend::BackendContext Sky::Impl::MakeBackendContext() {
   backend::BackendContext context;
-  context.state_dir = options_.state_dir;
-  context.ssh_config = options_.ssh_config;
-  context.ssh_control_dir = options_.ssh_control_dir;
-  context.slurm_config = options_.slurm_config;
-  context.kubeconfig_paths = options_.kubeconfig_paths;
+  context.options = options_;
   context.user = CurrentUser();
   context.machine = [this]() -> const backend::LocalMachine& { return machine(); };
   try {
@@ -316,6 +312,7 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
   JobResult result;
   StateStore& store = state();
 
+  CheckInfrasOnDemand(*this, dag, out);
   auto optimize = [&] {
     OptimizeOptions optimize_options;
     optimize_options.target = options.target;

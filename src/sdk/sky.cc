@@ -9,22 +9,24 @@
 #include <cstdlib>
 #include <random>
 
-#include "backend/local_machine.h"
+#include "common/files.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
-#include "kubernetes/inventory.h"
-#include "kubernetes/kubeconfig.h"
+#include "infra/infra.h"
+#include "infra/kubernetes/kubeconfig.h"
+#include "infra/local/machine.h"
+#include "infra/slurm/config.h"
 #include "sdk/sky_impl.h"
 #include "skycore/yaml.h"
-#include "slurm/config.h"
-#include "slurm/inventory.h"
-#include "ssh/inventory.h"
 
 namespace skycore {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+// Written by every `sky check`: a launch before any check checks first.
+fs::path CheckedMarker(const fs::path& state_dir) { return state_dir / "infras_checked"; }
 
 fs::path DirectoryOfLibrary() {
   Dl_info info{};
@@ -123,19 +125,12 @@ std::shared_ptr<const Catalog> Sky::Impl::catalog() {
   const auto& local = machine();
   std::lock_guard lock(mutex_);
   if (!catalog_) {
-    Catalog clouds = Catalog::Load(options_.catalog_paths);
-    Catalog here = Catalog::FromCsvText("local", backend::LocalCatalogCsv(local), "<local>");
-    Catalog merged = clouds.MergedWith(here);
-    // SSH node pools as `sky check` last found them (no network here).
-    if (auto pools_csv = ssh::CachedPoolsCatalogCsv(options_.state_dir)) {
-      merged = merged.MergedWith(Catalog::FromCsvText("ssh", *pools_csv, "<ssh node pools>"));
-    }
-    if (auto k8s_csv = kubernetes::CachedCatalogCsv(options_.state_dir)) {
-      merged = merged.MergedWith(Catalog::FromCsvText("kubernetes", *k8s_csv, "<kubernetes>"));
-    }
-    if (auto slurm_csv = slurm::CachedCatalogCsv(options_.state_dir)) {
-      merged = merged.MergedWith(Catalog::FromCsvText("slurm", *slurm_csv, "<slurm>"));
-    }
+    // Each infra's rows as this machine last found them (no network here):
+    // this machine, SSH pools, Kubernetes contexts, Slurm clusters.
+    backend::BackendContext context;  // no agent or user needed for offerings
+    context.options = options_;
+    context.machine = [&local]() -> const backend::LocalMachine& { return local; };
+    Catalog merged = infra::WithCachedOfferings(Catalog::Load(options_.catalog_paths), context);
     catalog_ = std::make_shared<const Catalog>(std::move(merged));
   }
   return catalog_;
@@ -229,59 +224,82 @@ StateStore& Sky::state() { return impl_->state(); }
 std::shared_ptr<const Catalog> Sky::catalog() { return impl_->catalog(); }
 
 std::vector<std::string> Sky::enabled_infras() {
-  // What Check would say, without its probes: SSH pools from the inventory
-  // that the last `sky check` cached.
-  std::vector<std::string> enabled = {"local"};
-  if (ssh::CachedPoolsCatalogCsv(options_.state_dir)) enabled.push_back("ssh");
-  if (kubernetes::CachedCatalogCsv(options_.state_dir)) enabled.push_back("kubernetes");
-  if (slurm::CachedCatalogCsv(options_.state_dir)) enabled.push_back("slurm");
+  // What Check would say, without its probes: what the last `sky check`
+  // cached for each infra.
+  const auto context = impl_->MakeBackendContext();
+  std::vector<std::string> enabled;
+  for (const infra::Infra* each : infra::Infras()) {
+    if (each->Enabled(context)) enabled.push_back(each->name());
+  }
   return enabled;
 }
 
 std::vector<InfraCheck> Sky::Check(const std::vector<std::string>& infras) {
-  std::vector<InfraCheck> out;
-  auto wanted = [&](const std::string& name) {
-    if (infras.empty()) return true;
-    for (const auto& infra : infras) {
-      if (infra == name || (infra == "k8s" && name == "kubernetes")) return true;
+  // Names first: an unknown one fails before anything is probed.
+  std::vector<std::string> wanted;
+  for (const auto& name : infras) {
+    const auto& known = KnownInfraNames();
+    if (const auto* descriptor = infra::FindDescriptor(name)) {
+      wanted.push_back(descriptor->name);
+    } else if (std::find(known.begin(), known.end(), strings::Lower(name)) != known.end()) {
+      wanted.push_back(strings::Lower(name));
+    } else {
+      throw InvalidTaskError(fmt::format("unknown infra '{}'; known infras: {}", name,
+                                         strings::JoinQuoted(known, " and ")),
+                             {}, strings::CloseMatches(name, known));
     }
-    return false;
+  }
+  auto is_wanted = [&](const std::string& name) {
+    return wanted.empty() || std::find(wanted.begin(), wanted.end(), name) != wanted.end();
   };
-  if (wanted("local")) {
-    out.push_back({"local", true, "this machine: " + impl_->machine().Describe()});
+  const auto context = impl_->MakeBackendContext();
+  std::vector<InfraCheck> out;
+  for (const infra::Infra* each : infra::Infras()) {
+    if (!is_wanted(each->name())) continue;
+    out.push_back(each->Check(context));
+    impl_->InvalidateCatalog();  // the infra's rows come from what the check cached
   }
-  // Without a filter, the infras people look for; any known one on request.
-  static const std::vector<std::string> kListed = {"kubernetes", "ssh",   "slurm",  "aws",
-                                                   "gcp",        "azure", "lambda", "runpod"};
-  for (const auto& infra : infras.empty() ? kListed : KnownInfraNames()) {
-    if (infra == "local" || !wanted(infra)) continue;
-    if (infra == "ssh") {
-      out.push_back(CheckSshPools(options_));
-      impl_->InvalidateCatalog();  // the pools' rows come from the new inventory
-      continue;
-    }
-    if (infra == "kubernetes") {
-      out.push_back(CheckKubernetes(options_));
-      impl_->InvalidateCatalog();
-      continue;
-    }
-    if (infra == "slurm") {
-      out.push_back(CheckSlurm(options_));
-      impl_->InvalidateCatalog();
-      continue;
-    }
-    out.push_back({infra, false, "launching on this infra is not supported by skycore yet"});
-  }
-  for (const auto& infra : infras) {
-    bool known = infra == "k8s";
-    for (const auto& name : KnownInfraNames()) known = known || name == infra;
-    if (!known) {
-      throw InvalidTaskError(fmt::format("unknown infra '{}'; known infras: {}", infra,
-                                         strings::JoinQuoted(KnownInfraNames(), " and ")),
-                             {}, strings::CloseMatches(infra, KnownInfraNames()));
+  std::error_code ec;
+  fs::create_directories(options_.state_dir, ec);
+  files::WriteAtomically(CheckedMarker(options_.state_dir), "");
+  // Clouds SkyPilot knows that skycore has no folder for, when asked by name.
+  for (const auto& name : wanted) {
+    if (infra::FindDescriptor(name) == nullptr) {
+      out.push_back({name, false, "launching on this infra is not supported by skycore yet"});
     }
   }
   return out;
+}
+
+void CheckInfrasOnDemand(Sky& sky, const Dag& dag, OutputSink& out) {
+  const auto enabled = sky.enabled_infras();
+  std::vector<std::string> to_check;
+  for (const auto& task : dag.tasks()) {
+    for (const Resources& alternative : task->resources().alternatives()) {
+      const infra::Infra* named = infra::FindInfra(alternative.cloud());
+      if (named == nullptr) continue;
+      if (std::find(enabled.begin(), enabled.end(), named->name()) != enabled.end()) continue;
+      if (std::find(to_check.begin(), to_check.end(), named->name()) != to_check.end()) continue;
+      to_check.push_back(named->name());
+    }
+  }
+  std::error_code ec;
+  const bool never_checked = !fs::exists(CheckedMarker(sky.options().state_dir), ec);
+  if (to_check.empty() && !never_checked) return;
+  // As SkyPilot does: the infras a request names are checked on the spot,
+  // and a first launch checks them all.
+  out.Step(to_check.empty() ? std::string("Checking which infras are enabled (first launch)")
+                            : fmt::format("Checking {} (not checked yet)",
+                                          strings::JoinQuoted(to_check, " and ")));
+  const auto checks = sky.Check(to_check);
+  out.StepDone();
+  for (const auto& check : checks) {
+    const bool asked = std::find(to_check.begin(), to_check.end(), check.infra) != to_check.end();
+    if (asked && !check.enabled) {
+      out.Write(
+          fmt::format("{} is not enabled: {}\n", infra::DisplayName(check.infra), check.reason));
+    }
+  }
 }
 
 // -------------------------------------------------------------- requests

@@ -9,10 +9,8 @@
 #include <thread>
 
 #include "backend/cluster_backend.h"
-#include "backend/local_machine.h"
+#include "infra/local/machine.h"
 #include "skycore/sdk.h"
-#include "slurm/inventory.h"
-#include "ssh/node_pools.h"
 
 namespace skycore {
 
@@ -65,38 +63,10 @@ class Sky::Impl {
   bool stopping_ = false;
 };
 
-// `sky check ssh` (src/sdk/ssh_pools.cc): probes every host of the SSH node
-// pools and caches the inventory that ssh::CachedPoolsCatalogCsv reads.
-InfraCheck CheckSshPools(const SkyOptions& options);
-
-// The pools of the pools file that `ssh.allowed_node_pools` of the config
-// allows (all when it is not set); `excluded` (optional) gets the others.
-std::vector<ssh::NodePool> LoadAllowedPools(const SkyOptions& options,
-                                            std::vector<std::string>* excluded);
-
-// `sky check slurm` (src/sdk/slurm_check.cc): runs sinfo on every configured
-// cluster's login node and caches the inventory that slurm::CachedCatalogCsv reads.
-InfraCheck CheckSlurm(const SkyOptions& options);
-
-// The Slurm clusters to use (~/.slurm/config, narrowed by
-// slurm.allowed_clusters, and to `only_cluster` unless empty), asked now.
-// `problems`: allowed clusters that no Host block defines. Throws
-// InvalidSkyPilotConfigError when no cluster is left to ask; a cluster that
-// fails is reported in its inventory's `error`, not thrown.
-struct SlurmProbe {
-  slurm::Inventory inventory;
-  std::vector<std::string> problems;
-};
-SlurmProbe ProbeSlurm(const SkyOptions& options, const std::string& only_cluster);
-
-// How skycore reaches a Slurm login node: known_hosts under the state
-// directory, shared connections (`connect_timeout_s` and `max_attempts` are
-// the probe's; a longer operation may raise them).
-ssh::RunnerOptions SlurmRunnerOptions(const SkyOptions& options);
-
-// `sky check kubernetes` (src/sdk/kubernetes_check.cc): reads the kubeconfig,
-// takes the current context's inventory and caches it for the catalog.
-InfraCheck CheckKubernetes(const SkyOptions& options);
+// Before a launch plans: checks the infras `dag` names that the last `sky
+// check` did not enable (all of them when none was ever run), with a progress
+// line, so that `--infra k8s` works without a `sky check` first.
+void CheckInfrasOnDemand(Sky& sky, const Dag& dag, OutputSink& out);
 
 // The work of a request named `name` with arguments `body`, validated now
 // (InvalidTaskError for an unknown name or a malformed body).

@@ -23,8 +23,8 @@
 #include <string>
 #include <vector>
 
-#include "kubernetes/exec.h"
-#include "kubernetes/kubeconfig.h"
+#include "infra/kubernetes/exec.h"
+#include "infra/kubernetes/kubeconfig.h"
 #include "skycore/error.h"
 
 namespace {

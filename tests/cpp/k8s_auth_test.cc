@@ -13,8 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "kubernetes/credential_plugin.h"
-#include "kubernetes/kubeconfig.h"
+#include "infra/kubernetes/credential_plugin.h"
+#include "infra/kubernetes/kubeconfig.h"
 #include "skycore/error.h"
 #include "temp_dir.h"
 

@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "kubernetes/allowed_contexts.h"
-#include "kubernetes/inventory.h"
-#include "kubernetes/kubeconfig.h"
-#include "kubernetes/quantity.h"
+#include "infra/kubernetes/allowed_contexts.h"
+#include "infra/kubernetes/inventory.h"
+#include "infra/kubernetes/kubeconfig.h"
+#include "infra/kubernetes/quantity.h"
 #include "skycore/catalog.h"
 #include "skycore/error.h"
 #include "skycore/optimizer.h"

@@ -7,8 +7,8 @@
 #include <fstream>
 
 #include "agent/node_spec.h"
-#include "backend/k8s_pod_commands.h"
-#include "kubernetes/pods.h"
+#include "infra/kubernetes/pod_commands.h"
+#include "infra/kubernetes/pods.h"
 #include "skycore/error.h"
 
 namespace skycore::kubernetes {

@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "backend/cluster_backend.h"
-#include "kubernetes/services.h"
+#include "infra/kubernetes/services.h"
 #include "skycore/error.h"
 
 namespace skycore {

@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "kubernetes/exec.h"
-#include "kubernetes/exec_spdy.h"
+#include "infra/kubernetes/exec.h"
+#include "infra/kubernetes/exec_spdy.h"
 #include "skycore/error.h"
 
 namespace skycore::kubernetes {

@@ -11,7 +11,7 @@
 #include <mutex>
 #include <thread>
 
-#include "backend/local_cluster.h"
+#include "infra/local/cluster.h"
 #include "skycore/sdk.h"
 #include "skycore/yaml.h"
 

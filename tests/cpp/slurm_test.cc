@@ -8,10 +8,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "infra/slurm/config.h"
+#include "infra/slurm/inventory.h"
 #include "skycore/catalog.h"
 #include "skycore/error.h"
-#include "slurm/config.h"
-#include "slurm/inventory.h"
 
 namespace skycore::slurm {
 namespace {

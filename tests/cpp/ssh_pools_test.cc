@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "backend/ssh_runner.h"
+#include "infra/ssh/inventory.h"
+#include "infra/ssh/node_pools.h"
 #include "skycore/catalog.h"
 #include "skycore/error.h"
-#include "ssh/inventory.h"
-#include "ssh/node_pools.h"
-#include "ssh/runner.h"
 
 namespace skycore::ssh {
 namespace {

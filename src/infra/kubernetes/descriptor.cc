@@ -1,0 +1,21 @@
+#include "infra/descriptor.h"
+
+namespace skycore::infra {
+
+const InfraDescriptor& KubernetesDescriptor() {
+  static const InfraDescriptor kKubernetes = [] {
+    InfraDescriptor d;
+    d.name = "kubernetes";
+    d.display_name = "Kubernetes";
+    d.short_name = "k8s";
+    d.aliases = {"k8s"};
+    d.opaque_region = true;  // k8s/<context>, and a context name may contain '/'
+    d.has_zones = false;
+    d.default_vm_shape = false;
+    d.whole_devices_only = true;
+    return d;
+  }();
+  return kKubernetes;
+}
+
+}  // namespace skycore::infra

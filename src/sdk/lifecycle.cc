@@ -281,18 +281,18 @@ class ClusterOps {
     return backend::BackendForHandle(record.handle, Context());
   }
 
-  // Persists a handle the backend changed while bringing the cluster up.
+  // Persists a handle the backend changed while bringing the cluster up (the
+  // cluster is INIT from then on); one it only confirmed changes nothing, so
+  // an UP cluster stays UP while a relaunch re-syncs it.
   backend::RecordHandle Recorder(const std::string& name, const json& launched, int num_nodes) {
     StateStore* store = &sky_.state();
     return [store, name, launched, num_nodes](const json& handle) {
       ClusterUpdate update;
       update.name = name;
-      update.ready = false;
       update.handle = handle;
       update.launched_resources = launched;
       update.num_nodes = num_nodes;
-      update.is_launch = false;
-      store->AddOrUpdateCluster(update);
+      store->RecordClusterHandle(update);
     };
   }
 
@@ -521,6 +521,12 @@ JobResult Sky::Exec(const Dag& dag, const ExecOptions& options, OutputSink& out,
   ClusterOps ops(*this, *impl_);
   JobResult result;
   ClusterRecord record = RequireCluster(state(), options.cluster_name);
+  if (record.status != ClusterStatus::kUp) {
+    // A launch or start may be bringing the cluster up right now: the job
+    // waits for that operation and goes by the state it leaves.
+    LockCluster(options_.state_dir, record.name, out).Release();
+    record = RequireCluster(state(), options.cluster_name);
+  }
   RequireUp(record, "run a job");
   auto backend = ops.Backend(record);
   CheckFits(task, record.name, backend->Shape(record.handle));
@@ -565,9 +571,15 @@ std::vector<ClusterRecord> Sky::Status(const std::vector<std::string>& names, bo
       state().RemoveCluster(record.name);  // its nodes are gone
       continue;
     }
-    if (record.status == ClusterStatus::kUp &&
-        (!backend->AllNodesPresent(record.handle) || !backend->AgentAlive(record.handle))) {
-      state().SetClusterStatus(record.name, ClusterStatus::kInit);
+    if (record.status == ClusterStatus::kUp ||
+        (record.status == ClusterStatus::kInit && record.ever_up)) {
+      // INIT after a relaunch that failed half-way: UP again once its nodes
+      // and agent answer, as SkyPilot's refresh does. A cluster never UP is
+      // left to its next launch, which cleans up and provisions it again.
+      const bool healthy =
+          backend->AllNodesPresent(record.handle) && backend->AgentAlive(record.handle);
+      const ClusterStatus now = healthy ? ClusterStatus::kUp : ClusterStatus::kInit;
+      if (now != record.status) state().SetClusterStatus(record.name, now);
     }
     if (auto updated = state().GetCluster(record.name)) out.push_back(*updated);
   }

@@ -193,6 +193,18 @@ class StateStore {
   // SkyPilot does). Returns the record as stored. One transaction.
   virtual ClusterRecord AddOrUpdateCluster(const ClusterUpdate& update) = 0;
 
+  // Persists the handle a backend recorded while bringing the cluster up,
+  // before it acts on what the handle names (ready and is_launch are
+  // ignored). On a cluster that is not STOPPED, a handle, launched_resources
+  // and num_nodes equal to the stored ones change nothing: a relaunch that
+  // only confirms a cluster's nodes and agent leaves an UP cluster UP, so
+  // concurrent `sky exec` and `sky status` never see a healthy cluster as
+  // INIT. Anything else is stored as by AddOrUpdateCluster with ready=false
+  // and is_launch=false: the cluster is INIT until its launch records it UP
+  // (or, if the launch fails, until a later launch or `sky status -r` does).
+  // Returns the record as stored. One transaction.
+  virtual ClusterRecord RecordClusterHandle(const ClusterUpdate& update) = 0;
+
   // Sets the status. Entering STOPPED closes the open usage interval; leaving
   // STOPPED opens one. Throws ClusterDoesNotExist when there is no such cluster.
   virtual void SetClusterStatus(const std::string& name, ClusterStatus status) = 0;

@@ -1,6 +1,6 @@
 // The infra-specific half of a cluster's life cycle.
 //
-// src/sdk/lifecycle.cc owns what every infra shares: the cluster lock, the
+// src/sdk/ (launch.cc, lifecycle.cc) owns what every infra shares: the cluster lock, the
 // state store, the optimizer's plan and the job protocol with the agent. A
 // ClusterBackend owns the rest: where the nodes are, how the agent gets onto
 // the head and is reached from here, and how files reach the nodes. A

@@ -1,60 +1,47 @@
-// skycore::Sky's cluster life cycle: launch, exec, status, queue, logs,
-// cancel, stop, start, down, autostop, cost report, endpoints. What differs
-// between infras is behind backend::ClusterBackend.
+// skycore::Sky's cluster life cycle around launch (src/sdk/launch.cc): status
+// and its refresh, queue, logs, cancel, stop, start, down, autostop. What
+// differs between infras is behind backend::ClusterBackend.
 #include <fmt/format.h>
 #include <pwd.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdlib>
-#include <random>
-#include <regex>
 
 #include "backend/cluster_backend.h"
 #include "backend/sync.h"
 #include "common/strings.h"
+#include "sdk/cluster_ops.h"
 #include "sdk/sky_impl.h"
-#include "skycore/yaml.h"
 
 namespace skycore {
 namespace fs = std::filesystem;
-using backend::ClusterBackend;
-using backend::NodeShape;
 using nlohmann::json;
 
+namespace sdk_internal {
 namespace {
 
 constexpr auto kLockTimeout = std::chrono::minutes(30);
-constexpr double kAgentTimeoutS = 30;
+
+std::string AutostopHook(const fs::path& sky, const fs::path& state_dir, const std::string& name) {
+  auto quote = [](const std::string& text) {
+    std::string out = "'";
+    for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+  };
+  return fmt::format(
+      "export SKYCORE_STATE_DIR={}; if [ \"$SKYPILOT_AUTOSTOP_DOWN\" = 1 ]; then exec {} down "
+      "-y {}; else exec {} stop -y {}; fi",
+      quote(state_dir.string()), quote(sky.string()), quote(name), quote(sky.string()),
+      quote(name));
+}
+
+}  // namespace
 
 std::string CurrentUser() {
   if (const char* user = std::getenv("USER"); user && *user) return user;
   if (const passwd* entry = ::getpwuid(::getuid())) return entry->pw_name;
   return "user";
-}
-
-// SkyPilot's rule for cluster names.
-void ValidateClusterName(const std::string& name) {
-  static const std::regex kValid("[a-zA-Z]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?");
-  if (name.size() > 63 || !std::regex_match(name, kValid)) {
-    throw InvalidTaskError(fmt::format(
-        "invalid cluster name '{}': it must start with a letter, end with a letter or digit, "
-        "use only letters, digits, '-', '_' and '.', and be at most 63 characters",
-        name));
-  }
-}
-
-std::string GenerateClusterName() {
-  std::mt19937 random(std::random_device{}());
-  std::string user = strings::Lower(CurrentUser());
-  std::string clean;
-  for (char c : user) {
-    if (std::isalnum(static_cast<unsigned char>(c))) clean.push_back(c);
-  }
-  return fmt::format("sky-{:04x}-{}", random() & 0xffff,
-                     clean.empty() ? "user" : clean.substr(0, 8));
 }
 
 ClusterLock LockCluster(const fs::path& state_dir, const std::string& name, OutputSink& out) {
@@ -87,163 +74,21 @@ void RequireUp(const ClusterRecord& record, const std::string& action) {
       record.name, ClusterStatusName(record.status), action, record.name, record.name));
 }
 
-// What one node of the job reserves, from the task's first alternative.
-struct Demand {
-  double cpus = 0.5;
-  double memory_gib = 0;
-  std::string accelerator;
-  double gpus = 0;
-  std::string display;
-};
+}  // namespace sdk_internal
 
-Demand DemandOf(const Task& task) {
-  Demand demand;
-  const auto& alternatives = task.resources().alternatives();
-  const Resources& r = alternatives.empty() ? Resources() : alternatives.front();
-  if (r.cpus()) demand.cpus = r.cpus()->value;
-  if (r.memory()) {
-    demand.memory_gib = r.memory()->per_cpu ? r.memory()->value * demand.cpus : r.memory()->value;
-  }
-  if (r.accelerators()) {
-    demand.accelerator = r.accelerators()->name;
-    demand.gpus = r.accelerators()->count;
-  }
-  demand.display = demand.gpus > 0 ? fmt::format("{}x[{}:{}]", task.num_nodes(), demand.accelerator,
-                                                 strings::FormatNumber(demand.gpus))
-                                   : fmt::format("{}x[CPU:{}]", task.num_nodes(),
-                                                 strings::FormatNumber(demand.cpus));
-  return demand;
-}
-
-backend::NodeDemand NodeDemandOf(const Task& task) {
-  const auto& alternatives = task.resources().alternatives();
-  const Resources& r = alternatives.empty() ? Resources() : alternatives.front();
-  backend::NodeDemand demand;
-  if (r.cpus()) demand.cpus = r.cpus()->value;
-  if (r.memory()) {
-    demand.memory_gib = r.memory()->per_cpu ? r.memory()->value * demand.cpus : r.memory()->value;
-  }
-  if (r.accelerators()) {
-    demand.gpu_name = r.accelerators()->name;
-    demand.gpus = static_cast<int>(std::ceil(r.accelerators()->count - 1e-9));
-  }
-  return demand;
-}
-
-// The image the task's resources name for `chosen`'s region (or for every
-// region), without SkyPilot's "docker:" prefix; empty: the infra's default.
-std::string ImageFor(const Task& task, const Candidate& chosen) {
-  const auto& alternatives = task.resources().alternatives();
-  if (alternatives.empty()) return "";
-  const size_t index = chosen.alternative < alternatives.size() ? chosen.alternative : 0;
-  const auto& images = alternatives[index].spec().image_id;
-  auto found = images.find(chosen.region);
-  if (found == images.end()) found = images.find("");
-  if (found == images.end()) return "";
-  std::string image = found->second;
-  if (image.rfind("docker:", 0) == 0) image.erase(0, 7);
-  return image;
-}
-
-// SkyPilot's check that a task fits an existing cluster.
-void CheckFits(const Task& task, const std::string& name, const NodeShape& cluster) {
-  const Demand demand = DemandOf(task);
-  std::vector<std::string> problems;
-  if (task.num_nodes() > cluster.num_nodes) {
-    problems.push_back(fmt::format("the task needs {} nodes, the cluster has {}", task.num_nodes(),
-                                   cluster.num_nodes));
-  }
-  if (demand.gpus > 0) {
-    if (cluster.gpus == 0) {
-      problems.push_back(fmt::format("the task needs {}:{}, the cluster has no GPUs",
-                                     demand.accelerator, strings::FormatNumber(demand.gpus)));
-    } else if (!strings::EqualsIgnoreCase(demand.accelerator, cluster.gpu_name) ||
-               demand.gpus > cluster.gpus) {
-      problems.push_back(fmt::format("the task needs {}:{} per node, the cluster has {}:{}",
-                                     demand.accelerator, strings::FormatNumber(demand.gpus),
-                                     cluster.gpu_name, cluster.gpus));
-    }
-  }
-  if (demand.cpus > cluster.cpus) {
-    problems.push_back(fmt::format("the task needs {} CPUs per node, the cluster has {}",
-                                   strings::FormatNumber(demand.cpus),
-                                   strings::FormatNumber(cluster.cpus)));
-  }
-  if (demand.memory_gib > cluster.memory_gib) {
-    problems.push_back(fmt::format("the task needs {} GiB of memory per node, the cluster has {}",
-                                   strings::FormatNumber(demand.memory_gib),
-                                   strings::FormatNumber(cluster.memory_gib)));
-  }
-  if (!problems.empty()) {
-    std::string text;
-    for (const auto& problem : problems) text += (text.empty() ? "" : "; ") + problem;
-    throw ResourcesMismatchError(fmt::format(
-        "the task does not fit cluster '{}': {}. Launch it on a new cluster (`sky launch -c "
-        "NEW_NAME ...`) or change its resources",
-        name, text));
+std::string ClusterOps::Hook(const std::string& name) {
+  try {
+    return sdk_internal::AutostopHook(impl_.FindProgram("sky"), sky_.options().state_dir, name);
+  } catch (const Error&) {
+    return {};  // without a `sky` executable autostop cannot act; the agent still counts idleness
   }
 }
 
-JobSpec MakeJobSpec(const Task& task, bool with_setup) {
-  const Demand demand = DemandOf(task);
-  JobSpec spec;
-  spec.name = task.name().value_or("");
-  spec.username = CurrentUser();
-  spec.num_nodes = task.num_nodes();
-  spec.cpus_per_node = demand.cpus;
-  spec.memory_gib_per_node = demand.memory_gib;
-  spec.gpus_per_node = demand.gpus;
-  if (with_setup) spec.setup = task.setup().value_or("");
-  spec.run = task.run().value_or("");
-  for (const auto& [key, value] : task.envs()) spec.envs[key] = value;
-  for (const auto& [key, value] : task.secrets()) spec.secrets[key] = value;
-  spec.resources = demand.display;
-  return spec;
-}
-
-const Task& SingleTask(const Dag& dag, const char* command) {
-  if (dag.size() != 1) {
-    throw NotSupportedError(fmt::format(
-        "`sky {}` runs one task, and this DAG has {}; a pipeline of tasks runs as a managed job "
-        "(`sky jobs launch`), which skycore does not support yet",
-        command, dag.size()));
-  }
-  return *dag.tasks()[0];
-}
-
-// Follows the job's output to `out`; returns its final record.
-JobRecord FollowJob(AgentClient& client, int64_t job_id, OutputSink& out,
-                    const CancelToken& cancel) {
-  client.tail_logs(job_id, true, [&](const std::string& chunk) {
-    if (!chunk.empty()) out.Write(chunk);
-    return !cancel.cancelled();
-  });
-  cancel.ThrowIfCancelled(fmt::format(
-      "following job {} (the job keeps running; `sky logs` shows it, `sky cancel` stops it)",
-      job_id));
-  return client.job_status({job_id}).at(0);
-}
-
-int ExitCodeOf(const JobRecord& record) {
-  if (record.status == JobStatus::kSucceeded) return 0;
-  if (record.exit_code > 0) return record.exit_code;
-  return 1;
-}
-
-std::string AutostopHook(const fs::path& sky, const fs::path& state_dir, const std::string& name) {
-  auto quote = [](const std::string& text) {
-    std::string out = "'";
-    for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-  };
-  return fmt::format(
-      "export SKYCORE_STATE_DIR={}; if [ \"$SKYPILOT_AUTOSTOP_DOWN\" = 1 ]; then exec {} down "
-      "-y {}; else exec {} stop -y {}; fi",
-      quote(state_dir.string()), quote(sky.string()), quote(name), quote(sky.string()),
-      quote(name));
-}
-
-}  // namespace
+using sdk_internal::CurrentUser;
+using sdk_internal::kAgentTimeoutS;
+using sdk_internal::LockCluster;
+using sdk_internal::RequireCluster;
+using sdk_internal::RequireUp;
 
 backend::BackendContext Sky::Impl::MakeBackendContext() {
   backend::BackendContext context;
@@ -256,289 +101,6 @@ backend::BackendContext Sky::Impl::MakeBackendContext() {
     // Only bringing an agent up needs it; that step says it is missing.
   }
   return context;
-}
-
-// The pieces of a cluster operation that need the context.
-class ClusterOps {
- public:
-  ClusterOps(Sky& sky, Sky::Impl& impl) : sky_(sky), impl_(impl) {}
-
-  std::string Hook(const std::string& name) {
-    try {
-      return AutostopHook(impl_.FindProgram("sky"), sky_.options().state_dir, name);
-    } catch (const Error&) {
-      return {};  // without a `sky` executable autostop cannot act; the agent still counts idleness
-    }
-  }
-
-  backend::BackendContext Context() { return impl_.MakeBackendContext(); }
-
-  std::unique_ptr<ClusterBackend> Backend(const ClusterRecord& record) {
-    return backend::BackendForHandle(record.handle, Context());
-  }
-
-  // Persists a handle the backend changed while bringing the cluster up.
-  backend::RecordHandle Recorder(const std::string& name, const json& launched, int num_nodes) {
-    StateStore* store = &sky_.state();
-    return [store, name, launched, num_nodes](const json& handle) {
-      ClusterUpdate update;
-      update.name = name;
-      update.ready = false;
-      update.handle = handle;
-      update.launched_resources = launched;
-      update.num_nodes = num_nodes;
-      update.is_launch = false;
-      store->AddOrUpdateCluster(update);
-    };
-  }
-
-  AgentClient Client(const ClusterRecord& record) {
-    return AgentClient(Backend(record)->AgentSocket(record.handle), kAgentTimeoutS);
-  }
-
-  Sky& sky_;
-  Sky::Impl& impl_;
-};
-
-// ------------------------------------------------------------------ launch
-
-JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& out,
-                      const CancelToken& cancel) {
-  const Task& task = SingleTask(dag, "launch");
-  const std::string name =
-      options.cluster_name.empty() ? GenerateClusterName() : options.cluster_name;
-  ValidateClusterName(name);
-  ClusterOps ops(*this, *impl_);
-  JobResult result;
-  StateStore& store = state();
-
-  CheckInfrasOnDemand(*this, dag, out);
-  auto optimize = [&] {
-    OptimizeOptions optimize_options;
-    optimize_options.target = options.target;
-    optimize_options.enabled_infras = enabled_infras();
-    try {
-      return Optimize(dag, *catalog(), optimize_options);
-    } catch (const ResourcesUnavailableError& e) {
-      throw ResourcesUnavailableError(
-          fmt::format("{} (enabled infras: {}; `sky check` shows why others are not)", e.message(),
-                      strings::JoinQuoted(optimize_options.enabled_infras, " and ")),
-          e.location(), e.suggestions());
-    }
-  };
-
-  if (options.dryrun) {
-    auto existing = store.GetCluster(name);
-    if (existing) {
-      CheckFits(task, name, ops.Backend(*existing)->Shape(existing->handle));
-      result.cluster = *existing;
-    } else {
-      result.plan = optimize();
-    }
-    return result;
-  }
-
-  ClusterLock lock = LockCluster(options_.state_dir, name, out);
-  cancel.ThrowIfCancelled("launch");
-  auto existing = store.GetCluster(name);
-  bool fresh = !existing;
-  if (existing && existing->status == ClusterStatus::kInit && !existing->ever_up) {
-    // A launch that died before the cluster was ever UP: clean up what it
-    // left, then provision again (maybe elsewhere).
-    if (existing->handle.is_object() && existing->handle.value("infra", "") != "local") {
-      ops.Backend(*existing)->Teardown(existing->handle, out);
-    }
-    fresh = true;
-  }
-  std::unique_ptr<ClusterBackend> backend;
-  json handle;
-  json launched;
-  if (options.idle_minutes_to_autostop && existing &&
-      existing->handle.value("infra", "") != "local") {
-    throw NotSupportedError(
-        fmt::format("autostop is supported on the local infra only; cluster '{}' runs {}", name,
-                    ops.Backend(*existing)->Where(existing->handle)));
-  }
-  int num_nodes = task.num_nodes();
-  if (fresh) {
-    result.plan = optimize();
-    const TaskPlan& task_plan = result.plan->tasks.at(0);
-    // The chosen place, then the plan's failover list: a place that turns
-    // out to have no room (hosts taken or down, a partition too small, an
-    // allocation refused) hands over to the next.
-    std::vector<Candidate> candidates = {task_plan.chosen};
-    candidates.insert(candidates.end(), task_plan.failover.begin(), task_plan.failover.end());
-    std::vector<std::string> failures;
-    for (size_t index = 0; index < candidates.size() && !backend; ++index) {
-      const Candidate& chosen = candidates[index];
-      cancel.ThrowIfCancelled("launch");
-      std::unique_ptr<ClusterBackend> candidate;
-      try {
-        candidate = backend::BackendForInfra(chosen.infra, chosen.region, ops.Context());
-        backend::ClusterRequest request;
-        request.name = name;
-        request.num_nodes = task.num_nodes();
-        request.demand = NodeDemandOf(task);
-        request.chosen = &chosen;
-        request.task_config = task.config();
-        request.image = ImageFor(task, chosen);
-        {
-          json ports_config = json::object();
-          backend::AddPorts(ports_config, chosen, task);
-          request.ports = backend::OpenPortsOf(ports_config);
-        }
-        for (const auto& other : store.ListClusters()) {
-          if (other.name != name) request.other_handles.push_back(other.handle);
-        }
-        handle = candidate->Plan(request);
-      } catch (const Error& e) {
-        if (e.code() != ErrorCode::kResourcesUnavailable && e.code() != ErrorCode::kNotSupported) {
-          throw;
-        }
-        failures.push_back(fmt::format("{}: {}", chosen.InfraString(), e.message()));
-        if (index + 1 < candidates.size()) {
-          out.Write(fmt::format("No room on {} ({}); trying {}\n", chosen.InfraString(),
-                                e.message(), candidates[index + 1].InfraString()));
-        }
-        continue;
-      }
-      if (options.idle_minutes_to_autostop && handle.value("infra", "") != "local") {
-        throw NotSupportedError(
-            fmt::format("autostop is supported on the local infra only; cluster '{}' would run {}",
-                        name, candidate->Where(handle)));
-      }
-      if (handle.value("infra", "") == "local" && existing &&
-          existing->handle.value("infra", "") == "local") {
-        // The agent an interrupted launch may have started is found and reused.
-        handle["agent_pid"] = existing->handle.value("agent_pid", 0);
-        handle["agent_start_ticks"] = existing->handle.value("agent_start_ticks", uint64_t{0});
-      }
-      launched = candidate->LaunchedResources(handle, chosen, task);
-      ClusterUpdate update;
-      update.name = name;
-      update.ready = false;
-      update.handle = handle;
-      update.launched_resources = launched;
-      update.num_nodes = num_nodes;
-      update.last_use = options.command_line;
-      update.owner = CurrentUser();
-      result.cluster = store.AddOrUpdateCluster(update);  // INIT before anything exists
-      out.Step(fmt::format("Provisioning cluster '{}' {} ({} node{})", name,
-                           candidate->Where(handle), num_nodes, num_nodes == 1 ? "" : "s"));
-      try {
-        candidate->Up(handle, ops.Hook(name), out, ops.Recorder(name, launched, num_nodes));
-      } catch (const ResourcesUnavailableError& e) {
-        failures.push_back(fmt::format("{}: {}", chosen.InfraString(), e.message()));
-        out.Write(
-            fmt::format("Failed to provision on {}: {}\n", chosen.InfraString(), e.message()));
-        candidate->Teardown(handle, out);  // what the attempt left
-        continue;
-      }
-      result.plan->tasks.at(0).chosen = chosen;
-      backend = std::move(candidate);
-    }
-    if (!backend) {
-      std::string reasons;
-      for (const auto& failure : failures) reasons += "\n  " + failure;
-      throw ResourcesUnavailableError(
-          fmt::format("cluster '{}' could not be provisioned on any of the {} place{} the "
-                      "optimizer offered:{}",
-                      name, candidates.size(), candidates.size() == 1 ? "" : "s", reasons));
-    }
-  } else {
-    handle = existing->handle;
-    backend = ops.Backend(*existing);
-    launched = existing->launched_resources;
-    CheckFits(task, name, backend->Shape(handle));
-    num_nodes = backend->Shape(handle).num_nodes;
-    if (existing->status != ClusterStatus::kUp) {
-      out.Step(fmt::format("Starting cluster '{}'", name));
-    }
-    cancel.ThrowIfCancelled("launch");
-    backend->Up(handle, ops.Hook(name), out, ops.Recorder(name, launched, num_nodes));
-    backend::MergePorts(launched, task);  // a relaunch may open more ports
-  }
-  if (const auto ports = backend::OpenPortsOf(launched); !ports.empty()) {
-    backend->OpenPorts(handle, ports, out);
-  }
-  {
-    ClusterUpdate update;
-    update.name = name;
-    update.ready = true;
-    update.handle = handle;
-    update.launched_resources = launched;
-    update.num_nodes = num_nodes;
-    update.last_use = options.command_line;
-    update.owner = CurrentUser();
-    result.cluster = store.AddOrUpdateCluster(update);
-  }
-  AgentClient client(backend->AgentSocket(handle), kAgentTimeoutS);
-  if (options.idle_minutes_to_autostop) {
-    client.set_autostop(*options.idle_minutes_to_autostop, options.down);
-    store.SetClusterAutostop(name, *options.idle_minutes_to_autostop, options.down);
-  } else if (existing && existing->status != ClusterStatus::kUp &&
-             existing->autostop_idle_minutes >= 0) {
-    client.set_autostop(existing->autostop_idle_minutes, existing->autostop_down);
-  }
-  const bool skip_sync = options.fast && !fresh && existing->status == ClusterStatus::kUp;
-  if (!skip_sync) {
-    if (task.workdir()) {
-      out.Step(
-          fmt::format("Syncing workdir {} to {} node{}",
-                      task.workdir()->is_git() ? task.workdir()->git_url : task.workdir()->path,
-                      num_nodes, num_nodes == 1 ? "" : "s"));
-      backend->SyncWorkdir(handle, *task.workdir());
-    }
-    if (!task.file_mounts().empty()) {
-      out.Step(fmt::format("Syncing {} file mount{}", task.file_mounts().size(),
-                           task.file_mounts().size() == 1 ? "" : "s"));
-      backend->SyncFileMounts(handle, task.file_mounts());
-    }
-  }
-  result.cluster = *store.GetCluster(name);
-  out.StepDone();
-  lock.Release();  // jobs queue on the agent; others may exec meanwhile
-
-  const bool with_setup = !options.no_setup && !skip_sync;
-  JobSpec spec = MakeJobSpec(task, with_setup);
-  if (spec.run.empty() && spec.setup.empty()) return result;
-  cancel.ThrowIfCancelled("launch");
-  result.job_id = client.submit(spec);
-  out.Write(fmt::format("Job submitted, ID: {}\n", *result.job_id));
-  if (options.detach_run) return result;
-  JobRecord record = FollowJob(client, *result.job_id, out, cancel);
-  result.final_status = record.status;
-  result.exit_code = ExitCodeOf(record);
-  return result;
-}
-
-JobResult Sky::Exec(const Dag& dag, const ExecOptions& options, OutputSink& out,
-                    const CancelToken& cancel) {
-  const Task& task = SingleTask(dag, "exec");
-  ClusterOps ops(*this, *impl_);
-  JobResult result;
-  ClusterRecord record = RequireCluster(state(), options.cluster_name);
-  RequireUp(record, "run a job");
-  auto backend = ops.Backend(record);
-  CheckFits(task, record.name, backend->Shape(record.handle));
-  AgentClient client = ops.Client(record);
-  if (task.workdir()) {
-    out.Step("Syncing workdir");
-    backend->SyncWorkdir(record.handle, *task.workdir());
-    out.StepDone();
-  }
-  if (!options.command_line.empty()) state().SetClusterLastUse(record.name, options.command_line);
-  result.cluster = record;
-  JobSpec spec = MakeJobSpec(task, false);
-  if (spec.run.empty()) return result;
-  cancel.ThrowIfCancelled("exec");
-  result.job_id = client.submit(spec);
-  out.Write(fmt::format("Job submitted, ID: {}\n", *result.job_id));
-  if (options.detach_run) return result;
-  JobRecord job = FollowJob(client, *result.job_id, out, cancel);
-  result.final_status = job.status;
-  result.exit_code = ExitCodeOf(job);
-  return result;
 }
 
 // ------------------------------------------------------------------ status
@@ -562,9 +124,15 @@ std::vector<ClusterRecord> Sky::Status(const std::vector<std::string>& names, bo
       state().RemoveCluster(record.name);  // its nodes are gone
       continue;
     }
-    if (record.status == ClusterStatus::kUp &&
-        (!backend->AllNodesPresent(record.handle) || !backend->AgentAlive(record.handle))) {
-      state().SetClusterStatus(record.name, ClusterStatus::kInit);
+    if (record.status == ClusterStatus::kUp ||
+        (record.status == ClusterStatus::kInit && record.ever_up)) {
+      // INIT after a relaunch that failed half-way: UP again once its nodes
+      // and agent answer, as SkyPilot's refresh does. A cluster never UP is
+      // left to its next launch, which cleans up and provisions it again.
+      const bool healthy =
+          backend->AllNodesPresent(record.handle) && backend->AgentAlive(record.handle);
+      const ClusterStatus now = healthy ? ClusterStatus::kUp : ClusterStatus::kInit;
+      if (now != record.status) state().SetClusterStatus(record.name, now);
     }
     if (auto updated = state().GetCluster(record.name)) out.push_back(*updated);
   }
@@ -647,7 +215,7 @@ ClusterRecord Sky::Start(const std::string& name, OutputSink& out,
   ClusterRecord record = RequireCluster(state(), name);
   ClusterOps ops(*this, *impl_);
   auto backend = ops.Backend(record);
-  if (idle_minutes_to_autostop && record.handle.value("infra", "") != "local") {
+  if (idle_minutes_to_autostop && !backend->SupportsAutostop()) {
     throw NotSupportedError(
         fmt::format("autostop is supported on the local infra only; cluster '{}' runs {}", name,
                     backend->Where(record.handle)));
@@ -692,121 +260,13 @@ void Sky::Autostop(const std::string& name, int idle_minutes, bool down,
   ClusterRecord record = RequireCluster(state(), name);
   RequireUp(record, "set autostop");
   ClusterOps ops(*this, *impl_);
-  if (record.handle.value("infra", "") != "local") {
+  if (auto backend = ops.Backend(record); !backend->SupportsAutostop()) {
     throw NotSupportedError(
         fmt::format("autostop is supported on the local infra only; cluster '{}' runs {}", name,
-                    ops.Backend(record)->Where(record.handle)));
+                    backend->Where(record.handle)));
   }
   ops.Client(record).set_autostop(idle_minutes, down, wait_for);
   state().SetClusterAutostop(name, idle_minutes, down);
-}
-
-// ------------------------------------------------------------ reports
-
-std::vector<CostReportRow> Sky::CostReport(std::optional<int> days) {
-  HistoryFilter filter;
-  const int64_t now = static_cast<int64_t>(
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
-  if (days) filter.used_since_s = now - int64_t{*days} * 86400;
-  auto catalog_ptr = catalog();
-  std::vector<CostReportRow> rows;
-  for (auto& history : state().ListClusterHistory(filter)) {
-    CostReportRow row;
-    try {
-      Resources r = LoadResourcesConfig(history.launched_resources);
-      if (!r.cloud().empty() && r.cloud() != "local" && !r.instance_type().empty()) {
-        row.hourly_price =
-            catalog_ptr
-                ->HourlyPrice(r.cloud(), r.instance_type(), r.region(), r.zone(), r.use_spot())
-                .value_or(0);
-      }
-    } catch (const Error&) {
-      // Resources written by another version: priced at zero rather than hidden.
-    }
-    row.total_cost = history.duration_s(now) / 3600.0 * row.hourly_price * history.num_nodes;
-    row.history = std::move(history);
-    rows.push_back(std::move(row));
-  }
-  return rows;
-}
-
-std::map<int, PortEndpoint> Sky::EndpointDetails(const std::string& name, std::optional<int> port) {
-  ClusterRecord record = RequireCluster(state(), name);
-  RequireUp(record, "show endpoints");
-  std::vector<int> ports = backend::OpenPortsOf(record.launched_resources);
-  if (port) {
-    if (std::find(ports.begin(), ports.end(), *port) == ports.end()) {
-      throw InvalidTaskError(fmt::format("port {} is not open on cluster '{}'{}", *port, name,
-                                         ports.empty()
-                                             ? std::string(" (it opens no ports)")
-                                             : fmt::format(" (open: {})", fmt::join(ports, ", "))));
-    }
-    ports = {*port};
-  }
-  if (ports.empty()) return {};
-  ClusterOps ops(*this, *impl_);
-  return ops.Backend(record)->Endpoints(record.handle, ports);
-}
-
-std::map<int, std::string> Sky::Endpoints(const std::string& name, std::optional<int> port) {
-  std::map<int, std::string> out;
-  for (const auto& [p, endpoint] : EndpointDetails(name, port)) {
-    if (!endpoint.address.empty()) {
-      out[p] = endpoint.address;
-    } else if (port) {
-      throw ClusterNotUpError(
-          fmt::format("port {} of cluster '{}' has no endpoint yet: {}", p, name, endpoint.note));
-    }
-  }
-  return out;
-}
-
-// ------------------------------------------------------------ JSON forms
-
-std::string ResourcesDisplay(int num_nodes, const json& launched) {
-  std::vector<std::string> parts;
-  for (const char* key : {"cpus", "memory", "accelerators"}) {
-    if (launched.is_object() && launched.contains(key) && launched[key].is_string()) {
-      parts.push_back(fmt::format("{}={}", key == std::string("memory") ? "mem" : key,
-                                  launched[key].get<std::string>()));
-    }
-  }
-  std::string joined;
-  for (const auto& part : parts) joined += (joined.empty() ? "" : ", ") + part;
-  return fmt::format("{}x({})", num_nodes, joined);
-}
-
-json ClusterRecordToJson(const ClusterRecord& r) {
-  return json{{"name", r.name},
-              {"status", ClusterStatusName(r.status)},
-              {"cluster_hash", r.cluster_hash},
-              {"handle", r.handle},
-              {"launched_resources", r.launched_resources},
-              {"num_nodes", r.num_nodes},
-              {"autostop", r.autostop_idle_minutes},
-              {"to_down", r.autostop_down},
-              {"launched_at", r.launched_at_s},
-              {"status_updated_at", r.status_updated_at_s},
-              {"last_use", r.last_use},
-              {"owner", r.owner},
-              {"user_name", r.owner},
-              {"cluster_ever_up", r.ever_up},
-              {"resources_str", ResourcesDisplay(r.num_nodes, r.launched_resources)}};
-}
-
-json JobRecordToJson(const JobRecord& r) {
-  return json{{"job_id", r.job_id},
-              {"job_name", r.name},
-              {"username", r.username},
-              {"status", JobStatusName(r.status)},
-              {"priority", r.priority},
-              {"num_nodes", r.num_nodes},
-              {"resources", r.resources},
-              {"submitted_at", r.submitted_at},
-              {"start_at", r.start_at > 0 ? json(r.start_at) : json()},
-              {"end_at", r.end_at > 0 ? json(r.end_at) : json()},
-              {"exit_code", r.exit_code},
-              {"log_path", r.log_dir}};
 }
 
 }  // namespace skycore

@@ -16,6 +16,7 @@ class SqliteStateStore final : public StateStore {
   SqliteStateStore(const StateStoreOptions& options, int target_version);
 
   ClusterRecord AddOrUpdateCluster(const ClusterUpdate& update) override;
+  ClusterRecord RecordClusterHandle(const ClusterUpdate& update) override;
   void SetClusterStatus(const std::string& name, ClusterStatus status) override;
   void SetClusterAutostop(const std::string& name, int idle_minutes, bool down) override;
   void SetClusterLastUse(const std::string& name, const std::string& command) override;
@@ -35,6 +36,8 @@ class SqliteStateStore final : public StateStore {
   double Now() const;
   int64_t NowSeconds() const;
   std::optional<ClusterRecord> GetClusterLocked(const std::string& name);
+  // AddOrUpdateCluster's body, inside a write transaction already begun.
+  ClusterRecord UpsertClusterLocked(const ClusterUpdate& update);
   // Runs a cluster SELECT (kSelectCluster + conditions), binding texts then statuses.
   std::vector<ClusterRecord> ListClustersLocked(const std::string& sql,
                                                 const std::vector<std::string>& texts,

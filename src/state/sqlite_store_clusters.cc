@@ -104,72 +104,95 @@ void SqliteStateStore::CloseUsageInterval(const std::string& cluster_hash, int64
 ClusterRecord SqliteStateStore::AddOrUpdateCluster(const ClusterUpdate& update) {
   if (update.name.empty()) throw StateError("AddOrUpdateCluster: the cluster name is empty.");
   std::lock_guard lock(mutex_);
+  return db_.Write([&] { return UpsertClusterLocked(update); });
+}
+
+ClusterRecord SqliteStateStore::RecordClusterHandle(const ClusterUpdate& update) {
+  if (update.name.empty()) throw StateError("RecordClusterHandle: the cluster name is empty.");
+  std::lock_guard lock(mutex_);
   return db_.Write([&] {
-    const int64_t now = NowSeconds();
-    const ClusterStatus status = update.ready ? ClusterStatus::kUp : ClusterStatus::kInit;
     auto existing = GetClusterLocked(update.name);
-    if (!existing) {
-      const std::string hash = NewClusterHash();
-      auto insert = db_.Prepare(
-          "INSERT INTO clusters (name, status, cluster_hash, handle, launched_resources, "
-          "num_nodes, launched_at, status_updated_at, last_use, owner, ever_up) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-      insert.Bind(1, update.name)
-          .Bind(2, ClusterStatusName(status))
-          .Bind(3, hash)
-          .Bind(4, JsonText(update.handle))
-          .Bind(5, JsonText(update.launched_resources))
-          .Bind(6, update.num_nodes)
-          .Bind(7, now)
-          .Bind(8, now)
-          .Bind(9, update.last_use)
-          .Bind(10, update.owner)
-          .Bind(11, update.ready ? 1 : 0)
-          .Run();
-      auto history = db_.Prepare(
-          "INSERT INTO cluster_history (cluster_hash, name, num_nodes, launched_resources, owner) "
-          "VALUES (?, ?, ?, ?, ?)");
-      history.Bind(1, hash)
-          .Bind(2, update.name)
-          .Bind(3, update.num_nodes)
-          .Bind(4, JsonText(update.launched_resources))
-          .Bind(5, update.owner)
-          .Run();
-      OpenUsageInterval(hash, now);
-    } else {
-      // Relaunching a stopped cluster resets its autostop, as SkyPilot does:
-      // the new launch sets its own.
-      const bool was_stopped = existing->status == ClusterStatus::kStopped;
-      auto set = db_.Prepare(
-          "UPDATE clusters SET status = ?, handle = ?, launched_resources = ?, num_nodes = ?, "
-          "launched_at = ?, status_updated_at = ?, last_use = ?, autostop_idle_minutes = ?, "
-          "autostop_down = ?, ever_up = ? WHERE name = ?");
-      set.Bind(1, ClusterStatusName(status))
-          .Bind(2, JsonText(update.handle))
-          .Bind(3, JsonText(update.launched_resources))
-          .Bind(4, update.num_nodes)
-          .Bind(5, update.is_launch ? now : existing->launched_at_s)
-          .Bind(6, now)
-          .Bind(7, update.is_launch ? update.last_use : existing->last_use)
-          .Bind(8, was_stopped ? -1 : existing->autostop_idle_minutes)
-          .Bind(9, was_stopped ? 0 : (existing->autostop_down ? 1 : 0))
-          .Bind(10, (existing->ever_up || update.ready) ? 1 : 0)
-          .Bind(11, update.name)
-          .Run();
-      auto history = db_.Prepare(
-          "INSERT INTO cluster_history (cluster_hash, name, num_nodes, launched_resources, owner) "
-          "VALUES (?, ?, ?, ?, ?) ON CONFLICT (cluster_hash) DO UPDATE SET "
-          "num_nodes = excluded.num_nodes, launched_resources = excluded.launched_resources");
-      history.Bind(1, existing->cluster_hash)
-          .Bind(2, update.name)
-          .Bind(3, update.num_nodes)
-          .Bind(4, JsonText(update.launched_resources))
-          .Bind(5, existing->owner)
-          .Run();
-      OpenUsageInterval(existing->cluster_hash, now);
+    // Compared as JSON values: a handle read back from the database equals
+    // the one that was written, whatever its key order or number types. A
+    // STOPPED cluster being started is INIT from now on, changed or not.
+    if (existing && existing->status != ClusterStatus::kStopped &&
+        existing->handle == update.handle &&
+        existing->launched_resources == update.launched_resources &&
+        existing->num_nodes == update.num_nodes) {
+      return *existing;
     }
-    return *GetClusterLocked(update.name);
+    ClusterUpdate changed = update;
+    changed.ready = false;
+    changed.is_launch = false;
+    return UpsertClusterLocked(changed);
   });
+}
+
+ClusterRecord SqliteStateStore::UpsertClusterLocked(const ClusterUpdate& update) {
+  const int64_t now = NowSeconds();
+  const ClusterStatus status = update.ready ? ClusterStatus::kUp : ClusterStatus::kInit;
+  auto existing = GetClusterLocked(update.name);
+  if (!existing) {
+    const std::string hash = NewClusterHash();
+    auto insert = db_.Prepare(
+        "INSERT INTO clusters (name, status, cluster_hash, handle, launched_resources, "
+        "num_nodes, launched_at, status_updated_at, last_use, owner, ever_up) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    insert.Bind(1, update.name)
+        .Bind(2, ClusterStatusName(status))
+        .Bind(3, hash)
+        .Bind(4, JsonText(update.handle))
+        .Bind(5, JsonText(update.launched_resources))
+        .Bind(6, update.num_nodes)
+        .Bind(7, now)
+        .Bind(8, now)
+        .Bind(9, update.last_use)
+        .Bind(10, update.owner)
+        .Bind(11, update.ready ? 1 : 0)
+        .Run();
+    auto history = db_.Prepare(
+        "INSERT INTO cluster_history (cluster_hash, name, num_nodes, launched_resources, owner) "
+        "VALUES (?, ?, ?, ?, ?)");
+    history.Bind(1, hash)
+        .Bind(2, update.name)
+        .Bind(3, update.num_nodes)
+        .Bind(4, JsonText(update.launched_resources))
+        .Bind(5, update.owner)
+        .Run();
+    OpenUsageInterval(hash, now);
+  } else {
+    // Relaunching a stopped cluster resets its autostop, as SkyPilot does:
+    // the new launch sets its own.
+    const bool was_stopped = existing->status == ClusterStatus::kStopped;
+    auto set = db_.Prepare(
+        "UPDATE clusters SET status = ?, handle = ?, launched_resources = ?, num_nodes = ?, "
+        "launched_at = ?, status_updated_at = ?, last_use = ?, autostop_idle_minutes = ?, "
+        "autostop_down = ?, ever_up = ? WHERE name = ?");
+    set.Bind(1, ClusterStatusName(status))
+        .Bind(2, JsonText(update.handle))
+        .Bind(3, JsonText(update.launched_resources))
+        .Bind(4, update.num_nodes)
+        .Bind(5, update.is_launch ? now : existing->launched_at_s)
+        .Bind(6, now)
+        .Bind(7, update.is_launch ? update.last_use : existing->last_use)
+        .Bind(8, was_stopped ? -1 : existing->autostop_idle_minutes)
+        .Bind(9, was_stopped ? 0 : (existing->autostop_down ? 1 : 0))
+        .Bind(10, (existing->ever_up || update.ready) ? 1 : 0)
+        .Bind(11, update.name)
+        .Run();
+    auto history = db_.Prepare(
+        "INSERT INTO cluster_history (cluster_hash, name, num_nodes, launched_resources, owner) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (cluster_hash) DO UPDATE SET "
+        "num_nodes = excluded.num_nodes, launched_resources = excluded.launched_resources");
+    history.Bind(1, existing->cluster_hash)
+        .Bind(2, update.name)
+        .Bind(3, update.num_nodes)
+        .Bind(4, JsonText(update.launched_resources))
+        .Bind(5, existing->owner)
+        .Run();
+    OpenUsageInterval(existing->cluster_hash, now);
+  }
+  return *GetClusterLocked(update.name);
 }
 
 void SqliteStateStore::SetClusterStatus(const std::string& name, ClusterStatus status) {

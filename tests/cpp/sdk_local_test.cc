@@ -4,7 +4,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -14,6 +17,7 @@
 #include "infra/local/cluster.h"
 #include "skycore/sdk.h"
 #include "skycore/yaml.h"
+#include "state/sqlite.h"
 
 namespace skycore {
 namespace {
@@ -200,6 +204,142 @@ TEST_F(SdkLocalTest, AKilledAgentIsSeenByRefreshAndDownLeavesNoOrphans) {
   sky_->Down("crash", quiet);
   EXPECT_TRUE(WaitFor([&] { return ::kill(-job_pid, 0) != 0; })) << "orphan job left running";
   EXPECT_TRUE(sky_->Status().empty());
+}
+
+// The window a concurrent `sky exec` or `sky status` used to see as INIT: a
+// relaunch of an UP cluster after its backend confirmed the nodes and the
+// agent, before the launch recorded the cluster UP again. A trigger in the
+// state database stops the relaunch exactly there (as a crash there would),
+// so what exec and status see in that window is checked deterministically.
+TEST_F(SdkLocalTest, ARelaunchStoppedBeforeItRecordsTheClusterUpLeavesAHealthyClusterUp) {
+  ASSERT_EQ(Launch("run: echo first\n", "busy").final_status, JobStatus::kSucceeded)
+      << sink_.text();
+  state_internal::Database db(root_ / "state" / "state.db", std::chrono::seconds(30));
+  db.Prepare(
+        "CREATE TRIGGER stop_the_relaunch BEFORE UPDATE ON clusters "
+        "WHEN NEW.last_use = 'relaunch' "
+        "BEGIN SELECT RAISE(ABORT, 'injected fault: the relaunch stops here'); END")
+      .Run();
+  LaunchOptions relaunch;
+  relaunch.cluster_name = "busy";
+  relaunch.command_line = "relaunch";
+  EXPECT_THROW(sky_->Launch(TaskDag("run: echo again\n"), relaunch, sink_), Error);
+  db.Prepare("DROP TRIGGER stop_the_relaunch").Run();
+
+  EXPECT_EQ(sky_->Status({"busy"}).at(0).status, ClusterStatus::kUp);
+  EXPECT_EQ(sky_->Status({"busy"}, /*refresh=*/true).at(0).status, ClusterStatus::kUp);
+  ExecOptions exec;
+  exec.cluster_name = "busy";
+  CaptureSink exec_sink;
+  auto job = sky_->Exec(TaskDag("run: echo after\n"), exec, exec_sink);
+  EXPECT_EQ(job.final_status, JobStatus::kSucceeded) << exec_sink.text();
+}
+
+// A sink that holds the operation writing to it at its first step whose name
+// starts with `hold_at`, until Release().
+class HoldingSink : public CaptureSink {
+ public:
+  explicit HoldingSink(std::string hold_at) : hold_at_(std::move(hold_at)) {}
+  void Step(std::string_view name) override {
+    CaptureSink::Step(name);
+    if (name.substr(0, hold_at_.size()) != hold_at_) return;
+    std::unique_lock lock(mutex_);
+    held_ = true;
+    changed_.notify_all();
+    changed_.wait_for(lock, std::chrono::seconds(60), [&] { return released_; });
+  }
+  bool WaitUntilHeld() {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::seconds(60), [&] { return held_; });
+  }
+  void Release() {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::string hold_at_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool held_ = false;
+  bool released_ = false;
+};
+
+TEST_F(SdkLocalTest, ExecAndStatusDuringARelaunchThatReSyncsSeeTheClusterUp) {
+  fs::path work = root_ / "work";
+  fs::create_directories(work);
+  std::ofstream(work / "data.txt") << "payload\n";
+  const std::string task = "workdir: " + work.string() + "\nrun: cat data.txt\n";
+  ASSERT_EQ(Launch(task, "busy").final_status, JobStatus::kSucceeded) << sink_.text();
+
+  HoldingSink relaunch_sink("Syncing workdir");
+  std::exception_ptr relaunch_error;
+  std::thread relaunch([&] {
+    try {
+      LaunchOptions options;
+      options.cluster_name = "busy";
+      options.detach_run = true;
+      sky_->Launch(TaskDag(task), options, relaunch_sink);
+    } catch (...) {
+      relaunch_error = std::current_exception();
+    }
+  });
+  ASSERT_TRUE(relaunch_sink.WaitUntilHeld()) << relaunch_sink.text();
+  EXPECT_EQ(sky_->Status({"busy"}).at(0).status, ClusterStatus::kUp);
+  EXPECT_EQ(sky_->Status({"busy"}, /*refresh=*/true).at(0).status, ClusterStatus::kUp);
+  ExecOptions exec;
+  exec.cluster_name = "busy";
+  CaptureSink exec_sink;
+  std::optional<JobResult> job;
+  try {
+    job = sky_->Exec(TaskDag("run: echo during\n"), exec, exec_sink);
+  } catch (const Error& error) {
+    ADD_FAILURE() << "exec during the relaunch: " << error.what();
+  }
+  relaunch_sink.Release();
+  relaunch.join();
+  if (relaunch_error) std::rethrow_exception(relaunch_error);
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->final_status, JobStatus::kSucceeded) << exec_sink.text();
+}
+
+// A cluster that another operation is bringing up (INIT, its lock held): exec
+// waits for that operation and then runs on the cluster it left UP.
+TEST_F(SdkLocalTest, ExecWaitsForTheOperationBringingTheClusterUp) {
+  ASSERT_EQ(Launch("run: echo first\n", "busy").final_status, JobStatus::kSucceeded);
+  auto lock = ClusterLock::Acquire(root_ / "state", "busy", std::chrono::seconds(10));
+  sky_->state().SetClusterStatus("busy", ClusterStatus::kInit);
+
+  CaptureSink exec_sink;
+  std::optional<JobResult> job;
+  std::exception_ptr exec_error;
+  std::atomic<bool> exec_returned{false};
+  std::thread exec([&] {
+    try {
+      ExecOptions options;
+      options.cluster_name = "busy";
+      job = sky_->Exec(TaskDag("run: echo after-the-wait\n"), options, exec_sink);
+    } catch (...) {
+      exec_error = std::current_exception();
+    }
+    exec_returned = true;
+  });
+  // Exec must not return (with an error, before the fix) while the lock is held.
+  const bool waited =
+      WaitFor([&] {
+        return exec_returned ||
+               exec_sink.text().find("Waiting for another operation") != std::string::npos;
+      }) &&
+      !exec_returned;
+  sky_->state().SetClusterStatus("busy", ClusterStatus::kUp);
+  lock.Release();
+  exec.join();
+  EXPECT_TRUE(waited) << exec_sink.text();
+  if (exec_error) std::rethrow_exception(exec_error);
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->final_status, JobStatus::kSucceeded) << exec_sink.text();
+  EXPECT_NE(exec_sink.text().find("after-the-wait"), std::string::npos) << exec_sink.text();
 }
 
 TEST_F(SdkLocalTest, ATaskThatDoesNotFitTheClusterIsAMismatch) {

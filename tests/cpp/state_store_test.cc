@@ -96,6 +96,38 @@ TEST_F(StateStoreTest, ReadyUpdateKeepsHashOwnerAndLaunchTimeWhenNotALaunch) {
   EXPECT_EQ(history[0].usage_intervals.size(), 1u);
 }
 
+TEST_F(StateStoreTest, RecordingAnUnchangedHandleLeavesAnUpClusterUp) {
+  // A relaunch of an UP cluster whose backend only confirms the nodes and the
+  // agent: exec and status running meanwhile must still see it UP.
+  ClusterRecord up = Launch("dev", true);
+  now_ += 60;
+  ClusterUpdate confirm;
+  confirm.name = "dev";
+  // Same values, other key order and number types than the stored JSON text.
+  confirm.handle = {{"head_ip", "127.0.0.1"}, {"infra", "local"}};
+  confirm.launched_resources = {{"infra", "local"}, {"cpus", "4+"}};
+  confirm.num_nodes = 2;
+  ClusterRecord kept = store_->RecordClusterHandle(confirm);
+  EXPECT_EQ(kept.status, ClusterStatus::kUp);
+  EXPECT_EQ(kept.status_updated_at_s, up.status_updated_at_s);
+  EXPECT_EQ(store_->GetCluster("dev")->status, ClusterStatus::kUp);
+
+  // A handle that changed (a node replaced, an agent restarted): INIT until
+  // the launch records it UP, keeping what only a launch sets.
+  confirm.handle["head_ip"] = "10.0.0.9";
+  ClusterRecord changed = store_->RecordClusterHandle(confirm);
+  EXPECT_EQ(changed.status, ClusterStatus::kInit);
+  EXPECT_EQ(changed.handle["head_ip"], "10.0.0.9");
+  EXPECT_EQ(changed.launched_at_s, up.launched_at_s);
+  EXPECT_EQ(changed.last_use, up.last_use);
+  EXPECT_EQ(changed.cluster_hash, up.cluster_hash);
+  EXPECT_TRUE(changed.ever_up);
+
+  // Starting a STOPPED cluster makes it INIT even when its handle is the same.
+  store_->SetClusterStatus("dev", ClusterStatus::kStopped);
+  EXPECT_EQ(store_->RecordClusterHandle(confirm).status, ClusterStatus::kInit);
+}
+
 TEST_F(StateStoreTest, StopAndRestartRecordUsageIntervalsAndResetAutostop) {
   Launch("dev", true);
   store_->SetClusterAutostop("dev", 10, /*down=*/true);

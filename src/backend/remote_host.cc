@@ -117,12 +117,17 @@ std::string PrepareCommand(const std::string& name, const std::vector<size_t>& n
   for (size_t node : nodes) {
     dirs += fmt::format(" \"$R/clusters/\"{}\"/node{}/sky_workdir\"", ShellQuote(name), node);
   }
+  // Private (0700): the agents' job tables and the jobs' logs live there. An
+  // older version made them 0755: take other users' access away.
   return fmt::format(
-      "set -e; R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; "
-      "mkdir -p \"$R/bin\" \"$R/run\"{}; "
+      "set -e; umask 077; R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; "
+      "mkdir -p \"$R/bin\" \"$R/run\"{dirs}; "
+      "chmod go-rwx \"$R\" \"$R/bin\" \"$R/run\" \"$R/clusters\" \"$R/clusters/\"{name} "
+      "2>/dev/null || true; "
       "cd \"$R\"; echo \"root=$(pwd -P)\"; "
-      "if [ -x \"$R/bin/\"{} ]; then echo agent=yes; else echo agent=no; fi",
-      dirs, ShellQuote(agent_name));
+      "if [ -x \"$R/bin/\"{agent} ]; then echo agent=yes; else echo agent=no; fi",
+      fmt::arg("dirs", dirs), fmt::arg("name", ShellQuote(name)),
+      fmt::arg("agent", ShellQuote(agent_name)));
 }
 
 Prepared ParsePrepared(const std::string& output) {
@@ -142,14 +147,18 @@ std::string StartAgentCommand(const std::string& root, const std::string& name,
                               bool restart, const std::string& socket) {
   std::string writes;
   for (const auto& [path, content] : files) writes += WriteFile(path, content, "600");
-  writes += WriteFile(ClusterDir(root, name) + "/nodes.json", node_spec.dump(2) + "\n", "644");
+  writes += WriteFile(ClusterDir(root, name) + "/nodes.json", node_spec.dump(2) + "\n", "600");
   std::string extra;
   // Tests of autostop cannot wait real minutes.
   if (const char* minute = std::getenv("SKYCORE_AUTOSTOP_MINUTE_S"); minute && *minute) {
     extra = " --autostop-minute-s " + ShellQuote(minute);
   }
   return fmt::format(
-      "set -e; D={dir}; S={socket}; mkdir -p \"$D/agent\" \"$D/ssh\"; chmod 700 \"$D/ssh\"; "
+      "set -e; umask 077; D={dir}; S={socket}; mkdir -p \"$D/agent\" \"$D/ssh\"; "
+      "chmod 700 \"$D\" \"$D/agent\" \"$D/ssh\"; "
+      "for f in \"$D/skyletd.log\" \"$D/nodes.json\"; do if [ -f \"$f\" ]; then chmod 600 \"$f\"; "
+      "fi; "
+      "done; "
       "{restart}{writes}"
       "if [ -f \"$D/skyletd.pid\" ]; then p=$(cat \"$D/skyletd.pid\"); "
       "if [ -n \"$p\" ] && grep -qa skyletd /proc/$p/cmdline 2>/dev/null && [ -S \"$S\" ]; then "

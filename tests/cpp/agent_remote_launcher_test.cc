@@ -144,7 +144,7 @@ TEST(AgentSshCommandTest, CommandLine) {
     EXPECT_EQ(arg.find("A=1"), std::string::npos) << arg;
     EXPECT_EQ(arg.find("B=it"), std::string::npos) << arg;
   }
-  EXPECT_EQ(EnvironmentBlock(request.env), std::string("A=1\0B=it's\0\0", 13));
+  EXPECT_EQ(EnvironmentBlock(request.env), std::string("A=1\0B=it's\0\0", 12));
   EXPECT_EQ(EnvironmentBlock({"=x", "NOEQUALS", "C=a\nb"}), std::string("C=a\nb\0\0", 7));
   EXPECT_NE(SshRemoteCommand(request).find(" skycore-rank '/work dir' 'echo hi'"),
             std::string::npos);

@@ -104,6 +104,7 @@ void CreateLocalCluster(const LocalCluster& cluster, const LocalMachine& machine
     files::EnsurePrivateDir(dir);  // the agent's job table and the logs are private
   }
   for (int node = 0; node < cluster.num_nodes && !ec; ++node) {
+    files::EnsurePrivateDir(cluster.NodeDir(node));
     fs::create_directories(cluster.NodeWorkdir(node), ec);
   }
   if (ec) {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/files.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
 #include "skycore/agent.h"
@@ -56,8 +57,11 @@ std::string WriteFileCommand(const std::string& path, const std::string& content
 ssh::RunnerOptions RunnerOptionsFor(const BackendContext& context) {
   ssh::RunnerOptions options;
   options.known_hosts = ssh::KnownHostsPath(context.state_dir);
-  std::error_code ec;
-  fs::create_directories(options.known_hosts.parent_path(), ec);
+  try {
+    files::EnsurePrivateDir(options.known_hosts.parent_path());
+  } catch (const IoError&) {
+    // ssh then reports the file it cannot write.
+  }
   options.control_dir =
       context.ssh_control_dir.empty() ? ssh::DefaultControlDir() : context.ssh_control_dir;
   if (!ssh::PrepareControlDir(options.control_dir)) options.control_dir.clear();

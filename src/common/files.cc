@@ -16,7 +16,11 @@ namespace fs = std::filesystem;
 
 void WriteAtomically(const fs::path& path, std::string_view text) {
   std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
+  try {
+    EnsurePrivateDir(path.parent_path());
+  } catch (const IoError&) {
+    // Writing the temporary file below says why.
+  }
   const fs::path temporary =
       path.parent_path() / fmt::format(".{}.{}.tmp", path.filename().string(), ::getpid());
   {

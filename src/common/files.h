@@ -10,7 +10,8 @@ namespace skycore::files {
 
 // Writes `text` to `path` all-or-nothing: into a temporary file beside it,
 // then renamed over it, so a reader never sees half a file. The file is
-// mode 0600. Creates the parent directory. Throws IoError naming the path.
+// mode 0600. Creates the parent directory (0700, see EnsurePrivateDir).
+// Throws IoError naming the path.
 void WriteAtomically(const std::filesystem::path& path, std::string_view text);
 
 // The JSON document at `path`; nullopt when the file is missing or is not

@@ -119,10 +119,10 @@ Catalog Catalog::Load(const CatalogPaths& paths, std::vector<CatalogIssue>* issu
       auto cache_dir = paths.state_dir / "catalogs" / "cache";
       try {
         files::EnsurePrivateDir(paths.state_dir / "catalogs");
+        files::EnsurePrivateDir(cache_dir);
       } catch (const Error&) {
         // Then without a cache file, as when the directory cannot be made.
       }
-      std::filesystem::create_directories(cache_dir, ec);
       cache_path = cache_dir / fmt::format("{}-{:016x}.skycache", infra,
                                            std::hash<std::string>{}(path.string()));
     }

@@ -176,7 +176,9 @@ RefreshResult RefreshOne(const std::string& infra, const RefreshOptions& options
   const fs::path meta_path = dir / "vms.csv.meta.json";
   std::error_code ec;
   try {
-    files::EnsurePrivateDir(options.state_dir / "catalogs");
+    for (const auto& each : {options.state_dir / "catalogs", dir.parent_path(), dir}) {
+      files::EnsurePrivateDir(each);
+    }
   } catch (const Error&) {
     // Reported below, by the directory the catalog goes to.
   }

@@ -13,6 +13,7 @@
 
 #include "agent/agent_core_internal.h"
 #include "agent/protocol.h"
+#include "common/files.h"
 #include "skycore/error.h"
 
 extern char** environ;
@@ -26,10 +27,15 @@ AgentCore::AgentCore(boost::asio::io_context& io, AgentOptions options,
       options_(std::move(options)),
       launcher_(std::move(launcher)),
       clock_(std::move(clock)),
-      table_((fs::create_directories(options_.state_dir), options_.state_dir + "/jobs.db")),
+      table_((files::EnsurePrivateDir(options_.state_dir), options_.state_dir + "/jobs.db")),
       book_(options_.node_spec),
       capacity_(options_.node_spec) {
   for (char** entry = environ; entry && *entry; ++entry) base_env_.emplace_back(*entry);
+  try {
+    files::EnsurePrivateDir(options_.log_root + "/sky_logs");  // the jobs' logs are private
+  } catch (const IoError&) {
+    // Each job's log directory is created (or not) when it starts, as before.
+  }
   if (auto saved = table_.GetMeta("autostop")) {
     auto value = nlohmann::json::parse(*saved, nullptr, false);
     if (value.is_object()) {
@@ -42,10 +48,33 @@ AgentCore::AgentCore(boost::asio::io_context& io, AgentOptions options,
 
 AgentCore::~AgentCore() = default;
 
+namespace {
+
+// Appends `text` to the run.log of the job whose logs are in `log_dir`.
+void AppendNote(const std::string& log_dir, const std::string& text) {
+  std::error_code error;
+  fs::create_directories(log_dir, error);
+  int fd = OpenAppend(log_dir + "/run.log");
+  WriteAll(fd, text.data(), text.size());
+  if (fd >= 0) ::close(fd);
+}
+
+}  // namespace
+
 void AgentCore::Recover() {
   double now = clock_();
   for (auto& record : table_.LoadAll()) {
-    if (record.status == JobStatus::kInit || record.status == JobStatus::kPending) {
+    if ((record.status == JobStatus::kInit || record.status == JobStatus::kPending) &&
+        table_.SecretsLost(table_.LoadSpec(record.job_id), record.job_id)) {
+      // Secrets live only in the memory of the agent they were given to.
+      record.status = JobStatus::kFailedDriver;
+      record.end_at = now;
+      table_.Update(record);
+      AppendNote(record.log_dir,
+                 "skyletd restarted while this job was pending; its secrets were held only in "
+                 "the memory of the previous skyletd (never on disk), so it cannot start: marked "
+                 "FAILED_DRIVER. Submit it again.\n");
+    } else if (record.status == JobStatus::kInit || record.status == JobStatus::kPending) {
       record.status = JobStatus::kPending;
       pending_.emplace(-record.priority, record.job_id);
     } else if (record.status == JobStatus::kSettingUp || record.status == JobStatus::kRunning) {
@@ -60,13 +89,10 @@ void AgentCore::Recover() {
       record.status = JobStatus::kFailedDriver;
       record.end_at = now;
       table_.Update(record);
-      int fd = OpenAppend(record.log_dir + "/run.log");
-      std::string note = fmt::format(
-          "skyletd restarted and found this job without its driver ({} rank process(es) still "
-          "alive were killed); marked FAILED_DRIVER.\n",
-          survivors);
-      WriteAll(fd, note.data(), note.size());
-      if (fd >= 0) ::close(fd);
+      AppendNote(record.log_dir,
+                 fmt::format("skyletd restarted and found this job without its driver ({} rank "
+                             "process(es) still alive were killed); marked FAILED_DRIVER.\n",
+                             survivors));
     }
     records_.emplace(record.job_id, std::move(record));
   }
@@ -196,6 +222,7 @@ std::vector<int64_t> AgentCore::Cancel(const std::vector<int64_t>& job_ids) {
     auto active = active_.find(job_id);
     if (active == active_.end()) {
       pending_.erase({-record.priority, job_id});
+      table_.ForgetSecrets(job_id);
       record.end_at = clock_();
       table_.Update(record);
       continue;

@@ -31,7 +31,7 @@ inline void WriteAll(int fd, const char* data, size_t size) {
 }
 
 inline int OpenAppend(const std::string& path) {
-  return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 }
 
 struct AgentCore::RankRuntime {

@@ -34,6 +34,7 @@ void AgentCore::StartJob(int64_t job_id, std::vector<RankAllocation> allocations
   auto job = std::make_unique<ActiveJob>();
   job->job_id = job_id;
   job->spec = table_.LoadSpec(job_id);
+  table_.ForgetSecrets(job_id);  // the job holds them now, in memory too
   job->allocations = std::move(allocations);
   JobRecord& record = records_.at(job_id);
   std::error_code error;

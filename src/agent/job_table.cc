@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include "agent/protocol.h"
+#include "common/files.h"
 #include "skycore/error.h"
 
 namespace skycore::agent {
@@ -49,6 +50,7 @@ JobTable::JobTable(const std::string& path) : path_(path) {
 }
 
 void JobTable::Open() {
+  files::PrepareDatabaseFile(path_);  // 0600, and so are its -wal and -shm
   if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
       SQLITE_OK) {
     Fail("cannot open the job table");
@@ -56,6 +58,8 @@ void JobTable::Open() {
   sqlite3_busy_timeout(db_, 5000);
   Exec("PRAGMA journal_mode=WAL");
   Exec("PRAGMA synchronous=NORMAL");
+  // Deleted and rewritten content is zeroed, not left in free space.
+  Exec("PRAGMA secure_delete=ON");
   Exec(
       "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
       "CREATE TABLE IF NOT EXISTS jobs ("
@@ -79,6 +83,42 @@ void JobTable::Open() {
   update_ = Prepare(
       "UPDATE jobs SET status = ?, start_at = ?, end_at = ?, exit_code = ?, ranks = ?,"
       " log_dir = ? WHERE job_id = ?");
+  if (GetMeta("secrets") != "redacted") RedactStoredSecrets();
+}
+
+void JobTable::RedactStoredSecrets() {
+  // Agents before this one stored secret values in clear: redact them, then
+  // move the log into the database and truncate it so that no old frame
+  // keeps a value.
+  std::vector<std::pair<int64_t, std::string>> rewrites;
+  sqlite3_stmt* select = Prepare("SELECT job_id, spec FROM jobs");
+  while (sqlite3_step(select) == SQLITE_ROW) {
+    auto spec = json::parse(ColumnText(select, 1), nullptr, false);
+    if (!spec.is_object() || !spec.contains("secrets") || !spec["secrets"].is_object()) continue;
+    bool changed = false;
+    for (auto& [name, value] : spec["secrets"].items()) {
+      if (value == kRedactedSecret) continue;
+      value = kRedactedSecret;
+      changed = true;
+    }
+    if (changed) rewrites.emplace_back(sqlite3_column_int64(select, 0), spec.dump());
+  }
+  sqlite3_finalize(select);
+  sqlite3_stmt* rewrite = Prepare("UPDATE jobs SET spec = ? WHERE job_id = ?");
+  for (const auto& [job_id, text] : rewrites) {
+    BindText(rewrite, 1, text);
+    sqlite3_bind_int64(rewrite, 2, job_id);
+    int rc = sqlite3_step(rewrite);
+    sqlite3_reset(rewrite);
+    if (rc != SQLITE_DONE) {
+      sqlite3_finalize(rewrite);
+      Fail("cannot redact the secrets stored in");
+    }
+  }
+  sqlite3_finalize(rewrite);
+  if (!rewrites.empty()) Exec("VACUUM");
+  Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  SetMeta("secrets", "redacted");
 }
 
 JobTable::~JobTable() {
@@ -119,9 +159,13 @@ int64_t JobTable::Insert(const JobSpec& spec, double submitted_at, const std::st
   BindText(insert_, 5, spec.resources);
   sqlite3_bind_double(insert_, 6, submitted_at);
   BindText(insert_, 7, log_dir);
-  BindText(insert_, 8, SpecToJson(spec).dump());
+  JobSpec stored = spec;
+  for (auto& [name, value] : stored.secrets) value = kRedactedSecret;
+  BindText(insert_, 8, SpecToJson(stored).dump());
   if (sqlite3_step(insert_) != SQLITE_DONE) Fail("cannot insert a job into");
-  return sqlite3_last_insert_rowid(db_);
+  const int64_t job_id = sqlite3_last_insert_rowid(db_);
+  if (!spec.secrets.empty()) secrets_[job_id] = spec.secrets;
+  return job_id;
 }
 
 void JobTable::Update(const JobRecord& record) {
@@ -172,7 +216,13 @@ JobSpec JobTable::LoadSpec(int64_t job_id) {
   sqlite3_finalize(statement);
   if (rc != SQLITE_ROW)
     throw JobNotFoundError(fmt::format("job {} is not in the job table", job_id));
-  return SpecFromJson(json::parse(text));
+  JobSpec spec = SpecFromJson(json::parse(text));
+  if (auto held = secrets_.find(job_id); held != secrets_.end()) spec.secrets = held->second;
+  return spec;
+}
+
+bool JobTable::SecretsLost(const JobSpec& spec, int64_t job_id) const {
+  return !spec.secrets.empty() && secrets_.count(job_id) == 0;
 }
 
 std::optional<std::string> JobTable::GetMeta(const std::string& key) {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,7 +33,11 @@ struct SpawnSetup {
   SpawnSetup& operator=(const SpawnSetup&) = delete;
 };
 
+std::optional<mode_t> child_umask;
+
 }  // namespace
+
+void SetChildUmask(mode_t mask) { child_umask = mask; }
 
 LaunchedRank SpawnInNewSession(const std::vector<std::string>& argv,
                                const std::vector<std::string>& env, const std::string& chdir,
@@ -74,8 +79,13 @@ LaunchedRank SpawnInNewSession(const std::vector<std::string>& argv,
 
   pid_t pid = 0;
   // posix_spawnp searches the agent's PATH (not envp's) for a bare name.
+  // posix_spawn has no umask attribute: the child inherits the agent's at
+  // the spawn (the agent is single-threaded, so nothing else creates files
+  // meanwhile).
+  const mode_t own_umask = child_umask ? ::umask(*child_umask) : 0;
   int rc =
       ::posix_spawnp(&pid, args[0], &setup.actions, &setup.attributes, args.data(), envp.data());
+  if (child_umask) ::umask(own_umask);
   ::close(pipe_fds[1]);
   if (rc != 0) {
     ::close(pipe_fds[0]);

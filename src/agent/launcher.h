@@ -5,6 +5,8 @@
 // pipe.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -61,6 +63,11 @@ class LocalRankLauncher : public RankLauncher {
   LaunchedRank Launch(const RankLaunchRequest& request) override;
   bool SignalGroup(int pid, int signal) override;
 };
+
+// The umask the processes SpawnInNewSession starts get, when the agent runs
+// under a stricter one of its own (skyletd creates its files 0600 but gives
+// jobs the umask it was started with). Set once, before any spawn.
+void SetChildUmask(mode_t mask);
 
 // Starts argv[0] (an absolute path, or a name looked up in the agent's PATH)
 // in a new session with `env` as its environment; stdout, and stderr unless

@@ -19,15 +19,22 @@ extern char** environ;
 namespace skycore::agent {
 namespace {
 
-// Run by /bin/bash on the node with $1 = working dir, $2 = script; see the
-// header for why it is shaped like this. Its stdout is the connection's, and
-// its stderr carries only the markers (and errors of the wrapper itself).
-// fd 3 keeps the connection's stdin for the watchdog: bash gives a background
-// command /dev/null as stdin unless it is redirected explicitly. `set -m` (job
-// control) puts the rank in its own process group, pgid = $!, and keeps SIGINT
-// and SIGQUIT working in it: without job control a background command ignores
-// them, and a script cannot trap a signal ignored on entry.
+// Run by /bin/bash on the node with $1 = working dir, $2 = script, in an
+// empty environment; see the header for why it is shaped like this. It first
+// reads the rank's environment from stdin (EnvironmentBlock), never from its
+// command line: other users of either machine can read a command line (ps). Its stdout is the
+// connection's, and its stderr carries only the markers (and errors of the wrapper itself). fd 3
+// keeps the connection's stdin for the watchdog: bash gives a background command /dev/null as stdin
+// unless it is redirected explicitly. `set -m` (job control) puts the rank in its own process
+// group, pgid = $!, and keeps SIGINT and SIGQUIT working in it: without job control a background
+// command ignores them, and a script cannot trap a signal ignored on entry.
 constexpr const char* kSshWrapper = R"(exec 3<&0
+while :; do
+  IFS= read -r -d '' entry || exit 1
+  [ -z "$entry" ] && break
+  export -- "$entry" 2>/dev/null
+done
+unset entry
 if ! cd -- "$1" 2>/dev/null; then
   echo "cannot enter the working directory $1 on $HOSTNAME"
   printf '%s 1\n' skycore-rank-exit >&2
@@ -96,6 +103,24 @@ std::vector<std::string> AgentEnvironment() {
   return env;
 }
 
+// Writes the rank's environment into its client's stdin. The socket's buffer
+// holds far more than an environment, so this does not wait for the client;
+// a client that exited early (EPIPE) is reported when it is reaped.
+void SendEnvironment(int control_fd, const std::vector<std::string>& env) {
+  const std::string block = EnvironmentBlock(env);
+  int size = static_cast<int>(std::min<size_t>(block.size() + 4096, 16u << 20));
+  ::setsockopt(control_fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  timeval timeout{10, 0};  // never wedge the agent on a client that does not read
+  ::setsockopt(control_fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  size_t sent = 0;
+  while (sent < block.size()) {
+    ssize_t wrote = ::send(control_fd, block.data() + sent, block.size() - sent, MSG_NOSIGNAL);
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote <= 0) return;
+    sent += static_cast<size_t>(wrote);
+  }
+}
+
 void CloseFd(int& fd) {
   if (fd >= 0) ::close(fd);
   fd = -1;
@@ -106,13 +131,8 @@ void CloseFd(int& fd) {
 std::string SshRemoteCommand(const RankLaunchRequest& request) {
   // The login shell only execs env: everything else happens in bash, whatever
   // the user's shell is, as long as it reads POSIX single quotes.
+  // The environment follows on stdin (EnvironmentBlock).
   std::string command = "exec env -i --";
-  for (const auto& entry : request.env) {
-    if (entry.find('=') == std::string::npos) continue;
-    // (Appended piecewise: `" " + string` trips GCC 12's -Wrestrict at -O3.)
-    command += ' ';
-    command += strings::ShellQuote(entry);
-  }
   // --norc: bash run with a socket as stdin takes itself for an rsh/ssh
   // session and would read ~/.bashrc (Debian's does), adding to the environment.
   command += " /bin/bash --norc --noprofile -c ";
@@ -122,6 +142,22 @@ std::string SshRemoteCommand(const RankLaunchRequest& request) {
   command += ' ';
   command += strings::ShellQuote(request.script);
   return command;
+}
+
+std::string EnvironmentBlock(const std::vector<std::string>& env) {
+  std::string block;
+  for (const auto& entry : env) {
+    // An entry holding a NUL cannot be in an environment; one without a name
+    // is not an assignment.
+    if (entry.find('=') == std::string::npos || entry.front() == '=' ||
+        entry.find('\0') != std::string::npos) {
+      continue;
+    }
+    block += entry;
+    block += '\0';
+  }
+  block += '\0';
+  return block;
 }
 
 std::vector<std::string> SshCommandLine(const RankLaunchRequest& request,
@@ -155,11 +191,9 @@ std::vector<std::string> KubernetesCommandLine(const RankLaunchRequest& request,
                                    "--pod",           runner.pod};
   if (!runner.context.empty()) argv.insert(argv.end(), {"--context", runner.context});
   if (!runner.container.empty()) argv.insert(argv.end(), {"--container", runner.container});
-  // No login shell here: env runs bash directly, with exactly request.env.
+  // No login shell here: env runs bash directly, with an empty environment;
+  // the rank's follows on stdin (EnvironmentBlock).
   argv.insert(argv.end(), {"--", "env", "-i", "--"});
-  for (const auto& entry : request.env) {
-    if (entry.find('=') != std::string::npos) argv.push_back(entry);
-  }
   argv.insert(argv.end(), {"/bin/bash", "--norc", "--noprofile", "-c", kSshWrapper, "skycore-rank",
                            request.working_dir, request.script});
   return argv;
@@ -290,6 +324,7 @@ LaunchedRank SshRankLauncher::Launch(const RankLaunchRequest& request) {
     ::close(control[1]);
     // Only we write; the wrapper never answers on stdin.
     ::shutdown(rank.control_fd, SHUT_RD);
+    SendEnvironment(rank.control_fd, request.env);
     ranks_[launched.pid] = rank;
     return launched;
   } catch (...) {

@@ -5,7 +5,8 @@
 // ssh. The rank's process on the agent's machine is the ssh client; on the
 // node a small bash wrapper (SshRemoteCommand) starts the script in its own
 // process group and watches ssh's stdin. The agent holds the write end
-// of that stdin for the rank's lifetime and sends signals through it, one
+// of that stdin for the rank's lifetime; it writes the rank's environment
+// first (EnvironmentBlock), then sends signals through it, one
 // number per line, so they travel over the rank's own connection (no second
 // connection that could fail on its own). When the stdin ends (the agent killed
 // the ssh client or died, the connection dropped, sshd died) the wrapper sends
@@ -59,9 +60,16 @@
 
 namespace skycore::agent {
 
-// The command the node's login shell runs for an ssh rank: enter the working
-// dir, replace the environment with exactly request.env, run the wrapper.
+// The command the node's login shell runs for an ssh rank: empty the
+// environment and run the wrapper, which reads the rank's environment
+// (exactly request.env) from stdin, enters the working dir and starts the
+// script. No environment value is on a command line: they may be secrets,
+// and any user of the machine can read a command line.
 std::string SshRemoteCommand(const RankLaunchRequest& request);
+
+// What the launcher writes first into an ssh or kubernetes rank's stdin: each
+// "KEY=VALUE" entry ended by a NUL, then an empty entry (one more NUL).
+std::string EnvironmentBlock(const std::vector<std::string>& env);
 
 // The whole ssh command line (ssh, its options, destination, remote command).
 std::vector<std::string> SshCommandLine(const RankLaunchRequest& request,

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/files.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
 #include "infra/ssh/inventory.h"
@@ -56,10 +57,13 @@ std::string WriteFileCommand(const std::string& path, const std::string& content
 ssh::RunnerOptions RunnerOptionsFor(const BackendContext& context) {
   ssh::RunnerOptions options;
   options.known_hosts = ssh::KnownHostsPath(context.options.state_dir);
-  std::error_code ec;
-  fs::create_directories(options.known_hosts.parent_path(), ec);
-  options.control_dir = context.options.ssh_control_dir.empty() ? ssh::DefaultControlDir()
-                                                                : context.options.ssh_control_dir;
+  try {
+    files::EnsurePrivateDir(options.known_hosts.parent_path());
+  } catch (const IoError&) {
+    // ssh then reports the file it cannot write.
+  }
+  options.control_dir =
+      context.options.ssh_control_dir.empty() ? ssh::DefaultControlDir() : context.options.ssh_control_dir;
   if (!ssh::PrepareControlDir(options.control_dir)) options.control_dir.clear();
   options.connect_timeout_s = kConnectTimeoutS;
   options.max_attempts = 2;
@@ -117,12 +121,17 @@ std::string PrepareCommand(const std::string& name, const std::vector<size_t>& n
   for (size_t node : nodes) {
     dirs += fmt::format(" \"$R/clusters/\"{}\"/node{}/sky_workdir\"", ShellQuote(name), node);
   }
+  // Private (0700): the agents' job tables and the jobs' logs live there. An
+  // older version made them 0755: take other users' access away.
   return fmt::format(
-      "set -e; R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; "
-      "mkdir -p \"$R/bin\" \"$R/run\"{}; "
+      "set -e; umask 077; R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; "
+      "mkdir -p \"$R/bin\" \"$R/run\"{dirs}; "
+      "chmod go-rwx \"$R\" \"$R/bin\" \"$R/run\" \"$R/clusters\" \"$R/clusters/\"{name} "
+      "2>/dev/null || true; "
       "cd \"$R\"; echo \"root=$(pwd -P)\"; "
-      "if [ -x \"$R/bin/\"{} ]; then echo agent=yes; else echo agent=no; fi",
-      dirs, ShellQuote(agent_name));
+      "if [ -x \"$R/bin/\"{agent} ]; then echo agent=yes; else echo agent=no; fi",
+      fmt::arg("dirs", dirs), fmt::arg("name", ShellQuote(name)),
+      fmt::arg("agent", ShellQuote(agent_name)));
 }
 
 Prepared ParsePrepared(const std::string& output) {
@@ -142,14 +151,18 @@ std::string StartAgentCommand(const std::string& root, const std::string& name,
                               bool restart, const std::string& socket) {
   std::string writes;
   for (const auto& [path, content] : files) writes += WriteFile(path, content, "600");
-  writes += WriteFile(ClusterDir(root, name) + "/nodes.json", node_spec.dump(2) + "\n", "644");
+  writes += WriteFile(ClusterDir(root, name) + "/nodes.json", node_spec.dump(2) + "\n", "600");
   std::string extra;
   // Tests of autostop cannot wait real minutes.
   if (const char* minute = std::getenv("SKYCORE_AUTOSTOP_MINUTE_S"); minute && *minute) {
     extra = " --autostop-minute-s " + ShellQuote(minute);
   }
   return fmt::format(
-      "set -e; D={dir}; S={socket}; mkdir -p \"$D/agent\" \"$D/ssh\"; chmod 700 \"$D/ssh\"; "
+      "set -e; umask 077; D={dir}; S={socket}; mkdir -p \"$D/agent\" \"$D/ssh\"; "
+      "chmod 700 \"$D\" \"$D/agent\" \"$D/ssh\"; "
+      "for f in \"$D/skyletd.log\" \"$D/nodes.json\"; do if [ -f \"$f\" ]; then chmod 600 \"$f\"; "
+      "fi; "
+      "done; "
       "{restart}{writes}"
       "if [ -f \"$D/skyletd.pid\" ]; then p=$(cat \"$D/skyletd.pid\"); "
       "if [ -n \"$p\" ] && grep -qa skyletd /proc/$p/cmdline 2>/dev/null && [ -S \"$S\" ]; then "

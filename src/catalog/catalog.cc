@@ -13,7 +13,9 @@
 
 #include "catalog/query.h"
 #include "catalog/table.h"
+#include "common/files.h"
 #include "common/strings.h"
+#include "skycore/error.h"
 
 namespace skycore {
 
@@ -115,7 +117,12 @@ Catalog Catalog::Load(const CatalogPaths& paths, std::vector<CatalogIssue>* issu
     std::filesystem::path cache_path = path.string() + ".skycache";
     if (!paths.state_dir.empty() && path.filename() != "vms.csv") {
       auto cache_dir = paths.state_dir / "catalogs" / "cache";
-      std::filesystem::create_directories(cache_dir, ec);
+      try {
+        files::EnsurePrivateDir(paths.state_dir / "catalogs");
+        files::EnsurePrivateDir(cache_dir);
+      } catch (const Error&) {
+        // Then without a cache file, as when the directory cannot be made.
+      }
       cache_path = cache_dir / fmt::format("{}-{:016x}.skycache", infra,
                                            std::hash<std::string>{}(path.string()));
     }

@@ -20,6 +20,8 @@
 #include <thread>
 
 #include "catalog/table.h"
+#include "common/files.h"
+#include "skycore/error.h"
 
 namespace skycore {
 namespace {
@@ -173,6 +175,13 @@ RefreshResult RefreshOne(const std::string& infra, const RefreshOptions& options
   const fs::path csv = dir / "vms.csv";
   const fs::path meta_path = dir / "vms.csv.meta.json";
   std::error_code ec;
+  try {
+    for (const auto& each : {options.state_dir / "catalogs", dir.parent_path(), dir}) {
+      files::EnsurePrivateDir(each);
+    }
+  } catch (const Error&) {
+    // Reported below, by the directory the catalog goes to.
+  }
   fs::create_directories(dir, ec);
   if (ec) {
     result.message = fmt::format("cannot create {}: {}", dir.string(), ec.message());

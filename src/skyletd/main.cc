@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include <string>
 
 #include "agent/agent_core.h"
+#include "agent/launcher.h"
 #include "agent/node_spec.h"
 #include "agent/remote_launcher.h"
 #include "agent/server.h"
@@ -133,6 +135,9 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "kexec") return RunKexec(argc, argv);
   Flags flags = ParseFlags(argc, argv);
   ::signal(SIGPIPE, SIG_IGN);
+  // What the agent writes (job table, logs, its socket) is this user's
+  // alone; jobs start with the umask the agent was started with.
+  skycore::agent::SetChildUmask(::umask(077));
   try {
     boost::asio::io_context io;
     // SIGCHLD is handled before any child can exist.

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/files.h"
 #include "skycore/state.h"
 
 namespace skycore {
@@ -37,13 +38,13 @@ void WriteHolderPid(int fd) {
 
 int OpenLockFile(const std::filesystem::path& state_dir, const std::string& cluster) {
   const auto path = ClusterLock::LockPath(state_dir, cluster);
-  std::error_code ec;
-  std::filesystem::create_directories(path.parent_path(), ec);
-  if (ec) {
+  try {
+    files::EnsurePrivateDir(path.parent_path());
+  } catch (const IoError& error) {
     throw IoError(fmt::format("Cannot create the lock directory {}: {}.",
-                              path.parent_path().string(), ec.message()));
+                              path.parent_path().string(), error.message()));
   }
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     throw IoError(fmt::format("Cannot open the lock file {} of cluster '{}': {}.", path.string(),
                               cluster, std::strerror(errno)));

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include "common/files.h"
 #include "state/schema.h"
 #include "state/sqlite_store.h"
 
@@ -107,13 +108,17 @@ std::filesystem::path DatabasePath(const StateStoreOptions& options) {
   if (options.state_dir.empty()) {
     throw IoError("No state directory: set HOME or SKYCORE_STATE_DIR.");
   }
-  std::error_code ec;
-  std::filesystem::create_directories(options.state_dir, ec);
-  if (ec) {
+  // Private: the state may hold what other users of the machine must not
+  // read. An older version created the directory 0755 and the files 0644.
+  try {
+    files::EnsurePrivateDir(options.state_dir);
+  } catch (const IoError& error) {
     throw IoError(fmt::format("Cannot create the state directory {}: {}.",
-                              options.state_dir.string(), ec.message()));
+                              options.state_dir.string(), error.message()));
   }
-  return options.state_dir / "state.db";
+  const auto path = options.state_dir / "state.db";
+  files::PrepareDatabaseFile(path);
+  return path;
 }
 
 double SystemNow() {

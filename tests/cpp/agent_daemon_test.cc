@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "skycore/agent.h"
 #include "skycore/error.h"
@@ -364,6 +365,62 @@ TEST_F(AgentDaemonTest, KilledAgentRecoversItsTable) {
   EXPECT_EQ(jobs[0].job_id, pending_id);  // newest first
   EXPECT_EQ(jobs[1].job_id, running_id);
   EXPECT_GT(client_->submit(Job("true")), pending_id);  // ids are never reused
+}
+
+// Regular files under `dir` whose bytes contain `text`.
+std::vector<std::string> FilesContaining(const fs::path& dir, const std::string& text) {
+  std::vector<std::string> found;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.is_regular_file() && ReadFile(entry.path()).find(text) != std::string::npos) {
+      found.push_back(entry.path().string());
+    }
+  }
+  return found;
+}
+
+fs::perms Mode(const fs::path& path) { return fs::status(path).permissions() & fs::perms::mask; }
+
+TEST_F(AgentDaemonTest, SecretsReachTheJobButNeverADiskAndStateIsPrivate) {
+  StartDaemon({{1, 0, 0}});
+  const std::string secret = "v4lue-0f-the-s3cret";
+  JobSpec spec = Job("echo ${#TOKEN} chars");
+  spec.cpus_per_node = 1;
+  spec.secrets = {{"TOKEN", secret}};
+  int64_t job_id = client_->submit(spec);
+  EXPECT_EQ(WaitTerminal(job_id), JobStatus::kSucceeded);
+  EXPECT_NE(Logs(job_id).find(std::to_string(secret.size()) + " chars"), std::string::npos);
+
+  // A job still pending when the agent dies had its secrets only in the
+  // agent's memory: after the restart it fails, saying why.
+  JobSpec blocker = Job("sleep 1000");
+  blocker.cpus_per_node = 1;
+  int64_t blocker_id = client_->submit(blocker);
+  ASSERT_EQ(WaitRunning(blocker_id), JobStatus::kRunning);
+  int64_t pending_id = client_->submit(spec);
+  JobSpec plain = Job("echo plain");
+  plain.cpus_per_node = 1;
+  int64_t plain_id = client_->submit(plain);
+  EXPECT_EQ(Status(pending_id).status, JobStatus::kPending);
+  const int blocker_group = Status(blocker_id).ranks.at(0).pid;
+  StopDaemon(SIGKILL);
+  EXPECT_EQ(FilesContaining(dir_, secret), std::vector<std::string>{});
+  Launch();
+  EXPECT_TRUE(WaitFor([&] { return GroupGone(blocker_group); }));  // the restart killed it
+  EXPECT_EQ(Status(pending_id).status, JobStatus::kFailedDriver);
+  EXPECT_NE(Logs(pending_id).find("its secrets were held only in the memory"), std::string::npos);
+  EXPECT_EQ(WaitTerminal(plain_id), JobStatus::kSucceeded);  // no secrets: it still runs
+
+  StopDaemon();
+  EXPECT_EQ(FilesContaining(dir_, secret), std::vector<std::string>{});
+  for (const auto& entry : fs::recursive_directory_iterator(dir_)) {
+    const auto& path = entry.path();
+    if (path.string().find("/node") != std::string::npos) continue;  // the jobs' own workdirs
+    if (entry.is_directory()) {
+      EXPECT_EQ(Mode(path), fs::perms::owner_all) << path;
+    } else if (entry.is_regular_file()) {
+      EXPECT_EQ(Mode(path), fs::perms::owner_read | fs::perms::owner_write) << path;
+    }
+  }
 }
 
 TEST_F(AgentDaemonTest, ClearErrors) {

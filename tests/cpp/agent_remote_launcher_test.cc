@@ -137,9 +137,15 @@ TEST(AgentSshCommandTest, CommandLine) {
                                        "root@127.0.0.3",
                                        SshRemoteCommand(request)};
   EXPECT_EQ(argv, expected);
-  EXPECT_EQ(SshRemoteCommand(request).rfind(
-                "exec env -i -- 'A=1' 'B=it'\\''s' /bin/bash --norc --noprofile -c '", 0),
+  EXPECT_EQ(SshRemoteCommand(request).rfind("exec env -i -- /bin/bash --norc --noprofile -c '", 0),
             0u);
+  // The environment travels on stdin, not on any command line (ps shows those).
+  for (const auto& arg : argv) {
+    EXPECT_EQ(arg.find("A=1"), std::string::npos) << arg;
+    EXPECT_EQ(arg.find("B=it"), std::string::npos) << arg;
+  }
+  EXPECT_EQ(EnvironmentBlock(request.env), std::string("A=1\0B=it's\0\0", 12));
+  EXPECT_EQ(EnvironmentBlock({"=x", "NOEQUALS", "C=a\nb"}), std::string("C=a\nb\0\0", 7));
   EXPECT_NE(SshRemoteCommand(request).find(" skycore-rank '/work dir' 'echo hi'"),
             std::string::npos);
 
@@ -271,11 +277,11 @@ TEST(AgentKubernetesCommandTest, CommandLineAndExits) {
   request.runner.context = "ctx";
   const auto argv = KubernetesCommandLine(request, "/bin/skyletd");
   const std::vector<std::string> head = {
-      "/bin/skyletd", "kexec",     "--kubeconfig", "/k/config", "--namespace", "team",
-      "--pod",        "c-worker1", "--context",    "ctx",       "--container", "ray-node",
-      "--",           "env",       "-i",           "--",        "A=1",         "B=it's",
-      "/bin/bash",    "--norc",    "--noprofile",  "-c"};
+      "/bin/skyletd", "kexec",     "--kubeconfig", "/k/config",   "--namespace", "team", "--pod",
+      "c-worker1",    "--context", "ctx",          "--container", "ray-node",    "--",   "env",
+      "-i",           "--",        "/bin/bash",    "--norc",      "--noprofile", "-c"};
   ASSERT_GT(argv.size(), head.size() + 3);
+  for (const auto& arg : argv) EXPECT_EQ(arg.find("B=it"), std::string::npos) << arg;
   EXPECT_EQ(std::vector<std::string>(argv.begin(), argv.begin() + head.size()), head);
   EXPECT_EQ(std::vector<std::string>(argv.end() - 3, argv.end()),
             (std::vector<std::string>{"skycore-rank", "/w", "echo hi"}));
@@ -312,6 +318,7 @@ class SshWrapperRun {
                                   {"PATH=/usr/bin:/bin"}, "", control[1], stderr_fd, "the wrapper");
     ::close(control[1]);
     ::close(stderr_fd);
+    Send(EnvironmentBlock(request.env));  // as SshRankLauncher does
   }
   ~SshWrapperRun() {
     if (control_fd_ >= 0) ::close(control_fd_);

@@ -1,14 +1,19 @@
 // Agent internals without a daemon: the reservation book, log chunking, the
 // job table's persistence and schema guard.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
 
 #include "agent/job_table.h"
 #include "agent/node_spec.h"
 #include "agent/protocol.h"
 #include "skycore/error.h"
+#include "temp_dir.h"
 
 namespace skycore::agent {
 namespace {
@@ -148,13 +153,95 @@ TEST(AgentJobTableTest, PersistsJobsAndRefusesANewerSchema) {
     JobRecord record = reopened.LoadAll().at(0);
     EXPECT_EQ(record.status, JobStatus::kRunning);
     EXPECT_EQ(record.ranks.at(0).pid, 1234);
-    EXPECT_EQ(reopened.LoadSpec(record.job_id).secrets.at("TOKEN"), "t");
+    // Secrets were in the first table's memory only.
+    EXPECT_EQ(reopened.LoadSpec(record.job_id).secrets.at("TOKEN"), kRedactedSecret);
     EXPECT_THROW(reopened.LoadSpec(record.job_id + 1), JobNotFoundError);
     reopened.SetMeta("schema_version", "99");
   }
   EXPECT_THROW(JobTable{path}, StateError);
   std::error_code ignored;
   fs::remove_all(dir, ignored);
+}
+
+std::string Bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Every file of the table (database, WAL, shared memory) that holds `text`.
+std::vector<std::string> TableFilesHolding(const std::string& path, const std::string& text) {
+  std::vector<std::string> found;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    if (Bytes(path + suffix).find(text) != std::string::npos) found.push_back(path + suffix);
+  }
+  return found;
+}
+
+fs::perms Mode(const fs::path& path) { return fs::status(path).permissions() & fs::perms::mask; }
+
+TEST(AgentJobTableTest, SecretsStayInMemoryAndTheFilesArePrivate) {
+  testing::TempDir dir("agent_secrets");
+  const std::string path = (dir.path() / "jobs.db").string();
+  const std::string secret = "s3cret-value-in-memory";
+  JobSpec spec;
+  spec.run = "echo $TOKEN";
+  spec.envs = {{"PLAIN", "visible"}};
+  spec.secrets = {{"TOKEN", secret}};
+  {
+    JobTable table(path);
+    int64_t first = table.Insert(spec, 1, "/logs/a");
+    int64_t second = table.Insert(spec, 2, "/logs/b");
+    EXPECT_EQ(table.LoadSpec(first).secrets.at("TOKEN"), secret);
+    EXPECT_FALSE(table.SecretsLost(table.LoadSpec(first), first));
+    table.ForgetSecrets(first);
+    EXPECT_EQ(table.LoadSpec(first).secrets.at("TOKEN"), kRedactedSecret);
+    EXPECT_EQ(table.LoadSpec(second).secrets.at("TOKEN"), secret);
+    EXPECT_EQ(table.LoadSpec(second).envs.at("PLAIN"), "visible");
+    EXPECT_EQ(TableFilesHolding(path, secret), std::vector<std::string>{});
+    EXPECT_FALSE(TableFilesHolding(path, "visible").empty());  // the check can see text
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      EXPECT_EQ(Mode(path + suffix), fs::perms::owner_read | fs::perms::owner_write) << suffix;
+    }
+  }
+  JobTable reopened(path);
+  const int64_t second = reopened.LoadAll().at(1).job_id;
+  EXPECT_TRUE(reopened.SecretsLost(reopened.LoadSpec(second), second));
+  JobSpec no_secrets;
+  EXPECT_FALSE(reopened.SecretsLost(no_secrets, second));
+}
+
+TEST(AgentJobTableTest, AnOlderTableIsMadePrivateAndItsSecretsRedacted) {
+  testing::TempDir dir("agent_upgrade");
+  const std::string path = (dir.path() / "jobs.db").string();
+  const std::string secret = "clear-text-from-an-older-agent";
+  {
+    JobTable table(path);
+    JobSpec spec;
+    spec.secrets = {{"TOKEN", "x"}};
+    int64_t id = table.Insert(spec, 1, "/logs/a");
+    // What an older agent wrote: the value in clear, and no redaction mark.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    spec.secrets = {{"TOKEN", secret}};
+    const std::string sql = "UPDATE jobs SET spec = '" + SpecToJson(spec).dump() +
+                            "' WHERE job_id = " + std::to_string(id) +
+                            "; DELETE FROM meta WHERE key = 'secrets'";
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  ASSERT_FALSE(TableFilesHolding(path, secret).empty());
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                            fs::perms::others_read);
+  {
+    JobTable upgraded(path);
+    EXPECT_EQ(upgraded.LoadSpec(upgraded.LoadAll().at(0).job_id).secrets.at("TOKEN"),
+              kRedactedSecret);
+    EXPECT_EQ(TableFilesHolding(path, secret), std::vector<std::string>{});
+  }
+  EXPECT_EQ(Mode(path), fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(TableFilesHolding(path, secret), std::vector<std::string>{});
 }
 
 }  // namespace

@@ -49,6 +49,39 @@ class StateStoreTest : public ::testing::Test {
   std::unique_ptr<StateStore> store_;
 };
 
+fs::perms Mode(const fs::path& path) { return fs::status(path).permissions() & fs::perms::mask; }
+
+TEST_F(StateStoreTest, TheStateIsPrivateAndAnOlderOneIsTightened) {
+  constexpr auto kDir = fs::perms::owner_all;
+  constexpr auto kFile = fs::perms::owner_read | fs::perms::owner_write;
+  Launch("dev", true);
+  EXPECT_EQ(Mode(dir_), kDir);
+  for (const char* file : {"state.db", "state.db-wal", "state.db-shm"}) {
+    EXPECT_EQ(Mode(dir_ / file), kFile) << file;
+  }
+  auto lock = ClusterLock::TryAcquire(dir_, "dev");
+  ASSERT_TRUE(lock.has_value());
+  EXPECT_EQ(Mode(dir_ / "locks"), kDir);
+  EXPECT_EQ(Mode(ClusterLock::LockPath(dir_, "dev")), kFile);
+  lock.reset();
+
+  // What an older version left: a 0755 directory with a 0644 database.
+  store_.reset();
+  const auto loose = fs::perms::group_read | fs::perms::others_read;
+  fs::permissions(dir_, kDir | loose | fs::perms::group_exec | fs::perms::others_exec);
+  fs::permissions(dir_ / "state.db", kFile | loose);
+  store_ = Open();
+  EXPECT_EQ(Mode(dir_), kDir);
+  EXPECT_EQ(Mode(dir_ / "state.db"), kFile);
+  // A new state directory and its missing parents are created 0700.
+  StateStoreOptions options;
+  options.state_dir = dir_ / "new" / "state";
+  auto fresh = OpenSqliteStateStore(options);
+  EXPECT_EQ(Mode(dir_ / "new"), kDir);
+  EXPECT_EQ(Mode(dir_ / "new" / "state"), kDir);
+  EXPECT_EQ(Mode(dir_ / "new" / "state" / "state.db"), kFile);
+}
+
 TEST_F(StateStoreTest, NewClusterIsRecordedAsInitWithAnOpenUsageInterval) {
   ClusterRecord record = Launch("dev", /*ready=*/false);
   EXPECT_EQ(record.name, "dev");

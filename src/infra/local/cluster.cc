@@ -99,11 +99,14 @@ LocalCluster PlanLocalCluster(const fs::path& state_dir, const std::string& name
 
 void CreateLocalCluster(const LocalCluster& cluster, const LocalMachine& machine) {
   std::error_code ec;
-  fs::create_directories(cluster.dir / "agent", ec);
+  for (const auto& dir : {cluster.dir.parent_path(), cluster.dir, cluster.dir / "agent",
+                          cluster.socket.parent_path()}) {
+    files::EnsurePrivateDir(dir);  // the agent's job table and the logs are private
+  }
   for (int node = 0; node < cluster.num_nodes && !ec; ++node) {
+    files::EnsurePrivateDir(cluster.NodeDir(node));
     fs::create_directories(cluster.NodeWorkdir(node), ec);
   }
-  fs::create_directories(cluster.socket.parent_path(), ec);
   if (ec) {
     throw IoError(fmt::format("cannot create the local cluster's directory {}: {}",
                               cluster.dir.string(), ec.message()));

@@ -493,7 +493,7 @@ class SlurmBackend : public ClusterBackend {
         "#!/bin/sh\n"
         "# The allocation of skycore cluster '{name}': this first node runs the agent, and\n"
         "# every rank is an srun step of this job.\n"
-        "D={dir}\nS={socket}\n"
+        "umask 077\nD={dir}\nS={socket}\n"
         "nodes=; ips=; i=0\n"
         "for n in $(scontrol show hostnames \"$SLURM_JOB_NODELIST\"); do\n"
         "  a=$(scontrol show node \"$n\" | tr ' ' '\\n' | sed -n 's/^NodeAddr=//p')\n"

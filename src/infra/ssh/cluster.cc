@@ -466,10 +466,12 @@ std::vector<HostOutcome> InstallOnHosts(const BackendContext& context,
   const std::string name = AgentBinaryName(context.skyletd);
   return ForEveryHost(context, pools, [&](const ssh::SshRunner& runner) {
     std::string output = runner.RunOrThrow(
-        fmt::format("set -e; R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; mkdir -p \"$R/bin\" "
-                    "\"$R/run\" \"$R/clusters\"; cd \"$R\"; pwd -P; "
-                    "if [ -x \"$R/bin/\"{} ]; then echo agent=yes; fi",
-                    ShellQuote(name)),
+        fmt::format(
+            "set -e; umask 077; R=\"${{SKYCORE_HOME:-$HOME/.skycore}}\"; mkdir -p \"$R/bin\" "
+            "\"$R/run\" \"$R/clusters\"; chmod go-rwx \"$R\" \"$R/bin\" \"$R/run\" "
+            "\"$R/clusters\" 2>/dev/null || true; cd \"$R\"; pwd -P; "
+            "if [ -x \"$R/bin/\"{} ]; then echo agent=yes; fi",
+            ShellQuote(name)),
         kPrepareDeadlineS);
     std::istringstream lines(output);
     std::string root, line;

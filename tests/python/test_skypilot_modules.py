@@ -208,3 +208,15 @@ def test_invalid_pipeline_raises_what_skypilot_users_catch(tmp_path: pathlib.Pat
     assert error.field_path == "resources.cpus"
     with pytest.raises(exceptions.InvalidTaskError):
         dag_utils.load_chain_dag_from_yaml(tmp_path / "missing.yaml")
+
+
+def test_pipeline_of_an_unnamed_dag_as_skypilot_writes_it(tmp_path: pathlib.Path) -> None:
+    # SkyPilot dumps an unnamed Dag with a `name: null` header document.
+    path = tmp_path / "unnamed.yaml"
+    path.write_text("name: null\n---\nname: first\n---\nrun: echo second\n")
+    dag = dag_utils.load_chain_dag_from_yaml(path)
+    assert dag.name is None
+    assert [t.name for t in dag.tasks] == ["first", None]
+    # The first task holds only a name: the dump must not turn it into a header.
+    again = dag_utils.load_chain_dag_from_yaml_str(dag_utils.dump_chain_dag_to_yaml_str(dag))
+    assert again.name is None and again.tasks == dag.tasks

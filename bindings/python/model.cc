@@ -294,11 +294,16 @@ void BindModel(py::module_& m) {
            "event_callback=None, config=None, service=None)")
       .def_static(
           "from_yaml",
-          [](const std::filesystem::path& path, const py::object& env_overrides,
+          [](const py::object& yaml_path, const py::object& env_overrides,
              const py::object& secrets_overrides) {
+            // A str or os.PathLike; `~` expanded, as SkyPilot's Task.from_yaml does.
+            const std::string path = py::module_::import("os.path")
+                                         .attr("expanduser")(yaml_path)
+                                         .cast<std::filesystem::path>()
+                                         .string();
             LoadOptions options = OverrideOptions(env_overrides, secrets_overrides);
             py::gil_scoped_release release;
-            return std::make_shared<Task>(LoadTaskYamlFile(path.string(), options));
+            return std::make_shared<Task>(LoadTaskYamlFile(path, options));
           },
           py::arg("yaml_path"), py::arg("env_overrides") = py::none(),
           py::arg("secrets_overrides") = py::none())

@@ -102,6 +102,15 @@ def test_paths_may_be_pathlib_paths(pipeline_yaml: pathlib.Path, tmp_path: pathl
     assert dag.name == "one" and [t.name for t in dag.tasks] == ["one"]
 
 
+def test_task_from_yaml_expands_the_home_directory(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "task.yaml").write_text("name: home\nrun: echo home\n")
+    assert Task.from_yaml("~/task.yaml").name == "home"
+    assert Task.from_yaml(pathlib.Path("~") / "task.yaml").name == "home"
+
+
 def test_overrides_apply_to_every_task(pipeline_yaml: pathlib.Path) -> None:
     dag = dag_utils.load_chain_dag_from_yaml(
         pipeline_yaml,

@@ -4,8 +4,10 @@
 // through the same loader as task YAML, so a bad keyword value gets the same
 // precise error (field path, valid values, close matches) as bad YAML.
 #include <pybind11/stl.h>
+#include <pybind11/stl/filesystem.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "bindings.h"
 #include "skycore/skycore.h"
@@ -111,6 +113,22 @@ LoadOptions OverrideOptions(const py::object& env_overrides, const py::object& s
 }
 
 std::string ResourcesRepr(const Resources& r) { return "Resources(" + r.ToString() + ")"; }
+
+// copy.deepcopy(dag): the same name and edges over copies of the tasks, so
+// edits to the copy never reach the original (SkyPilot's entrypoint handling).
+Dag DeepCopyDag(const Dag& dag) {
+  Dag out;
+  out.set_name(dag.name());
+  std::vector<std::shared_ptr<Task>> copies;
+  for (const auto& task : dag.tasks()) {
+    copies.push_back(std::make_shared<Task>(*task));
+    out.add(copies.back());
+  }
+  for (const auto& [upstream, downstream] : dag.edges()) {
+    out.add_edge(copies[upstream], copies[downstream]);
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -276,8 +294,13 @@ void BindModel(py::module_& m) {
            "event_callback=None, config=None, service=None)")
       .def_static(
           "from_yaml",
-          [](const std::string& path, const py::object& env_overrides,
+          [](const py::object& yaml_path, const py::object& env_overrides,
              const py::object& secrets_overrides) {
+            // A str or os.PathLike; `~` expanded, as SkyPilot's Task.from_yaml does.
+            const std::string path = py::module_::import("os.path")
+                                         .attr("expanduser")(yaml_path)
+                                         .cast<std::filesystem::path>()
+                                         .string();
             LoadOptions options = OverrideOptions(env_overrides, secrets_overrides);
             py::gil_scoped_release release;
             return std::make_shared<Task>(LoadTaskYamlFile(path, options));
@@ -409,6 +432,9 @@ void BindModel(py::module_& m) {
              return py::isinstance<Task>(b) && a == *b.cast<std::shared_ptr<Task>>();
            })
       .def("__hash__", [](const Task& t) { return reinterpret_cast<std::uintptr_t>(&t); })
+      .def("__copy__", [](const Task& t) { return std::make_shared<Task>(t); })
+      .def("__deepcopy__",
+           [](const Task& t, const py::object& /*memo*/) { return std::make_shared<Task>(t); })
       .def("__repr__", [](const Task& t) { return "Task(name=" + t.name().value_or("None") + ")"; })
       .def("__str__", &Task::ToString);
 
@@ -429,6 +455,11 @@ void BindModel(py::module_& m) {
              return out;
            })
       .def("__len__", &Dag::size)
+      .def("__copy__", [](const Dag& d) { return std::make_shared<Dag>(d); })
+      .def("__deepcopy__",
+           [](const Dag& d, const py::object& /*memo*/) {
+             return std::make_shared<Dag>(DeepCopyDag(d));
+           })
       .def(
           "to_yaml",
           [](const Dag& d, bool redact) {
@@ -444,11 +475,11 @@ void BindModel(py::module_& m) {
 
   m.def(
       "load_dag_from_yaml",
-      [](const std::string& path, const py::object& env_overrides,
+      [](const std::filesystem::path& path, const py::object& env_overrides,
          const py::object& secrets_overrides) {
         LoadOptions options = OverrideOptions(env_overrides, secrets_overrides);
         py::gil_scoped_release release;
-        return std::make_shared<Dag>(LoadDagYamlFile(path, options));
+        return std::make_shared<Dag>(LoadDagYamlFile(path.string(), options));
       },
       py::arg("path"), py::arg("env_overrides") = py::none(),
       py::arg("secrets_overrides") = py::none());

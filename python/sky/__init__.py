@@ -1,10 +1,16 @@
 """skycore: run AI and batch jobs on any infra, and pick the cheapest place that fits.
 
 A SkyPilot-compatible SDK over a native C++ core. ``import sky`` stays cheap: only
-the native module and small pure-Python helpers load here.
+the native module and small pure-Python helpers load here; SkyPilot's other module
+paths (``sky.task``, ``sky.resources``, ``sky.utils.dag_utils``, ...) load on first use.
 """
 
 from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from sky import _skycore, exceptions
 from sky._sdk import (
@@ -34,6 +40,11 @@ from sky._sdk import (
 )
 from sky.dag import Dag, get_current_dag
 
+if TYPE_CHECKING:
+    from sky import resources as resources
+    from sky import task as task
+    from sky import utils as utils
+
 __version__: str = _skycore.__version__
 
 Resources = _skycore.Resources
@@ -44,12 +55,23 @@ list_accelerators = _skycore.list_accelerators
 
 
 def load_chain_dag_from_yaml(
-    path: str,
+    path: str | os.PathLike[str],
     env_overrides: dict[str, str] | list[tuple[str, str]] | None = None,
     secrets_overrides: dict[str, str] | list[tuple[str, str]] | None = None,
 ) -> Dag:
     """Loads a task YAML; several documents give a chain of tasks."""
     return _skycore.load_dag_from_yaml(path, env_overrides, secrets_overrides)
+
+
+# SkyPilot's module paths, imported when first named (`sky.utils.dag_utils...`), so
+# that `import sky` does not pay for them.
+_LAZY_SUBMODULES = frozenset({"resources", "task", "utils"})
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

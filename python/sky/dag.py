@@ -1,7 +1,8 @@
-"""``sky.Dag`` as a context manager, as in SkyPilot.
+"""``sky.dag``: ``sky.Dag`` as a context manager, as in SkyPilot.
 
 Inside ``with sky.Dag() as dag:``, every ``sky.Task`` created joins ``dag`` and
-``a >> b`` adds the edge a -> b. The stack of open Dags is per thread.
+``a >> b`` adds the edge a -> b. The stack of open Dags is per thread;
+``push_dag``/``pop_dag``/``get_current_dag`` are SkyPilot's names for it.
 """
 
 from __future__ import annotations
@@ -19,15 +20,26 @@ def get_current_dag() -> _skycore.Dag | None:
     return stack[-1] if stack else None
 
 
-def _enter(self: _skycore.Dag) -> _skycore.Dag:
+def push_dag(dag: _skycore.Dag) -> None:
+    """Makes ``dag`` the current Dag of this thread (what ``with dag:`` does)."""
     if not hasattr(_local, "stack"):
         _local.stack = []
-    _local.stack.append(self)
+    _local.stack.append(dag)
+
+
+def pop_dag() -> _skycore.Dag | None:
+    """Closes the current Dag of this thread and returns it (None if none is open)."""
+    stack = getattr(_local, "stack", None)
+    return stack.pop() if stack else None
+
+
+def _enter(self: _skycore.Dag) -> _skycore.Dag:
+    push_dag(self)
     return self
 
 
 def _exit(self: _skycore.Dag, *exc_info: object) -> None:
-    _local.stack.pop()
+    pop_dag()
 
 
 _native_task_init = _skycore.Task.__init__

@@ -386,9 +386,13 @@ Dag LoadDagYaml(std::string_view yaml_text, const LoadOptions& options) {
   Dag dag;
   size_t first = 0;
   if (documents.size() > 1 && IsDagHeader(documents[0])) {
-    Reader reader(options.filename);
-    auto scope = reader.Enter("name");
-    dag.set_name(reader.String(documents[0]["name"]));
+    // SkyPilot writes `name: null` as the header of an unnamed pipeline.
+    const YAML::Node name = documents[0]["name"];
+    if (!name.IsNull()) {
+      Reader reader(options.filename);
+      auto scope = reader.Enter("name");
+      dag.set_name(reader.String(name));
+    }
     first = 1;
   }
   std::shared_ptr<Task> previous;
@@ -464,10 +468,16 @@ std::string DumpTaskYaml(const Task& task, const DumpOptions& options) {
 
 std::string DumpDagYaml(const Dag& dag, const DumpOptions& options) {
   std::string text;
-  if (dag.size() > 1 && dag.name()) {
+  // A pipeline always gets its header (`name: null` when unnamed, as SkyPilot
+  // writes it), so a first task holding only a name is not read back as the
+  // header; one task gets it only when the Dag's name differs from the task's.
+  const bool with_header =
+      dag.size() > 1 || (dag.size() == 1 && dag.name() && dag.name() != dag.tasks()[0]->name());
+  if (with_header) {
     // Through the emitter, so a name with newlines or YAML syntax stays one string.
     YAML::Emitter header;
-    nlohmann::ordered_json name_only = {{"name", *dag.name()}};
+    nlohmann::ordered_json name_only = {{"name", nullptr}};
+    if (dag.name()) name_only["name"] = *dag.name();
     EmitJson(header, name_only);
     text += std::string(header.c_str()) + "\n";
   }

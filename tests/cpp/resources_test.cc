@@ -131,5 +131,40 @@ TEST(DagYamlTest, MultiLinePipelineNameRoundTrips) {
   EXPECT_TRUE(*again.tasks()[1] == *dag.tasks()[1]);
 }
 
+// SkyPilot writes `name: null` as the header of an unnamed pipeline; and the
+// dump of a pipeline whose first task holds only a name must not read that
+// task back as the header.
+TEST(DagYamlTest, UnnamedPipelineRoundTrips) {
+  Dag skypilot = LoadDagYaml("name: null\n---\nrun: a\n---\nrun: b\n");
+  EXPECT_FALSE(skypilot.name());
+  ASSERT_EQ(skypilot.size(), 2u);
+
+  Dag dag;
+  auto first = std::make_shared<Task>();
+  first->set_name("a");
+  auto second = std::make_shared<Task>();
+  second->set_run("echo b");
+  dag.add_edge(first, second);
+  Dag again = LoadDagYaml(DumpDagYaml(dag));
+  EXPECT_FALSE(again.name());
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_TRUE(*again.tasks()[0] == *first);
+  EXPECT_TRUE(*again.tasks()[1] == *second);
+}
+
+TEST(DagYamlTest, OneTaskDagKeepsItsOwnName) {
+  Dag dag;
+  auto task = std::make_shared<Task>();
+  task->set_name("train");
+  dag.add(task);
+  dag.set_name("pipeline");
+  Dag again = LoadDagYaml(DumpDagYaml(dag));
+  EXPECT_EQ(again.name(), "pipeline");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again.tasks()[0]->name(), "train");
+  dag.set_name("train");
+  EXPECT_EQ(DumpDagYaml(dag), "name: train\n");
+}
+
 }  // namespace
 }  // namespace skycore

@@ -1,6 +1,7 @@
 // The public loader: parsing YAML text, env overrides, `${VAR}` interpolation,
 // multi-document chains, and dumping.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/anchor.h>
 #include <yaml-cpp/eventhandler.h>
 
@@ -87,9 +88,64 @@ void ApplyInterpolation(Task& task) {
   if (!task.volumes().is_null()) task.set_volumes(InterpolateJson(task.volumes(), envs));
 }
 
+// The variables that log in to a private Docker registry go together, all in
+// `envs` or all in `secrets` (SkyPilot refuses a partial or split set).
+void CheckDockerLogin(Reader& reader, const Task& task, const YAML::Node& document) {
+  static constexpr std::string_view kLogin[] = {
+      "SKYPILOT_DOCKER_USERNAME", "SKYPILOT_DOCKER_PASSWORD", "SKYPILOT_DOCKER_SERVER"};
+  auto present = [](const EnvVars& vars, bool want) {
+    std::vector<std::string> names;
+    for (auto name : kLogin) {
+      bool found =
+          std::any_of(vars.begin(), vars.end(), [&](const auto& kv) { return kv.first == name; });
+      if (found == want) names.emplace_back(name);
+    }
+    return names;
+  };
+  const auto in_envs = present(task.envs(), true);
+  const auto in_secrets = present(task.secrets(), true);
+  if (in_envs.empty() && in_secrets.empty()) return;
+  // Report at the variable's key in the YAML, or its section when an override set it.
+  auto fail = [&](std::string_view section, const std::string& name, const std::string& message,
+                  std::vector<std::string> suggestions) {
+    YAML::Node at;
+    at.reset(document);
+    auto scope = reader.Enter(section);
+    const YAML::Node map = document.IsMap() ? document[std::string(section)] : YAML::Node();
+    if (map.IsDefined() && map.IsMap()) {
+      at.reset(map);
+      for (auto it = map.begin(); it != map.end(); ++it) {
+        if (it->first.Scalar() == name) {
+          reader.set_current_key(it->first);
+          at.reset(it->second);
+        }
+      }
+    }
+    auto name_scope = reader.Enter(name);
+    reader.Fail(at, message, std::move(suggestions));
+  };
+  const std::string all = fmt::format("{}", fmt::join(kLogin, ", "));
+  if (!in_envs.empty() && !in_secrets.empty()) {
+    fail("secrets", in_secrets.front(),
+         fmt::format("the Docker registry login ({}) must be given all in `envs` or all in "
+                     "`secrets`, not split: envs has {}, secrets has {}.",
+                     all, fmt::join(in_envs, ", "), fmt::join(in_secrets, ", ")),
+         {});
+  }
+  const bool envs_side = !in_envs.empty();
+  const auto& given = envs_side ? in_envs : in_secrets;
+  if (given.size() == std::size(kLogin)) return;
+  const auto missing = present(envs_side ? task.envs() : task.secrets(), false);
+  fail(
+      envs_side ? "envs" : "secrets", given.front(),
+      fmt::format("the Docker registry login needs all of {} together; {} has {} but not {}.", all,
+                  envs_side ? "envs" : "secrets", fmt::join(given, ", "), fmt::join(missing, ", ")),
+      missing);
+}
+
 // Applies overrides, then fails on any env or secret still without a value.
 void Finish(Reader& reader, Task& task, const std::vector<yamlio::UnsetVar>& unset,
-            const LoadOptions& options) {
+            const LoadOptions& options, const YAML::Node& document) {
   task.update_envs(options.env_overrides);
   task.update_secrets(options.secret_overrides);
   for (const auto& var : unset) {
@@ -108,6 +164,7 @@ void Finish(Reader& reader, Task& task, const std::vector<yamlio::UnsetVar>& uns
                             is_env ? "--env" : "--secret", var.name),
                 {fmt::format("{} {}=<value>", is_env ? "--env" : "--secret", var.name)});
   }
+  CheckDockerLogin(reader, task, document);
   ApplyInterpolation(task);
 }
 
@@ -258,7 +315,7 @@ Task LoadOne(const YAML::Node& node, const LoadOptions& options) {
   std::vector<yamlio::UnsetVar> unset;
   try {
     Task task = yamlio::ReadTaskDocument(reader, node, unset);
-    Finish(reader, task, unset, options);
+    Finish(reader, task, unset, options, node);
     return task;
   } catch (const YAML::Exception& e) {
     FailParse(options.filename, e);
@@ -279,8 +336,10 @@ std::string ReadFile(const std::string& path) {
   return buffer.str();
 }
 
+// The first document of a pipeline: its `name`, and optionally `execution: serial`.
 bool IsDagHeader(const YAML::Node& node) {
-  return node.IsMap() && node.size() == 1 && node["name"].IsDefined();
+  if (!node.IsMap() || !node["name"].IsDefined()) return false;
+  return node.size() == 1 || (node.size() == 2 && node["execution"].IsDefined());
 }
 
 template <class Json>
@@ -387,8 +446,22 @@ Dag LoadDagYaml(std::string_view yaml_text, const LoadOptions& options) {
   size_t first = 0;
   if (documents.size() > 1 && IsDagHeader(documents[0])) {
     Reader reader(options.filename);
-    auto scope = reader.Enter("name");
-    dag.set_name(reader.String(documents[0]["name"]));
+    {
+      auto scope = reader.Enter("name");
+      dag.set_name(reader.String(documents[0]["name"]));
+    }
+    if (const YAML::Node execution = documents[0]["execution"]) {
+      // A pipeline runs its tasks one after another; `parallel` is for job groups.
+      auto scope = reader.Enter("execution");
+      const std::string mode = reader.String(execution, "serial");
+      if (mode != "serial") {
+        reader.Fail(execution,
+                    fmt::format("a pipeline runs its tasks in order: execution must be 'serial' "
+                                "(or left out), found '{}'.",
+                                mode),
+                    {"serial"});
+      }
+    }
     first = 1;
   }
   std::shared_ptr<Task> previous;

@@ -1,7 +1,6 @@
 // The public loader: parsing YAML text, env overrides, `${VAR}` interpolation,
 // multi-document chains, and dumping.
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <yaml-cpp/anchor.h>
 #include <yaml-cpp/eventhandler.h>
 
@@ -88,61 +87,6 @@ void ApplyInterpolation(Task& task) {
   if (!task.volumes().is_null()) task.set_volumes(InterpolateJson(task.volumes(), envs));
 }
 
-// The variables that log in to a private Docker registry go together, all in
-// `envs` or all in `secrets` (SkyPilot refuses a partial or split set).
-void CheckDockerLogin(Reader& reader, const Task& task, const YAML::Node& document) {
-  static constexpr std::string_view kLogin[] = {
-      "SKYPILOT_DOCKER_USERNAME", "SKYPILOT_DOCKER_PASSWORD", "SKYPILOT_DOCKER_SERVER"};
-  auto present = [](const EnvVars& vars, bool want) {
-    std::vector<std::string> names;
-    for (auto name : kLogin) {
-      bool found =
-          std::any_of(vars.begin(), vars.end(), [&](const auto& kv) { return kv.first == name; });
-      if (found == want) names.emplace_back(name);
-    }
-    return names;
-  };
-  const auto in_envs = present(task.envs(), true);
-  const auto in_secrets = present(task.secrets(), true);
-  if (in_envs.empty() && in_secrets.empty()) return;
-  // Report at the variable's key in the YAML, or its section when an override set it.
-  auto fail = [&](std::string_view section, const std::string& name, const std::string& message,
-                  std::vector<std::string> suggestions) {
-    YAML::Node at;
-    at.reset(document);
-    auto scope = reader.Enter(section);
-    const YAML::Node map = document.IsMap() ? document[std::string(section)] : YAML::Node();
-    if (map.IsDefined() && map.IsMap()) {
-      at.reset(map);
-      for (auto it = map.begin(); it != map.end(); ++it) {
-        if (it->first.Scalar() == name) {
-          reader.set_current_key(it->first);
-          at.reset(it->second);
-        }
-      }
-    }
-    auto name_scope = reader.Enter(name);
-    reader.Fail(at, message, std::move(suggestions));
-  };
-  const std::string all = fmt::format("{}", fmt::join(kLogin, ", "));
-  if (!in_envs.empty() && !in_secrets.empty()) {
-    fail("secrets", in_secrets.front(),
-         fmt::format("the Docker registry login ({}) must be given all in `envs` or all in "
-                     "`secrets`, not split: envs has {}, secrets has {}.",
-                     all, fmt::join(in_envs, ", "), fmt::join(in_secrets, ", ")),
-         {});
-  }
-  const bool envs_side = !in_envs.empty();
-  const auto& given = envs_side ? in_envs : in_secrets;
-  if (given.size() == std::size(kLogin)) return;
-  const auto missing = present(envs_side ? task.envs() : task.secrets(), false);
-  fail(
-      envs_side ? "envs" : "secrets", given.front(),
-      fmt::format("the Docker registry login needs all of {} together; {} has {} but not {}.", all,
-                  envs_side ? "envs" : "secrets", fmt::join(given, ", "), fmt::join(missing, ", ")),
-      missing);
-}
-
 // Applies overrides, then fails on any env or secret still without a value.
 void Finish(Reader& reader, Task& task, const std::vector<yamlio::UnsetVar>& unset,
             const LoadOptions& options, const YAML::Node& document) {
@@ -164,7 +108,7 @@ void Finish(Reader& reader, Task& task, const std::vector<yamlio::UnsetVar>& uns
                             is_env ? "--env" : "--secret", var.name),
                 {fmt::format("{} {}=<value>", is_env ? "--env" : "--secret", var.name)});
   }
-  CheckDockerLogin(reader, task, document);
+  yamlio::CheckDockerLogin(reader, task, document);
   ApplyInterpolation(task);
 }
 

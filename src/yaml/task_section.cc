@@ -1,6 +1,7 @@
 // The task document: its top-level field table and the sections that are
 // validated here but kept as JSON (service, file_mounts storage, volumes, config).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -448,6 +449,61 @@ const Field<TaskDraft> kTaskFields[] = {
 };
 
 }  // namespace
+
+// The variables that log in to a private Docker registry go together, all in
+// `envs` or all in `secrets` (SkyPilot refuses a partial or split set).
+void CheckDockerLogin(Reader& reader, const Task& task, const YAML::Node& document) {
+  static constexpr std::string_view kLogin[] = {
+      "SKYPILOT_DOCKER_USERNAME", "SKYPILOT_DOCKER_PASSWORD", "SKYPILOT_DOCKER_SERVER"};
+  auto present = [](const EnvVars& vars, bool want) {
+    std::vector<std::string> names;
+    for (auto name : kLogin) {
+      bool found =
+          std::any_of(vars.begin(), vars.end(), [&](const auto& kv) { return kv.first == name; });
+      if (found == want) names.emplace_back(name);
+    }
+    return names;
+  };
+  const auto in_envs = present(task.envs(), true);
+  const auto in_secrets = present(task.secrets(), true);
+  if (in_envs.empty() && in_secrets.empty()) return;
+  // Report at the variable's key in the YAML, or its section when an override set it.
+  auto fail = [&](std::string_view section, const std::string& name, const std::string& message,
+                  std::vector<std::string> suggestions) {
+    YAML::Node at;
+    at.reset(document);
+    auto scope = reader.Enter(section);
+    const YAML::Node map = document.IsMap() ? document[std::string(section)] : YAML::Node();
+    if (map.IsDefined() && map.IsMap()) {
+      at.reset(map);
+      for (auto it = map.begin(); it != map.end(); ++it) {
+        if (it->first.Scalar() == name) {
+          reader.set_current_key(it->first);
+          at.reset(it->second);
+        }
+      }
+    }
+    auto name_scope = reader.Enter(name);
+    reader.Fail(at, message, std::move(suggestions));
+  };
+  const std::string all = fmt::format("{}", fmt::join(kLogin, ", "));
+  if (!in_envs.empty() && !in_secrets.empty()) {
+    fail("secrets", in_secrets.front(),
+         fmt::format("the Docker registry login ({}) must be given all in `envs` or all in "
+                     "`secrets`, not split: envs has {}, secrets has {}.",
+                     all, fmt::join(in_envs, ", "), fmt::join(in_secrets, ", ")),
+         {});
+  }
+  const bool envs_side = !in_envs.empty();
+  const auto& given = envs_side ? in_envs : in_secrets;
+  if (given.size() == std::size(kLogin)) return;
+  const auto missing = present(envs_side ? task.envs() : task.secrets(), false);
+  fail(
+      envs_side ? "envs" : "secrets", given.front(),
+      fmt::format("the Docker registry login needs all of {} together; {} has {} but not {}.", all,
+                  envs_side ? "envs" : "secrets", fmt::join(given, ", "), fmt::join(missing, ", ")),
+      missing);
+}
 
 Task ReadTaskDocument(Reader& r, const YAML::Node& node, std::vector<UnsetVar>& unset) {
   TaskDraft draft;

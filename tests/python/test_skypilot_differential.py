@@ -106,7 +106,10 @@ def _skypilot_verdicts(python: str, requests: list[dict], home: pathlib.Path) ->
     env = dict(os.environ)
     # A fresh HOME: no ~/.sky/config.yaml of this machine changes SkyPilot's verdicts.
     env.update(HOME=str(home), SKYPILOT_DISABLE_USAGE_COLLECTION="1", PYTHONNOUSERSITE="1")
+    # Nothing of ours in SkyPilot's interpreter: not our modules, nor a sanitizer
+    # runtime preloaded for an instrumented build of them.
     env.pop("PYTHONPATH", None)
+    env.pop("LD_PRELOAD", None)
     result = subprocess.run(
         [python, str(REPO / "tests/python/skypilot_verdicts.py")],
         input=json.dumps(requests),

@@ -62,6 +62,12 @@ cmake -S examples/cpp_consumer -B build/consumer -G Ninja \
 ninja -C build/consumer
 build/consumer/validate_task examples/hello.yaml examples/multi_node.yaml
 
+step "SkyPilot 0.14.1 for the differential test (a venv cached outside the clone)"
+# tests/python/test_skypilot_differential.py loads every task YAML with SkyPilot's
+# own loader and with ours; in CI it fails rather than skip without this.
+SKYCORE_SKYPILOT_PYTHON=$(bash tests/skypilot_venv.sh)
+export SKYCORE_SKYPILOT_PYTHON
+
 step "Python package (pip install .) and pytest"
 "$PYTHON" -m pip install -q . 2>&1 | grep -v "Running pip as the 'root' user" || true
 set +e

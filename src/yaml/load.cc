@@ -89,7 +89,7 @@ void ApplyInterpolation(Task& task) {
 
 // Applies overrides, then fails on any env or secret still without a value.
 void Finish(Reader& reader, Task& task, const std::vector<yamlio::UnsetVar>& unset,
-            const LoadOptions& options) {
+            const LoadOptions& options, const YAML::Node& document) {
   task.update_envs(options.env_overrides);
   task.update_secrets(options.secret_overrides);
   for (const auto& var : unset) {
@@ -108,6 +108,7 @@ void Finish(Reader& reader, Task& task, const std::vector<yamlio::UnsetVar>& uns
                             is_env ? "--env" : "--secret", var.name),
                 {fmt::format("{} {}=<value>", is_env ? "--env" : "--secret", var.name)});
   }
+  yamlio::CheckDockerLogin(reader, task, document);
   ApplyInterpolation(task);
 }
 
@@ -258,7 +259,7 @@ Task LoadOne(const YAML::Node& node, const LoadOptions& options) {
   std::vector<yamlio::UnsetVar> unset;
   try {
     Task task = yamlio::ReadTaskDocument(reader, node, unset);
-    Finish(reader, task, unset, options);
+    Finish(reader, task, unset, options, node);
     return task;
   } catch (const YAML::Exception& e) {
     FailParse(options.filename, e);
@@ -279,8 +280,10 @@ std::string ReadFile(const std::string& path) {
   return buffer.str();
 }
 
+// The first document of a pipeline: its `name`, and optionally `execution: serial`.
 bool IsDagHeader(const YAML::Node& node) {
-  return node.IsMap() && node.size() == 1 && node["name"].IsDefined();
+  if (!node.IsMap() || !node["name"].IsDefined()) return false;
+  return node.size() == 1 || (node.size() == 2 && node["execution"].IsDefined());
 }
 
 template <class Json>
@@ -386,12 +389,23 @@ Dag LoadDagYaml(std::string_view yaml_text, const LoadOptions& options) {
   Dag dag;
   size_t first = 0;
   if (documents.size() > 1 && IsDagHeader(documents[0])) {
+    Reader reader(options.filename);
     // SkyPilot writes `name: null` as the header of an unnamed pipeline.
-    const YAML::Node name = documents[0]["name"];
-    if (!name.IsNull()) {
-      Reader reader(options.filename);
+    if (const YAML::Node name = documents[0]["name"]; !name.IsNull()) {
       auto scope = reader.Enter("name");
       dag.set_name(reader.String(name));
+    }
+    if (const YAML::Node execution = documents[0]["execution"]) {
+      // A pipeline runs its tasks one after another; `parallel` is for job groups.
+      auto scope = reader.Enter("execution");
+      const std::string mode = reader.String(execution, "serial");
+      if (mode != "serial") {
+        reader.Fail(execution,
+                    fmt::format("a pipeline runs its tasks in order: execution must be 'serial' "
+                                "(or left out), found '{}'.",
+                                mode),
+                    {"serial"});
+      }
     }
     first = 1;
   }

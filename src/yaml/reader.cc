@@ -240,6 +240,17 @@ std::string Reader::String(const YAML::Node& node, std::string_view expected) co
   return node.Scalar();
 }
 
+std::string Reader::StrictString(const YAML::Node& node, std::string_view expected) const {
+  if (!node.IsScalar() || ResolveScalar(node) != ScalarKind::kString) {
+    std::string hint;
+    if (node.IsScalar() && ResolveScalar(node) != ScalarKind::kNull) {
+      hint = fmt::format(" (quote it: '{}')", node.Scalar());
+    }
+    Fail(node, fmt::format("expected {}, found {}{}.", expected, Describe(node), hint), {"string"});
+  }
+  return node.Scalar();
+}
+
 std::string Reader::ScalarText(const YAML::Node& node, std::string_view expected) const {
   if (!node.IsScalar() || ResolveScalar(node) == ScalarKind::kNull) {
     Fail(node, fmt::format("expected {}, found {}.", expected, Describe(node)));

@@ -51,6 +51,10 @@ class Reader {
 
   // Typed reads. Each fails with "expected <what>, found <description>".
   std::string String(const YAML::Node& node, std::string_view expected = "a string") const;
+  // Only a string: unlike String, a number (`5`) is refused too, as SkyPilot's
+  // schema does for fields that are strings and nothing else (labels values,
+  // job_recovery strategy).
+  std::string StrictString(const YAML::Node& node, std::string_view expected = "a string") const;
   // Any scalar as text (numbers and booleans as written); fails on lists/maps/null.
   std::string ScalarText(const YAML::Node& node, std::string_view expected) const;
   bool Bool(const YAML::Node& node) const;

@@ -5,10 +5,19 @@
 #include <cmath>
 
 #include "common/strings.h"
+#include "yaml/resource_values.h"
 #include "yaml/sections.h"
 
 namespace skycore::yamlio {
 namespace {
+
+// Where a resources mapping stands, which decides the accelerator forms it takes.
+enum class Place {
+  kSingle,       // one Resources (the SDK's `sky.Resources(...)`): one accelerator type
+  kTopLevel,     // a task's `resources:`: also a list (ordered) or a set (any of)
+  kAlternative,  // an `any_of`/`ordered` entry: a name, a one-entry mapping, or a
+                 // quoted set '{A100, H100}' (as SkyPilot's schema allows)
+};
 
 // Accelerator choices before expansion: `A100:8` is one; a list is ordered; a
 // mapping with several names is an any-of set.
@@ -16,7 +25,10 @@ struct Draft {
   ResourcesSpec spec;
   std::vector<AcceleratorRequest> accelerator_choices;
   bool accelerators_ordered = false;
-  bool allow_multi_accelerators = false;
+  Place place = Place::kSingle;
+  YAML::Node accelerators_node;
+  YAML::Node accelerators_key;
+  bool has_labels = false;
   YAML::Node any_of;
   YAML::Node ordered;
   bool has_any_of = false;
@@ -25,117 +37,19 @@ struct Draft {
   bool has_legacy_location = false;
 };
 
-constexpr std::string_view kCpusHelp = "a number of vCPUs such as 4, or '4+' for at least 4";
-constexpr std::string_view kMemoryHelp =
-    "GiB such as 32, '32+' for at least 32, '32GB', or '4x' for 4 GiB per vCPU";
-
-// Memory-size units as SkyPilot's MEMORY_SIZE_PATTERN accepts them, in GiB.
-bool UnitToGib(std::string_view unit, double& gib) {
-  const std::string u = strings::Lower(unit);
-  if (u.empty() || u == "gb" || u == "gi")
-    gib = 1;
-  else if (u == "kb" || u == "ki")
-    gib = 1.0 / (1024 * 1024);
-  else if (u == "mb" || u == "mi")
-    gib = 1.0 / 1024;
-  else if (u == "tb" || u == "ti")
-    gib = 1024;
-  else if (u == "pb" || u == "pi")
-    gib = 1024 * 1024;
-  else
-    return false;
-  return true;
-}
-
-Quantity ReadQuantity(Reader& r, const YAML::Node& node, bool is_memory) {
-  const std::string_view help = is_memory ? kMemoryHelp : kCpusHelp;
-  std::string text = r.ScalarText(node, help);
-  std::string_view t = strings::Trim(text);
-  Quantity q;
-  if (!t.empty() && t.back() == '+') {
-    q.or_more = true;
-    t.remove_suffix(1);
-  } else if (is_memory && !t.empty() && (t.back() == 'x' || t.back() == 'X')) {
-    q.per_cpu = true;
-    t.remove_suffix(1);
-  }
-  double scale = 1;
-  if (is_memory && !q.per_cpu) {
-    size_t unit_start = t.size();
-    while (unit_start > 0 && std::isalpha(static_cast<unsigned char>(t[unit_start - 1]))) {
-      --unit_start;
-    }
-    if (!UnitToGib(t.substr(unit_start), scale)) {
-      r.Fail(node,
-             fmt::format("invalid memory '{}': unknown unit '{}'; expected {}.", text,
-                         t.substr(unit_start), help),
-             {"32", "32+", "32GB"});
-    }
-    t = t.substr(0, unit_start);
-  }
-  double parsed;
-  if (strings::ParseDouble(t, parsed) && !(parsed > 0)) {
-    r.Fail(node,
-           fmt::format("invalid {} '{}': it must be positive; expected {}.",
-                       is_memory ? "memory" : "cpus", text, help),
-           is_memory ? std::vector<std::string>{"32", "32+"} : std::vector<std::string>{"4", "4+"});
-  }
-  if (!strings::ParseDouble(t, q.value) || !(q.value > 0)) {
-    r.Fail(node,
-           fmt::format("invalid {} '{}': expected {}.", is_memory ? "memory" : "cpus", text, help),
-           is_memory ? std::vector<std::string>{"32", "32+"} : std::vector<std::string>{"4", "4+"});
-  }
-  q.value *= scale;
-  return q;
-}
-
-int ReadSizeGb(Reader& r, const YAML::Node& node) {
-  constexpr std::string_view kHelp = "a size in GB such as 256, or '256GB' / '1TB'";
-  if (node.IsScalar() && ResolveScalar(node) == ScalarKind::kInt) {
-    return static_cast<int>(std::clamp<long long>(r.Int(node), -1, 1 << 30));
-  }
-  std::string text = r.ScalarText(node, kHelp);
-  std::string_view t = strings::Trim(text);
-  size_t unit_start = t.size();
-  while (unit_start > 0 && std::isalpha(static_cast<unsigned char>(t[unit_start - 1])))
-    --unit_start;
-  double scale;
-  long long value;
-  if (!UnitToGib(t.substr(unit_start), scale) ||
-      !strings::ParseInt(t.substr(0, unit_start), value) || value < 0) {
-    r.Fail(node, fmt::format("invalid size '{}': expected {}.", text, kHelp), {"256GB"});
-  }
-  return static_cast<int>(std::clamp<double>(std::ceil(value * scale), 0, 1 << 30));
-}
-
-AcceleratorRequest ReadAcceleratorText(Reader& r, const YAML::Node& node) {
-  std::string text = r.ScalarText(node, "an accelerator such as 'A100' or 'A100:8'");
-  try {
-    return ParseAccelerator(text, r.path());
-  } catch (const InvalidTaskError& e) {
-    r.Fail(node, e.message(), e.suggestions());
-  }
-}
-
-// One mapping entry `{A100: 8}` / `{A100:8: null}` / `{A100: null}`.
-AcceleratorRequest ReadAcceleratorEntry(Reader& r, const YAML::Node& key, const YAML::Node& value) {
-  AcceleratorRequest request = ReadAcceleratorText(r, key);
-  if (value.IsDefined() && !value.IsNull()) {
-    auto scope = r.Enter(key.Scalar());
-    if (key.Scalar().find(':') != std::string::npos) {
-      r.Fail(value, fmt::format("the count of '{}' is given twice.", key.Scalar()));
-    }
-    request.count = r.Number(value, "a positive accelerator count such as 8 or 0.5");
-    if (!(request.count > 0)) {
-      r.Fail(value, "the accelerator count must be positive.", {request.name + ":1"});
-    }
-  }
-  return request;
-}
-
 void ReadAccelerators(Reader& r, const YAML::Node& node, Draft& d) {
   d.accelerator_choices.clear();
+  d.accelerators_ordered = false;
+  d.accelerators_node.reset(node);
+  d.accelerators_key.reset(r.current_key());
+  d.spec.accelerators.reset();
   if (node.IsNull()) return;
+  if (node.IsSequence() && d.place == Place::kAlternative) {
+    r.Fail(node,
+           "a list of accelerators (an order of preference) cannot be given inside "
+           "`any_of`/`ordered`; give one accelerator per entry, or list them under the task's "
+           "top-level `resources.accelerators`.");
+  }
   if (node.IsScalar()) {
     std::string text(strings::Trim(node.Scalar()));
     // "{A100:1, V100:1}" given as a quoted string: a set of choices.
@@ -161,61 +75,14 @@ void ReadAccelerators(Reader& r, const YAML::Node& node, Draft& d) {
     }
     d.accelerators_ordered = true;
   }
-  if (d.accelerator_choices.size() > 1 && !d.allow_multi_accelerators) {
+  const bool multi_allowed =
+      d.place == Place::kTopLevel || (d.place == Place::kAlternative && node.IsScalar());
+  if (d.accelerator_choices.size() > 1 && !multi_allowed) {
     r.Fail(node,
            "only one accelerator type may be given here; list alternatives under the task's "
            "top-level `resources.accelerators` or use `any_of`.");
   }
   if (d.accelerator_choices.size() == 1) d.spec.accelerators = d.accelerator_choices[0];
-}
-
-PortRange ReadPortText(Reader& r, const YAML::Node& node) {
-  constexpr std::string_view kHelp =
-      "a port (8080), a from-to range ('10000-10010') or a list of them";
-  std::string text(strings::Trim(r.ScalarText(node, kHelp)));
-  auto dash = text.find('-');
-  long long first, last;
-  bool ok;
-  if (dash == std::string::npos) {
-    ok = strings::ParseInt(text, first);
-    last = first;
-  } else {
-    ok = strings::ParseInt(text.substr(0, dash), first) &&
-         strings::ParseInt(text.substr(dash + 1), last);
-  }
-  if (!ok) r.Fail(node, fmt::format("invalid port '{}': expected {}.", text, kHelp), {"8080"});
-  if (first < 1 || last > 65535 || first > last) {
-    r.Fail(node,
-           fmt::format("invalid port range '{}': ports are 1-65535 and a range is written "
-                       "from-to with from <= to.",
-                       text),
-           {"10000-10010"});
-  }
-  return PortRange{static_cast<int>(first), static_cast<int>(last)};
-}
-
-int ReadIdleMinutes(Reader& r, const YAML::Node& node) {
-  constexpr std::string_view kHelp = "minutes (10) or a duration such as '30m', '1h', '2d', '1w'";
-  if (node.IsScalar() && ResolveScalar(node) == ScalarKind::kInt) {
-    long long v = r.Int(node);
-    if (v < 0) r.Fail(node, "idle minutes must be 0 or more.", {"10"});
-    return static_cast<int>(std::min<long long>(v, 1 << 30));
-  }
-  std::string text(strings::Trim(r.ScalarText(node, kHelp)));
-  size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  std::string unit = strings::Lower(text.substr(digits));
-  long long value;
-  long long per_unit = unit.empty()  ? 1
-                       : unit == "m" ? 1
-                       : unit == "h" ? 60
-                       : unit == "d" ? 1440
-                       : unit == "w" ? 10080
-                                     : 0;
-  if (digits == 0 || per_unit == 0 || !strings::ParseInt(text.substr(0, digits), value)) {
-    r.Fail(node, fmt::format("invalid duration '{}': expected {}.", text, kHelp), {"30m", "1h"});
-  }
-  return static_cast<int>(std::min<long long>(value * per_unit, 1 << 30));
 }
 
 // --- sub-tables
@@ -247,7 +114,7 @@ const Field<JobRecovery> kJobRecoveryFields[] = {
        if (n.IsNull())
          j.strategy.reset();
        else
-         j.strategy = r.String(n);
+         j.strategy = r.StrictString(n, "a strategy name (a string) such as 'EAGER_NEXT_REGION'");
      }},
     {"max_restarts_on_errors", "an integer >= 0",
      [](Reader& r, const YAML::Node& n, JobRecovery& j) {
@@ -351,8 +218,15 @@ const Field<Draft> kResourcesFields[] = {
        d.spec.accelerator_args = nlohmann::json::object();
        ReadFields(r, n, kAcceleratorArgsFields, d.spec.accelerator_args, "accelerator_args");
      }},
+    {"gpus", "an alias of accelerators",
+     [](Reader& r, const YAML::Node& n, Draft& d) { ReadAccelerators(r, n, d); }},
     {"use_spot", "true or false",
-     [](Reader& r, const YAML::Node& n, Draft& d) { d.spec.use_spot = r.Bool(n); }},
+     [](Reader& r, const YAML::Node& n, Draft& d) {
+       if (n.IsNull())
+         d.spec.use_spot.reset();
+       else
+         d.spec.use_spot = r.Bool(n);
+     }},
     {"job_recovery",
      "a strategy name or a mapping of strategy, max_restarts_on_errors, "
      "recover_on_exit_codes",
@@ -365,7 +239,7 @@ const Field<Draft> kResourcesFields[] = {
        if (n.IsMap()) {
          ReadFields(r, n, kJobRecoveryFields, recovery, "job_recovery");
        } else {
-         recovery.strategy = r.String(n, "a strategy name or a mapping");
+         recovery.strategy = r.StrictString(n, "a strategy name (a string) or a mapping");
        }
        d.spec.job_recovery = recovery;
      }},
@@ -394,14 +268,24 @@ const Field<Draft> kResourcesFields[] = {
      [](Reader& r, const YAML::Node& n, Draft& d) {
        d.spec.ports.clear();
        if (n.IsNull()) return;
+       // A string may list several, comma-separated: '8080,8081'.
+       auto read = [&](const YAML::Node& item) {
+         if (!item.IsScalar() || item.Scalar().find(',') == std::string::npos) {
+           d.spec.ports.push_back(ReadPortText(r, item));
+           return;
+         }
+         for (const auto& part : strings::Split(item.Scalar(), ',')) {
+           d.spec.ports.push_back(ReadPortText(r, YAML::Node(std::string(strings::Trim(part)))));
+         }
+       };
        if (n.IsSequence()) {
          size_t i = 0;
          for (const auto& item : n) {
            auto scope = r.EnterIndex(i++);
-           d.spec.ports.push_back(ReadPortText(r, item));
+           read(item);
          }
        } else {
-         d.spec.ports.push_back(ReadPortText(r, n));
+         read(n);
        }
      }},
     {"image_id", "an image name, 'docker:<image>', or a mapping of region to image",
@@ -421,12 +305,13 @@ const Field<Draft> kResourcesFields[] = {
     {"labels", "a mapping of label names to string values",
      [](Reader& r, const YAML::Node& n, Draft& d) {
        d.spec.labels.clear();
+       d.has_labels = true;
        if (n.IsNull()) return;
        r.RequireMap(n, "a mapping of label names to string values");
        CheckNoDuplicateKeys(r, n);
        for (auto it = n.begin(); it != n.end(); ++it) {
          auto scope = r.Enter(it->first.Scalar());
-         d.spec.labels[it->first.Scalar()] = r.String(it->second, "a string label value");
+         d.spec.labels[it->first.Scalar()] = r.StrictString(it->second, "a string label value");
        }
      }},
     {"autostop",
@@ -519,6 +404,15 @@ Resources Build(Reader& r, const YAML::Node& map, ResourcesSpec spec) {
 void ReadDraft(Reader& r, const YAML::Node& node, Draft& d) {
   r.RequireMap(node, "a mapping of resource fields (infra, accelerators, cpus, ...)");
   ReadFields(r, node, kResourcesFields, d, "resources");
+  if (node["gpus"].IsDefined() && node["accelerators"].IsDefined()) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (it->first.Scalar() != "gpus") continue;
+      auto scope = r.Enter("gpus");
+      r.set_current_key(it->first);
+      r.Fail(it->second, "give either `gpus` or `accelerators` (the same field), not both.",
+             {"accelerators"});
+    }
+  }
   if (d.has_infra && d.has_legacy_location) {
     r.Fail(node, "give either `infra` or the legacy `cloud`/`region`/`zone`, not both.", {"infra"});
   }
@@ -542,6 +436,7 @@ std::vector<Resources> ExpandAccelerators(Reader& r, const YAML::Node& node, con
 
 Resources ReadSingleResources(Reader& r, const YAML::Node& node) {
   Draft d;
+  d.place = Place::kSingle;
   if (node.IsNull()) return Resources();
   ReadDraft(r, node, d);
   if (d.has_any_of || d.has_ordered) {
@@ -553,7 +448,7 @@ Resources ReadSingleResources(Reader& r, const YAML::Node& node) {
 ResourcesSet ReadResourcesSection(Reader& r, const YAML::Node& node) {
   if (node.IsNull()) return ResourcesSet();
   Draft base;
-  base.allow_multi_accelerators = true;
+  base.place = Place::kTopLevel;
   ReadDraft(r, node, base);
   const bool has_any_of = base.has_any_of;
   const bool has_ordered = base.has_ordered;
@@ -567,13 +462,20 @@ ResourcesSet ReadResourcesSection(Reader& r, const YAML::Node& node) {
                         ordered ? ResourcesSet::Order::kOrdered : ResourcesSet::Order::kAnyOf);
   }
   const char* key = has_any_of ? "any_of" : "ordered";
+  if (base.accelerator_choices.size() > 1 && (has_ordered || base.accelerators_ordered)) {
+    // A set with `any_of` is their cross product (below); an order of
+    // preference has no meaning there, nor does any choice with `ordered`.
+    auto scope = r.Enter("accelerators");
+    r.set_current_key(base.accelerators_key);
+    r.Fail(base.accelerators_node,
+           has_ordered ? "several accelerators cannot be combined with `ordered`; move each "
+                         "accelerator into its own `ordered` entry."
+                       : "a list of accelerators (an order of preference) cannot be combined "
+                         "with `any_of`; give a set such as {A100, H100} to try each with "
+                         "every `any_of` entry, or use `ordered`.");
+  }
   const YAML::Node& list = has_any_of ? base.any_of : base.ordered;
   auto scope = r.Enter(key);
-  if (base.accelerator_choices.size() > 1) {
-    r.Fail(list, fmt::format("a list or set of accelerators cannot be combined with `{}`; move "
-                             "each accelerator into its own `{}` entry.",
-                             key, key));
-  }
   r.RequireList(list, "a list of resources mappings");
   if (list.size() == 0) r.Fail(list, fmt::format("`{}` must hold at least one entry.", key));
   std::vector<Resources> alternatives;
@@ -581,12 +483,18 @@ ResourcesSet ReadResourcesSection(Reader& r, const YAML::Node& node) {
   for (const auto& item : list) {
     auto item_scope = r.EnterIndex(index++);
     Draft d;
-    d.spec = base.spec;  // entries override the shared fields
+    d.place = Place::kAlternative;
+    d.spec = base.spec;                                // entries override the shared fields...
+    d.accelerator_choices = base.accelerator_choices;  // ...a set of accelerators too
     ReadDraft(r, item, d);
     if (d.has_any_of || d.has_ordered) {
       r.Fail(item, "`any_of`/`ordered` cannot be nested.");
     }
-    alternatives.push_back(Build(r, item, d.spec));
+    // An entry's labels add to (and win over) the shared ones, as in SkyPilot.
+    if (d.has_labels) d.spec.labels.insert(base.spec.labels.begin(), base.spec.labels.end());
+    for (auto& resources : ExpandAccelerators(r, item, d)) {
+      alternatives.push_back(std::move(resources));
+    }
   }
   return ResourcesSet(std::move(alternatives),
                       has_ordered ? ResourcesSet::Order::kOrdered : ResourcesSet::Order::kAnyOf);

@@ -26,6 +26,10 @@ struct UnsetVar {
 };
 Task ReadTaskDocument(Reader& reader, const YAML::Node& node, std::vector<UnsetVar>& unset);
 
+// The SKYPILOT_DOCKER_* registry login: all three or none, all in envs or all in
+// secrets. Run once overrides are applied; `document` locates the error.
+void CheckDockerLogin(Reader& reader, const Task& task, const YAML::Node& document);
+
 // Config objects in SkyPilot's layout (the inverse of the readers).
 nlohmann::ordered_json ResourcesToConfig(const Resources& resources);
 nlohmann::ordered_json ResourcesSetToConfig(const ResourcesSet& set);

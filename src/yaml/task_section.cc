@@ -1,6 +1,7 @@
 // The task document: its top-level field table and the sections that are
 // validated here but kept as JSON (service, file_mounts storage, volumes, config).
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -183,9 +184,18 @@ void ReadFileMounts(Reader& r, const YAML::Node& n, TaskDraft& d) {
 
 // --- service (SkyServe)
 
+// An HTTP path of the service; SkyPilot requires the leading '/'.
+void ReadProbePath(Reader& r, const YAML::Node& n, std::string_view expected) {
+  const std::string path = r.String(n, expected);
+  if (!path.starts_with('/')) {
+    r.Fail(n, fmt::format("the readiness probe path must start with '/', found '{}'.", path),
+           {"/" + path});
+  }
+}
+
 const Field<int> kReadinessProbeFields[] = {
     {"path", "an HTTP path such as /health",
-     [](Reader& r, const YAML::Node& n, int&) { r.String(n); }},
+     [](Reader& r, const YAML::Node& n, int&) { ReadProbePath(r, n, "an HTTP path"); }},
     {"initial_delay_seconds", "a number",
      [](Reader& r, const YAML::Node& n, int&) { r.Number(n); }},
     {"timeout_seconds", "a number", [](Reader& r, const YAML::Node& n, int&) { r.Number(n); }},
@@ -255,7 +265,7 @@ const Field<int> kServiceFields[] = {
          ReadFields(r, n, kReadinessProbeFields, x, "readiness_probe");
          if (!n["path"]) r.Fail(n, "readiness_probe needs a `path`.", {"path"});
        } else {
-         r.String(n, "an HTTP path or a mapping with `path`");
+         ReadProbePath(r, n, "an HTTP path or a mapping with `path`");
        }
      }},
     {"load_balancer", "a mapping with stream_timeout_seconds",
@@ -296,6 +306,38 @@ const Field<int> kServiceFields[] = {
      }},
 };
 
+// Autoscaling bounds, as SkyPilot checks them: max_replicas >= min_replicas;
+// a target QPS needs a max_replicas to scale up to; and without a target QPS
+// there is nothing to scale by, so max_replicas (if given) equals min_replicas.
+void CheckReplicaBounds(Reader& r, const YAML::Node& policy) {
+  auto scope = r.Enter("replica_policy");
+  const YAML::Node min = policy["min_replicas"];
+  const YAML::Node max = policy["max_replicas"];
+  const bool has_target =
+      policy["target_qps_per_replica"].IsDefined() && !policy["target_qps_per_replica"].IsNull();
+  const bool has_max = max.IsDefined() && !max.IsNull();
+  const long long min_value = min.IsDefined() && !min.IsNull() ? r.Int(min) : 0;
+  if (has_max) {
+    auto max_scope = r.Enter("max_replicas");
+    const long long max_value = r.Int(max);
+    if (max_value < min_value) {
+      r.Fail(max, fmt::format("max_replicas ({}) must be at least min_replicas ({}).", max_value,
+                              min_value));
+    }
+    if (!has_target && max_value != min_value) {
+      r.Fail(max,
+             fmt::format("max_replicas ({}) differs from min_replicas ({}) but there is no "
+                         "target_qps_per_replica to scale by; set it to autoscale, or make "
+                         "them equal.",
+                         max_value, min_value),
+             {"target_qps_per_replica"});
+    }
+  } else if (has_target) {
+    r.Fail(policy, "target_qps_per_replica needs max_replicas, the most replicas to scale up to.",
+           {"max_replicas"});
+  }
+}
+
 void ReadService(Reader& r, const YAML::Node& n, TaskDraft& d) {
   if (n.IsNull()) return;
   r.RequireMap(n, "a mapping (readiness_probe, replicas or replica_policy, ...)");
@@ -303,6 +345,13 @@ void ReadService(Reader& r, const YAML::Node& n, TaskDraft& d) {
   ReadFields(r, n, kServiceFields, unused, "service");
   if (n["replicas"] && n["replica_policy"]) {
     r.Fail(n, "give either `replicas` or `replica_policy`, not both.", {"replica_policy"});
+  }
+  // (A missing key gives an undefined node, which only IsDefined may be asked.)
+  if (const YAML::Node policy = n["replica_policy"]; policy.IsDefined() && policy.IsMap()) {
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      if (it->first.Scalar() == "replica_policy") r.set_current_key(it->first);
+    }
+    CheckReplicaBounds(r, policy);
   }
   d.task.set_service(r.ToJson(n));
 }
@@ -400,6 +449,61 @@ const Field<TaskDraft> kTaskFields[] = {
 };
 
 }  // namespace
+
+// The variables that log in to a private Docker registry go together, all in
+// `envs` or all in `secrets` (SkyPilot refuses a partial or split set).
+void CheckDockerLogin(Reader& reader, const Task& task, const YAML::Node& document) {
+  static constexpr std::string_view kLogin[] = {
+      "SKYPILOT_DOCKER_USERNAME", "SKYPILOT_DOCKER_PASSWORD", "SKYPILOT_DOCKER_SERVER"};
+  auto present = [](const EnvVars& vars, bool want) {
+    std::vector<std::string> names;
+    for (auto name : kLogin) {
+      bool found =
+          std::any_of(vars.begin(), vars.end(), [&](const auto& kv) { return kv.first == name; });
+      if (found == want) names.emplace_back(name);
+    }
+    return names;
+  };
+  const auto in_envs = present(task.envs(), true);
+  const auto in_secrets = present(task.secrets(), true);
+  if (in_envs.empty() && in_secrets.empty()) return;
+  // Report at the variable's key in the YAML, or its section when an override set it.
+  auto fail = [&](std::string_view section, const std::string& name, const std::string& message,
+                  std::vector<std::string> suggestions) {
+    YAML::Node at;
+    at.reset(document);
+    auto scope = reader.Enter(section);
+    const YAML::Node map = document.IsMap() ? document[std::string(section)] : YAML::Node();
+    if (map.IsDefined() && map.IsMap()) {
+      at.reset(map);
+      for (auto it = map.begin(); it != map.end(); ++it) {
+        if (it->first.Scalar() == name) {
+          reader.set_current_key(it->first);
+          at.reset(it->second);
+        }
+      }
+    }
+    auto name_scope = reader.Enter(name);
+    reader.Fail(at, message, std::move(suggestions));
+  };
+  const std::string all = fmt::format("{}", fmt::join(kLogin, ", "));
+  if (!in_envs.empty() && !in_secrets.empty()) {
+    fail("secrets", in_secrets.front(),
+         fmt::format("the Docker registry login ({}) must be given all in `envs` or all in "
+                     "`secrets`, not split: envs has {}, secrets has {}.",
+                     all, fmt::join(in_envs, ", "), fmt::join(in_secrets, ", ")),
+         {});
+  }
+  const bool envs_side = !in_envs.empty();
+  const auto& given = envs_side ? in_envs : in_secrets;
+  if (given.size() == std::size(kLogin)) return;
+  const auto missing = present(envs_side ? task.envs() : task.secrets(), false);
+  fail(
+      envs_side ? "envs" : "secrets", given.front(),
+      fmt::format("the Docker registry login needs all of {} together; {} has {} but not {}.", all,
+                  envs_side ? "envs" : "secrets", fmt::join(given, ", "), fmt::join(missing, ", ")),
+      missing);
+}
 
 Task ReadTaskDocument(Reader& r, const YAML::Node& node, std::vector<UnsetVar>& unset) {
   TaskDraft draft;

@@ -164,6 +164,35 @@ TEST(DagYamlTest, OneTaskDagKeepsItsOwnName) {
   EXPECT_EQ(again.tasks()[0]->name(), "train");
   dag.set_name("train");
   EXPECT_EQ(DumpDagYaml(dag), "name: train\n");
+// SkyPilot 0.14.1 expands a set of accelerators with any_of into their cross
+// product; an entry naming its own accelerator replaces the set, and an
+// entry's labels add to the shared ones.
+TEST(ResourcesYamlTest, AcceleratorSetWithAnyOfIsTheCrossProduct) {
+  const char* text =
+      "resources:\n"
+      "  accelerators: {A100:8, H100:8}\n"
+      "  labels: {team: ml}\n"
+      "  any_of:\n"
+      "    - infra: aws\n"
+      "    - infra: gcp\n"
+      "      labels: {billing: research}\n"
+      "    - infra: k8s\n"
+      "      accelerators: L4:8\n"
+      "run: nvidia-smi\n";
+  Task task = LoadTaskYaml(text);
+  const ResourcesSet& set = task.resources();
+  EXPECT_FALSE(set.is_ordered());
+  std::vector<std::string> got;
+  for (const auto& r : set.alternatives()) {
+    got.push_back(r.cloud() + " " + r.spec().accelerators->ToString() + " " +
+                  std::to_string(r.spec().labels.size()));
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"aws A100:8 1", "aws H100:8 1", "gcp A100:8 2",
+                                           "gcp H100:8 2", "kubernetes L4:8 1"}));
+  // A list (an order of preference) has no meaning with any_of.
+  EXPECT_THROW(LoadTaskYaml("resources:\n  accelerators: [A100, H100]\n  any_of:\n"
+                            "    - infra: aws\nrun: x\n"),
+               InvalidTaskError);
 }
 
 }  // namespace

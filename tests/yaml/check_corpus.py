@@ -140,7 +140,8 @@ def check_null_declared(docs, headers, errors, where):
 
 def count_tasks(docs):
     docs = [d for d in docs if d is not None]
-    if len(docs) > 1 and set(docs[0].keys()) == {"name"}:
+    # A pipeline header: `name`, and optionally `execution: serial`.
+    if len(docs) > 1 and "name" in docs[0] and set(docs[0].keys()) <= {"name", "execution"}:
         return len(docs) - 1
     return len(docs)
 

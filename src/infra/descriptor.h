@@ -33,6 +33,8 @@ struct InfraDescriptor {
   // Everything after `<name>/` is one region (a Kubernetes context name may
   // itself contain '/'), instead of region[/zone].
   bool opaque_region = false;
+  // What a region is called here, in messages ("context", "node pool").
+  std::string region_noun = "region";
   bool fractional_accelerators = false;  // may a task ask for A100:0.5?
   bool has_zones = true;
   double egress_internet_usd_per_gb = 0;      // leaving this infra

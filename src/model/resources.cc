@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <string_view>
+#include <utility>
 
 #include "common/strings.h"
 #include "infra/descriptor.h"
@@ -47,8 +49,42 @@ std::string CanonicalInfraName(const std::string& name, const std::string& field
           strings::CloseMatches(name, candidates));
 }
 
+// Infras whose region is a name the user chose (a kubeconfig context, an SSH
+// node pool) that may itself contain '/': in `infra` everything after the
+// first '/' is that name, so they cannot have zones (as in SkyPilot).
+bool RegionIsFreeName(std::string_view cloud) { return infra::DescribeInfra(cloud).opaque_region; }
+
+// The region and zone must be expressible in `infra` (which is how a task is
+// dumped): a cloud's region or zone never contains '/', and '*' is the
+// wildcard there, not a name.
+void ValidateLocation(const ResourcesSpec& spec) {
+  const bool free_name = RegionIsFreeName(spec.cloud);
+  if (free_name && !spec.zone.empty()) {
+    Invalid("zone",
+            fmt::format("{} has no zones, found zone '{}'; the {} is the region.", spec.cloud,
+                        spec.zone, infra::DescribeInfra(spec.cloud).region_noun));
+  }
+  const std::pair<const char*, const std::string*> fields[] = {{"region", &spec.region},
+                                                               {"zone", &spec.zone}};
+  for (const auto& [field, value] : fields) {
+    if (*value == "*") {
+      Invalid(field,
+              fmt::format("'*' is not a {} name; leave `{}` out to allow any.", field, field));
+    }
+    const bool may_hold_slash = free_name && std::string_view(field) == "region";
+    if (!may_hold_slash && value->find('/') != std::string::npos) {
+      Invalid(field,
+              fmt::format("invalid {} '{}'{}: a {} name cannot contain '/' (only "
+                          "Kubernetes context and SSH node pool names can).",
+                          field, *value,
+                          spec.cloud.empty() ? "" : fmt::format(" for {}", spec.cloud), field));
+    }
+  }
+}
+
 void Validate(ResourcesSpec& spec) {
   if (!spec.cloud.empty()) spec.cloud = CanonicalInfraName(spec.cloud, "cloud");
+  ValidateLocation(spec);
   if (spec.cpus && spec.cpus->value <= 0) {
     Invalid("cpus", fmt::format("cpus must be positive, found {}.", spec.cpus->ToString()));
   }
@@ -159,8 +195,8 @@ void ParseInfraInto(const std::string& infra_text, ResourcesSpec& spec,
     }
   }
   if (rest.empty()) return;
-  if (infra::DescribeInfra(spec.cloud).opaque_region) {
-    spec.region = rest;  // e.g. a Kubernetes context name, which may itself contain '/'
+  if (RegionIsFreeName(spec.cloud)) {
+    if (rest != "*") spec.region = rest;  // a context or pool name may contain '/'
     return;
   }
   auto parts = strings::Split(rest, '/');

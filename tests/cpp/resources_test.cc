@@ -164,6 +164,8 @@ TEST(DagYamlTest, OneTaskDagKeepsItsOwnName) {
   EXPECT_EQ(again.tasks()[0]->name(), "train");
   dag.set_name("train");
   EXPECT_EQ(DumpDagYaml(dag), "name: train\n");
+}
+
 // SkyPilot 0.14.1 expands a set of accelerators with any_of into their cross
 // product; an entry naming its own accelerator replaces the set, and an
 // entry's labels add to the shared ones.

@@ -11,6 +11,7 @@ const InfraDescriptor& KubernetesDescriptor() {
     d.aliases = {"k8s"};
     d.opaque_region = true;  // k8s/<context>, and a context name may contain '/'
     d.has_zones = false;
+    d.region_noun = "context";
     d.default_vm_shape = false;
     d.whole_devices_only = true;
     return d;

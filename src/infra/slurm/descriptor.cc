@@ -8,6 +8,7 @@ const InfraDescriptor& SlurmDescriptor() {
     d.name = "slurm";
     d.display_name = "Slurm";
     // slurm/<cluster>/<partition>: region = cluster, zone = partition.
+    d.region_noun = "cluster";
     d.default_vm_shape = false;
     d.whole_devices_only = true;
     return d;

@@ -62,8 +62,8 @@ ssh::RunnerOptions RunnerOptionsFor(const BackendContext& context) {
   } catch (const IoError&) {
     // ssh then reports the file it cannot write.
   }
-  options.control_dir =
-      context.options.ssh_control_dir.empty() ? ssh::DefaultControlDir() : context.options.ssh_control_dir;
+  options.control_dir = context.options.ssh_control_dir.empty() ? ssh::DefaultControlDir()
+                                                                : context.options.ssh_control_dir;
   if (!ssh::PrepareControlDir(options.control_dir)) options.control_dir.clear();
   options.connect_timeout_s = kConnectTimeoutS;
   options.max_attempts = 2;

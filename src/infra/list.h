@@ -11,10 +11,18 @@
 // The order is the order of `sky check`.
 #pragma once
 
-#define SKYCORE_INFRA_LIST(LAUNCHABLE, CATALOG_ONLY)                                           \
-  LAUNCHABLE(Local)                                                                            \
-  LAUNCHABLE(Kubernetes) LAUNCHABLE(Ssh) LAUNCHABLE(Slurm) CATALOG_ONLY(Aws) CATALOG_ONLY(Gcp) \
-      CATALOG_ONLY(Azure) CATALOG_ONLY(Lambda) CATALOG_ONLY(Runpod)
+// clang-format off
+#define SKYCORE_INFRA_LIST(LAUNCHABLE, CATALOG_ONLY) \
+  LAUNCHABLE(Local)                                  \
+  LAUNCHABLE(Kubernetes)                             \
+  LAUNCHABLE(Ssh)                                    \
+  LAUNCHABLE(Slurm)                                  \
+  CATALOG_ONLY(Aws)                                  \
+  CATALOG_ONLY(Gcp)                                  \
+  CATALOG_ONLY(Azure)                                \
+  CATALOG_ONLY(Lambda)                               \
+  CATALOG_ONLY(Runpod)
+// clang-format on
 
 // X(Type) for every entry.
 #define SKYCORE_INFRAS(X) SKYCORE_INFRA_LIST(X, X)

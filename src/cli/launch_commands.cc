@@ -224,8 +224,13 @@ int Launch(LaunchFlags flags, const Invocation& invocation) {
   if (!existing) {
     LaunchOptions plan_only = options;
     plan_only.dryrun = true;
-    NullSink quiet;
-    JobResult planned = sky->Launch(dag, plan_only, quiet);
+    JobResult planned;
+    {
+      // Planning prints nothing but the check of an infra the task names
+      // that no `sky check` enabled yet.
+      TerminalSink planning;
+      planned = sky->Launch(dag, plan_only, planning);
+    }
     if (planned.plan) {
       std::cout << FormatOptimizerTable(dag, *planned.plan, FancyStdout()) << std::flush;
     }

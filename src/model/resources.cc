@@ -255,7 +255,7 @@ std::string Resources::infra() const {
   std::string cloud = spec_.cloud.empty() ? "*" : infra::DescribeInfra(spec_.cloud).written_name();
   if (cloud.empty()) cloud = spec_.cloud;  // a known cloud without a folder here
   if (spec_.region.empty() && spec_.zone.empty()) return cloud;
-  if (spec_.zone.empty()) return cloud + "/" + spec_.region;
+  if (spec_.zone.empty()) return fmt::format("{}/{}", cloud, spec_.region);
   return fmt::format("{}/{}/{}", cloud, spec_.region.empty() ? "*" : spec_.region, spec_.zone);
 }
 
@@ -263,9 +263,10 @@ std::string Resources::ToString() const {
   std::vector<std::string> parts;
   parts.push_back(infra());
   if (!spec_.instance_type.empty()) parts.push_back(spec_.instance_type);
-  if (spec_.cpus) parts.push_back("cpus=" + spec_.cpus->ToString());
-  if (spec_.memory) parts.push_back("mem=" + spec_.memory->ToString());
-  if (spec_.accelerators) parts.push_back("{" + spec_.accelerators->ToString() + "}");
+  // fmt, not literal + string: GCC 12 at -O3 warns (-Wrestrict) on the latter.
+  if (spec_.cpus) parts.push_back(fmt::format("cpus={}", spec_.cpus->ToString()));
+  if (spec_.memory) parts.push_back(fmt::format("mem={}", spec_.memory->ToString()));
+  if (spec_.accelerators) parts.push_back(fmt::format("{{{}}}", spec_.accelerators->ToString()));
   if (use_spot()) parts.push_back("[spot]");
   return fmt::format("{}", fmt::join(parts, " "));
 }

@@ -30,6 +30,7 @@ enum class ErrorCode {
   kIo,                    // reading or writing a local file failed
   kState,                 // the state store is unusable (corrupt, newer schema)
   kNetwork,               // an HTTP/SSH connection failed
+  kCloudCredentials,      // a cloud's credentials are missing, expired or refused
   kCancelled,             // the request was cancelled
   kInternal,              // a bug: an invariant did not hold
 };
@@ -92,6 +93,7 @@ SKYCORE_DECLARE_ERROR(CommandError, kCommand)
 SKYCORE_DECLARE_ERROR(IoError, kIo)
 SKYCORE_DECLARE_ERROR(StateError, kState)
 SKYCORE_DECLARE_ERROR(NetworkError, kNetwork)
+SKYCORE_DECLARE_ERROR(InvalidCloudCredentials, kCloudCredentials)
 SKYCORE_DECLARE_ERROR(CancelledError, kCancelled)
 SKYCORE_DECLARE_ERROR(InternalError, kInternal)
 

@@ -70,6 +70,10 @@ class NetworkError(SkyError, ConnectionError):
     """A connection to a remote service failed."""
 
 
+class InvalidCloudCredentials(SkyError):
+    """A cloud's credentials are missing, expired or refused (SkyPilot's name)."""
+
+
 class RequestCancelled(SkyError):
     """The request was cancelled."""
 
@@ -91,6 +95,7 @@ _BY_CODE: dict[str, type[SkyError]] = {
     "Io": LocalIOError,
     "State": StateError,
     "Network": NetworkError,
+    "CloudCredentials": InvalidCloudCredentials,
     "Cancelled": RequestCancelled,
     "Internal": InternalError,
 }

@@ -30,6 +30,8 @@ const char* ErrorCodeName(ErrorCode code) noexcept {
       return "State";
     case ErrorCode::kNetwork:
       return "Network";
+    case ErrorCode::kCloudCredentials:
+      return "CloudCredentials";
     case ErrorCode::kCancelled:
       return "Cancelled";
     case ErrorCode::kInternal:

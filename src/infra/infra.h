@@ -29,6 +29,10 @@
 #include "skycore/catalog.h"
 #include "skycore/sdk.h"
 
+namespace skycore::vm {
+class VmCloud;
+}
+
 namespace skycore::infra {
 
 using backend::BackendContext;
@@ -64,6 +68,10 @@ class Infra {
   // The backend that runs clusters here. NotSupportedError for an infra
   // skycore cannot launch on yet.
   virtual std::unique_ptr<backend::ClusterBackend> MakeBackend(const BackendContext& context) const;
+
+  // A VM cloud's API half (src/infra/vm/cluster.h); nullptr for the infras
+  // that are not VM clouds.
+  virtual std::shared_ptr<const vm::VmCloud> MakeVmCloud(const BackendContext& context) const;
 
   // Infras whose GPUs are asked of the infra itself print their own tables
   // and return the exit code; nullopt: the catalog's summary answers.

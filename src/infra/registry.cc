@@ -68,6 +68,10 @@ std::optional<int> Infra::ShowGpus(const ShowGpusRequest&, const BackendContext&
 
 void Infra::ShowGpusDetail(const std::string&, const BackendContext&) const {}
 
+std::shared_ptr<const vm::VmCloud> Infra::MakeVmCloud(const BackendContext&) const {
+  return nullptr;
+}
+
 // ------------------------------------------------------------ registry
 
 const std::vector<const Infra*>& Infras() {

@@ -31,3 +31,19 @@ def k8s_cluster():
     import k8s_fixture
 
     yield from k8s_fixture.running_cluster()
+
+
+@pytest.fixture(scope="session")
+def aws_cloud_session():
+    """The AWS test cloud of this session (tests/python/cloud_fixture.py)."""
+    import cloud_fixture
+
+    with cloud_fixture.running_cloud() as cloud:
+        yield cloud
+
+
+@pytest.fixture
+def aws_cloud(aws_cloud_session):
+    """The session's AWS test cloud, reset: empty moto, no machines, no faults."""
+    aws_cloud_session.reset()
+    yield aws_cloud_session

@@ -73,6 +73,12 @@ step "SkyPilot 0.14.1 for the differential test (a venv cached outside the clone
 SKYCORE_SKYPILOT_PYTHON=$(bash tests/skypilot_venv.sh)
 export SKYCORE_SKYPILOT_PYTHON
 
+step "AWS test cloud: moto and boto3 for the cloud fixture (a venv cached outside the clone)"
+# tests/python/cloud_fixture.py starts scripts/cloud-test-fixture with this
+# python; in CI the cloud tests fail rather than skip without it.
+SKYCORE_CLOUD_PYTHON=$(bash tests/cloud_venv.sh)
+export SKYCORE_CLOUD_PYTHON
+
 step "Python package (pip install .) and pytest"
 "$PYTHON" -m pip install -q . 2>&1 | grep -v "Running pip as the 'root' user" || true
 set +e

@@ -281,7 +281,12 @@ def up(directory: pathlib.Path, *args: str, python: str | None = None) -> AwsClo
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "SKYCORE_CLOUD_PYTHON": python},
+        env={
+            **os.environ,
+            "SKYCORE_CLOUD_PYTHON": python,
+            # The fixture stops by itself should this process die untidily.
+            "SKYCORE_CLOUD_FIXTURE_PARENT": str(os.getpid()),
+        },
         check=False,
     )
     if result.returncode != 0:

@@ -137,6 +137,12 @@ def test_instances_are_loopback_machines(aws_cloud: AwsCloud, key: pathlib.Path)
     assert restarted["address"] == first["address"] and restarted["state"] == "running"
     assert ssh(key, restarted).stdout == "ok\n"
 
+    # A machine that dies stays dead while moto still says running.
+    aws_cloud.kill_node(ids[1])
+    assert describe(aws_cloud, region, [ids[1]])[ids[1]]["State"]["Name"] == "running"
+    assert node_of(aws_cloud, ids[1])["state"] == "dead"
+    assert ssh(key, nodes[ids[1]]).returncode == 255
+
     ec2.terminate_instances(InstanceIds=ids)
     assert ssh(key, restarted).returncode == 255
     assert not pathlib.Path(first["dir"]).exists()

@@ -15,6 +15,8 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,6 +57,13 @@ struct NodeDemand {
   int gpus = 0;
 };
 
+// What one launch learned while failing over, shared by its candidates: a
+// cloud's quota refusal blocks the whole region for that instance family,
+// so later candidates there are skipped without asking again.
+struct FailoverState {
+  std::set<std::string> blocked;  // "aws/us-east-1/p4d": infra/region/instance family
+};
+
 struct ClusterRequest {
   std::string name;
   int num_nodes = 1;
@@ -68,6 +77,9 @@ struct ClusterRequest {
   std::vector<nlohmann::json> other_handles;
   // The ports the task opens (a backend refuses early what it cannot open).
   std::vector<int> ports;
+  // The task's alternative the candidate pins (disk, labels, spot, ...).
+  const Resources* resources = nullptr;
+  std::shared_ptr<FailoverState> failover;
 };
 
 // Persists an updated handle (the state store's INIT row) before the backend
@@ -115,6 +127,13 @@ class ClusterBackend {
   // are known to be gone or failed (a worker pod evicted), so an UP cluster
   // reads INIT rather than claim nodes it lacks.
   virtual bool AllNodesPresent(const nlohmann::json& /*handle*/) { return true; }
+  // For `sky status -r` of an existing cluster: true when the infra reports
+  // every node stopped (a cloud's autostop, or a stop from its console).
+  virtual bool AllNodesStopped(const nlohmann::json& /*handle*/) { return false; }
+  // What the infra said happened to nodes that went away behind skycore's
+  // back ("i-0abc: terminated (Server.SpotInstanceTermination)"); empty
+  // when nothing did or the infra does not say.
+  virtual std::string LostNodesReason(const nlohmann::json& /*handle*/) { return {}; }
 
   // Whether the agent can stop or tear down the cluster by itself when idle
   // (`autostop`); where it cannot, asking for it is a NotSupportedError.

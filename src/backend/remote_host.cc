@@ -148,7 +148,8 @@ Prepared ParsePrepared(const std::string& output) {
 std::string StartAgentCommand(const std::string& root, const std::string& name,
                               const std::string& agent_name, const nlohmann::json& node_spec,
                               const std::vector<std::pair<std::string, std::string>>& files,
-                              bool restart, const std::string& socket) {
+                              bool restart, const std::string& socket,
+                              const std::string& autostop_hook) {
   std::string writes;
   for (const auto& [path, content] : files) writes += WriteFile(path, content, "600");
   writes += WriteFile(ClusterDir(root, name) + "/nodes.json", node_spec.dump(2) + "\n", "600");
@@ -157,6 +158,7 @@ std::string StartAgentCommand(const std::string& root, const std::string& name,
   if (const char* minute = std::getenv("SKYCORE_AUTOSTOP_MINUTE_S"); minute && *minute) {
     extra = " --autostop-minute-s " + ShellQuote(minute);
   }
+  if (!autostop_hook.empty()) extra += " --autostop-hook " + ShellQuote(autostop_hook);
   return fmt::format(
       "set -e; umask 077; D={dir}; S={socket}; mkdir -p \"$D/agent\" \"$D/ssh\"; "
       "chmod 700 \"$D\" \"$D/agent\" \"$D/ssh\"; "

@@ -64,10 +64,12 @@ Prepared ParsePrepared(const std::string& output);
 // the agent unless it already runs, and waits for its socket. With
 // `restart`, a running agent is stopped first (its node spec changed).
 // `socket`: where the agent listens (empty: RemoteSocket(root, name)).
+// `autostop_hook`: the shell command the agent runs when autostop fires.
 std::string StartAgentCommand(const std::string& root, const std::string& name,
                               const std::string& agent_name, const nlohmann::json& node_spec,
                               const std::vector<std::pair<std::string, std::string>>& files,
-                              bool restart, const std::string& socket = "");
+                              bool restart, const std::string& socket = "",
+                              const std::string& autostop_hook = "");
 
 // Shell lines writing `content` to `path` (then `chmod mode`).
 std::string WriteFileCommand(const std::string& path, const std::string& content,

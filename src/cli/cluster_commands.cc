@@ -137,6 +137,16 @@ int Status(const StatusFlags& flags) {
     }
   }
   if (!records.empty()) std::cout << FormatTable(rows);
+  for (const auto& record : records) {
+    // What the infra said happened to nodes a cluster lost (a preempted spot
+    // worker), as the last refresh found it.
+    const std::string reason =
+        record.handle.is_object() ? record.handle.value("status_reason", "") : "";
+    if (!reason.empty()) {
+      std::cout << fmt::format("Cluster '{}' lost nodes: {}
+", record.name, reason);
+    }
+  }
 
   std::vector<std::string> not_found;
   for (const auto& name : flags.clusters) {

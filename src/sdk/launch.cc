@@ -247,7 +247,7 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
   if (options.idle_minutes_to_autostop && existing) {
     if (auto existing_backend = ops.Backend(*existing); !existing_backend->SupportsAutostop()) {
       throw NotSupportedError(
-          fmt::format("autostop is supported on the local infra only; cluster '{}' runs {}", name,
+          fmt::format("autostop is supported on the local infra and the clouds only; cluster '{}' runs {}", name,
                       existing_backend->Where(existing->handle)));
     }
   }
@@ -261,6 +261,7 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
     std::vector<Candidate> candidates = {task_plan.chosen};
     candidates.insert(candidates.end(), task_plan.failover.begin(), task_plan.failover.end());
     std::vector<std::string> failures;
+    auto failover = std::make_shared<backend::FailoverState>();
     for (size_t index = 0; index < candidates.size() && !backend; ++index) {
       const Candidate& chosen = candidates[index];
       cancel.ThrowIfCancelled("launch");
@@ -274,6 +275,11 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
         request.chosen = &chosen;
         request.task_config = task.config();
         request.image = ImageFor(task, chosen);
+        request.failover = failover;
+        if (const auto& alternatives = task.resources().alternatives(); !alternatives.empty()) {
+          request.resources =
+              &alternatives[chosen.alternative < alternatives.size() ? chosen.alternative : 0];
+        }
         {
           json ports_config = json::object();
           backend::AddPorts(ports_config, chosen, task);
@@ -296,7 +302,7 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
       }
       if (options.idle_minutes_to_autostop && !candidate->SupportsAutostop()) {
         throw NotSupportedError(
-            fmt::format("autostop is supported on the local infra only; cluster '{}' would run {}",
+            fmt::format("autostop is supported on the local infra and the clouds only; cluster '{}' would run {}",
                         name, candidate->Where(handle)));
       }
       // What an interrupted launch left (an agent it started) may be reused.

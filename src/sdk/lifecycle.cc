@@ -121,18 +121,46 @@ std::vector<ClusterRecord> Sky::Status(const std::vector<std::string>& names, bo
     ClusterOps ops(*this, *impl_);
     auto backend = ops.Backend(record);
     if (!backend->Exists(record.handle)) {
-      state().RemoveCluster(record.name);  // its nodes are gone
+      // Its nodes are gone (terminated behind skycore's back, or by the
+      // cluster's own autostop): what they leave on the infra goes too.
+      NullSink quiet;
+      try {
+        backend->Teardown(record.handle, quiet);
+      } catch (const Error&) {
+        // The record goes all the same; `sky down` cannot do more.
+      }
+      state().RemoveCluster(record.name);
       continue;
     }
-    if (record.status == ClusterStatus::kUp ||
-        (record.status == ClusterStatus::kInit && record.ever_up)) {
+    if (record.status != ClusterStatus::kStopped && backend->AllNodesStopped(record.handle)) {
+      state().SetClusterStatus(record.name, ClusterStatus::kStopped);  // autostop, or a console
+    } else if (record.status == ClusterStatus::kUp ||
+               (record.status == ClusterStatus::kInit && record.ever_up)) {
       // INIT after a relaunch that failed half-way: UP again once its nodes
       // and agent answer, as SkyPilot's refresh does. A cluster never UP is
       // left to its next launch, which cleans up and provisions it again.
-      const bool healthy =
-          backend->AllNodesPresent(record.handle) && backend->AgentAlive(record.handle);
+      const bool present = backend->AllNodesPresent(record.handle);
+      const bool healthy = present && backend->AgentAlive(record.handle);
       const ClusterStatus now = healthy ? ClusterStatus::kUp : ClusterStatus::kInit;
       if (now != record.status) state().SetClusterStatus(record.name, now);
+      // What the infra says happened to the nodes it lost, kept in the
+      // handle for `sky status` to show ("i-0ab: terminated (spot ...)").
+      const std::string reason = present ? "" : backend->LostNodesReason(record.handle);
+      if (reason != record.handle.value("status_reason", "")) {
+        ClusterUpdate update;
+        update.name = record.name;
+        update.handle = record.handle;
+        if (reason.empty()) {
+          update.handle.erase("status_reason");
+        } else {
+          update.handle["status_reason"] = reason;
+        }
+        update.launched_resources = record.launched_resources;
+        update.num_nodes = record.num_nodes;
+        update.is_launch = false;
+        update.ready = now == ClusterStatus::kUp;
+        state().AddOrUpdateCluster(update);
+      }
     }
     if (auto updated = state().GetCluster(record.name)) out.push_back(*updated);
   }
@@ -217,7 +245,7 @@ ClusterRecord Sky::Start(const std::string& name, OutputSink& out,
   auto backend = ops.Backend(record);
   if (idle_minutes_to_autostop && !backend->SupportsAutostop()) {
     throw NotSupportedError(
-        fmt::format("autostop is supported on the local infra only; cluster '{}' runs {}", name,
+        fmt::format("autostop is supported on the local infra and the clouds only; cluster '{}' runs {}", name,
                     backend->Where(record.handle)));
   }
   out.Step(fmt::format("Starting cluster '{}'", name));
@@ -262,7 +290,7 @@ void Sky::Autostop(const std::string& name, int idle_minutes, bool down,
   ClusterOps ops(*this, *impl_);
   if (auto backend = ops.Backend(record); !backend->SupportsAutostop()) {
     throw NotSupportedError(
-        fmt::format("autostop is supported on the local infra only; cluster '{}' runs {}", name,
+        fmt::format("autostop is supported on the local infra and the clouds only; cluster '{}' runs {}", name,
                     backend->Where(record.handle)));
   }
   ops.Client(record).set_autostop(idle_minutes, down, wait_for);

@@ -4,6 +4,9 @@
 //           [--log-root DIR] [--kill-grace-s SECONDS] [--autostop-hook COMMAND]
 //   skyletd --connect PATH    (stdin and stdout to the agent at PATH; connect.cc)
 //   skyletd kexec ...         (a command in a Kubernetes pod over exec; kexec.cc)
+//   skyletd cloud-stop --config FILE [--terminate]
+//                             (a cloud head's autostop: stops or terminates
+//                             its own cluster through the cloud's API)
 //
 // Runs in the foreground until SIGTERM or SIGINT; then it stops the jobs it
 // runs (they become FAILED_DRIVER) and exits 0.
@@ -28,6 +31,7 @@
 #include "agent/node_spec.h"
 #include "agent/remote_launcher.h"
 #include "agent/server.h"
+#include "infra/vm/cluster.h"
 #include "skycore/error.h"
 
 extern char** environ;
@@ -133,6 +137,10 @@ void WaitForChildren(boost::asio::signal_set& signals, AgentCore& core) {
 int main(int argc, char** argv) {
   if (argc == 3 && std::string(argv[1]) == "--connect") return RunConnect(argv[2]);
   if (argc >= 2 && std::string(argv[1]) == "kexec") return RunKexec(argc, argv);
+  if (argc >= 4 && std::string(argv[1]) == "cloud-stop" && std::string(argv[2]) == "--config") {
+    const bool terminate = argc == 5 && std::string(argv[4]) == "--terminate";
+    if (argc == 4 || terminate) return skycore::vm::RunCloudStop(argv[3], terminate);
+  }
   Flags flags = ParseFlags(argc, argv);
   ::signal(SIGPIPE, SIG_IGN);
   // What the agent writes (job table, logs, its socket) is this user's

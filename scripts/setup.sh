@@ -6,7 +6,7 @@ set -euo pipefail
 DEB_PACKAGES=(
   build-essential cmake ninja-build pkg-config git rsync openssh-server openssh-client
   libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libboost-dev libcurl4-openssl-dev libssl-dev
-  libsqlite3-dev sqlite3 zlib1g-dev libgtest-dev libbenchmark-dev libcli11-dev pybind11-dev
+  libsqlite3-dev sqlite3 zlib1g-dev libpugixml-dev libgtest-dev libbenchmark-dev libcli11-dev pybind11-dev
   clang-14 libclang-rt-14-dev clang-format-14
 )
 # The test Slurm cluster (tests/python/slurm_fixture.py) runs these daemons with

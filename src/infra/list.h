@@ -17,7 +17,7 @@
   LAUNCHABLE(Kubernetes)                             \
   LAUNCHABLE(Ssh)                                    \
   LAUNCHABLE(Slurm)                                  \
-  CATALOG_ONLY(Aws)                                  \
+  LAUNCHABLE(Aws)                                    \
   CATALOG_ONLY(Gcp)                                  \
   CATALOG_ONLY(Azure)                                \
   CATALOG_ONLY(Lambda)                               \

@@ -55,7 +55,7 @@ TEST(InfraRegistryTest, WrittenNamesRoundTripThroughResources) {
 TEST(InfraRegistryTest, CatalogOnlyInfrasPlanButDoNotLaunch) {
   backend::BackendContext context;
   for (const infra::Infra* each : infra::Infras()) {
-    if (each->name() == "aws") {
+    if (each->name() == "gcp") {
       EXPECT_FALSE(each->Enabled(context));
       const InfraCheck check = each->Check(context);
       EXPECT_FALSE(check.enabled);
@@ -64,7 +64,7 @@ TEST(InfraRegistryTest, CatalogOnlyInfrasPlanButDoNotLaunch) {
         each->MakeBackend(context);
         FAIL() << "expected NotSupportedError";
       } catch (const NotSupportedError& e) {
-        EXPECT_NE(std::string(e.what()).find("AWS"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("GCP"), std::string::npos) << e.what();
       }
     }
   }

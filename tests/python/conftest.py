@@ -8,6 +8,12 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
+# `sky check` asks every infra, AWS included; with no AWS keys in the test's
+# HOME its credentials chain would end at the instance metadata service
+# (169.254.169.254). Tests reach loopback only, so that source is off; the
+# test processes inherit this environment.
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
 
 @pytest.fixture
 def repo() -> pathlib.Path:

@@ -1,0 +1,107 @@
+#include "infra/aws/http.h"
+
+#include <curl/curl.h>
+
+#include "skycore/error.h"
+
+namespace skycore::aws {
+namespace {
+
+// Handles kept idle per client: enough for the provisioner's parallel calls.
+constexpr size_t kMaxIdleHandles = 8;
+
+size_t AppendBody(char* data, size_t size, size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+struct SlistDeleter {
+  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+
+}  // namespace
+
+struct HttpConnections::Handle {
+  CURL* curl = nullptr;
+};
+
+void HttpConnections::HandleDeleter::operator()(Handle* handle) const {
+  if (handle->curl) curl_easy_cleanup(handle->curl);
+  delete handle;
+}
+
+HttpConnections::HttpConnections() {
+  // Once, before any request: curl_easy_init would otherwise do it lazily,
+  // racing when one client sends from several threads.
+  static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  (void)curl_ready;
+}
+
+HttpConnections::~HttpConnections() = default;
+
+HttpConnections::HandlePtr HttpConnections::Take() const {
+  {
+    std::lock_guard lock(mutex_);
+    if (!idle_.empty()) {
+      HandlePtr handle = std::move(idle_.back());
+      idle_.pop_back();
+      // Options go, the open connection stays.
+      curl_easy_reset(handle->curl);
+      return handle;
+    }
+  }
+  HandlePtr handle(new Handle);
+  handle->curl = curl_easy_init();
+  if (!handle->curl) throw InternalError("curl_easy_init failed");
+  return handle;
+}
+
+void HttpConnections::Give(HandlePtr handle) const {
+  std::lock_guard lock(mutex_);
+  if (idle_.size() < kMaxIdleHandles) idle_.push_back(std::move(handle));
+}
+
+HttpAnswer HttpConnections::Perform(const HttpExchange& exchange) const {
+  HandlePtr handle = Take();
+  CURL* curl = handle->curl;
+  HttpAnswer answer;
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+  std::unique_ptr<curl_slist, SlistDeleter> headers;
+  for (const auto& header : exchange.headers) {
+    headers.reset(curl_slist_append(headers.release(), header.c_str()));
+  }
+  // libcurl would add "Expect: 100-continue" to larger bodies: a round trip
+  // more, and some emulators answer it badly.
+  headers.reset(curl_slist_append(headers.release(), "Expect:"));
+  curl_easy_setopt(curl, CURLOPT_URL, exchange.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, exchange.method.c_str());
+  if (exchange.method == "POST" || !exchange.body.empty()) {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, exchange.body.c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(exchange.body.size()));
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer.body);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, exchange.connect_timeout_ms);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, exchange.total_timeout_ms);
+  curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "skycore/aws");
+  // The instance metadata service must never be reached through a proxy.
+  if (exchange.url.rfind("http://169.254.169.254", 0) == 0) {
+    curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  }
+  const CURLcode code = curl_easy_perform(curl);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &answer.status);
+  if (code == CURLE_OK) {
+    answer.transport_ok = true;
+  } else {
+    answer.timed_out = code == CURLE_OPERATION_TIMEDOUT;
+    answer.transport_error = error_buffer[0] ? error_buffer : curl_easy_strerror(code);
+  }
+  Give(std::move(handle));
+  return answer;
+}
+
+}  // namespace skycore::aws

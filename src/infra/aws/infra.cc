@@ -1,0 +1,52 @@
+// AWS: clusters of EC2 instances, through the VM backend every cloud shares.
+#include "infra/infra.h"
+
+#include <cstdlib>
+
+#include "infra/aws/cloud.h"
+#include "infra/vm/cluster.h"
+
+namespace skycore::infra {
+namespace {
+
+// The process's environment: where the AWS SDKs read theirs.
+std::optional<std::string> ProcessEnvironment(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+aws::CredentialsOptions ProcessCredentials() {
+  aws::CredentialsOptions options;
+  options.env = ProcessEnvironment;
+  return options;
+}
+
+class AwsInfra : public Infra {
+ public:
+  const InfraDescriptor& descriptor() const override;
+
+  bool Enabled(const BackendContext& context) const override {
+    return aws::AwsEnabled(context.state_dir());
+  }
+  InfraCheck Check(const BackendContext& context) const override {
+    return aws::CheckAws(context.options, ProcessCredentials());
+  }
+  std::shared_ptr<const vm::VmCloud> MakeVmCloud(const BackendContext& context) const override {
+    return std::make_shared<aws::AwsCloud>(
+        aws::ReadAwsSettings(context.state_dir() / "config.yaml"), ProcessCredentials());
+  }
+  std::unique_ptr<backend::ClusterBackend> MakeBackend(
+      const BackendContext& context) const override {
+    return vm::MakeVmBackend(context, MakeVmCloud(context));
+  }
+};
+
+}  // namespace
+
+const InfraDescriptor& AwsDescriptor();
+const InfraDescriptor& AwsInfra::descriptor() const { return AwsDescriptor(); }
+
+std::unique_ptr<Infra> MakeAwsInfra() { return std::make_unique<AwsInfra>(); }
+
+}  // namespace skycore::infra

@@ -112,7 +112,7 @@ def main() -> None:
         state = pathlib.Path(tmp) / "state"
         state.mkdir()
         (state / "config.yaml").write_text(
-            f"aws:\n  ssh_user: {cloud.env['SKYCORE_TEST_NODE_USER']}\n"
+            f"aws:\n  ssh_user: {cloud.env['SKYCORE_TEST_NODE_USER']}\n  image_id: {cloud.image_id}\n"
         )
         control = pathlib.Path(tempfile.mkdtemp(prefix="skyctl"))
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -162,11 +162,16 @@ def main() -> None:
                 )
                 base_ours = base - cloud_seconds(cloud, since)
                 timed([sky, "down", "-y", "f0"], env)
+                subnets = {
+                    s["AvailabilityZone"]: s["SubnetId"]
+                    for s in cloud.boto3_client("ec2", "us-east-1").describe_subnets()["Subnets"]
+                    if s.get("DefaultForAz")
+                }
                 for zone in ("us-east-1a", "us-east-1b", "us-east-1c"):
                     cloud.fault(
                         "RunInstances",
                         "InsufficientInstanceCapacity",
-                        match={"Placement.AvailabilityZone": zone},
+                        match={"SubnetId": subnets[zone]},
                         times=-1,
                     )
                 since = time.time()

@@ -143,8 +143,7 @@ int Status(const StatusFlags& flags) {
     const std::string reason =
         record.handle.is_object() ? record.handle.value("status_reason", "") : "";
     if (!reason.empty()) {
-      std::cout << fmt::format("Cluster '{}' lost nodes: {}
-", record.name, reason);
+      std::cout << fmt::format("Cluster '{}' lost nodes: {}\n", record.name, reason);
     }
   }
 

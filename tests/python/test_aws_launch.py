@@ -36,6 +36,7 @@ def env(tmp_path: pathlib.Path, aws_cloud: AwsCloud):
     state.mkdir()
     (state / "config.yaml").write_text(
         f"aws:\n  ssh_user: {aws_cloud.env['SKYCORE_TEST_NODE_USER']}\n"
+        f"  image_id: {aws_cloud.image_id}\n"
     )
     control = pathlib.Path(f"/tmp/skyctl-{os.getpid()}-{tmp_path.name[-12:]}")
     result = dict(os.environ)
@@ -102,6 +103,14 @@ def security_groups(cloud: AwsCloud, region: str = REGION) -> list[str]:
     return [g["GroupName"] for g in groups if g["GroupName"].startswith("sky-sg-")]
 
 
+def zone_subnet(cloud: AwsCloud, zone: str, region: str = REGION) -> str:
+    """The default VPC's subnet in `zone` (RunInstances names the zone by it)."""
+    subnets = cloud.boto3_client("ec2", region).describe_subnets(
+        Filters=[{"Name": "availability-zone", "Values": [zone]}]
+    )["Subnets"]
+    return next(s["SubnetId"] for s in subnets if s.get("DefaultForAz"))
+
+
 def check_aws(sky_bin: str, env: dict) -> None:
     check = sky(sky_bin, env, "check", "aws")
     assert check.returncode == 0, check.stdout + check.stderr
@@ -129,9 +138,9 @@ def test_multinode_example_runs_unchanged(sky_bin: str, env: dict, aws_cloud: Aw
         assert ipaddress.ip_address(instance["PrivateIpAddress"]).is_loopback
 
     status = sky(sky_bin, env, "status")
-    assert re.search(r"\bmn\b.*aws.*UP", status.stdout), status.stdout
+    assert re.search(r"\bmn\b.*AWS.*UP", status.stdout), status.stdout
 
-    ex = sky(sky_bin, env, "exec", "mn", "--", "echo rank=$SKYPILOT_NODE_RANK")
+    ex = sky(sky_bin, env, "exec", "mn", "--num-nodes", "2", "--", "echo rank=$SKYPILOT_NODE_RANK")
     assert ex.returncode == 0, ex.stdout + ex.stderr
     assert "rank=0" in ex.stdout and "rank=1" in ex.stdout, ex.stdout
 
@@ -189,7 +198,8 @@ def test_zone_failover_then_success(sky_bin: str, env: dict, aws_cloud: AwsCloud
         aws_cloud.fault(
             "RunInstances",
             "InsufficientInstanceCapacity",
-            match={"Placement.AvailabilityZone": zone},
+            message=f"We currently do not have sufficient capacity in {zone}.",
+            match={"SubnetId": zone_subnet(aws_cloud, zone)},
             http_status=500,
             times=-1,
         )
@@ -211,7 +221,12 @@ def test_zone_failover_then_success(sky_bin: str, env: dict, aws_cloud: AwsCloud
 def test_quota_blocks_the_region(sky_bin: str, env: dict, aws_cloud: AwsCloud) -> None:
     check_aws(sky_bin, env)
     aws_cloud.fault(
-        "RunInstances", "VcpuLimitExceeded", match={"region": REGION}, http_status=400, times=-1
+        "RunInstances",
+        "VcpuLimitExceeded",
+        message="You have requested more vCPU capacity than your current vCPU limit allows.",
+        match={"region": REGION},
+        http_status=400,
+        times=-1,
     )
     result = launch(sky_bin, env, "qb", "--infra", "aws", "--", "echo placed")
     out = result.stdout + result.stderr

@@ -33,8 +33,11 @@ class AwsInfra : public Infra {
     return aws::CheckAws(context.options, ProcessCredentials());
   }
   std::shared_ptr<const vm::VmCloud> MakeVmCloud(const BackendContext& context) const override {
-    return std::make_shared<aws::AwsCloud>(
-        aws::ReadAwsSettings(context.state_dir() / "config.yaml"), ProcessCredentials());
+    // No state directory: no config file, the defaults.
+    const aws::AwsSettings settings =
+        context.state_dir().empty() ? aws::AwsSettings{}
+                                    : aws::ReadAwsSettings(context.state_dir() / "config.yaml");
+    return std::make_shared<aws::AwsCloud>(settings, ProcessCredentials());
   }
   std::unique_ptr<backend::ClusterBackend> MakeBackend(
       const BackendContext& context) const override {

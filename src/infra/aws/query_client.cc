@@ -141,10 +141,10 @@ void QueryClient::ThrowRefused(AwsErrorDetail detail) const {
         "check the access key id and secret (`aws sts get-caller-identity` shows which "
         "identity they are), or run `aws configure`";
   }
-  throw AwsCredentialsRefused(
+  std::string message =
       fmt::format("AWS {} {} in {} refused the credentials from {} ({}: {}); {}", service_.name,
-                  detail.action, region_, credentials_.source, detail.code, detail.message, fix),
-      std::move(detail));
+                  detail.action, region_, credentials_.source, detail.code, detail.message, fix);
+  throw AwsCredentialsRefused(std::move(message), std::move(detail));
 }
 
 pugi::xml_document QueryClient::Call(const std::string& action, const QueryParams& params) const {
@@ -214,14 +214,13 @@ pugi::xml_document QueryClient::Call(const std::string& action, const QueryParam
       const bool throttled = IsThrottlingCode(detail.code) || answer.status == 429;
       const bool service_failure = answer.status >= 500 && IsServiceFailureCode(detail.code);
       if (!throttled && !service_failure) {
-        throw AwsApiError(
-            fmt::format("AWS {} {} in {}: {}: {}{}", service_.name, action, region_,
-                        detail.code.empty() ? fmt::format("HTTP {}", answer.status) : detail.code,
-                        detail.message,
-                        detail.request_id.empty()
-                            ? ""
-                            : fmt::format(" (request id {})", detail.request_id)),
-            std::move(detail));
+        // The message first: the detail is moved into the error after.
+        std::string message = fmt::format(
+            "AWS {} {} in {}: {}: {}{}", service_.name, action, region_,
+            detail.code.empty() ? fmt::format("HTTP {}", answer.status) : detail.code,
+            detail.message,
+            detail.request_id.empty() ? "" : fmt::format(" (request id {})", detail.request_id));
+        throw AwsApiError(std::move(message), std::move(detail));
       }
       last_failure =
           throttled

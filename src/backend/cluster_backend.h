@@ -62,6 +62,15 @@ struct NodeDemand {
 // so later candidates there are skipped without asking again.
 struct FailoverState {
   std::set<std::string> blocked;  // "aws/us-east-1/p4d": infra/region/instance family
+
+  static std::string Key(const std::string& infra, const std::string& region,
+                         const std::string& instance_type) {
+    return infra + "/" + region + "/" + instance_type.substr(0, instance_type.find('.'));
+  }
+  bool Blocks(const Candidate& candidate) const {
+    return !candidate.instance_type.empty() &&
+           blocked.count(Key(candidate.infra, candidate.region, candidate.instance_type)) > 0;
+  }
 };
 
 struct ClusterRequest {

@@ -208,6 +208,10 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
     OptimizeOptions optimize_options;
     optimize_options.target = options.target;
     optimize_options.enabled_infras = enabled_infras();
+    // Long enough to leave a region: every zone and instance type of the
+    // cheapest region can come first, and a quota refusal there skips the
+    // rest of it (cheaply) on the way to the next region.
+    optimize_options.max_failover = 256;
     try {
       return Optimize(dag, *catalog(), optimize_options);
     } catch (const ResourcesUnavailableError& e) {
@@ -246,9 +250,9 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
   json launched;
   if (options.idle_minutes_to_autostop && existing) {
     if (auto existing_backend = ops.Backend(*existing); !existing_backend->SupportsAutostop()) {
-      throw NotSupportedError(
-          fmt::format("autostop is supported on the local infra and the clouds only; cluster '{}' runs {}", name,
-                      existing_backend->Where(existing->handle)));
+      throw NotSupportedError(fmt::format(
+          "autostop is supported on the local infra and the clouds only; cluster '{}' runs {}",
+          name, existing_backend->Where(existing->handle)));
     }
   }
   int num_nodes = task.num_nodes();
@@ -262,9 +266,21 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
     candidates.insert(candidates.end(), task_plan.failover.begin(), task_plan.failover.end());
     std::vector<std::string> failures;
     auto failover = std::make_shared<backend::FailoverState>();
+    size_t skipped = 0;  // places in a region a quota refusal blocked
+    // The next place after `index` that is not blocked ("" when none is).
+    auto next_place = [&](size_t index) -> std::string {
+      for (size_t i = index + 1; i < candidates.size(); ++i) {
+        if (!failover->Blocks(candidates[i])) return candidates[i].InfraString();
+      }
+      return "";
+    };
     for (size_t index = 0; index < candidates.size() && !backend; ++index) {
       const Candidate& chosen = candidates[index];
       cancel.ThrowIfCancelled("launch");
+      if (failover->Blocks(chosen)) {
+        ++skipped;
+        continue;
+      }
       std::unique_ptr<ClusterBackend> candidate;
       try {
         candidate = backend::BackendForInfra(chosen.infra, chosen.region, ops.Context());
@@ -294,15 +310,16 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
           throw;
         }
         failures.push_back(fmt::format("{}: {}", chosen.InfraString(), e.message()));
-        if (index + 1 < candidates.size()) {
+        if (const std::string next = next_place(index); !next.empty()) {
           out.Write(fmt::format("No room on {} ({}); trying {}\n", chosen.InfraString(),
-                                e.message(), candidates[index + 1].InfraString()));
+                                e.message(), next));
         }
         continue;
       }
       if (options.idle_minutes_to_autostop && !candidate->SupportsAutostop()) {
         throw NotSupportedError(
-            fmt::format("autostop is supported on the local infra and the clouds only; cluster '{}' would run {}",
+            fmt::format("autostop is supported on the local infra and the clouds only; cluster "
+                        "'{}' would run {}",
                         name, candidate->Where(handle)));
       }
       // What an interrupted launch left (an agent it started) may be reused.
@@ -325,8 +342,9 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
         candidate->Up(handle, ops.Hook(name), out, ops.Recorder(name, launched, num_nodes));
       } catch (const ResourcesUnavailableError& e) {
         failures.push_back(fmt::format("{}: {}", chosen.InfraString(), e.message()));
-        out.Write(
-            fmt::format("Failed to provision on {}: {}\n", chosen.InfraString(), e.message()));
+        const std::string next = next_place(index);
+        out.Write(fmt::format("Failed to provision on {}: {}{}\n", chosen.InfraString(),
+                              e.message(), next.empty() ? "" : "; trying " + next));
         candidate->Teardown(handle, out);  // what the attempt left
         continue;
       }
@@ -336,6 +354,10 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
     if (!backend) {
       std::string reasons;
       for (const auto& failure : failures) reasons += "\n  " + failure;
+      if (skipped > 0) {
+        reasons += fmt::format("\n  ({} more place{} skipped in regions a quota refusal blocked)",
+                               skipped, skipped == 1 ? "" : "s");
+      }
       throw ResourcesUnavailableError(
           fmt::format("cluster '{}' could not be provisioned on any of the {} place{} the "
                       "optimizer offered:{}",

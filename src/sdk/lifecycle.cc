@@ -244,9 +244,9 @@ ClusterRecord Sky::Start(const std::string& name, OutputSink& out,
   ClusterOps ops(*this, *impl_);
   auto backend = ops.Backend(record);
   if (idle_minutes_to_autostop && !backend->SupportsAutostop()) {
-    throw NotSupportedError(
-        fmt::format("autostop is supported on the local infra and the clouds only; cluster '{}' runs {}", name,
-                    backend->Where(record.handle)));
+    throw NotSupportedError(fmt::format(
+        "autostop is supported on the local infra and the clouds only; cluster '{}' runs {}", name,
+        backend->Where(record.handle)));
   }
   out.Step(fmt::format("Starting cluster '{}'", name));
   json handle = record.handle;
@@ -289,9 +289,9 @@ void Sky::Autostop(const std::string& name, int idle_minutes, bool down,
   RequireUp(record, "set autostop");
   ClusterOps ops(*this, *impl_);
   if (auto backend = ops.Backend(record); !backend->SupportsAutostop()) {
-    throw NotSupportedError(
-        fmt::format("autostop is supported on the local infra and the clouds only; cluster '{}' runs {}", name,
-                    backend->Where(record.handle)));
+    throw NotSupportedError(fmt::format(
+        "autostop is supported on the local infra and the clouds only; cluster '{}' runs {}", name,
+        backend->Where(record.handle)));
   }
   ops.Client(record).set_autostop(idle_minutes, down, wait_for);
   state().SetClusterAutostop(name, idle_minutes, down);

@@ -177,7 +177,7 @@ def test_stop_start_keeps_disks(sky_bin: str, env: dict, aws_cloud: AwsCloud) ->
 
 def test_spot_cluster_refuses_stop(sky_bin: str, env: dict, aws_cloud: AwsCloud) -> None:
     check_aws(sky_bin, env)
-    result = launch(sky_bin, env, "sp", "--infra", "aws", "--use-spot", "--", "echo spot")
+    result = launch(sky_bin, env, "sp", "--infra", f"aws/{REGION}", "--use-spot", "--", "echo spot")
     assert result.returncode == 0, result.stdout + result.stderr
     running = instances(aws_cloud, states=("running",))
     assert running and running[0].get("InstanceLifecycle") == "spot", running
@@ -231,9 +231,12 @@ def test_quota_blocks_the_region(sky_bin: str, env: dict, aws_cloud: AwsCloud) -
     result = launch(sky_bin, env, "qb", "--infra", "aws", "--", "echo placed")
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
-    # One refusal in the region, then the region is skipped for that family.
+    # One refusal per instance family in the region: the family's other
+    # zones there are skipped, and the launch lands in another region.
     attempts = [r for r in aws_cloud.requests("RunInstances") if r["region"] == REGION]
-    assert len(attempts) == 1, out
+    families = [r["params"]["InstanceType"].split(".")[0] for r in attempts]
+    assert attempts and len(families) == len(set(families)), families
+    assert "skipped in us-east-1 from now on" in out, out
     assert instances(aws_cloud, REGION) == []
     assert "VcpuLimitExceeded" in out, out
 
@@ -296,7 +299,7 @@ def test_spot_interruption_of_a_worker_fails_the_job(
         env,
         "si",
         "--infra",
-        "aws",
+        f"aws/{REGION}",
         "--use-spot",
         "--num-nodes",
         "2",

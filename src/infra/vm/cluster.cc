@@ -174,13 +174,6 @@ class VmBackend : public ClusterBackend {
   json Plan(const backend::ClusterRequest& request) override {
     const Candidate& chosen = *request.chosen;
     failover_ = request.failover;
-    const std::string blocked_key =
-        fmt::format("{}/{}/{}", name(), chosen.region, Family(chosen.instance_type));
-    if (failover_ && failover_->blocked.count(blocked_key)) {
-      throw ResourcesUnavailableError(fmt::format(
-          "skipped: an earlier attempt hit the account's quota for {} instances in {}",
-          Family(chosen.instance_type), chosen.region));
-    }
     if (chosen.instance_type.empty()) {
       throw ResourcesUnavailableError(
           fmt::format("the plan names no instance type on {}", cloud_->descriptor().display_name));
@@ -256,9 +249,8 @@ class VmBackend : public ClusterBackend {
       nodes.push_back(node);
     }
     if (nodes.empty()) {
-      throw ResourcesUnavailableError(
-          fmt::format("{} reports no running instance of cluster '{}' in {}", Display(), name,
-                      region));
+      throw ResourcesUnavailableError(fmt::format(
+          "{} reports no running instance of cluster '{}' in {}", Display(), name, region));
     }
     handle["nodes"] = json::array();
     for (const auto& node : nodes) handle["nodes"].push_back(NodeToJson(node));
@@ -267,8 +259,8 @@ class VmBackend : public ClusterBackend {
     record(handle);
 
     // Boot: each node's sshd answers, then skycore's directory is made.
-    out.Step(fmt::format("Waiting for SSH on {} node{}", nodes.size(),
-                         nodes.size() == 1 ? "" : "s"));
+    out.Step(
+        fmt::format("Waiting for SSH on {} node{}", nodes.size(), nodes.size() == 1 ? "" : "s"));
     const std::string agent_name = AgentBinaryName(context_.skyletd);
     auto results = Parallel(nodes.size(), [&](size_t i) {
       const auto runner = Runner(handle, nodes[i]);
@@ -280,10 +272,10 @@ class VmBackend : public ClusterBackend {
     for (size_t i = 0; i < nodes.size(); ++i) {
       const auto& result = results[i];
       if (result.outcome != ssh::SshOutcome::kOk || result.exit_code != 0) {
-        throw NetworkError(fmt::format(
-            "node {} ({}) of cluster '{}' did not become reachable over SSH: {}", i,
-            nodes[i].instance_id, name,
-            result.error.empty() ? strings::Trim(result.output) : result.error));
+        throw NetworkError(
+            fmt::format("node {} ({}) of cluster '{}' did not become reachable over SSH: {}", i,
+                        nodes[i].instance_id, name,
+                        result.error.empty() ? strings::Trim(result.output) : result.error));
       }
       const Prepared prepared = ParsePrepared(result.output);
       nodes[i].root = prepared.root;
@@ -299,8 +291,8 @@ class VmBackend : public ClusterBackend {
                            nodes.front().instance_id));
       InstallAgent(head, context_.skyletd, nodes.front().root);
     }
-    out.Step(fmt::format("Starting the agent (skyletd) on the head ({})",
-                         nodes.front().instance_id));
+    out.Step(
+        fmt::format("Starting the agent (skyletd) on the head ({})", nodes.front().instance_id));
     head.RunOrThrow(AgentCommand(handle, nodes, agent_name), kCommandDeadlineS);
     out.StepDone();
     AgentClient(AgentSocket(handle), 10).ping();
@@ -386,9 +378,10 @@ class VmBackend : public ClusterBackend {
 
   bool AllNodesPresent(const json& handle) override {
     const auto& states = Observed(handle);
-    const size_t running = static_cast<size_t>(
-        std::count_if(states.begin(), states.end(),
-                      [](const auto& each) { return each.second == InstanceState::kRunning; }));
+    const size_t running =
+        static_cast<size_t>(std::count_if(states.begin(), states.end(), [](const auto& each) {
+          return each.second == InstanceState::kRunning;
+        }));
     return running >= static_cast<size_t>(handle.value("num_nodes", 1));
   }
 
@@ -470,15 +463,17 @@ class VmBackend : public ClusterBackend {
     const std::string zone = handle.value("zone", "");
     switch (failure->kind) {
       case FailureKind::kCapacity:
+        // The provider's message names the call, region and code.
         throw ResourcesUnavailableError(
-            fmt::format("{} in {}: {}", failure->cloud_code, zone.empty() ? region : zone,
-                        failure->message));
+            zone.empty() ? failure->message : fmt::format("{} [zone {}]", failure->message, zone));
       case FailureKind::kQuota: {
         const std::string family = Family(handle.value("instance_type", ""));
-        if (failover_) failover_->blocked.insert(fmt::format("{}/{}/{}", name(), region, family));
+        if (failover_) {
+          failover_->blocked.insert(
+              backend::FailoverState::Key(name(), region, handle.value("instance_type", "")));
+        }
         throw ResourcesUnavailableError(fmt::format(
-            "{} in {} ({} instances blocked in the region): {}", failure->cloud_code, region,
-            family, failure->message));
+            "{} [{} instances skipped in {} from now on]", failure->message, family, region));
       }
       case FailureKind::kAuth:
         if (error.code() != ErrorCode::kCloudCredentials) {
@@ -498,8 +493,8 @@ class VmBackend : public ClusterBackend {
     std::map<std::string, InstanceState> last;
     auto interval = kPollInterval;
     for (;;) {
-      const auto now = provisioner.QueryInstances(region, on_cloud,
-                                                  state != InstanceState::kTerminated);
+      const auto now =
+          provisioner.QueryInstances(region, on_cloud, state != InstanceState::kTerminated);
       std::vector<std::string> changes;
       size_t ready = 0;
       for (const auto& [id, each] : now) {

@@ -112,7 +112,8 @@ def main() -> None:
         state = pathlib.Path(tmp) / "state"
         state.mkdir()
         (state / "config.yaml").write_text(
-            f"aws:\n  ssh_user: {cloud.env['SKYCORE_TEST_NODE_USER']}\n  image_id: {cloud.image_id}\n"
+            f"aws:\n  ssh_user: {cloud.env['SKYCORE_TEST_NODE_USER']}\n"
+            f"  image_id: {cloud.image_id}\n"
         )
         control = pathlib.Path(tempfile.mkdtemp(prefix="skyctl"))
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

@@ -472,8 +472,8 @@ class VmBackend : public ClusterBackend {
           failover_->blocked.insert(
               backend::FailoverState::Key(name(), region, handle.value("instance_type", "")));
         }
-        throw ResourcesUnavailableError(fmt::format(
-            "{} [{} instances skipped in {} from now on]", failure->message, family, region));
+        throw ResourcesUnavailableError(fmt::format("{} [{} instances skipped in {} from now on]",
+                                                    failure->message, family, region));
       }
       case FailureKind::kAuth:
         if (error.code() != ErrorCode::kCloudCredentials) {

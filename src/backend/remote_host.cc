@@ -205,7 +205,13 @@ std::string ConnectAgent(const std::string& local_socket, const ssh::SshRunner& 
   } catch (const Error&) {
     // No forwarding yet (or the shared connection ended): set it up again.
   }
+  // A socket file left by a connection that ended (the host stopped or
+  // rebooted under it) would make the new forwarding fail to bind; one the
+  // shared connection still forwards is given up first, as its far end no
+  // longer answers.
+  runner.CancelForward(local_socket, remote_socket);
   std::error_code ec;
+  fs::remove(local_socket, ec);
   fs::create_directories(fs::path(local_socket).parent_path(), ec);
   auto forwarded = runner.ForwardUnixSocket(local_socket, remote_socket, 20);
   if (forwarded.outcome != ssh::SshOutcome::kOk) {

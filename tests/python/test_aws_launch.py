@@ -436,3 +436,100 @@ def test_statuses_are_json_serialisable_for_the_sdk(
     status = sky(sky_bin, env, "status", "--endpoints", "js")
     assert status.returncode == 0 or "no ports" in (status.stdout + status.stderr).lower()
     json.dumps(aws_cloud.nodes())
+
+
+# ---------------------------------------------------------------- what is created
+
+
+def test_ports_labels_disk_and_endpoints(
+    sky_bin: str, env: dict, aws_cloud: AwsCloud, tmp_path: pathlib.Path
+) -> None:
+    check_aws(sky_bin, env)
+    task = tmp_path / "task.yaml"
+    task.write_text(
+        "resources:\n"
+        "  infra: aws/us-east-1\n"
+        "  ports: [8080, 9000-9001]\n"
+        "  disk_size: 64\n"
+        "  labels: {team: vision, project: demo}\n"
+        "run: echo up\n"
+    )
+    result = launch(sky_bin, env, "pt", str(task))
+    assert result.returncode == 0, result.stdout + result.stderr
+    (instance,) = instances(aws_cloud, states=("running",))
+    tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
+    assert tags["team"] == "vision" and tags["project"] == "demo", tags
+    ec2 = aws_cloud.boto3_client("ec2", REGION)
+    volumes = ec2.describe_volumes(
+        Filters=[{"Name": "attachment.instance-id", "Values": [instance["InstanceId"]]}]
+    )["Volumes"]
+    assert [v["Size"] for v in volumes] == [64], volumes
+    (group,) = [
+        g
+        for g in ec2.describe_security_groups()["SecurityGroups"]
+        if g["GroupName"].startswith("sky-sg-pt-")
+    ]
+    opened = sorted((p["FromPort"], p["ToPort"]) for p in group["IpPermissions"])
+    assert (22, 22) in opened and (8080, 8080) in opened, opened
+    assert (9000, 9001) in opened, opened  # a range is one rule
+
+    endpoints = sky(sky_bin, env, "status", "--endpoints", "pt")
+    assert endpoints.returncode == 0, endpoints.stdout + endpoints.stderr
+    head = instance["PublicIpAddress"]
+    for port in (8080, 9000, 9001):
+        assert f"{head}:{port}" in endpoints.stdout, endpoints.stdout
+    assert_loopback_only(endpoints.stdout)
+
+
+def test_ports_out_of_range_are_refused_before_anything_is_made(
+    sky_bin: str, env: dict, aws_cloud: AwsCloud, tmp_path: pathlib.Path
+) -> None:
+    check_aws(sky_bin, env)
+    task = tmp_path / "task.yaml"
+    task.write_text("resources:\n  infra: aws\n  ports: 70000\nrun: true\n")
+    result = launch(sky_bin, env, "po", str(task))
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out
+    assert "70000" in out and "Traceback" not in out, out
+    assert aws_cloud.count("RunInstances") == 0
+
+
+# ---------------------------------------------------------------- the cloud goes away
+
+
+def test_cloud_unreachable_mid_launch_then_down(
+    sky_bin: str, env: dict, aws_cloud: AwsCloud
+) -> None:
+    check_aws(sky_bin, env)
+    # Everything after the instances were asked for gets no answer.
+    aws_cloud.unreachable(seconds=600, action="DescribeInstances")
+    start = time.monotonic()
+    result = launch(sky_bin, env, "un", "--infra", f"aws/{REGION}", "--", "true")
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out
+    assert "Traceback" not in out and "DescribeInstances" in out, out
+    assert time.monotonic() - start < 120, "the launch did not give up in bounded time"
+    aws_cloud.clear_faults()
+    down = sky(sky_bin, env, "down", "-y", "un")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert instances(aws_cloud) == []
+    assert security_groups(aws_cloud) == []
+
+
+def test_autostop_stop_by_the_head_then_start(sky_bin: str, env: dict, aws_cloud: AwsCloud) -> None:
+    check_aws(sky_bin, env)
+    env = dict(env, SKYCORE_AUTOSTOP_MINUTE_S="0.5")
+    result = launch(sky_bin, env, "ast", "--infra", f"aws/{REGION}", "-i", "1", "--", "echo hi")
+    assert result.returncode == 0, result.stdout + result.stderr
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if [i["State"]["Name"] for i in instances(aws_cloud)] == ["stopped"]:
+            break
+        time.sleep(0.5)
+    assert [i["State"]["Name"] for i in instances(aws_cloud)] == ["stopped"]
+    status = sky(sky_bin, env, "status", "-r")
+    assert re.search(r"\bast\b.*STOPPED", status.stdout), status.stdout
+    start = sky(sky_bin, env, "start", "-y", "ast")
+    assert start.returncode == 0, start.stdout + start.stderr
+    ex = sky(sky_bin, env, "exec", "ast", "--", "echo back")
+    assert ex.returncode == 0 and "back" in ex.stdout, ex.stdout + ex.stderr

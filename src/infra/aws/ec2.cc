@@ -225,15 +225,27 @@ std::string Ec2Client::CreateSecurityGroup(const std::string& name, const std::s
 
 void Ec2Client::AuthorizeIngress(const std::string& group_id, const std::vector<int>& ports) const {
   if (ports.empty()) return;
-  // One rule per port: a batch fails whole when one of its rules exists, so
-  // rules are added one by one and a duplicate is skipped.
-  for (int port : ports) {
+  // One rule per run of consecutive ports (a group holds 60 rules; a task's
+  // `9000-9999` is one), added one by one: a batch fails whole when one of
+  // its rules exists, and a duplicate is skipped.
+  std::vector<int> sorted = ports;
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  std::vector<std::pair<int, int>> runs;
+  for (int port : sorted) {
+    if (!runs.empty() && runs.back().second + 1 == port) {
+      runs.back().second = port;
+    } else {
+      runs.emplace_back(port, port);
+    }
+  }
+  for (const auto& [from, to] : runs) {
     try {
       client_->Call("AuthorizeSecurityGroupIngress",
                     {{"GroupId", group_id},
                      {"IpPermissions.1.IpProtocol", "tcp"},
-                     {"IpPermissions.1.FromPort", std::to_string(port)},
-                     {"IpPermissions.1.ToPort", std::to_string(port)},
+                     {"IpPermissions.1.FromPort", std::to_string(from)},
+                     {"IpPermissions.1.ToPort", std::to_string(to)},
                      {"IpPermissions.1.IpRanges.1.CidrIp", "0.0.0.0/0"}});
     } catch (const AwsApiError& e) {
       if (e.aws_code() != "InvalidPermission.Duplicate") throw;

@@ -325,6 +325,7 @@ def test_spot_interruption_of_a_worker_fails_the_job(
     status = sky(sky_bin, env, "status", "-r")
     assert re.search(r"\bsi\b.*INIT", status.stdout), status.stdout
     assert worker in status.stdout and "terminated" in status.stdout, status.stdout
+    assert "Server.SpotInstanceTermination" in status.stdout, status.stdout
 
 
 # ---------------------------------------------------------------- crashes

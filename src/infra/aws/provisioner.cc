@@ -385,12 +385,14 @@ vm::ProvisionRecord AwsProvisioner::RunInstances(const vm::ProvisionRequest& req
 
   auto tags_for = [&](bool head) {
     std::map<std::string, std::string> tags = request.labels;
-    tags[kClusterTag] = request.cluster_name_on_cloud;
-    tags[kRayClusterTag] = request.cluster_name_on_cloud;
-    tags[kHeadTag] = head ? "1" : "0";
-    tags[kNodeTypeTag] = head ? "head" : "worker";
-    tags["Name"] =
-        fmt::format("sky-{}-{}", request.cluster_name_on_cloud, head ? "head" : "worker");
+    // Whole strings moved in: GCC 12's -O3 -Wrestrict misreads assigning a
+    // literal to a map's string.
+    tags.insert_or_assign(kClusterTag, request.cluster_name_on_cloud);
+    tags.insert_or_assign(kRayClusterTag, request.cluster_name_on_cloud);
+    tags.insert_or_assign(kHeadTag, std::string(head ? "1" : "0"));
+    tags.insert_or_assign(kNodeTypeTag, std::string(head ? "head" : "worker"));
+    tags.insert_or_assign(
+        "Name", fmt::format("sky-{}-{}", request.cluster_name_on_cloud, head ? "head" : "worker"));
     return tags;
   };
   auto launch = [&](int count, bool head) {
@@ -524,6 +526,15 @@ std::map<std::string, InstanceState> AwsProvisioner::QueryInstances(
                                           non_terminated_only ? kNonTerminatedStates : kAllStates);
   std::map<std::string, InstanceState> out;
   for (const auto& instance : instances) out[instance.instance_id] = StateOf(instance.state);
+  return out;
+}
+
+std::map<std::string, std::string> AwsProvisioner::StateReasons(
+    const std::string& region, const std::string& cluster_name_on_cloud) {
+  std::map<std::string, std::string> out;
+  for (const auto& instance : ClusterInstances(Ec2(region), cluster_name_on_cloud, kAllStates)) {
+    if (!instance.state_reason.empty()) out[instance.instance_id] = instance.state_reason;
+  }
   return out;
 }
 

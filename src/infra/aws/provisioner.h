@@ -75,6 +75,8 @@ class AwsProvisioner : public vm::Provisioner {
   std::map<std::string, vm::InstanceState> QueryInstances(const std::string& region,
                                                           const std::string& cluster_name_on_cloud,
                                                           bool non_terminated_only) override;
+  std::map<std::string, std::string> StateReasons(
+      const std::string& region, const std::string& cluster_name_on_cloud) override;
   void StopInstances(const std::string& region, const std::string& cluster_name_on_cloud,
                      bool worker_only) override;
   void TerminateInstances(const std::string& region, const std::string& cluster_name_on_cloud,

@@ -395,13 +395,22 @@ class VmBackend : public ClusterBackend {
   std::string LostNodesReason(const json& handle) override {
     const auto& states = Observed(handle);
     std::vector<std::string> lost;
+    std::map<std::string, std::string> reasons;
+    bool asked = false;
     for (const auto& node : NodesOf(handle)) {
       auto found = states.find(node.instance_id);
-      if (found == states.end()) {
-        lost.push_back(fmt::format("{}: terminated", node.instance_id));
-      } else if (found->second != InstanceState::kRunning) {
-        lost.push_back(fmt::format("{}: {}", node.instance_id, StateName(found->second)));
+      if (found != states.end() && found->second == InstanceState::kRunning) continue;
+      if (!asked) {
+        const std::string region = handle.value("region", "");
+        reasons = cloud_->ProvisionerFor(region)->StateReasons(
+            region, handle.value("cluster_name_on_cloud", ""));
+        asked = true;
       }
+      const std::string state = found == states.end() ? "terminated" : StateName(found->second);
+      auto reason = reasons.find(node.instance_id);
+      lost.push_back(reason == reasons.end()
+                         ? fmt::format("{}: {}", node.instance_id, state)
+                         : fmt::format("{}: {} ({})", node.instance_id, state, reason->second));
     }
     return fmt::format("{}", fmt::join(lost, "; "));
   }

@@ -113,6 +113,13 @@ class Provisioner {
   virtual std::map<std::string, InstanceState> QueryInstances(
       const std::string& region, const std::string& cluster_name_on_cloud,
       bool non_terminated_only) = 0;
+  // Why instances of the cluster (terminated ones included) are in the
+  // state they are, in the cloud's words ("Server.SpotInstanceTermination:
+  // ..."), by instance id; only those the cloud gives a reason for.
+  virtual std::map<std::string, std::string> StateReasons(
+      const std::string& /*region*/, const std::string& /*cluster_name_on_cloud*/) {
+    return {};
+  }
   virtual void StopInstances(const std::string& region, const std::string& cluster_name_on_cloud,
                              bool worker_only) = 0;
   virtual void TerminateInstances(const std::string& region,

@@ -461,6 +461,25 @@ def test_service_endpoints_win(sky_bin: str, tmp_path: pathlib.Path, aws_cloud: 
     assert aws_cloud.count("GetCallerIdentity") == 1  # nothing new reached the cloud
 
 
+def test_silent_endpoint_is_bounded(
+    sky_bin: str, tmp_path: pathlib.Path, aws_cloud: AwsCloud
+) -> None:
+    """An STS endpoint that accepts connections and never answers (a hung
+    proxy, a firewall that swallows packets): the check gives up within
+    20 s, saying where it waited."""
+    env = sky_env(tmp_path, aws_cloud)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel accepts; nobody reads or answers
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        start = time.monotonic()
+        out = check(sky_bin, {**env, "AWS_ENDPOINT_URL_STS": endpoint}, enabled=False)
+        elapsed = time.monotonic() - start
+    assert elapsed < 20, (elapsed, out)
+    assert f"AWS STS GetCallerIdentity in us-east-1: timed out at {endpoint}" in out, out
+    assert "2 times over" in out and "giving up" in out, out
+
+
 # ---------------------------------------------------------------- 9. the cache
 
 

@@ -429,6 +429,15 @@ TEST_F(AwsCredentialsTest, ProfilesOfBothFiles) {
               std::string::npos)
         << e.message();
     EXPECT_NE(e.message().find("AWS_PROFILE"), std::string::npos) << e.message();
+    // `[cfg]` in the config file is no profile (no `profile ` prefix).
+    EXPECT_NE(e.message().find("profiles there: 'cfg', 'default' and 'dev'"), std::string::npos)
+        << e.message();
+  }
+  try {
+    ResolveCredentials(Options({{"AWS_PROFILE", "deve"}}));
+    FAIL() << "a named profile that does not exist must be refused";
+  } catch (const InvalidCloudCredentials& e) {
+    EXPECT_NE(e.message().find("did you mean 'dev'?"), std::string::npos) << e.message();
   }
 }
 
@@ -466,6 +475,26 @@ TEST_F(AwsCredentialsTest, AssumeRoleWithSourceProfile) {
     FAIL();
   } catch (const InvalidCloudCredentials& e) {
     EXPECT_NE(e.message().find("source_profile 'missing'"), std::string::npos) << e.message();
+  }
+}
+
+TEST_F(AwsCredentialsTest, RefusedAssumeRoleNamesTheProfile) {
+  WriteFile(Aws("credentials"), "[base]\naws_access_key_id = BASEKEY\naws_secret_access_key = b\n");
+  WriteFile(Aws("config"),
+            "[profile ops]\nrole_arn = arn:aws:iam::123456789012:role/ops\nsource_profile = base\n");
+  auto options = Options({{"AWS_PROFILE", "ops"}});
+  options.assume_role = [](const AssumeRoleRequest& request, const AwsCredentials& source) {
+    throw InvalidCloudCredentials(fmt::format("cannot assume role {} with {}: AccessDenied: no",
+                                              request.role_arn, source.source));
+    return AwsCredentials{};
+  };
+  try {
+    ResolveCredentials(options);
+    FAIL() << "a refused AssumeRole must be refused";
+  } catch (const InvalidCloudCredentials& e) {
+    EXPECT_EQ(e.message(),
+              "AWS profile 'ops': cannot assume role arn:aws:iam::123456789012:role/ops with "
+              "profile 'base' in ~/.aws/credentials: AccessDenied: no");
   }
 }
 

@@ -21,11 +21,13 @@ namespace {
 
 constexpr int kCheckCacheVersion = 1;
 
-// `sky check` must answer quickly even when AWS does not.
+// `sky check` must answer quickly even when AWS does not: an endpoint that
+// accepts connections and never answers costs two attempts of 8 s (STS and
+// EC2 answer these calls within a second), not half a minute.
 QueryClientOptions CheckClientOptions() {
   QueryClientOptions options;
-  options.connect_timeout_ms = 5000;
-  options.request_timeout_ms = 15000;
+  options.connect_timeout_ms = 3000;
+  options.request_timeout_ms = 8000;
   options.max_attempts = 2;
   return options;
 }

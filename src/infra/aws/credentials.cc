@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "common/strings.h"
@@ -143,6 +144,24 @@ class Chain {
     return profile;
   }
 
+  // Every profile the two files define, sorted, without duplicates.
+  std::vector<std::string> ProfileNames() const {
+    std::set<std::string> names;
+    if (credentials_file_) {
+      for (const auto& [name, section] : *credentials_file_) names.insert(name);
+    }
+    if (config_file_) {
+      for (const auto& [name, section] : *config_file_) {
+        if (name == "default") {
+          names.insert(name);
+        } else if (name.rfind("profile ", 0) == 0) {
+          names.insert(Trim(name.substr(8)));
+        }  // else `sso-session x`, `services x`: not profiles
+      }
+    }
+    return {names.begin(), names.end()};
+  }
+
   std::string ShownCredentials() const { return Shown(credentials_path_, options_.env); }
   std::string ShownConfig() const { return Shown(config_path_, options_.env); }
 
@@ -262,8 +281,14 @@ class Chain {
     }
     request.region =
         profile.Get("region").value_or(RegionFromEnvironment(options_.env).value_or("us-east-1"));
-    AwsCredentials assumed = options_.assume_role ? options_.assume_role(request, source)
-                                                  : AssumeRole(options_.env, request, source);
+    AwsCredentials assumed;
+    try {
+      assumed = options_.assume_role ? options_.assume_role(request, source)
+                                     : AssumeRole(options_.env, request, source);
+    } catch (const InvalidCloudCredentials& e) {
+      // Which profile asked for the role: AWS_PROFILE may name another one.
+      throw InvalidCloudCredentials(fmt::format("AWS profile '{}': {}", profile.name, e.message()));
+    }
     assumed.source = fmt::format("role {} assumed with {}", role_arn, with);
     return assumed;
   }
@@ -518,8 +543,17 @@ AwsCredentials ResolveCredentials(const CredentialsOptions& options) {
   if (named_profile) {
     // A profile the user named is what they want: the SDKs do not fall
     // through to the instance's role either.
+    std::string known;
+    if (!profile.exists()) {
+      const auto names = chain.ProfileNames();
+      const auto close = strings::CloseMatches(profile_name, names);
+      known = names.empty()
+                  ? std::string("; those files define no profile")
+                  : fmt::format("; profiles there: {}", strings::JoinQuoted(names, " and "));
+      if (!close.empty()) known += fmt::format("; did you mean '{}'?", close.front());
+    }
     throw InvalidCloudCredentials(
-        fmt::format("AWS credentials: {} (named by AWS_PROFILE)", profile_miss));
+        fmt::format("AWS credentials: {} (named by AWS_PROFILE){}", profile_miss, known));
   }
   misses.push_back(profile_miss);
 

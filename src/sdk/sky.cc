@@ -2,6 +2,7 @@
 // forms of results.
 #include <dlfcn.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -293,12 +294,35 @@ void CheckInfrasOnDemand(Sky& sky, const Dag& dag, OutputSink& out) {
                                           strings::JoinQuoted(to_check, " and ")));
   const auto checks = sky.Check(to_check);
   out.StepDone();
+  std::vector<std::string> disabled;
   for (const auto& check : checks) {
     const bool asked = std::find(to_check.begin(), to_check.end(), check.infra) != to_check.end();
     if (asked && !check.enabled) {
       out.Write(
           fmt::format("{} is not enabled: {}\n", infra::DisplayName(check.infra), check.reason));
+      disabled.push_back(fmt::format("{}: {}", infra::DisplayName(check.infra), check.reason));
     }
+  }
+  // A task that can only run on infras the check just found disabled fails
+  // with their reasons, not with the optimizer's "nothing fits" (which would
+  // suggest other infras the task did not ask for).
+  bool runnable = false;
+  for (const auto& task : dag.tasks()) {
+    if (task->resources().alternatives().empty()) runnable = true;
+    for (const Resources& alternative : task->resources().alternatives()) {
+      const infra::Infra* named = infra::FindInfra(alternative.cloud());
+      const bool off =
+          named != nullptr && std::any_of(checks.begin(), checks.end(), [&](const InfraCheck& c) {
+            return c.infra == named->name() && !c.enabled;
+          });
+      runnable = runnable || !off;
+    }
+  }
+  if (!runnable && !disabled.empty()) {
+    throw ResourcesUnavailableError(
+        fmt::format("the task asks only for infras that are not enabled: {}; `sky check` says "
+                    "what each needs",
+                    fmt::join(disabled, "; ")));
   }
 }
 

@@ -356,6 +356,10 @@ def test_no_credentials(sky_bin: str, tmp_path: pathlib.Path, aws_cloud: AwsClou
         launched
     ), launched
     assert "`sky check`" in launched, launched
+    # The error is AWS's reason, not the optimizer's "nothing fits" that
+    # would suggest infras the task did not ask for.
+    assert "asks only for infras that are not enabled" in launched, launched
+    assert "Did you mean" not in launched, launched
     assert aws_cloud.count("RunInstances") == 0
     status = sky(sky_bin, env, "status")
     assert status.returncode == 0, status.stdout + status.stderr

@@ -4,10 +4,21 @@
 #include <fmt/format.h>
 
 #include "common/strings.h"
+#include "skycore/agent.h"
+#include "skycore/error.h"
 #include "skycore/yaml.h"
 
 namespace skycore::backend {
 using nlohmann::json;
+
+bool ClusterBackend::AgentAlive(const json& handle) {
+  try {
+    AgentClient(AgentSocket(handle), 5).ping();
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
 
 void AddPorts(json& config, const Candidate& chosen, const Task& task) {
   // Ports the task opens (its chosen alternative's), for `sky status --endpoints`.

@@ -109,8 +109,9 @@ class ClusterBackend {
   virtual void Up(nlohmann::json& handle, const std::string& autostop_hook, OutputSink& out,
                   const RecordHandle& record) = 0;
 
-  // Whether the agent runs (a cheap check; false when unknown).
-  virtual bool AgentAlive(const nlohmann::json& handle) = 0;
+  // Whether the agent runs (a cheap check; false when unknown). By default:
+  // it answers a ping through AgentSocket within 5 s.
+  virtual bool AgentAlive(const nlohmann::json& handle);
 
   // A Unix socket on this machine that reaches the agent (setting up the
   // forwarding it needs). ClusterNotUpError saying why when it cannot.

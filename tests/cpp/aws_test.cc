@@ -480,8 +480,9 @@ TEST_F(AwsCredentialsTest, AssumeRoleWithSourceProfile) {
 
 TEST_F(AwsCredentialsTest, RefusedAssumeRoleNamesTheProfile) {
   WriteFile(Aws("credentials"), "[base]\naws_access_key_id = BASEKEY\naws_secret_access_key = b\n");
-  WriteFile(Aws("config"),
-            "[profile ops]\nrole_arn = arn:aws:iam::123456789012:role/ops\nsource_profile = base\n");
+  WriteFile(
+      Aws("config"),
+      "[profile ops]\nrole_arn = arn:aws:iam::123456789012:role/ops\nsource_profile = base\n");
   auto options = Options({{"AWS_PROFILE", "ops"}});
   options.assume_role = [](const AssumeRoleRequest& request, const AwsCredentials& source) {
     throw InvalidCloudCredentials(fmt::format("cannot assume role {} with {}: AccessDenied: no",

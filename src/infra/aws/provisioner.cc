@@ -34,24 +34,6 @@ InstanceState StateOf(const std::string& state) {
   return InstanceState::kTerminated;
 }
 
-const char* StateName(InstanceState state) {
-  switch (state) {
-    case InstanceState::kPending:
-      return "pending";
-    case InstanceState::kRunning:
-      return "running";
-    case InstanceState::kStopping:
-      return "stopping";
-    case InstanceState::kStopped:
-      return "stopped";
-    case InstanceState::kTerminating:
-      return "shutting-down";
-    case InstanceState::kTerminated:
-      return "terminated";
-  }
-  return "unknown";
-}
-
 bool IsHead(const Ec2Instance& instance) {
   auto found = instance.tags.find(kHeadTag);
   return found != instance.tags.end() && found->second == "1";
@@ -450,7 +432,7 @@ void AwsProvisioner::WaitInstances(const std::string& region,
   // cluster; one that terminates while waiting for running is a failure.
   std::set<std::string> alive_at_start;
   bool first = true;
-  const std::string wanted = StateName(state);
+  const std::string wanted = InstanceStateName(state);
   while (true) {
     const auto instances = ClusterInstances(ec2, cluster_name_on_cloud, kAllStates);
     std::vector<std::string> not_yet;

@@ -240,15 +240,6 @@ class K8sBackend : public ClusterBackend {
     AgentClient(AgentSocket(handle), 10).ping();
   }
 
-  bool AgentAlive(const json& handle) override {
-    try {
-      AgentClient(AgentSocket(handle), 5).ping();
-      return true;
-    } catch (const Error&) {
-      return false;
-    }
-  }
-
   std::string AgentSocket(const json& handle) override {
     const std::string name = handle.value("cluster_name", "");
     if (handle.value("root", "").empty()) {

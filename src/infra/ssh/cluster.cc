@@ -278,15 +278,6 @@ class SshBackend : public ClusterBackend {
     AgentClient(AgentSocket(handle), 10).ping();
   }
 
-  bool AgentAlive(const json& handle) override {
-    try {
-      AgentClient(AgentSocket(handle), 5).ping();
-      return true;
-    } catch (const Error&) {
-      return false;
-    }
-  }
-
   std::string AgentSocket(const json& handle) override {
     const std::vector<Node> nodes = NodesOf(handle);
     const std::string name = handle.value("cluster_name", "");

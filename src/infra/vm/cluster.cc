@@ -50,24 +50,6 @@ constexpr auto kStoppedDeadline = std::chrono::minutes(10);
 constexpr auto kPollInterval = std::chrono::milliseconds(100);
 constexpr auto kMaxPollInterval = std::chrono::seconds(2);
 
-const char* StateName(InstanceState state) {
-  switch (state) {
-    case InstanceState::kPending:
-      return "pending";
-    case InstanceState::kRunning:
-      return "running";
-    case InstanceState::kStopping:
-      return "stopping";
-    case InstanceState::kStopped:
-      return "stopped";
-    case InstanceState::kTerminating:
-      return "shutting-down";
-    case InstanceState::kTerminated:
-      return "terminated";
-  }
-  return "unknown";
-}
-
 // The cluster's name on the cloud: the user's name plus a short hash of who
 // launched it, so two users' "dev" clusters in one account never meet
 // (SkyPilot's cluster_name_on_cloud).
@@ -298,15 +280,6 @@ class VmBackend : public ClusterBackend {
     AgentClient(AgentSocket(handle), 10).ping();
   }
 
-  bool AgentAlive(const json& handle) override {
-    try {
-      AgentClient(AgentSocket(handle), 5).ping();
-      return true;
-    } catch (const Error&) {
-      return false;
-    }
-  }
-
   std::string AgentSocket(const json& handle) override {
     const auto nodes = NodesOf(handle);
     const std::string name = handle.value("cluster_name", "");
@@ -406,7 +379,8 @@ class VmBackend : public ClusterBackend {
             region, handle.value("cluster_name_on_cloud", ""));
         asked = true;
       }
-      const std::string state = found == states.end() ? "terminated" : StateName(found->second);
+      const std::string state =
+          found == states.end() ? "terminated" : InstanceStateName(found->second);
       auto reason = reasons.find(node.instance_id);
       lost.push_back(reason == reasons.end()
                          ? fmt::format("{}: {}", node.instance_id, state)
@@ -509,7 +483,7 @@ class VmBackend : public ClusterBackend {
       for (const auto& [id, each] : now) {
         auto before = last.find(id);
         if (before == last.end() || before->second != each) {
-          changes.push_back(fmt::format("{} {}", id, StateName(each)));
+          changes.push_back(fmt::format("{} {}", id, InstanceStateName(each)));
         }
         if (each == state) ++ready;
         if (state == InstanceState::kRunning &&
@@ -525,7 +499,7 @@ class VmBackend : public ClusterBackend {
       if (Clock::now() >= deadline) {
         throw ResourcesUnavailableError(fmt::format(
             "the instances of cluster '{}' in {} did not become {} in time ({} of {} did)",
-            on_cloud, region, StateName(state), ready, count > 0 ? count : now.size()));
+            on_cloud, region, InstanceStateName(state), ready, count > 0 ? count : now.size()));
       }
       std::this_thread::sleep_for(interval);
       interval = std::min<std::chrono::milliseconds>(interval * 2, kMaxPollInterval);

@@ -48,6 +48,26 @@ struct ProvisionRequest {
 
 enum class InstanceState { kPending, kRunning, kStopping, kStopped, kTerminating, kTerminated };
 
+// "pending", "running", ..., "shutting-down", "terminated": how progress
+// lines and messages name a state (EC2's words, which most clouds share).
+inline const char* InstanceStateName(InstanceState state) {
+  switch (state) {
+    case InstanceState::kPending:
+      return "pending";
+    case InstanceState::kRunning:
+      return "running";
+    case InstanceState::kStopping:
+      return "stopping";
+    case InstanceState::kStopped:
+      return "stopped";
+    case InstanceState::kTerminating:
+      return "shutting-down";
+    case InstanceState::kTerminated:
+      return "terminated";
+  }
+  return "unknown";
+}
+
 struct InstanceInfo {
   std::string instance_id;
   std::string internal_ip;

@@ -7,11 +7,8 @@
 // the cloud records the handle first, so `sky down` after a crash finds it.
 #include "infra/vm/cluster.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -26,6 +23,7 @@
 #include "common/strings.h"
 #include "common/subprocess.h"
 #include "infra/infra.h"
+#include "infra/vm/ssh_key.h"
 #include "skycore/agent.h"
 #include "skycore/error.h"
 
@@ -57,40 +55,6 @@ std::string NameOnCloud(const std::string& name, const std::string& user) {
   std::string base = name.substr(0, 40);
   while (!base.empty() && (base.back() == '-' || base.back() == '.')) base.pop_back();
   return fmt::format("{}-{}", base, HashText(user).substr(0, 4));
-}
-
-// skycore's own key pair for cloud instances (`<state>/ssh/sky-key`), made on
-// first use. A file lock keeps two launches from making two keys.
-fs::path EnsureClientKey(const fs::path& state_dir) {
-  const fs::path dir = state_dir / "ssh";
-  files::EnsurePrivateDir(dir);
-  const fs::path key = dir / "sky-key";
-  const fs::path lock_path = dir / ".sky-key.lock";
-  const int fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) throw IoError(fmt::format("cannot open {}", lock_path.string()));
-  ::flock(fd, LOCK_EX);
-  std::error_code ec;
-  std::string failure;
-  if (!fs::exists(key, ec) || !fs::exists(fs::path(key.string() + ".pub"), ec)) {
-    const fs::path temp = dir / fmt::format(".sky-key.{}", ::getpid());
-    fs::remove(temp, ec);
-    fs::remove(fs::path(temp.string() + ".pub"), ec);
-    const auto result = subprocess::Run(
-        {"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "skycore", "-f", temp.string()}, 30);
-    if (result.exit_code != 0) {
-      failure = result.started ? strings::Trim(result.output) : "ssh-keygen is not installed";
-    } else {
-      fs::rename(fs::path(temp.string() + ".pub"), fs::path(key.string() + ".pub"), ec);
-      if (!ec) fs::rename(temp, key, ec);
-      if (ec) failure = ec.message();
-    }
-  }
-  ::flock(fd, LOCK_UN);
-  ::close(fd);
-  if (!failure.empty()) {
-    throw IoError(fmt::format("cannot create skycore's SSH key {}: {}", key.string(), failure));
-  }
-  return key;
 }
 
 struct Node {
@@ -611,39 +575,6 @@ class VmBackend : public ClusterBackend {
 std::unique_ptr<ClusterBackend> MakeVmBackend(const backend::BackendContext& context,
                                               std::shared_ptr<const VmCloud> cloud) {
   return std::make_unique<VmBackend>(context, std::move(cloud));
-}
-
-int RunCloudStop(const std::string& config_file, bool terminate) {
-  try {
-    const json config = json::parse(ReadLocal(config_file));
-    const std::string infra_name = config.value("infra", "");
-    const infra::Infra* found = infra::FindInfra(infra_name);
-    backend::BackendContext context;
-    auto cloud = found ? found->MakeVmCloud(context) : nullptr;
-    if (!cloud) {
-      std::fprintf(stderr, "skyletd cloud-stop: %s is not a VM cloud skycore knows\n",
-                   infra_name.c_str());
-      return 2;
-    }
-    auto provisioner = cloud->ProvisionerFromHeadConfig(config.value("cloud", json::object()));
-    const std::string region = config.value("region", "");
-    const std::string on_cloud = config.value("cluster_name_on_cloud", "");
-    // Workers first: the head is this machine, and the call that stops it
-    // is the last this process makes.
-    if (terminate) {
-      provisioner->TerminateInstances(region, on_cloud, true);
-      provisioner->TerminateInstances(region, on_cloud, false);
-    } else {
-      provisioner->StopInstances(region, on_cloud, true);
-      provisioner->StopInstances(region, on_cloud, false);
-    }
-    std::fprintf(stderr, "skyletd cloud-stop: %s cluster %s in %s\n",
-                 terminate ? "terminated" : "stopped", on_cloud.c_str(), region.c_str());
-    return 0;
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "skyletd cloud-stop: %s\n", error.what());
-    return 1;
-  }
 }
 
 }  // namespace skycore::vm

@@ -28,7 +28,7 @@ REGION = "us-east-1"
 
 
 @pytest.fixture
-def env(tmp_path: pathlib.Path, aws_cloud: AwsCloud):
+def env(tmp_path: pathlib.Path, aws_cloud: AwsCloud, sky_bin: str):
     """One isolated `sky` pointed at the test cloud: its own state dir, a
     config that logs into the nodes as the fixture's user, and a clean cloud."""
     aws_cloud.reset()
@@ -54,7 +54,7 @@ def env(tmp_path: pathlib.Path, aws_cloud: AwsCloud):
     yield result
     # Whatever a failed test left: every cluster down, then the control dir.
     subprocess.run(
-        [os.environ.get("SKYCORE_SKY_BIN", "sky"), "down", "-a", "-y", "--purge"],
+        [sky_bin, "down", "-a", "-y", "--purge"],
         env=result,
         capture_output=True,
         timeout=120,

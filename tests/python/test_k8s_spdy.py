@@ -3,8 +3,9 @@ upgrade is refused, forced here with `SKYCORE_K8S_EXEC_PROTOCOL=spdy` (the
 analogue of `KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false`) against the real test
 control plane: the agent copied in and reached over exec, jobs run, an exit
 code carried on the error stream, output beyond SPDY's 64 KiB initial window
-arriving whole, and `sky down`; and the fallback itself, through a proxy in
-front of the API server that refuses websocket upgrades."""
+arriving whole with no flow-control frames sent, and `sky down`; and the
+fallback itself, through a proxy in front of the API server that refuses
+websocket upgrades."""
 
 from __future__ import annotations
 
@@ -67,8 +68,8 @@ def test_launch_exec_and_down_over_spdy(
         )
         assert (kexec.returncode, kexec.stdout) == (7, "piped-in\n"), describe(kexec)
 
-        # Far beyond the 64 KiB a SPDY stream may carry before the client
-        # gives back window.
+        # Far beyond SPDY/3.1's 64 KiB initial window, which skycore (like
+        # kubectl) never gives back: the exec servers keep no window.
         large = sky(sky_bin, spdy_env, "exec", "ks1", "--", "head -c 300000 /dev/zero | tr '\\0' x")
         assert large.returncode == 0, describe(large)[:2000]
         runs = [len(line) for line in large.stdout.splitlines() if line.strip("x") == ""]

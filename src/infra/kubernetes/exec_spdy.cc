@@ -145,10 +145,11 @@ class SpdyExecStream final : public ExecStream {
         const auto found = channels_.find(frame->stream_id);
         if ((frame->flags & kFlagFin) != 0) receiving_.erase(frame->stream_id);
         if (frame->payload.empty() || found == channels_.end()) continue;
-        // Give back what was read, to the stream and to the connection
-        // (SPDY/3.1 windows both), so that more than 64 KiB can come.
-        const auto size = static_cast<uint32_t>(frame->payload.size());
-        Post(EncodeWindowUpdate(frame->stream_id, size) + EncodeWindowUpdate(0, size));
+        // No WINDOW_UPDATE in return, as kubectl sends none: the exec servers
+        // (spdystream, in the kubelet and in CRI runtimes) keep no window, and
+        // a frame written after the server's last one is worse than useless:
+        // the server closes with it unread, which resets the connection, and
+        // the API server's proxy then drops the exit status still in flight.
         channel = found->second;
         data = std::move(frame->payload);
         co_return true;
@@ -192,8 +193,7 @@ class SpdyExecStream final : public ExecStream {
         // No new streams; the open ones run to their end.
       case kSettings:
       case kWindowUpdate:
-        // Stdin is not held back by the server's window: the exec servers
-        // (spdystream) keep none, and kubectl does not wait for one either.
+        // Flow control is not used either way (see Receive).
       default:
         break;
     }

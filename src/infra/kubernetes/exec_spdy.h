@@ -47,7 +47,6 @@ enum ControlType : uint16_t {
 };
 
 inline constexpr uint8_t kFlagFin = 0x01;
-inline constexpr uint32_t kInitialWindow = 64 * 1024;
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
@@ -69,7 +68,6 @@ std::string EncodeControl(ControlType type, uint8_t flags, std::string_view payl
 // A SYN_STREAM with a compressed header block, priority 0, no association.
 std::string EncodeSynStream(uint32_t stream_id, std::string_view header_block, uint8_t flags);
 std::string EncodePing(uint32_t id);
-std::string EncodeWindowUpdate(uint32_t stream_id, uint32_t delta);
 std::string EncodeRstStream(uint32_t stream_id, uint32_t status);
 
 // A big-endian u32 at `offset` of `bytes`, and the error a malformed frame

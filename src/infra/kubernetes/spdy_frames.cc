@@ -199,13 +199,6 @@ std::string EncodePing(uint32_t id) {
   return EncodeControl(kPing, 0, payload);
 }
 
-std::string EncodeWindowUpdate(uint32_t stream_id, uint32_t delta) {
-  std::string payload;
-  PutU32(payload, stream_id);
-  PutU32(payload, delta);
-  return EncodeControl(kWindowUpdate, 0, payload);
-}
-
 std::string EncodeRstStream(uint32_t stream_id, uint32_t status) {
   std::string payload;
   PutU32(payload, stream_id);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (once) the test-only virtual environment of the cloud test fixture
-# (moto, boto3: tests/fixtures/cloud/requirements.txt) and prints the path of
+# (moto, boto3, the Azure SDK: tests/fixtures/cloud/requirements.txt) and prints the path of
 # its python. The venv lives outside the clone, keyed by a hash of the pinned
 # requirements, and is reused when present; concurrent callers wait for the
 # one that builds it. skycore never imports any of it at run time.
@@ -30,10 +30,10 @@ if [[ ! -f "$venv/.complete" ]]; then
   # left half-built by an interrupted run is rebuilt from scratch.
   if [[ ! -f "$venv/.complete" ]]; then
     rm -rf "$venv"
-    echo "creating $venv (moto, boto3)" >&2
+    echo "creating $venv (moto, boto3, azure-mgmt-*)" >&2
     "$python_bin" -m venv "$venv" >&2
     "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" >&2
-    "$venv/bin/python" -c "import moto.server, boto3" >&2
+    "$venv/bin/python" -c "import moto.server, boto3, cryptography, azure.mgmt.compute" >&2
     cp "$requirements" "$venv/.complete"
   fi
   exec 9>&-

@@ -1,6 +1,7 @@
 """The AWS test cloud (scripts/cloud-test-fixture) for tests: moto behind a
 proxy that serves every running instance as a loopback sshd machine, with
-fault injection (tests/fixtures/cloud/README.md has the control API).
+fault injection (tests/fixtures/cloud/README.md has the control API). The same
+fixture process serves the Azure fake: `AwsCloud.azure()` / `AzureCloud`.
 
 `running_cloud()` starts one fixture in a directory of its own and always
 takes it down; conftest.py's `aws_cloud` fixture shares one per session and
@@ -104,11 +105,17 @@ class Boto3Client:
         return call
 
 
+def is_azure_var(name: str) -> bool:
+    return name.startswith(("AZURE_", "SKYCORE_AZURE_"))
+
+
 class AwsCloud:
     def __init__(self, python: str, directory: pathlib.Path, env: dict[str, str]) -> None:
         self.python = python
         self.directory = directory
-        self.env = env  # merge into a subprocess's environment
+        self.exports = env  # everything `up` printed, the Azure fake's too
+        # Merge into a subprocess's environment: AWS only (no Azure credentials).
+        self.env = {k: v for k, v in env.items() if not is_azure_var(k)}
         self.url = env["SKYCORE_CLOUD_FIXTURE_URL"]
         self.endpoint = env["AWS_ENDPOINT_URL"]
         self.image_id = env["SKYCORE_TEST_AWS_IMAGE_ID"]
@@ -251,6 +258,10 @@ class AwsCloud:
     def boto3_client(self, service: str, region: str = "us-east-1", **config: Any) -> Boto3Client:
         return Boto3Client(self, service, region, **config)
 
+    def azure(self) -> AzureCloud:
+        """The Azure fake the same fixture process serves."""
+        return AzureCloud(self.python, self.directory, self.exports)
+
     def run_python(self, script: str, env: dict[str, str] | None = None) -> str:
         """Runs a script in the fixture's venv (boto3 importable) with the cloud's env."""
         result = subprocess.run(
@@ -293,6 +304,245 @@ def up(directory: pathlib.Path, *args: str, python: str | None = None) -> AwsClo
         down(directory)
         raise RuntimeError(f"cloud-test-fixture up failed: {result.stderr[-3000:]}")
     return AwsCloud(python, directory, parse_exports(result.stdout))
+
+
+# Runs in the fixture's venv before a test's script: `credential` (a
+# TokenCredential that POSTs the exported service principal's secret to the
+# fake's token endpoint), `client_kwargs` for the azure-mgmt-* clients (the
+# fake's base URL, bearer tokens over http, fast LRO polling), `sub`.
+AZURE_SDK_PRELUDE = textwrap.dedent(
+    """
+    import json, os, time, urllib.parse, urllib.request
+    from azure.core.credentials import AccessToken
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.compute import ComputeManagementClient
+    from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
+    from azure.mgmt.network import NetworkManagementClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
+
+    class FixtureCredential:
+        def get_token(self, *scopes, **kwargs):
+            authority = os.environ["AZURE_AUTHORITY_HOST"].rstrip("/")
+            url = f"{authority}/{os.environ['AZURE_TENANT_ID']}/oauth2/v2.0/token"
+            form = {"grant_type": "client_credentials", "scope": " ".join(scopes),
+                    "client_id": os.environ["AZURE_CLIENT_ID"],
+                    "client_secret": os.environ["AZURE_CLIENT_SECRET"]}
+            data = urllib.parse.urlencode(form).encode()
+            with urllib.request.urlopen(url, data=data, timeout=30) as response:
+                body = json.load(response)
+            return AccessToken(body["access_token"], int(time.time()) + body["expires_in"])
+
+    class HttpBearerPolicy(ARMChallengeAuthenticationPolicy):
+        # azure-core refuses bearer tokens over http unless the request's
+        # options say enforce_https=False; a client-level kwarg does not reach it.
+        def on_request(self, request):
+            request.context.options["enforce_https"] = False
+            super().on_request(request)
+
+    credential = FixtureCredential()
+    sub = os.environ["AZURE_SUBSCRIPTION_ID"]
+    client_kwargs = {
+        "base_url": os.environ["AZURE_RESOURCE_MANAGER_ENDPOINT"].rstrip("/"),
+        "polling_interval": 0.01,
+        "authentication_policy": HttpBearerPolicy(
+            credential, "https://management.azure.com/.default"),
+    }
+    resource = ResourceManagementClient(credential, sub, **client_kwargs)
+    network = NetworkManagementClient(credential, sub, **client_kwargs)
+    compute = ComputeManagementClient(credential, sub, **client_kwargs)
+    """
+)
+
+
+class ArmAnswer:
+    """One answer of the Azure fake: status, headers, parsed JSON body (or None)."""
+
+    def __init__(self, status: int, headers: dict[str, str], body: Any) -> None:
+        self.status, self.headers, self.body = status, headers, body
+
+    @property
+    def code(self) -> str | None:
+        error = self.body.get("error") if isinstance(self.body, dict) else None
+        return error.get("code") if isinstance(error, dict) else error
+
+    def __repr__(self) -> str:
+        return f"ArmAnswer({self.status}, {self.body!r})"
+
+
+class AzureCloud:
+    """The Azure fake of a running fixture: its exports, control API, and a
+    plain REST client (stdlib) for tests that check answers byte by byte."""
+
+    COMPUTE_API = "2026-04-01"  # what azure-mgmt-compute 39.0.0 sends
+    NETWORK_API = "2026-03-01"  # azure-mgmt-network 33.1.0
+    RESOURCES_API = "2025-04-01"  # azure-mgmt-resource 26.0.0
+
+    def __init__(self, python: str, directory: pathlib.Path, exports: dict[str, str]) -> None:
+        self.python = python
+        self.directory = directory
+        keep = ("SKYCORE_CLOUD_FIXTURE_DIR", "SKYCORE_TEST_NODE_USER")
+        self.env = {k: v for k, v in exports.items() if is_azure_var(k) or k in keep}
+        self.url = self.env["SKYCORE_AZURE_FIXTURE_URL"]
+        self.base = self.env["AZURE_RESOURCE_MANAGER_ENDPOINT"].rstrip("/")
+        self.tenant = self.env["AZURE_TENANT_ID"]
+        self.client_id = self.env["AZURE_CLIENT_ID"]
+        self.secret = self.env["AZURE_CLIENT_SECRET"]
+        self.subscription = self.env["AZURE_SUBSCRIPTION_ID"]
+        self.token_url = f"{self.base}/{self.tenant}/oauth2/v2.0/token"
+        self._token: str | None = None
+
+    # ------------------------------------------------------------ control API
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url}/{path}", data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(
+                f"{method} /_fixture/azure/{path}: {e.code} {e.read().decode()}"
+            ) from e
+
+    def fault(self, code: str, times: int = 1, **match: Any) -> dict:
+        """The next `times` matching requests fail with `code`. `match` keys:
+        method, type ("virtualMachines", ..., "token"), action, location,
+        vm_size, priority, name; also message, status, mode ("sync"/"async"),
+        retry_after."""
+        return self.control("POST", "fault", {"code": code, "times": times, **match})
+
+    def clear_faults(self) -> None:
+        self.control("DELETE", "faults")
+
+    def evict(self, name: str, resource_group: str | None = None) -> dict:
+        spec = {"name": name} | ({"resource_group": resource_group} if resource_group else {})
+        return self.control("POST", "evict", spec)
+
+    def kill_node(self, name: str) -> dict:
+        """The VM's machine dies; ARM still says running."""
+        return self.control("POST", "kill-node", {"name": name})
+
+    def nodes(self) -> list[dict]:
+        return self.control("GET", "nodes")
+
+    def node(self, vm_name: str) -> dict:
+        return next(n for n in self.nodes() if (n["vm"] or "").endswith(f"/{vm_name}"))
+
+    def resources(self) -> list[str]:
+        """Every resource id the fake holds (resource groups included)."""
+        return self.control("GET", "resources")["resources"]
+
+    def requests(self, **match: str) -> list[dict]:
+        """The logged requests, oldest first; match: method, type, action, status."""
+        query = urllib.parse.urlencode(match)
+        return self.control("GET", "requests" + (f"?{query}" if query else ""))["requests"]
+
+    def count(self, **match: str) -> int:
+        return len(self.requests(**match))
+
+    def reset(self) -> None:
+        """No resources, machines, faults or logged requests; default settings."""
+        self.control("POST", "reset")
+        self._token = None
+
+    def set_token(self, lifetime_s: int | None = None, revoke: bool = False) -> dict:
+        """Lifetime of the tokens issued from now on; `revoke`: all issued ones die."""
+        spec: dict[str, Any] = {"revoke": revoke}
+        if lifetime_s is not None:
+            spec["lifetime_s"] = lifetime_s
+        return self.control("POST", "token", spec)
+
+    def configure(self, **settings: Any) -> dict:
+        """lro_polls (InProgress answers before an operation ends), retry_after
+        (the Retry-After header), page_size (list answers per page)."""
+        return self.control("POST", "config", settings)
+
+    # ------------------------------------------------------------ REST
+
+    def token_request(self, **form: str) -> ArmAnswer:
+        """POSTs a form to the token endpoint (defaults: the service principal's secret)."""
+        fields = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "scope": "https://management.azure.com/.default",
+            **form,
+        }
+        if "client_assertion" not in fields:
+            fields.setdefault("client_secret", self.secret)
+        url = form.pop("url", None) or self.token_url
+        fields.pop("url", None)
+        data = urllib.parse.urlencode(fields).encode()
+        return self._send(urllib.request.Request(url, data=data, method="POST"))
+
+    def token(self) -> str:
+        if self._token is None:
+            answer = self.token_request()
+            assert answer.status == 200, answer
+            self._token = answer.body["access_token"]
+        return self._token
+
+    def arm(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        api_version: str | None = None,
+        token: str | None = None,
+    ) -> ArmAnswer:
+        """One ARM request; `path` starts at /subscriptions/... (or is a full
+        URL, e.g. an Azure-AsyncOperation one); api-version added if absent."""
+        url = path if path.startswith("http") else self.base + path
+        if api_version is None and "api-version=" not in url:
+            kind = "Network" if "Microsoft.Network" in url else "Compute"
+            api_version = (
+                self.RESOURCES_API
+                if "Microsoft." not in url
+                else (self.NETWORK_API if kind == "Network" else self.COMPUTE_API)
+            )
+        if api_version:
+            url += ("&" if "?" in url else "?") + f"api-version={api_version}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        request.add_header("Authorization", f"Bearer {token or self.token()}")
+        return self._send(request)
+
+    def wait(self, answer: ArmAnswer, polls: int = 50) -> ArmAnswer:
+        """Polls an answer's Azure-AsyncOperation (else Location) URL until the
+        operation ends; the last poll's answer."""
+        url = answer.headers.get("azure-asyncoperation") or answer.headers.get("location")
+        assert url, answer
+        for _ in range(polls):
+            last = self.arm("GET", url)
+            if last.status != 202 and (last.body or {}).get("status") != "InProgress":
+                return last
+        raise AssertionError(f"operation still running after {polls} polls: {url}")
+
+    def rg_path(self, rg: str) -> str:
+        return f"/subscriptions/{self.subscription}/resourceGroups/{rg}"
+
+    def _send(self, request: urllib.request.Request) -> ArmAnswer:
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, headers, raw = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as e:
+            status, headers, raw = e.code, e.headers, e.read()
+        lowered = {k.lower(): v for k, v in headers.items()}
+        return ArmAnswer(status, lowered, json.loads(raw) if raw.strip() else None)
+
+    def run_python(self, script: str, env: dict[str, str] | None = None) -> str:
+        """Runs AZURE_SDK_PRELUDE + `script` in the fixture's venv with this cloud's env."""
+        result = subprocess.run(
+            [self.python, "-c", AZURE_SDK_PRELUDE + textwrap.dedent(script)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **self.env, **(env or {})},
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
 
 
 def down(directory: pathlib.Path) -> None:

@@ -53,3 +53,16 @@ def aws_cloud(aws_cloud_session):
     """The session's AWS test cloud, reset: empty moto, no machines, no faults."""
     aws_cloud_session.reset()
     yield aws_cloud_session
+
+
+@pytest.fixture(scope="session")
+def azure_cloud_session(aws_cloud_session):
+    """The Azure fake of this session: served by the AWS test cloud's process."""
+    return aws_cloud_session.azure()
+
+
+@pytest.fixture
+def azure_cloud(azure_cloud_session):
+    """The session's Azure fake, reset: no resources, machines or faults."""
+    azure_cloud_session.reset()
+    yield azure_cloud_session

@@ -30,6 +30,10 @@ std::string JoinQuoted(const std::vector<std::string>& items, std::string_view l
 // `text` as one word for a POSIX shell: 'single-quoted', ' as '\''.
 std::string ShellQuote(std::string_view text);
 
+// Percent-encodes a URL query value or form field: all but RFC 3986's
+// unreserved characters.
+std::string UrlEncode(std::string_view text);
+
 // Standard base64 (with padding) of `bytes`.
 std::string EncodeBase64(std::string_view bytes);
 // Decodes standard base64, whitespace ignored; nullopt for any other text.

@@ -13,9 +13,9 @@
 #include <set>
 #include <sstream>
 
+#include "common/http_client.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
-#include "infra/aws/http.h"
 #include "infra/aws/sts.h"
 #include "skycore/error.h"
 
@@ -389,10 +389,10 @@ class Chain {
     std::string base = NonEmpty(options_.env, "AWS_EC2_METADATA_SERVICE_ENDPOINT")
                            .value_or(std::string(kImdsDefault));
     while (!base.empty() && base.back() == '/') base.pop_back();
-    HttpConnections connections;
+    http::HttpConnections connections;
     auto exchange = [&](const std::string& method, const std::string& path,
                         std::vector<std::string> headers) {
-      HttpExchange request;
+      http::HttpExchange request;
       request.method = method;
       request.url = fmt::format("{}{}", base, path);
       request.headers = std::move(headers);
@@ -400,7 +400,7 @@ class Chain {
       request.total_timeout_ms = options_.imds_timeout_ms;
       return connections.Perform(request);
     };
-    const HttpAnswer token =
+    const http::HttpAnswer token =
         exchange("PUT", "/latest/api/token", {"X-aws-ec2-metadata-token-ttl-seconds: 21600"});
     if (!token.transport_ok) {
       *why = fmt::format("instance metadata at {} not reachable ({})", base, token.transport_error);
@@ -414,7 +414,8 @@ class Chain {
                          token.status);
       return std::nullopt;
     }  // else IMDSv1 only: ask without a token, as the SDKs do.
-    const HttpAnswer roles = exchange("GET", "/latest/meta-data/iam/security-credentials/", auth);
+    const http::HttpAnswer roles =
+        exchange("GET", "/latest/meta-data/iam/security-credentials/", auth);
     const std::string role = roles.transport_ok && roles.status == 200
                                  ? Trim(roles.body.substr(0, roles.body.find('\n')))
                                  : std::string();
@@ -422,7 +423,7 @@ class Chain {
       *why = fmt::format("instance metadata at {} has no IAM role for this instance", base);
       return std::nullopt;
     }
-    const HttpAnswer answer =
+    const http::HttpAnswer answer =
         exchange("GET", fmt::format("/latest/meta-data/iam/security-credentials/{}", role), auth);
     const auto parsed = answer.transport_ok && answer.status == 200
                             ? nlohmann::json::parse(answer.body, nullptr, false)

@@ -167,12 +167,13 @@ pugi::xml_document QueryClient::Call(const std::string& action, const QueryParam
   for (int attempt = 1; attempt <= max_attempts; ++attempt) {
     const auto now = options_.now ? options_.now() : std::chrono::system_clock::now();
     const SignedHeaders signed_headers = signer_.Sign(request, credentials_.keys(), AmzDate(now));
-    HttpExchange exchange;
+    http::HttpExchange exchange;
     exchange.method = "POST";
     exchange.url = endpoint_ + (path_ == "/" ? "/" : "");
     exchange.body = body;
     exchange.connect_timeout_ms = options_.connect_timeout_ms;
     exchange.total_timeout_ms = options_.request_timeout_ms;
+    exchange.user_agent = "skycore/aws";
     exchange.headers = {
         fmt::format("Host: {}", host_),
         "Content-Type: application/x-www-form-urlencoded; charset=utf-8",
@@ -183,7 +184,7 @@ pugi::xml_document QueryClient::Call(const std::string& action, const QueryParam
       exchange.headers.push_back(
           fmt::format("X-Amz-Security-Token: {}", signed_headers.security_token));
     }
-    HttpAnswer answer = connections_.Perform(exchange);
+    http::HttpAnswer answer = connections_.Perform(exchange);
     last.attempts = attempt;
     if (!answer.transport_ok) {
       last.http_status = 0;

@@ -16,9 +16,9 @@
 #include <utility>
 #include <vector>
 
+#include "common/http_client.h"
 #include "infra/aws/credentials.h"
 #include "infra/aws/endpoints.h"
-#include "infra/aws/http.h"
 #include "infra/aws/sigv4.h"
 #include "skycore/error.h"
 
@@ -110,7 +110,7 @@ class QueryClient {
   AwsCredentials credentials_;
   QueryClientOptions options_;
   SigV4Signer signer_;
-  HttpConnections connections_;
+  http::HttpConnections connections_;
 };
 
 // The first child element of `node` named `name` at any depth (Query API

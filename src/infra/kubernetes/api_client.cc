@@ -78,18 +78,6 @@ std::string ApiMessage(const std::string& body) {
 
 }  // namespace
 
-std::string UrlEncode(std::string_view text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
-
 struct ApiClient::Connection {
   CURL* handle = nullptr;
 };

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/strings.h"
 #include "infra/kubernetes/kubeconfig.h"
 
 namespace skycore::kubernetes {
@@ -94,6 +95,6 @@ class ApiClient {
 };
 
 // Percent-encodes a query parameter value ("status.phase!=Failed").
-std::string UrlEncode(std::string_view text);
+using strings::UrlEncode;
 
 }  // namespace skycore::kubernetes

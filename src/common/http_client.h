@@ -1,15 +1,16 @@
-// The HTTP transport of skycore's AWS clients: libcurl handles kept open
-// between requests (keep-alive: no new TCP and TLS handshake per call),
+// The HTTP transport of skycore's cloud API clients: libcurl handles kept
+// open between requests (keep-alive: no new TCP and TLS handshake per call),
 // connect and total timeouts on every request.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
-namespace skycore::aws {
+namespace skycore::http {
 
 struct HttpExchange {
   std::string method = "POST";
@@ -18,6 +19,7 @@ struct HttpExchange {
   std::string body;
   long connect_timeout_ms = 5000;
   long total_timeout_ms = 30000;
+  std::string user_agent = "skycore";
 };
 
 struct HttpAnswer {
@@ -26,6 +28,14 @@ struct HttpAnswer {
   std::string transport_error;  // libcurl's words when !transport_ok
   long status = 0;
   std::string body;
+  // Response headers, names lowercased (the last value of a repeated one).
+  std::map<std::string, std::string> headers;
+
+  // A header's value; empty when absent. `name` in lowercase.
+  std::string Header(const std::string& name) const {
+    const auto found = headers.find(name);
+    return found == headers.end() ? std::string() : found->second;
+  }
 };
 
 // A few idle libcurl handles shared by the threads of one client. Each
@@ -53,4 +63,4 @@ class HttpConnections {
   mutable std::vector<HandlePtr> idle_;
 };
 
-}  // namespace skycore::aws
+}  // namespace skycore::http

@@ -1,10 +1,13 @@
-#include "infra/aws/http.h"
+#include "common/http_client.h"
 
 #include <curl/curl.h>
 
+#include <cctype>
+#include <string_view>
+
 #include "skycore/error.h"
 
-namespace skycore::aws {
+namespace skycore::http {
 namespace {
 
 // Handles kept idle per client: enough for the provisioner's parallel calls.
@@ -12,6 +15,28 @@ constexpr size_t kMaxIdleHandles = 8;
 
 size_t AppendBody(char* data, size_t size, size_t count, void* user) {
   static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+// Collects "Name: value" lines of the last response (a 100 or a redirect's
+// headers are replaced by the final one's).
+size_t CollectHeader(char* data, size_t size, size_t count, void* user) {
+  auto& headers = *static_cast<std::map<std::string, std::string>*>(user);
+  std::string_view line(data, size * count);
+  if (line.rfind("HTTP/", 0) == 0) headers.clear();
+  const size_t colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    std::string name(line.substr(0, colon));
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    while (!value.empty() &&
+           (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
+      value.remove_suffix(1);
+    }
+    headers.insert_or_assign(std::move(name), std::string(value));
+  }
   return size * count;
 }
 
@@ -82,12 +107,14 @@ HttpAnswer HttpConnections::Perform(const HttpExchange& exchange) const {
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer.body);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, CollectHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &answer.headers);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, exchange.connect_timeout_ms);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, exchange.total_timeout_ms);
   curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "skycore/aws");
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, exchange.user_agent.c_str());
   // The instance metadata service must never be reached through a proxy.
   if (exchange.url.rfind("http://169.254.169.254", 0) == 0) {
     curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
@@ -104,4 +131,4 @@ HttpAnswer HttpConnections::Perform(const HttpExchange& exchange) const {
   return answer;
 }
 
-}  // namespace skycore::aws
+}  // namespace skycore::http

@@ -10,6 +10,7 @@
 #include "common/sky_config.h"
 #include "common/strings.h"
 #include "infra/aws/sts.h"
+#include "infra/vm/settings.h"
 
 namespace skycore::infra {
 const InfraDescriptor& AwsDescriptor();
@@ -53,39 +54,10 @@ const std::vector<std::string>& AwsConfigKeys() {
 
 AwsSettings ReadAwsSettings(const fs::path& path) {
   AwsSettings settings;
-  const YAML::Node root = config::LoadConfigFile(path);
-  if (!root || !root.IsMap() || !root["aws"]) return settings;
-  const YAML::Node section = root["aws"];
-  if (section.IsNull()) return settings;
-  if (!section.IsMap()) {
-    throw InvalidSkyPilotConfigError(
-        fmt::format("{}: aws must be a mapping", path.string()),
-        {path.string(), section.Mark().line + 1, section.Mark().column + 1, "aws"});
-  }
-  const auto& keys = AwsConfigKeys();
-  for (const auto& entry : section) {
-    const std::string key = entry.first.as<std::string>();
-    const ErrorLocation where{path.string(), entry.first.Mark().line + 1,
-                              entry.first.Mark().column + 1, fmt::format("aws.{}", key)};
-    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
-      const auto close = strings::CloseMatches(key, keys);
-      throw InvalidSkyPilotConfigError(
-          fmt::format("unknown field aws.{}{}", key,
-                      close.empty() ? fmt::format("; valid fields: {}", fmt::join(keys, ", "))
-                                    : std::string(".")),
-          where, close);
-    }
-    std::string* target = key == "ssh_user"            ? &settings.ssh_user
-                          : key == "image_id"          ? &settings.image_id
-                          : key == "image_name_filter" ? &settings.image_name_filter
-                                                       : nullptr;
-    if (target == nullptr) continue;
-    if (!entry.second.IsScalar() || entry.second.Scalar().empty()) {
-      throw InvalidSkyPilotConfigError(fmt::format("aws.{} must be a non-empty string", key),
-                                       where);
-    }
-    *target = entry.second.Scalar();
-  }
+  vm::ReadCloudSection(path, "aws", AwsConfigKeys(),
+                       {{"ssh_user", &settings.ssh_user},
+                        {"image_id", &settings.image_id},
+                        {"image_name_filter", &settings.image_name_filter}});
   return settings;
 }
 

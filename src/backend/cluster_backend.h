@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "infra/descriptor.h"
 #include "infra/local/machine.h"
 #include "skycore/optimizer.h"
 #include "skycore/sdk.h"
@@ -65,7 +66,7 @@ struct FailoverState {
 
   static std::string Key(const std::string& infra, const std::string& region,
                          const std::string& instance_type) {
-    return infra + "/" + region + "/" + instance_type.substr(0, instance_type.find('.'));
+    return infra + "/" + region + "/" + infra::DescribeInfra(infra).Family(instance_type);
   }
   bool Blocks(const Candidate& candidate) const {
     return !candidate.instance_type.empty() &&
@@ -144,6 +145,10 @@ class ClusterBackend {
   // back ("i-0abc: terminated (Server.SpotInstanceTermination)"); empty
   // when nothing did or the infra does not say.
   virtual std::string LostNodesReason(const nlohmann::json& /*handle*/) { return {}; }
+  // Why the infra itself stopped nodes of a cluster whose nodes are all
+  // stopped ("vm-1: Spot VM evicted by Azure"); empty when it gives no
+  // reason (a stop from its console, or the cluster's own autostop).
+  virtual std::string StoppedByInfraReason(const nlohmann::json& /*handle*/) { return {}; }
 
   // Whether the agent can stop or tear down the cluster by itself when idle
   // (`autostop`); where it cannot, asking for it is a NotSupportedError.

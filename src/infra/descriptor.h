@@ -53,6 +53,15 @@ struct InfraDescriptor {
   // optimizer names, not a partial-GPU size to look for.
   bool whole_devices_only = false;
 
+  // The instance family of a type, which quotas count by ("m5" of
+  // "m5.large"); empty: everything before the first '.'.
+  std::string (*instance_family)(std::string_view instance_type) = nullptr;
+
+  std::string Family(std::string_view instance_type) const {
+    if (instance_family != nullptr) return instance_family(instance_type);
+    return std::string(instance_type.substr(0, instance_type.find('.')));
+  }
+
   // `short_name` when set, else `name`.
   const std::string& written_name() const { return short_name.empty() ? name : short_name; }
 };

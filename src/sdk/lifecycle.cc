@@ -133,7 +133,21 @@ std::vector<ClusterRecord> Sky::Status(const std::vector<std::string>& names, bo
       continue;
     }
     if (record.status != ClusterStatus::kStopped && backend->AllNodesStopped(record.handle)) {
-      state().SetClusterStatus(record.name, ClusterStatus::kStopped);  // autostop, or a console
+      // Stopped by autostop or a console, or by the infra itself (a spot
+      // eviction): its reason is kept for `sky status` to show. The handle
+      // goes first (its update reads INIT), the status right after.
+      const std::string reason = backend->StoppedByInfraReason(record.handle);
+      if (!reason.empty()) {
+        ClusterUpdate update;
+        update.name = record.name;
+        update.handle = record.handle;
+        update.handle["status_reason"] = reason;
+        update.launched_resources = record.launched_resources;
+        update.num_nodes = record.num_nodes;
+        update.is_launch = false;
+        state().AddOrUpdateCluster(update);
+      }
+      state().SetClusterStatus(record.name, ClusterStatus::kStopped);
     } else if (record.status == ClusterStatus::kUp ||
                (record.status == ClusterStatus::kInit && record.ever_up)) {
       // INIT after a relaunch that failed half-way: UP again once its nodes

@@ -87,10 +87,6 @@ std::vector<Node> NodesOf(const json& handle) {
   return nodes;
 }
 
-std::string Family(const std::string& instance_type) {
-  return instance_type.substr(0, instance_type.find('.'));
-}
-
 // The handle as the provisioner's request.
 ProvisionRequest RequestOf(const json& handle) {
   ProvisionRequest request;
@@ -353,6 +349,20 @@ class VmBackend : public ClusterBackend {
     return fmt::format("{}", fmt::join(lost, "; "));
   }
 
+  std::string StoppedByInfraReason(const json& handle) override {
+    const std::string region = handle.value("region", "");
+    const auto reasons = cloud_->ProvisionerFor(region)->StateReasons(
+        region, handle.value("cluster_name_on_cloud", ""));
+    std::vector<std::string> explained;
+    for (const auto& node : NodesOf(handle)) {
+      auto reason = reasons.find(node.instance_id);
+      if (reason != reasons.end()) {
+        explained.push_back(fmt::format("{}: {}", node.instance_id, reason->second));
+      }
+    }
+    return fmt::format("{}", fmt::join(explained, "; "));
+  }
+
   bool SupportsAutostop() const override { return true; }
 
   json LaunchedResources(const json& handle, const Candidate& chosen,
@@ -414,7 +424,7 @@ class VmBackend : public ClusterBackend {
         throw ResourcesUnavailableError(
             zone.empty() ? failure->message : fmt::format("{} [zone {}]", failure->message, zone));
       case FailureKind::kQuota: {
-        const std::string family = Family(handle.value("instance_type", ""));
+        const std::string family = cloud_->descriptor().Family(handle.value("instance_type", ""));
         if (failover_) {
           failover_->blocked.insert(
               backend::FailoverState::Key(name(), region, handle.value("instance_type", "")));

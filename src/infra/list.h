@@ -19,7 +19,7 @@
   LAUNCHABLE(Slurm)                                  \
   LAUNCHABLE(Aws)                                    \
   CATALOG_ONLY(Gcp)                                  \
-  CATALOG_ONLY(Azure)                                \
+  LAUNCHABLE(Azure)                                  \
   CATALOG_ONLY(Lambda)                               \
   CATALOG_ONLY(Runpod)
 // clang-format on

@@ -1,0 +1,78 @@
+"""Failover across clouds: with AWS and Azure both enabled (the test cloud's
+moto and Azure fake), `sky launch --gpus H100:8` and no infra takes the
+cheapest place, and when that cloud says it has no capacity anywhere, the
+next cloud's; the output shows every attempt, and nothing is left on the
+cloud that refused."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+
+import pytest
+from cloud_fixture import AwsCloud, AzureCloud
+from test_aws_launch import instances, sky
+
+
+@pytest.fixture
+def env(tmp_path: pathlib.Path, aws_cloud: AwsCloud, azure_cloud: AzureCloud, sky_bin: str):
+    aws_cloud.reset()
+    state = tmp_path / "state"
+    state.mkdir()
+    user = aws_cloud.env["SKYCORE_TEST_NODE_USER"]
+    (state / "config.yaml").write_text(
+        f"aws:\n  ssh_user: {user}\n  image_id: {aws_cloud.image_id}\n"
+        f"azure:\n  ssh_user: {user}\n"
+    )
+    control = pathlib.Path(f"/tmp/skyctl-{os.getpid()}-{tmp_path.name[-12:]}")
+    result = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AZURE_"))}
+    result.update(aws_cloud.env)
+    result.update(azure_cloud.env)
+    result.update(
+        SKYCORE_STATE_DIR=str(state),
+        SKYCORE_SSH_CONTROL_DIR=str(control),
+        AWS_EC2_METADATA_DISABLED="true",
+        HOME=str(tmp_path / "home"),
+        CI="true",
+    )
+    (tmp_path / "home").mkdir()
+    yield result
+    subprocess.run(
+        [sky_bin, "down", "-a", "-y", "--purge"],
+        env=result,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    import sshd_fixture
+
+    sshd_fixture.remove_control_dir(control)
+
+
+def test_no_capacity_on_one_cloud_fails_over_to_the_next(
+    sky_bin: str, env: dict, aws_cloud: AwsCloud, azure_cloud: AzureCloud
+) -> None:
+    for cloud in ("aws", "azure"):
+        check = sky(sky_bin, env, "check", cloud)
+        assert check.returncode == 0, check.stdout + check.stderr
+    plan = sky(sky_bin, env, "launch", "--dryrun", "--gpus", "H100:8", "--", "true")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "AWS" in plan.stdout and "Azure" in plan.stdout, plan.stdout
+
+    # Neither cloud has H100s in its first choice: AWS none anywhere, Azure
+    # none in eastus.
+    aws_cloud.fault("RunInstances", "InsufficientInstanceCapacity", http_status=500, times=-1)
+    azure_cloud.fault(
+        "AllocationFailed", times=-1, mode="async", type="virtualMachines", location="eastus"
+    )
+    result = sky(sky_bin, env, "launch", "-y", "-c", "gp", "--gpus", "H100:8", "--", "echo ran")
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "ran" in out, out
+    assert "InsufficientInstanceCapacity" in out and "AllocationFailed" in out, out
+    status = sky(sky_bin, env, "status")
+    assert "Azure" in status.stdout, status.stdout
+    vms = [r for r in azure_cloud.resources() if "/virtualmachines/" in r.lower()]
+    assert len(vms) == 1 and "-eastus/" not in vms[0].lower(), vms
+    assert instances(aws_cloud) == []

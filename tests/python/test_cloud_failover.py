@@ -22,8 +22,7 @@ def env(tmp_path: pathlib.Path, aws_cloud: AwsCloud, azure_cloud: AzureCloud, sk
     state.mkdir()
     user = aws_cloud.env["SKYCORE_TEST_NODE_USER"]
     (state / "config.yaml").write_text(
-        f"aws:\n  ssh_user: {user}\n  image_id: {aws_cloud.image_id}\n"
-        f"azure:\n  ssh_user: {user}\n"
+        f"aws:\n  ssh_user: {user}\n  image_id: {aws_cloud.image_id}\nazure:\n  ssh_user: {user}\n"
     )
     control = pathlib.Path(f"/tmp/skyctl-{os.getpid()}-{tmp_path.name[-12:]}")
     result = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AZURE_"))}

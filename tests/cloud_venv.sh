@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (once) the test-only virtual environment of the cloud test fixture
-# (moto, boto3, the Azure SDK: tests/fixtures/cloud/requirements.txt) and prints the path of
+# (moto, boto3, the Azure and Google SDKs: tests/fixtures/cloud/requirements.txt) and prints the path of
 # its python. The venv lives outside the clone, keyed by a hash of the pinned
 # requirements, and is reused when present; concurrent callers wait for the
 # one that builds it. skycore never imports any of it at run time.
@@ -34,6 +34,7 @@ if [[ ! -f "$venv/.complete" ]]; then
     "$python_bin" -m venv "$venv" >&2
     "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" >&2
     "$venv/bin/python" -c "import moto.server, boto3, cryptography, azure.mgmt.compute" >&2
+    "$venv/bin/python" -c "import googleapiclient.discovery, google.oauth2, jsonschema" >&2
     cp "$requirements" "$venv/.complete"
   fi
   exec 9>&-

@@ -66,3 +66,16 @@ def azure_cloud(azure_cloud_session):
     """The session's Azure fake, reset: no resources, machines or faults."""
     azure_cloud_session.reset()
     yield azure_cloud_session
+
+
+@pytest.fixture(scope="session")
+def gcp_cloud_session(aws_cloud_session):
+    """The GCP fake of this session: served by the AWS test cloud's process."""
+    return aws_cloud_session.gcp()
+
+
+@pytest.fixture
+def gcp_cloud(gcp_cloud_session):
+    """The session's GCP fake, reset: no instances, machines or faults."""
+    gcp_cloud_session.reset()
+    yield gcp_cloud_session

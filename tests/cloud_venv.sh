@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates (once) the test-only virtual environment of the cloud test fixture
-# (moto, boto3, the Azure and Google SDKs: tests/fixtures/cloud/requirements.txt) and prints the path of
+# (moto, boto3, the Azure and Google SDKs, Lambda's and RunPod's clients:
+# tests/fixtures/cloud/requirements.txt) and prints the path of
 # its python. The venv lives outside the clone, keyed by a hash of the pinned
 # requirements, and is reused when present; concurrent callers wait for the
 # one that builds it. skycore never imports any of it at run time.

@@ -1,8 +1,10 @@
 """The AWS test cloud (scripts/cloud-test-fixture) for tests: moto behind a
 proxy that serves every running instance as a loopback sshd machine, with
 fault injection (tests/fixtures/cloud/README.md has the control API). The same
-fixture process serves the Azure fake: `AwsCloud.azure()` / `AzureCloud`, and the
-GCP fake: `AwsCloud.gcp()` / `GcpCloud` (gcp_cloud.py).
+fixture process serves the Azure fake: `AwsCloud.azure()` / `AzureCloud`, the
+GCP fake: `AwsCloud.gcp()` / `GcpCloud` (gcp_cloud.py), and the Lambda Cloud and
+RunPod fakes: `AwsCloud.lambda_cloud()` / `LambdaCloud`, `AwsCloud.runpod()` /
+`RunpodCloud` (cloud_fakes.py).
 
 `running_cloud()` starts one fixture in a directory of its own and always
 takes it down; conftest.py's `aws_cloud` fixture shares one per session and
@@ -32,6 +34,7 @@ from typing import Any
 
 import pytest
 import sshd_fixture
+from cloud_fakes import LambdaCloud, RunpodCloud, is_fake_var
 from gcp_cloud import GcpCloud
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -120,8 +123,12 @@ class AwsCloud:
         self.python = python
         self.directory = directory
         self.exports = env  # everything `up` printed, the Azure fake's too
-        # Merge into a subprocess's environment: AWS only (no Azure or GCP credentials).
-        self.env = {k: v for k, v in env.items() if not is_azure_var(k) and not is_gcp_var(k)}
+        # Merge into a subprocess's environment: AWS only (no other cloud's credentials).
+        self.env = {
+            k: v
+            for k, v in env.items()
+            if not is_azure_var(k) and not is_gcp_var(k) and not is_fake_var(k)
+        }
         self.url = env["SKYCORE_CLOUD_FIXTURE_URL"]
         self.endpoint = env["AWS_ENDPOINT_URL"]
         self.image_id = env["SKYCORE_TEST_AWS_IMAGE_ID"]
@@ -271,6 +278,14 @@ class AwsCloud:
     def gcp(self) -> GcpCloud:
         """The GCP fake the same fixture process serves."""
         return GcpCloud(self.python, self.directory, self.exports)
+
+    def lambda_cloud(self) -> LambdaCloud:
+        """The Lambda Cloud fake the same fixture process serves."""
+        return LambdaCloud(self.python, self.directory, self.exports)
+
+    def runpod(self) -> RunpodCloud:
+        """The RunPod fake the same fixture process serves."""
+        return RunpodCloud(self.python, self.directory, self.exports)
 
     def run_python(self, script: str, env: dict[str, str] | None = None) -> str:
         """Runs a script in the fixture's venv (boto3 importable) with the cloud's env."""

@@ -79,3 +79,29 @@ def gcp_cloud(gcp_cloud_session):
     """The session's GCP fake, reset: no instances, machines or faults."""
     gcp_cloud_session.reset()
     yield gcp_cloud_session
+
+
+@pytest.fixture(scope="session")
+def lambda_cloud_session(aws_cloud_session):
+    """The Lambda Cloud fake of this session: served by the AWS test cloud's process."""
+    return aws_cloud_session.lambda_cloud()
+
+
+@pytest.fixture
+def lambda_cloud(lambda_cloud_session):
+    """The session's Lambda Cloud fake, reset: no instances, keys or faults."""
+    lambda_cloud_session.reset()
+    yield lambda_cloud_session
+
+
+@pytest.fixture(scope="session")
+def runpod_cloud_session(aws_cloud_session):
+    """The RunPod fake of this session: served by the AWS test cloud's process."""
+    return aws_cloud_session.runpod()
+
+
+@pytest.fixture
+def runpod_cloud(runpod_cloud_session):
+    """The session's RunPod fake, reset: no pods, templates or faults."""
+    runpod_cloud_session.reset()
+    yield runpod_cloud_session

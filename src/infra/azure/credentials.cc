@@ -1,7 +1,6 @@
 #include "infra/azure/credentials.h"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -14,6 +13,7 @@
 #include <sstream>
 
 #include "common/files.h"
+#include "common/jwt.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
 #include "skycore/error.h"
@@ -38,12 +38,6 @@ struct BioDeleter {
 };
 struct X509Deleter {
   void operator()(X509* cert) const { X509_free(cert); }
-};
-struct KeyDeleter {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-struct MdDeleter {
-  void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
 };
 
 std::string ReadWhole(const std::string& path) {
@@ -88,64 +82,36 @@ std::string EntraMessage(const http::HttpAnswer& answer) {
 
 }  // namespace
 
-std::string Base64Url(const std::string& bytes) {
-  std::string text = strings::EncodeBase64(bytes);
-  while (!text.empty() && text.back() == '=') text.pop_back();
-  for (char& c : text) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return text;
-}
-
 std::string CertificateAssertion(const std::string& certificate_pem, const std::string& client_id,
                                  const std::string& audience, int64_t now) {
   std::unique_ptr<BIO, BioDeleter> cert_bio(
       BIO_new_mem_buf(certificate_pem.data(), static_cast<int>(certificate_pem.size())));
   std::unique_ptr<X509, X509Deleter> cert(
       PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
-  std::unique_ptr<BIO, BioDeleter> key_bio(
-      BIO_new_mem_buf(certificate_pem.data(), static_cast<int>(certificate_pem.size())));
-  std::unique_ptr<EVP_PKEY, KeyDeleter> key(
-      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
-  if (!cert || !key) {
+  if (!cert) {
     throw InvalidCloudCredentials(
         "the client certificate file needs a PEM certificate and its unencrypted private key");
-  }
-  if (EVP_PKEY_base_id(key.get()) != EVP_PKEY_RSA) {
-    throw InvalidCloudCredentials("the client certificate's key must be RSA (Entra ID's RS256)");
   }
   unsigned char thumbprint[SHA_DIGEST_LENGTH];
   unsigned int thumbprint_size = 0;
   X509_digest(cert.get(), EVP_sha1(), thumbprint, &thumbprint_size);
   unsigned char nonce[16];
   RAND_bytes(nonce, sizeof(nonce));
-  const json header = {
-      {"alg", "RS256"},
-      {"typ", "JWT"},
-      {"x5t", Base64Url(std::string(reinterpret_cast<char*>(thumbprint), thumbprint_size))}};
+  const std::string_view thumb(reinterpret_cast<char*>(thumbprint), thumbprint_size);
   const json claims = {
-      {"aud", audience},  {"iss", client_id},
-      {"sub", client_id}, {"jti", Base64Url(std::string(reinterpret_cast<char*>(nonce), 16))},
-      {"nbf", now - 60},  {"iat", now},
+      {"aud", audience},
+      {"iss", client_id},
+      {"sub", client_id},
+      {"jti", jwt::Base64Url(std::string_view(reinterpret_cast<char*>(nonce), 16))},
+      {"nbf", now - 60},
+      {"iat", now},
       {"exp", now + 600}};
-  const std::string signing_input = Base64Url(header.dump()) + "." + Base64Url(claims.dump());
-  std::unique_ptr<EVP_MD_CTX, MdDeleter> context(EVP_MD_CTX_new());
-  size_t size = 0;
-  if (EVP_DigestSignInit(context.get(), nullptr, EVP_sha256(), nullptr, key.get()) != 1 ||
-      EVP_DigestSign(context.get(), nullptr, &size,
-                     reinterpret_cast<const unsigned char*>(signing_input.data()),
-                     signing_input.size()) != 1) {
-    throw InvalidCloudCredentials("the client certificate's key cannot sign (OpenSSL)");
+  try {
+    return jwt::SignRs256({{"x5t", jwt::Base64Url(thumb)}}, claims, certificate_pem);
+  } catch (const InvalidCloudCredentials& e) {
+    throw InvalidCloudCredentials(
+        fmt::format("the client certificate file's private key: {}", e.message()));
   }
-  std::string signature(size, '\0');
-  if (EVP_DigestSign(context.get(), reinterpret_cast<unsigned char*>(signature.data()), &size,
-                     reinterpret_cast<const unsigned char*>(signing_input.data()),
-                     signing_input.size()) != 1) {
-    throw InvalidCloudCredentials("the client certificate's key cannot sign (OpenSSL)");
-  }
-  signature.resize(size);
-  return signing_input + "." + Base64Url(signature);
 }
 
 TokenProvider::TokenProvider(CredentialsOptions options) : options_(std::move(options)) {}

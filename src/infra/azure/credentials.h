@@ -119,7 +119,4 @@ class TokenProvider {
 std::string CertificateAssertion(const std::string& certificate_pem, const std::string& client_id,
                                  const std::string& audience, int64_t now);
 
-// base64url without padding.
-std::string Base64Url(const std::string& bytes);
-
 }  // namespace skycore::azure

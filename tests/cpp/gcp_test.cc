@@ -1,0 +1,179 @@
+// GCP: Application Default Credentials against a scripted token endpoint on
+// loopback (a service-account key's RS256 assertion verified with the key,
+// an authorized user's refresh token, tokens cached), which source wins,
+// and where the project comes from.
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/strings.h"
+#include "infra/gcp/credentials.h"
+#include "scripted_server.h"
+#include "skycore/error.h"
+#include "temp_dir.h"
+
+namespace skycore::gcp {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::ScriptedResponse;
+using testing::ScriptedServer;
+
+EnvLookup FakeEnv(std::map<std::string, std::string> values) {
+  return [values = std::move(values)](const std::string& name) -> std::optional<std::string> {
+    auto found = values.find(name);
+    if (found == values.end()) return std::nullopt;
+    return found->second;
+  };
+}
+
+std::string Read(const fs::path& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::string DecodeUrl(std::string part) {
+  for (char& c : part) c = c == '-' ? '+' : c == '_' ? '/' : c;
+  while (part.size() % 4) part.push_back('=');
+  return strings::DecodeBase64(part).value_or("");
+}
+
+ScriptedResponse Token(const std::string& token) {
+  return {200, json{{"access_token", token}, {"expires_in", 3599}}.dump(), 0, "application/json"};
+}
+
+TEST(GcpCredentials, ServiceAccountKeyIsExchangedForATokenAndCached) {
+  testing::TempDir dir("gcp");
+  const fs::path key = dir.path() / "key.pem";
+  ASSERT_EQ(std::system(("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " +
+                         key.string() + " 2>/dev/null")
+                            .c_str()),
+            0);
+  ScriptedServer server({Token("sa-token")});
+  const fs::path file = dir.path() / "sa.json";
+  std::ofstream(file) << json{{"type", "service_account"},
+                              {"project_id", "proj-1"},
+                              {"private_key_id", "kid-1"},
+                              {"private_key", Read(key)},
+                              {"client_email", "sky@proj-1.iam.gserviceaccount.com"},
+                              {"token_uri", server.url() + "/token"}}
+                             .dump();
+  int64_t now = 1000;
+  CredentialsOptions options;
+  options.env = FakeEnv({{"GOOGLE_APPLICATION_CREDENTIALS", file.string()}});
+  options.now = [&] { return now; };
+  options.on_gce = [] { return false; };
+  TokenProvider tokens(options);
+  EXPECT_EQ(tokens.Project(), "proj-1");
+  EXPECT_NE(tokens.SourceName().find("service account sky@proj-1.iam.gserviceaccount.com"),
+            std::string::npos);
+  EXPECT_EQ(tokens.Token().token, "sa-token");
+  EXPECT_EQ(tokens.Token().token, "sa-token");
+  auto seen = server.seen();
+  ASSERT_EQ(seen.size(), 1u);  // cached
+  EXPECT_EQ(seen[0].path, "/token");
+  const std::string prefix = "assertion=";
+  const size_t at = seen[0].body.find(prefix);
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_NE(seen[0].body.find("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"),
+            std::string::npos);
+  const auto parts = strings::Split(seen[0].body.substr(at + prefix.size()), '.');
+  ASSERT_EQ(parts.size(), 3u);
+  const json header = json::parse(DecodeUrl(parts[0]));
+  const json claims = json::parse(DecodeUrl(parts[1]));
+  EXPECT_EQ(header["kid"], "kid-1");
+  EXPECT_EQ(claims["iss"], "sky@proj-1.iam.gserviceaccount.com");
+  EXPECT_EQ(claims["aud"], server.url() + "/token");
+  EXPECT_EQ(claims["scope"], kCloudPlatformScope);
+  EXPECT_EQ(claims["exp"], 4600);
+  // Signed with the key: its public half verifies the signature.
+  const std::string pem = Read(key);
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  EVP_PKEY* private_key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  EVP_MD_CTX* context = EVP_MD_CTX_new();
+  const std::string input = parts[0] + "." + parts[1];
+  const std::string signature = DecodeUrl(parts[2]);
+  EVP_DigestVerifyInit(context, nullptr, EVP_sha256(), nullptr, private_key);
+  EXPECT_EQ(EVP_DigestVerify(context, reinterpret_cast<const unsigned char*>(signature.data()),
+                             signature.size(), reinterpret_cast<const unsigned char*>(input.data()),
+                             input.size()),
+            1);
+  EVP_MD_CTX_free(context);
+  EVP_PKEY_free(private_key);
+  BIO_free(bio);
+
+  now = 4400;  // within five minutes of expiry: a new one
+  server.Script({Token("sa-token-2")});
+  EXPECT_EQ(tokens.Token().token, "sa-token-2");
+}
+
+TEST(GcpCredentials, AuthorizedUserRefreshAndItsRefusal) {
+  testing::TempDir dir("gcp");
+  ScriptedServer server(
+      {Token("user-token"),
+       {400,
+        R"({"error":"invalid_grant","error_description":"Token has been expired or revoked."})", 0,
+        "application/json"}});
+  const fs::path gcloud = dir.path() / "gcloud";
+  fs::create_directories(gcloud / "configurations");
+  std::ofstream(gcloud / "application_default_credentials.json") << json{
+      {"type", "authorized_user"},
+      {"client_id", "cid"},
+      {"client_secret", "cs"},
+      {"refresh_token", "rt"},
+      {"token_uri", server.url() + "/token"}}.dump();
+  std::ofstream(gcloud / "active_config") << "work\n";
+  std::ofstream(gcloud / "configurations" / "config_work") << "[core]\naccount = a@b\n"
+                                                              "project = from-gcloud\n";
+  CredentialsOptions options;
+  options.env = FakeEnv({{"CLOUDSDK_CONFIG", gcloud.string()}});
+  options.on_gce = [] { return false; };
+  TokenProvider tokens(options);
+  EXPECT_EQ(tokens.Project(), "from-gcloud");
+  EXPECT_NE(tokens.SourceName().find("gcloud application-default login"), std::string::npos);
+  EXPECT_EQ(tokens.Token().token, "user-token");
+  EXPECT_NE(server.seen()[0].body.find("refresh_token=rt"), std::string::npos);
+  tokens.Invalidate();
+  try {
+    tokens.Token();
+    FAIL() << "no error";
+  } catch (const InvalidCloudCredentials& e) {
+    EXPECT_NE(e.message().find("invalid_grant: Token has been expired or revoked."),
+              std::string::npos)
+        << e.message();
+    EXPECT_NE(e.message().find("gcloud auth application-default login"), std::string::npos);
+  }
+}
+
+TEST(GcpCredentials, NothingConfiguredNamesEverySource) {
+  testing::TempDir dir("gcp");
+  CredentialsOptions options;
+  options.env = FakeEnv({{"HOME", dir.path().string()}});
+  options.on_gce = [] { return false; };  // never the metadata server off GCE
+  TokenProvider tokens(options);
+  EXPECT_EQ(tokens.Project(), "");
+  try {
+    tokens.Token();
+    FAIL() << "no error";
+  } catch (const InvalidCloudCredentials& e) {
+    EXPECT_NE(e.message().find("GOOGLE_APPLICATION_CREDENTIALS"), std::string::npos);
+    EXPECT_NE(e.message().find("not a GCE VM"), std::string::npos);
+  }
+  const fs::path bad = dir.path() / "bad.json";
+  std::ofstream(bad) << R"({"type": "external_account"})";
+  EXPECT_THROW(ReadCredentialsFile(bad), InvalidCloudCredentials);
+  std::ofstream(bad) << R"({"type": "service_account", "client_email": "x"})";
+  try {
+    ReadCredentialsFile(bad);
+    FAIL() << "no error";
+  } catch (const InvalidCloudCredentials& e) {
+    EXPECT_NE(e.message().find("\"private_key\""), std::string::npos) << e.message();
+  }
+}
+
+}  // namespace
+}  // namespace skycore::gcp

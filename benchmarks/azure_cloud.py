@@ -11,8 +11,9 @@ Reports the median and the best of N runs of:
   launch     the whole 4-node launch until every rank printed
   down       `sky down` of it (the VMs, then the resource group)
 
-"Ours" is the wall time less the time the fake spent answering (it logs
-each call's duration, a machine's start-up included): what skycore itself
+"Ours" is the wall time less the time during which the fake was answering
+some call (it logs each call's start and duration, a machine's start-up
+included): what skycore itself
 costs (token, planning, JSON, polling, SSH, agent bring-up). The fake
 answers every operation InProgress once with `Retry-After: 0`; on Azure each
 poll waits what Retry-After says, the same for any client.
@@ -42,7 +43,21 @@ from aws_cloud import report, sky_path, timed  # noqa: E402
 
 
 def fake_seconds(cloud: cloud_fixture.AzureCloud, since: float, until: float) -> float:
-    return sum(r.get("duration_s", 0.0) for r in cloud.requests() if since <= r["time"] <= until)
+    """Wall time in [since, until] during which the fake was answering some
+    call: the union of the calls' intervals (skycore sends many at once, so a
+    plain sum would count the same wait several times)."""
+    spans = sorted(
+        (r["time"], r["time"] + r.get("duration_s", 0.0))
+        for r in cloud.requests()
+        if since <= r["time"] <= until
+    )
+    busy, end = 0.0, float("-inf")
+    for start, stop in spans:
+        if stop <= end:
+            continue
+        busy += stop - max(start, end)
+        end = stop
+    return busy
 
 
 def launch_streamed(argv: list[str], env: dict) -> tuple[float, float, str]:

@@ -167,7 +167,7 @@ InfraCheck CheckAws(const SkyOptions& options, const CredentialsOptions& credent
     cache["arn"] = identity.arn;
     cache["regions"] = regions;
   } catch (const Error& e) {
-    check.reason = e.message();
+    check.reason = e.what();  // with the file, line and close matches of a config error
   }
   cache["enabled"] = check.enabled;
   cache["reason"] = check.reason;

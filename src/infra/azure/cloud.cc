@@ -212,7 +212,7 @@ InfraCheck CheckAzure(const SkyOptions& options, const CredentialsOptions& crede
     cache["source"] = access.tokens->SourceName();
     cache["subscription"] = access.subscription;
   } catch (const Error& e) {
-    check.reason = e.message();
+    check.reason = e.what();  // with the file, line and close matches of a config error
   }
   cache["enabled"] = check.enabled;
   cache["reason"] = check.reason;

@@ -14,8 +14,9 @@ Reports the median and the best of N runs of:
            the time it adds over a launch with no faults, per failed attempt
            (target < 200 ms of our own time per attempt)
 
-"Ours" is the wall time less the time the test cloud spent answering (the
-fixture logs each EC2 call's duration, node start-up included): what skycore
+"Ours" is the wall time less the time during which the test cloud was
+answering some call (the fixture logs each EC2 call's start and duration,
+node start-up included): what skycore
 itself costs (planning, signing, SSH, agent bring-up, sync).
 
 Needs root (the nodes log in as root), openssh-server, and the fixture's venv
@@ -51,12 +52,26 @@ def sky_path(given: str | None) -> str:
     return str(pathlib.Path(sysconfig.get_path("scripts")) / "sky")
 
 
-def cloud_seconds(cloud: cloud_fixture.AwsCloud, since: float) -> float:
-    return sum(
-        r.get("duration_s", 0.0)
-        for r in cloud.requests()
-        if r["time"] >= since and "fault" not in r
+def busy_seconds(requests: list[dict], since: float, until: float | None = None) -> float:
+    """Wall time from `since` (to `until`) during which the test cloud was
+    answering some call: the union of the logged calls' intervals, as calls
+    made at once overlap and a sum would count the same wait twice."""
+    spans = sorted(
+        (r["time"], r["time"] + r.get("duration_s", 0.0))
+        for r in requests
+        if r["time"] >= since and (until is None or r["time"] <= until) and "fault" not in r
     )
+    busy, end = 0.0, float("-inf")
+    for start, stop in spans:
+        if stop <= end:
+            continue
+        busy += stop - max(start, end)
+        end = stop
+    return busy
+
+
+def cloud_seconds(cloud: cloud_fixture.AwsCloud, since: float) -> float:
+    return busy_seconds(cloud.requests(), since)
 
 
 def timed(argv: list[str], env: dict) -> tuple[float, subprocess.CompletedProcess]:

@@ -39,25 +39,11 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import cloud_fixture  # noqa: E402
 import sshd_fixture  # noqa: E402
-from aws_cloud import report, sky_path, timed  # noqa: E402
+from aws_cloud import busy_seconds, report, sky_path, timed  # noqa: E402
 
 
 def fake_seconds(cloud: cloud_fixture.AzureCloud, since: float, until: float) -> float:
-    """Wall time in [since, until] during which the fake was answering some
-    call: the union of the calls' intervals (skycore sends many at once, so a
-    plain sum would count the same wait several times)."""
-    spans = sorted(
-        (r["time"], r["time"] + r.get("duration_s", 0.0))
-        for r in cloud.requests()
-        if since <= r["time"] <= until
-    )
-    busy, end = 0.0, float("-inf")
-    for start, stop in spans:
-        if stop <= end:
-            continue
-        busy += stop - max(start, end)
-        end = stop
-    return busy
+    return busy_seconds(cloud.requests(), since, until)
 
 
 def launch_streamed(argv: list[str], env: dict) -> tuple[float, float, str]:

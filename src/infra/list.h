@@ -18,7 +18,7 @@
   LAUNCHABLE(Ssh)                                    \
   LAUNCHABLE(Slurm)                                  \
   LAUNCHABLE(Aws)                                    \
-  CATALOG_ONLY(Gcp)                                  \
+  LAUNCHABLE(Gcp)                                    \
   LAUNCHABLE(Azure)                                  \
   CATALOG_ONLY(Lambda)                               \
   CATALOG_ONLY(Runpod)

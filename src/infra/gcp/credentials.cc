@@ -71,6 +71,10 @@ CredentialsFile ReadCredentialsFile(const fs::path& path) {
     throw InvalidCloudCredentials(
         fmt::format("the GCP credentials file {} is missing or empty", path.string()));
   }
+  return ParseCredentials(text, path);
+}
+
+CredentialsFile ParseCredentials(const std::string& text, const fs::path& path) {
   const auto parsed = json::parse(text, nullptr, false);
   if (!parsed.is_object()) {
     throw InvalidCloudCredentials(
@@ -136,12 +140,16 @@ std::optional<fs::path> TokenProvider::FilePath() {
 }
 
 std::optional<CredentialsFile> TokenProvider::File() {
+  if (!options_.inline_credentials.empty()) {
+    return ParseCredentials(options_.inline_credentials, options_.inline_source);
+  }
   const auto path = FilePath();
   if (!path) return std::nullopt;
   return ReadCredentialsFile(*path);
 }
 
 std::string TokenProvider::SourceName() {
+  if (!options_.inline_credentials.empty()) return options_.inline_source;
   const auto path = FilePath();
   if (!path) return "the GCE metadata server";
   const bool from_env = options_.env("GOOGLE_APPLICATION_CREDENTIALS").has_value();

@@ -55,6 +55,8 @@ struct CredentialsFile {
 // Reads a credentials file; throws InvalidCloudCredentials naming the file
 // and the field that is missing, or a type skycore does not take yet.
 CredentialsFile ReadCredentialsFile(const std::filesystem::path& path);
+// The same from the file's text; `where` names it in messages.
+CredentialsFile ParseCredentials(const std::string& text, const std::filesystem::path& where);
 
 struct CredentialsOptions {
   EnvLookup env;
@@ -62,6 +64,11 @@ struct CredentialsOptions {
   long request_timeout_ms = 15000;
   // Whether this machine is a GCE VM; empty: read its DMI product name.
   std::function<bool()> on_gce;
+  // A credentials file's text, used instead of the chain (a cluster's head
+  // gets the key or login the launching machine used); `inline_source`
+  // names it in messages.
+  std::string inline_credentials;
+  std::string inline_source;
 };
 
 // Gets and caches tokens for one chain. Thread-safe.

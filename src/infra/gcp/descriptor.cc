@@ -37,6 +37,12 @@ std::vector<HostRule> GcpHostRules() {
   return rules;
 }
 
+// GCE counts CPU quota by machine series ("N2_CPUS" for n2-*; N1 and E2
+// share "CPUS"): the series, "n2" of "n2-standard-8".
+std::string GcpFamily(std::string_view instance_type) {
+  return std::string(instance_type.substr(0, instance_type.find('-')));
+}
+
 }  // namespace
 
 const InfraDescriptor& GcpDescriptor() {
@@ -48,6 +54,7 @@ const InfraDescriptor& GcpDescriptor() {
     d.egress_inter_region_usd_per_gb = 0.02;
     d.host_rules = GcpHostRules();
     d.gpu_only_host_prefixes = {"a2-", "a3-", "g2-"};
+    d.instance_family = GcpFamily;
     return d;
   }();
   return kGcp;

@@ -95,6 +95,8 @@ ProvisionRequest RequestOf(const json& handle) {
   request.region = handle.value("region", "");
   request.zone = handle.value("zone", "");
   request.instance_type = handle.value("instance_type", "");
+  request.accelerator = handle.value("accelerator", "");
+  request.accelerator_count = handle.value("gpus_per_node", 0);
   request.count = handle.value("num_nodes", 1);
   request.use_spot = handle.value("use_spot", false);
   request.disk_size_gb = handle.value("disk_size", 256);

@@ -34,6 +34,8 @@ struct ProvisionRequest {
   std::string region;
   std::string zone;  // empty: the cloud picks one in the region
   std::string instance_type;
+  std::string accelerator;  // the catalog's name ("T4"); empty: none
+  int accelerator_count = 0;
   int count = 1;  // nodes, the head included
   bool use_spot = false;
   int disk_size_gb = 256;

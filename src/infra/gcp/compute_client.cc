@@ -1,0 +1,258 @@
+#include "infra/gcp/compute_client.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <random>
+#include <thread>
+
+#include "common/strings.h"
+
+namespace skycore::gcp {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+// A list is followed through this many pages at most.
+constexpr int kMaxPages = 200;
+// An operation is waited on at most this many times (each wait returns when
+// it is DONE, or after GCE's two minutes; the fake's after a poll).
+constexpr int kMaxWaits = 2000;
+
+std::string PathOf(const std::string& url, const std::string& endpoint) {
+  std::string path = url.rfind(endpoint, 0) == 0 ? url.substr(endpoint.size()) : url;
+  return path.substr(0, path.find('?'));
+}
+
+milliseconds Backoff(const ComputeClientOptions& options, int attempt) {
+  thread_local std::mt19937 random{std::random_device{}()};
+  const long cap = std::min(options.max_backoff_ms, options.initial_backoff_ms << attempt);
+  return milliseconds(std::uniform_int_distribution<long>(cap / 2, cap)(random));
+}
+
+bool RateLimited(long status, const std::string& reason) {
+  return status == 429 ||
+         (status == 403 && (reason == "rateLimitExceeded" || reason == "userRateLimitExceeded"));
+}
+
+// The last segment of a link (".../zones/us-central1-a" -> "us-central1-a").
+std::string LastSegment(const std::string& link) { return link.substr(link.rfind('/') + 1); }
+
+}  // namespace
+
+GcpErrorDetail ParseGcpError(const std::string& body) {
+  GcpErrorDetail detail;
+  const auto parsed = json::parse(body, nullptr, false);
+  if (!parsed.is_object() || !parsed.contains("error")) {
+    detail.message = body.substr(0, 300);
+    return detail;
+  }
+  const json& error = parsed["error"];
+  if (error.is_string()) {  // OAuth's {"error": "invalid_grant", ...}
+    detail.reason = error.get<std::string>();
+    detail.message = parsed.value("error_description", "");
+    return detail;
+  }
+  if (!error.is_object()) return detail;
+  detail.message = error.value("message", "");
+  const json errors = error.value("errors", json::array());
+  if (errors.is_array() && !errors.empty() && errors[0].is_object()) {
+    detail.reason = errors[0].value("reason", "");
+    if (detail.message.empty()) detail.message = errors[0].value("message", "");
+  }
+  if (detail.reason.empty() && error.contains("status") && error["status"].is_string()) {
+    detail.reason = error["status"].get<std::string>();
+  }
+  return detail;
+}
+
+ComputeClient::ComputeClient(std::string endpoint, std::string project,
+                             std::shared_ptr<TokenProvider> tokens, ComputeClientOptions options)
+    : endpoint_(std::move(endpoint)),
+      project_(std::move(project)),
+      tokens_(std::move(tokens)),
+      options_(options) {
+  if (endpoint_.empty() || endpoint_.back() != '/') endpoint_ += '/';
+}
+
+std::string ComputeClient::ProjectPath(const std::string& rest) const {
+  return fmt::format("projects/{}/{}", project_, rest);
+}
+
+ComputeClient::Answer ComputeClient::Send(const std::string& method, const std::string& url,
+                                          const std::string& body) const {
+  bool renewed = false;
+  for (int attempt = 1;; ++attempt) {
+    const AccessToken token = tokens_->Token();
+    http::HttpExchange exchange;
+    exchange.method = method;
+    exchange.url = url;
+    exchange.body = body;
+    exchange.headers = {"Authorization: Bearer " + token.token, "Accept: application/json"};
+    if (!body.empty()) exchange.headers.emplace_back("Content-Type: application/json");
+    exchange.connect_timeout_ms = options_.connect_timeout_ms;
+    exchange.total_timeout_ms = options_.request_timeout_ms;
+    exchange.user_agent = "skycore/gcp";
+    Answer answer;
+    answer.raw = connections_.Perform(exchange);
+    answer.status = answer.raw.status;
+    if (!answer.raw.transport_ok) {
+      if (attempt < options_.max_attempts) {
+        std::this_thread::sleep_for(Backoff(options_, attempt));
+        continue;
+      }
+      GcpErrorDetail detail{
+          method, PathOf(url, endpoint_), "", answer.raw.transport_error, 0, false, attempt};
+      throw GcpApiError(fmt::format("Compute Engine at {} did not answer {} {}: {}", endpoint_,
+                                    method, detail.path, answer.raw.transport_error),
+                        detail);
+    }
+    answer.body = json::parse(answer.raw.body, nullptr, false);
+    if (answer.status == 401 && !renewed) {
+      // An expired or revoked token: one more try with a fresh one.
+      tokens_->Invalidate();
+      renewed = true;
+      --attempt;
+      continue;
+    }
+    const bool retryable =
+        answer.status >= 500 || RateLimited(answer.status, ParseGcpError(answer.raw.body).reason);
+    if (retryable && attempt < options_.max_attempts) {
+      long long seconds = 0;
+      const std::string retry_after = answer.raw.Header("retry-after");
+      if (!retry_after.empty() && strings::ParseInt(strings::Trim(retry_after), seconds) &&
+          seconds >= 0) {
+        std::this_thread::sleep_for(
+            std::min(milliseconds(seconds * 1000), milliseconds(options_.max_backoff_ms)));
+      } else {
+        std::this_thread::sleep_for(Backoff(options_, attempt));
+      }
+      continue;
+    }
+    return answer;
+  }
+}
+
+void ComputeClient::Fail(const std::string& method, const std::string& url, const Answer& answer,
+                         int attempts) const {
+  GcpErrorDetail detail = ParseGcpError(answer.raw.body);
+  detail.method = method;
+  detail.path = PathOf(url, endpoint_);
+  detail.http_status = answer.status;
+  detail.attempts = attempts;
+  const std::string what =
+      fmt::format("{}{}", detail.reason.empty() ? "" : detail.reason + ": ",
+                  detail.message.empty() ? answer.raw.body.substr(0, 300) : detail.message);
+  const bool refused =
+      answer.status == 401 ||
+      (answer.status == 403 &&
+       (detail.reason == "forbidden" || detail.reason == "authError" ||
+        detail.reason == "accessNotConfigured" || detail.reason == "insufficientPermissions"));
+  if (refused) {
+    throw GcpCredentialsRefused(
+        fmt::format("GCP refused {} {} with the credentials of {} (project {}): HTTP {} {}; check "
+                    "the project id and that the account has a role on it (Compute Admin)",
+                    method, detail.path, tokens_->SourceName(), project_, answer.status, what),
+        detail);
+  }
+  throw GcpApiError(
+      fmt::format("GCP {} {} failed (HTTP {}): {}", method, detail.path, answer.status, what),
+      detail);
+}
+
+std::optional<json> ComputeClient::Get(const std::string& path) const {
+  const std::string url = endpoint_ + path;
+  const Answer answer = Send("GET", url, "");
+  if (answer.status == 404) return std::nullopt;
+  if (answer.status != 200) Fail("GET", url, answer, 1);
+  return answer.body;
+}
+
+std::vector<json> ComputeClient::List(const std::string& path, const std::string& filter) const {
+  std::vector<json> items;
+  std::string token;
+  for (int page = 0; page < kMaxPages; ++page) {
+    std::string url = endpoint_ + path;
+    char separator = url.find('?') == std::string::npos ? '?' : '&';
+    if (!filter.empty()) {
+      url += fmt::format("{}filter={}", separator, strings::UrlEncode(filter));
+      separator = '&';
+    }
+    if (!token.empty()) url += fmt::format("{}pageToken={}", separator, strings::UrlEncode(token));
+    const Answer answer = Send("GET", url, "");
+    if (answer.status != 200) Fail("GET", url, answer, 1);
+    const json found = answer.body.value("items", json::array());
+    if (found.is_array()) {
+      for (const auto& item : found) items.push_back(item);
+    } else if (found.is_object()) {
+      // aggregatedList: {"zones/Z": {"instances": [...]}, ...}
+      for (const auto& [scope, listed] : found.items()) {
+        for (const auto& [kind, values] : listed.items()) {
+          if (kind == "warning" || !values.is_array()) continue;
+          for (const auto& item : values) items.push_back(item);
+        }
+      }
+    }
+    token = answer.body.value("nextPageToken", "");
+    if (token.empty()) break;
+  }
+  return items;
+}
+
+json ComputeClient::Begin(const std::string& method, const std::string& path,
+                          const json& body) const {
+  const std::string url = endpoint_ + path;
+  const Answer answer = Send(method, url, body.is_null() ? "" : body.dump());
+  if (method == "DELETE" && answer.status == 404) return json{{"status", "DONE"}};
+  if (answer.status != 200) Fail(method, url, answer, 1);
+  return answer.body;
+}
+
+void ComputeClient::Wait(const json& operation,
+                         std::chrono::steady_clock::time_point deadline) const {
+  json current = operation;
+  const std::string name = operation.value("name", "");
+  // The operation's own scope: zonal (`zone` is its zone's link) or global.
+  const std::string scope = operation.contains("zone") && operation["zone"].is_string()
+                                ? "zones/" + LastSegment(operation["zone"].get<std::string>())
+                                : "global";
+  const std::string target = operation.value("targetLink", "");
+  const std::string what = fmt::format("{} {}", operation.value("operationType", "operation"),
+                                       target.empty() ? name : PathOf(target, endpoint_));
+  for (int waits = 0; current.value("status", "") != "DONE"; ++waits) {
+    if (name.empty()) return;  // nothing to wait for (a DELETE of what was gone)
+    if (std::chrono::steady_clock::now() >= deadline || waits >= kMaxWaits) {
+      GcpErrorDetail detail{"POST", name, "OPERATION_TIMEOUT", "did not finish in time", 0,
+                            true,   1};
+      throw GcpApiError(fmt::format("GCP {} did not finish in time", what), detail);
+    }
+    const std::string url =
+        endpoint_ + ProjectPath(fmt::format("{}/operations/{}/wait", scope, name));
+    const Answer answer = Send("POST", url, "");
+    if (answer.status != 200) Fail("POST", url, answer, 1);
+    current = answer.body;
+  }
+  const json error = current.value("error", json());
+  if (!error.is_object()) return;
+  const json errors = error.value("errors", json::array());
+  GcpErrorDetail detail;
+  detail.method = "POST";
+  detail.path = target.empty() ? name : PathOf(target, endpoint_);
+  detail.from_operation = true;
+  detail.http_status = current.value("httpErrorStatusCode", 0L);
+  if (errors.is_array() && !errors.empty() && errors[0].is_object()) {
+    detail.reason = errors[0].value("code", "");
+    detail.message = errors[0].value("message", "");
+  }
+  if (detail.message.empty()) detail.message = current.value("httpErrorMessage", "");
+  throw GcpApiError(fmt::format("GCP {} failed: {}: {}", what, detail.reason, detail.message),
+                    detail);
+}
+
+void ComputeClient::Run(const std::string& method, const std::string& path, const json& body,
+                        std::chrono::steady_clock::time_point deadline) const {
+  Wait(Begin(method, path, body), deadline);
+}
+
+}  // namespace skycore::gcp

@@ -10,7 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/strings.h"
+#include "infra/gcp/compute_client.h"
 #include "infra/gcp/credentials.h"
+#include "infra/gcp/provisioner.h"
 #include "scripted_server.h"
 #include "skycore/error.h"
 #include "temp_dir.h"
@@ -173,6 +175,130 @@ TEST(GcpCredentials, NothingConfiguredNamesEverySource) {
   } catch (const InvalidCloudCredentials& e) {
     EXPECT_NE(e.message().find("\"private_key\""), std::string::npos) << e.message();
   }
+}
+
+// A token source of an authorized-user login whose token endpoint is `url`.
+std::shared_ptr<TokenProvider> LoginTokens(const std::string& url) {
+  CredentialsOptions options;
+  options.env = FakeEnv({});
+  options.on_gce = [] { return false; };
+  options.inline_credentials = json{
+      {"type", "authorized_user"},
+      {"client_id", "cid"},
+      {"client_secret", "cs"},
+      {"refresh_token", "rt"},
+      {"token_uri",
+       url + "/token"}}.dump();
+  options.inline_source = "a test login";
+  return std::make_shared<TokenProvider>(options);
+}
+
+ScriptedResponse Json(int status, const json& body) {
+  return {status, body.dump(), 0, "application/json"};
+}
+
+TEST(GcpCompute, AFailedOperationIsWaitedForAndClassifiedAsAStockout) {
+  const json pending = {{"name", "op-1"},
+                        {"status", "PENDING"},
+                        {"operationType", "insert"},
+                        {"zone", "https://x/compute/v1/projects/p/zones/us-central1-a"},
+                        {"targetLink",
+                         "https://x/compute/v1/projects/p/zones/us-central1-a/"
+                         "instances/c-1-head"}};
+  json running = pending;
+  running["status"] = "RUNNING";
+  json failed = pending;
+  failed["status"] = "DONE";
+  failed["httpErrorStatusCode"] = 503;
+  failed["error"] = {
+      {"errors", json::array({{{"code", "ZONE_RESOURCE_POOL_EXHAUSTED"},
+                               {"message", "The zone does not have enough resources"}}})}};
+  ScriptedServer server({Token("t"), Json(200, pending), Json(200, running), Json(200, failed)});
+  const ComputeClient compute(server.url() + "/compute/v1", "p", LoginTokens(server.url()));
+  const auto operation =
+      compute.Begin("POST", compute.ProjectPath("zones/us-central1-a/instances"), {{"name", "x"}});
+  try {
+    compute.Wait(operation, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+    FAIL() << "no error";
+  } catch (const GcpApiError& e) {
+    EXPECT_EQ(e.reason(), "ZONE_RESOURCE_POOL_EXHAUSTED");
+    EXPECT_TRUE(e.detail().from_operation);
+    EXPECT_EQ(e.detail().http_status, 503);
+    EXPECT_NE(e.message().find("instances/c-1-head"), std::string::npos) << e.message();
+    const auto failure = ClassifyGcpError(e);
+    ASSERT_TRUE(failure);
+    EXPECT_EQ(failure->kind, vm::FailureKind::kCapacity);
+  }
+  const auto seen = server.seen();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[1].path, "/compute/v1/projects/p/zones/us-central1-a/instances");
+  EXPECT_EQ(seen[1].headers.at("authorization"), "Bearer t");
+  EXPECT_EQ(seen[2].method, "POST");
+  EXPECT_EQ(seen[2].path, "/compute/v1/projects/p/zones/us-central1-a/operations/op-1/wait");
+}
+
+TEST(GcpCompute, AggregatedListsAreFlattenedAcrossPages) {
+  ScriptedServer server(
+      {Token("t"),
+       Json(200, {{"items",
+                   {{"zones/a", {{"instances", json::array({{{"name", "one"}}})}}},
+                    {"zones/b", {{"warning", {{"code", "NO_RESULTS_ON_PAGE"}}}}}}},
+                  {"nextPageToken", "next"}}),
+       Json(200, {{"items", {{"zones/c", {{"instances", json::array({{{"name", "two"}}})}}}}}})});
+  const ComputeClient compute(server.url() + "/compute/v1/", "p", LoginTokens(server.url()));
+  const auto items = compute.List(compute.ProjectPath("aggregated/instances"), "labels.k = \"v\"");
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0].value("name", ""), "one");
+  EXPECT_EQ(items[1].value("name", ""), "two");
+  const auto seen = server.seen();
+  EXPECT_NE(seen[1].path.find("filter=labels.k%20%3D%20%22v%22"), std::string::npos)
+      << seen[1].path;
+  EXPECT_NE(seen[2].path.find("pageToken=next"), std::string::npos) << seen[2].path;
+}
+
+TEST(GcpCompute, ARefusedTokenIsRenewedOnceThenNamedWithItsSource) {
+  const json refused = {{"error",
+                         {{"code", 401},
+                          {"message", "Request had invalid authentication credentials."},
+                          {"errors", json::array({{{"reason", "authError"}}})}}}};
+  ScriptedServer server({Token("t1"), Json(401, refused), Token("t2"), Json(401, refused)});
+  const ComputeClient compute(server.url() + "/compute/v1/", "p", LoginTokens(server.url()));
+  try {
+    compute.Get(compute.ProjectPath("zones"));
+    FAIL() << "no error";
+  } catch (const GcpCredentialsRefused& e) {
+    EXPECT_NE(e.message().find("a test login"), std::string::npos) << e.message();
+    EXPECT_NE(e.message().find("project p"), std::string::npos) << e.message();
+    EXPECT_EQ(ClassifyGcpError(e)->kind, vm::FailureKind::kAuth);
+  }
+  EXPECT_EQ(server.seen().size(), 4u);
+}
+
+TEST(GcpProvisioning, NamesStatesAcceleratorsAndQuota) {
+  EXPECT_EQ(GceName("My_Cluster.2-ab12"), "my-cluster-2-ab12");
+  EXPECT_EQ(GceName("9lives"), "sky-9lives");
+  EXPECT_EQ(GceAcceleratorType("T4"), "nvidia-tesla-t4");
+  EXPECT_EQ(GceAcceleratorType("H100"), "nvidia-h100-80gb");
+  EXPECT_EQ(GceAcceleratorType("A10G"), "");
+  EXPECT_EQ(InstanceStateOf("STAGING"), vm::InstanceState::kPending);
+  EXPECT_EQ(InstanceStateOf("RUNNING"), vm::InstanceState::kRunning);
+  EXPECT_EQ(InstanceStateOf("TERMINATED"), vm::InstanceState::kStopped);  // GCE's "stopped"
+  EXPECT_EQ(InstanceStateOf("STOPPING"), vm::InstanceState::kStopping);
+  const GcpApiError quota("Quota 'CPUS' exceeded.",
+                          GcpErrorDetail{"POST", "x", "QUOTA_EXCEEDED", "", 403, true, 1});
+  EXPECT_EQ(ClassifyGcpError(quota)->kind, vm::FailureKind::kQuota);
+  const GcpApiError missing_type(
+      "no such type",
+      GcpErrorDetail{"POST", "x", "invalid",
+                     "Machine type with name 'a3-highgpu-8g' does not exist in zone 'us-east1-b'.",
+                     400, false, 1});
+  EXPECT_EQ(ClassifyGcpError(missing_type)->kind, vm::FailureKind::kCapacity);
+  const GcpApiError bad_image("bad",
+                              GcpErrorDetail{"POST", "x", "invalid", "bad image", 400, false, 1});
+  EXPECT_EQ(ClassifyGcpError(bad_image)->kind, vm::FailureKind::kBadRequest);
+  const GcpApiError throttled("slow",
+                              GcpErrorDetail{"GET", "x", "rateLimitExceeded", "", 403, false, 5});
+  EXPECT_EQ(ClassifyGcpError(throttled)->kind, vm::FailureKind::kTransient);
 }
 
 }  // namespace

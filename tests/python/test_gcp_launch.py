@@ -275,3 +275,36 @@ def test_unknown_config_key_is_reported_with_a_close_match(
     check = sky(sky_bin, env, "check", "gcp")
     assert "vpc_nmae" in check.stdout and "vpc_name" in check.stdout, check.stdout
     assert "config.yaml:3" in check.stdout, check.stdout
+
+
+# ---------------------------------------------------------------- autostop, bad input
+
+
+def test_autostop_down_by_the_head_with_the_travelling_key(
+    sky_bin: str, env: dict, gcp_cloud: GcpCloud
+) -> None:
+    """The head signs its own tokens with the service-account key it was
+    given, deletes its cluster and the ports' firewall rule."""
+    check_gcp(sky_bin, env)
+    env = dict(env, SKYCORE_AUTOSTOP_MINUTE_S="0.5")
+    result = launch(sky_bin, env, "as", "--infra", "gcp", "-i", "1", "--down", "--", "echo hi")
+    assert result.returncode == 0, result.stdout + result.stderr
+    path = instances(gcp_cloud)[0].split("/compute/v1/", 1)[1]
+    deadline = time.monotonic() + 60
+    # The fake moves an operation on when its instance is read (GCE on its
+    # own): a GET each time, until the instance is gone.
+    while time.monotonic() < deadline and gcp_cloud.call("GET", path).status != 404:
+        time.sleep(0.5)
+    assert instances(gcp_cloud) == [], "the head did not delete its cluster"
+    assert gcp_cloud.count(operation="oauth2.token") >= 2  # this machine's and the head's
+    status = sky(sky_bin, env, "status", "-r")
+    assert not re.search(r"\bas\b", status.stdout.split("Clusters", 1)[1]), status.stdout
+
+
+def test_unknown_region_is_a_clear_error(sky_bin: str, env: dict, gcp_cloud: GcpCloud) -> None:
+    check_gcp(sky_bin, env)
+    result = launch(sky_bin, env, "ur", "--infra", "gcp/us-central9", "--", "true")
+    out = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "us-central9" in out and "Traceback" not in out, out
+    assert gcp_cloud.resources()["count"] == 0

@@ -1,7 +1,8 @@
 """RunPod end to end with the real `sky` binary against the test cloud's RunPod
 fake (GraphQL on loopback; every running pod a loopback sshd machine reached
 at its runtime.ports): the multi-node example on L4 pods, stop (podStop) and
-start (podResume), failover when RunPod has no instances left, each source
+start (podResume), a spot pod's preemption and its resume (podBidResume),
+autostop by the head itself, failover when RunPod has no instances left, each source
 of the API key `sky check` reports and a refused key, and `kill -9` of a
 launch followed by `sky down` leaving no pod behind (counted through the
 fake's control API)."""
@@ -188,6 +189,65 @@ def test_new_ports_on_a_running_cluster_are_refused(
     more = launch(sky_bin, env, "pt", task(9090))
     assert more.returncode != 0
     assert "ports are fixed when it is created" in more.stdout + more.stderr
+
+
+# ---------------------------------------------------------------- spot, autostop
+
+
+def test_spot_preemption_is_reported_and_start_bids_again(
+    sky_bin: str, env: dict, runpod_cloud: RunpodCloud
+) -> None:
+    check_runpod(sky_bin, env)
+    # L4 has no spot price in the catalog; L40S does.
+    result = launch(sky_bin, env, "sp", "--gpus", "L40S:1", "--use-spot", "--", "true")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [pod] = pods(runpod_cloud)
+    assert pod["podType"] == "INTERRUPTABLE", pod
+    stop = sky(sky_bin, env, "stop", "-y", "sp")
+    assert stop.returncode != 0
+    assert "Stopping spot instances is currently not supported" in stop.stdout + stop.stderr
+    runpod_cloud.preempt(pod["id"])
+    status = sky(sky_bin, env, "status", "-r")
+    assert re.search(r"\bsp\b.*STOPPED", status.stdout), status.stdout
+    assert "preempted by RunPod" in status.stdout, status.stdout
+    start = sky(sky_bin, env, "start", "-y", "sp")
+    assert start.returncode == 0, start.stdout + start.stderr
+    assert len(runpod_cloud.requests(operation="podBidResume")) == 1
+    assert [p["id"] for p in pods(runpod_cloud)] == [pod["id"]]
+
+
+def test_autostop_stop_by_the_head_then_start(
+    sky_bin: str, env: dict, runpod_cloud: RunpodCloud
+) -> None:
+    check_runpod(sky_bin, env)
+    env = dict(env, SKYCORE_AUTOSTOP_MINUTE_S="0.5")
+    result = launch(sky_bin, env, "ast", "--gpus", GPU, "-i", "1", "--", "echo hi")
+    assert result.returncode == 0, result.stdout + result.stderr
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if [p["desiredStatus"] for p in pods(runpod_cloud)] == ["EXITED"]:
+            break
+        time.sleep(0.5)
+    assert [p["desiredStatus"] for p in pods(runpod_cloud)] == ["EXITED"]
+    status = sky(sky_bin, env, "status", "-r")
+    assert re.search(r"\bast\b.*STOPPED", status.stdout), status.stdout
+    start = sky(sky_bin, env, "start", "-y", "ast")
+    assert start.returncode == 0, start.stdout + start.stderr
+    ex = sky(sky_bin, env, "exec", "ast", "--", "echo back")
+    assert ex.returncode == 0 and "back" in ex.stdout, ex.stdout + ex.stderr
+
+
+def test_autostop_down_by_the_head(sky_bin: str, env: dict, runpod_cloud: RunpodCloud) -> None:
+    check_runpod(sky_bin, env)
+    env = dict(env, SKYCORE_AUTOSTOP_MINUTE_S="0.5")
+    result = launch(sky_bin, env, "ad", "--gpus", GPU, "-i", "1", "--down", "--", "echo hi")
+    assert result.returncode == 0, result.stdout + result.stderr
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and runpod_cloud.resources()["count"]:
+        time.sleep(0.5)
+    assert runpod_cloud.resources()["count"] == 0, "the head did not terminate its cluster"
+    status = sky(sky_bin, env, "status", "-r")
+    assert not re.search(r"\bad\b", status.stdout.split("Clusters", 1)[1]), status.stdout
 
 
 # ---------------------------------------------------------------- crash

@@ -172,6 +172,22 @@ def test_no_capacity_anywhere_lists_every_attempt(
     assert runpod_cloud.resources()["count"] == 0
 
 
+def test_a_half_made_cluster_is_removed_before_the_next_attempt(
+    sky_bin: str, env: dict, runpod_cloud: RunpodCloud
+) -> None:
+    check_runpod(sky_bin, env)
+    # One L4 left anywhere: each attempt makes its head and fails its worker.
+    runpod_cloud.capacity(GPU_TYPE, 1)
+    result = launch(sky_bin, env, "hm", "--gpus", GPU, "--num-nodes", "2", "--", "true")
+    out = result.stdout + result.stderr
+    assert result.returncode != 0, out
+    assert NO_CAPACITY in out, out
+    made = [r for r in runpod_cloud.requests(operation="podFindAndDeployOnDemand") if r["status"]]
+    assert len([r for r in made if "error" not in r]) >= 1, made
+    assert runpod_cloud.resources()["count"] == 0
+    assert runpod_cloud.nodes() == []
+
+
 def test_new_ports_on_a_running_cluster_are_refused(
     sky_bin: str, env: dict, runpod_cloud: RunpodCloud, tmp_path: pathlib.Path
 ) -> None:

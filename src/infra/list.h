@@ -21,7 +21,7 @@
   LAUNCHABLE(Gcp)                                    \
   LAUNCHABLE(Azure)                                  \
   CATALOG_ONLY(Lambda)                               \
-  CATALOG_ONLY(Runpod)
+  LAUNCHABLE(Runpod)
 // clang-format on
 
 // X(Type) for every entry.

@@ -1,0 +1,48 @@
+// RunPod: clusters of pods, through the VM backend every cloud shares.
+#include "infra/infra.h"
+
+#include <cstdlib>
+
+#include "infra/runpod/cloud.h"
+#include "infra/vm/cluster.h"
+
+namespace skycore::infra {
+namespace {
+
+std::optional<std::string> ProcessEnv(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+class RunpodInfra : public Infra {
+ public:
+  const InfraDescriptor& descriptor() const override;
+
+  bool Enabled(const BackendContext& context) const override {
+    return runpod::RunpodEnabled(context.state_dir());
+  }
+  InfraCheck Check(const BackendContext& context) const override {
+    return runpod::CheckRunpod(context.options, ProcessEnv);
+  }
+  std::shared_ptr<const vm::VmCloud> MakeVmCloud(const BackendContext& context) const override {
+    const runpod::RunpodSettings settings =
+        context.state_dir().empty()
+            ? runpod::RunpodSettings{}
+            : runpod::ReadRunpodSettings(context.state_dir() / "config.yaml");
+    return std::make_shared<runpod::RunpodCloud>(settings, ProcessEnv);
+  }
+  std::unique_ptr<backend::ClusterBackend> MakeBackend(
+      const BackendContext& context) const override {
+    return vm::MakeVmBackend(context, MakeVmCloud(context));
+  }
+};
+
+}  // namespace
+
+const InfraDescriptor& RunpodDescriptor();
+const InfraDescriptor& RunpodInfra::descriptor() const { return RunpodDescriptor(); }
+
+std::unique_ptr<Infra> MakeRunpodInfra() { return std::make_unique<RunpodInfra>(); }
+
+}  // namespace skycore::infra

@@ -153,7 +153,8 @@ def check_file(ck, path, cloud, gpus_seen):
                 ck.err(where, 'AcceleratorCount must be positive')
             if r['AcceleratorName']:
                 gpus_seen.setdefault(r['AcceleratorName'], set()).add(cloud)
-                if not r['GpuInfo']:
+                # TPUs carry no GpuInfo in SkyPilot's catalog either.
+                if not r['GpuInfo'] and not r['AcceleratorName'].startswith('tpu-'):
                     ck.err(where, 'accelerator row without GpuInfo')
             check_gpuinfo(ck, where, r['GpuInfo'], r['AcceleratorName'], count)
             # Duplicates. GCP-style attachable accelerator rows (no InstanceType)

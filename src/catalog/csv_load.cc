@@ -251,6 +251,10 @@ std::shared_ptr<InfraTable> ParseCatalogCsv(const std::string& infra, std::strin
       report(record_line, "AcceleratorName without a positive AcceleratorCount; row skipped");
       continue;
     }
+    if (row.instance_type.empty() && !descriptor.hostless_accelerator_prefix.empty() &&
+        StartsWith(row.accelerator_name, descriptor.hostless_accelerator_prefix)) {
+      row.instance_type = descriptor.hostless_instance_type;
+    }
     if (attach && row.instance_type.empty()) {
       accelerator_rows.push_back(row);
       continue;

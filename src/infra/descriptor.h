@@ -43,6 +43,11 @@ struct InfraDescriptor {
   // Host rows whose type starts with one of these are sold only with their
   // GPUs (e.g. GCP a2/a3/g2): never offered as CPU-only machines.
   std::vector<std::string> gpu_only_host_prefixes;
+  // Accelerator-only rows whose name starts with this come with their own
+  // host (GCP's TPU VMs, "tpu-v5litepod-8"): offered as instance type
+  // `hostless_instance_type` ("TPU-VM", as SkyPilot names it), not attached.
+  std::string hostless_accelerator_prefix;
+  std::string hostless_instance_type;
   // A task that names no cpus, memory, accelerators or instance type gets a
   // VM of SkyPilot's default shape (8+ vCPUs, 32+ GiB) on a cloud; on a
   // machine or cluster that is already there (local, SSH, Slurm, Kubernetes)

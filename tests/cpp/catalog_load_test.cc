@@ -119,6 +119,23 @@ TEST(CatalogCsv, GcpAcceleratorRowsAttachToHosts) {
   EXPECT_EQ(rows[2].accelerator_name, "T4");
 }
 
+TEST(CatalogCsv, GcpTpuRowsComeWithTheirOwnHost) {
+  const std::string text =
+      "InstanceType,vCPUs,MemoryGiB,AcceleratorName,AcceleratorCount,GpuInfo,Region,"
+      "AvailabilityZone,Price,SpotPrice\n"
+      "n1-standard-8,8.0,30.0,,,,us-central1,us-central1-a,0.38,0.08\n"
+      ",224.0,384.0,tpu-v5litepod-8,1,,us-central1,us-central1-a,9.6,3.84\n";
+  std::vector<CatalogIssue> issues;
+  Catalog catalog = Catalog::FromCsvText("gcp", text, "gcp.csv", &issues);
+  EXPECT_TRUE(issues.empty());
+  auto rows = catalog.Rows("gcp");
+  // Not attached to n1-standard-8 (no host rule names TPUs): a TPU VM.
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1].instance_type, "TPU-VM");
+  EXPECT_EQ(rows[1].accelerator_name, "tpu-v5litepod-8");
+  EXPECT_NEAR(*rows[1].price, 9.6, 1e-9);
+}
+
 TEST(CatalogBuiltin, LoadsEveryCloudWithoutIssues) {
   TempDir dir;
   std::vector<CatalogIssue> issues;

@@ -301,5 +301,44 @@ TEST(GcpProvisioning, NamesStatesAcceleratorsAndQuota) {
   EXPECT_EQ(ClassifyGcpError(throttled)->kind, vm::FailureKind::kTransient);
 }
 
+TEST(GcpTpu, ATpuOperationIsPolledByNameAndItsStockoutClassified) {
+  const json running = {{"name", "projects/p/locations/us-central1-a/operations/op-7"},
+                        {"metadata", {{"verb", "create"}, {"target", "projects/p/nodes/n"}}},
+                        {"done", false}};
+  json failed = running;
+  failed["done"] = true;
+  failed["error"] = {{"code", 8}, {"message", "There is no more capacity in the zone"}};
+  ScriptedServer server({Token("t"), Json(200, running), Json(200, failed)});
+  const ComputeClient tpu(server.url() + "/tpu/v2/", "p", LoginTokens(server.url()));
+  try {
+    tpu.WaitLongRunning(tpu.Begin("POST", tpu.ProjectPath("locations/us-central1-a/nodes?nodeId=n"),
+                                  {{"acceleratorType", "v5litepod-8"}}),
+                        std::chrono::steady_clock::now() + std::chrono::seconds(10));
+    FAIL() << "no error";
+  } catch (const GcpApiError& e) {
+    EXPECT_EQ(e.reason(), "RESOURCE_EXHAUSTED");
+    EXPECT_EQ(ClassifyGcpError(e)->kind, vm::FailureKind::kCapacity);
+  }
+  const auto seen = server.seen();
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[2].method, "GET");
+  EXPECT_EQ(seen[2].path, "/tpu/v2/projects/p/locations/us-central1-a/operations/op-7");
+  // A quota refusal of a TPU operation blocks the region instead.
+  const GcpApiError quota(
+      "quota", GcpErrorDetail{"GET", "x", "RESOURCE_EXHAUSTED",
+                              "Quota limit 'TPUV5sLitepodPerProjectPerZone'", 0, true, 1});
+  EXPECT_EQ(ClassifyGcpError(quota)->kind, vm::FailureKind::kQuota);
+}
+
+TEST(GcpTpu, AcceleratorTypesAndStates) {
+  EXPECT_EQ(TpuAcceleratorType("tpu-v5litepod-8"), "v5litepod-8");
+  EXPECT_EQ(TpuAcceleratorType("tpu-v5e-4"), "v5litepod-4");
+  EXPECT_EQ(TpuAcceleratorType("H100"), "");
+  EXPECT_EQ(TpuStateOf("CREATING"), vm::InstanceState::kPending);
+  EXPECT_EQ(TpuStateOf("READY"), vm::InstanceState::kRunning);
+  EXPECT_EQ(TpuStateOf("PREEMPTED"), vm::InstanceState::kStopped);
+  EXPECT_EQ(TpuStateOf("DELETING"), vm::InstanceState::kTerminating);
+}
+
 }  // namespace
 }  // namespace skycore::gcp

@@ -308,3 +308,52 @@ def test_unknown_region_is_a_clear_error(sky_bin: str, env: dict, gcp_cloud: Gcp
     assert result.returncode != 0
     assert "us-central9" in out and "Traceback" not in out, out
     assert gcp_cloud.resources()["count"] == 0
+
+
+# ---------------------------------------------------------------- TPU VMs
+
+
+def test_tpu_vm_launch_stop_start_and_down(
+    sky_bin: str, env: dict, gcp_cloud: GcpCloud, tmp_path: pathlib.Path
+) -> None:
+    check_gcp(sky_bin, env)
+    task = tmp_path / "tpu.yaml"
+    task.write_text("resources:\n  accelerators: tpu-v5litepod-8\nrun: echo on a tpu\n")
+    result = launch(sky_bin, env, "tp", "--infra", "gcp", str(task))
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "TPU-VM" in out and "on a tpu" in out, out
+    assert_loopback_only(out)
+    nodes = gcp_cloud.resources()["tpu_nodes"]
+    assert len(nodes) == 1 and "/locations/us-central1-a/nodes/tp-" in nodes[0], nodes
+    assert instances(gcp_cloud) == []  # no GCE instance: the TPU VM is the node
+
+    stop = sky(sky_bin, env, "stop", "-y", "tp")
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    status = sky(sky_bin, env, "status", "-r")
+    assert re.search(r"\btp\b.*STOPPED", status.stdout), status.stdout
+    start = sky(sky_bin, env, "start", "-y", "tp")
+    assert start.returncode == 0, start.stdout + start.stderr
+    ex = sky(sky_bin, env, "exec", "tp", "--", "echo back")
+    assert ex.returncode == 0 and "back" in ex.stdout, ex.stdout + ex.stderr
+
+    down = sky(sky_bin, env, "down", "-y", "tp")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert gcp_cloud.resources()["count"] == 0, gcp_cloud.resources()
+
+
+def test_tpu_stockout_fails_over_to_the_next_region(
+    sky_bin: str, env: dict, gcp_cloud: GcpCloud, tmp_path: pathlib.Path
+) -> None:
+    check_gcp(sky_bin, env)
+    gcp_cloud.fault(
+        "ZONE_RESOURCE_POOL_EXHAUSTED", times=-1, method="nodes.create", zone="us-central1-a"
+    )
+    task = tmp_path / "tpu.yaml"
+    task.write_text("resources:\n  accelerators: tpu-v5litepod-8\nrun: echo placed\n")
+    result = launch(sky_bin, env, "tf", "--infra", "gcp", str(task))
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "RESOURCE_EXHAUSTED" in out and "placed" in out, out
+    nodes = gcp_cloud.resources()["tpu_nodes"]
+    assert len(nodes) == 1 and "/locations/europe-west4-b/" in nodes[0], nodes

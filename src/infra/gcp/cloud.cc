@@ -36,7 +36,7 @@ const std::vector<std::string>& GcpConfigKeys() {
       "prioritize_reservations", "managed_instance_group", "provision_timeout", "enable_gvnic",
       "enable_gpu_direct", "placement_policy", "remote_identity", "force_enable_external_ips",
       // skycore's.
-      "project_id", "compute_endpoint", "ssh_user", "image_id"};
+      "project_id", "compute_endpoint", "tpu_endpoint", "ssh_user", "image_id"};
   return keys;
 }
 
@@ -46,6 +46,7 @@ GcpSettings ReadGcpSettings(const fs::path& path) {
                        {{"vpc_name", &settings.vpc_name},
                         {"project_id", &settings.project_id},
                         {"compute_endpoint", &settings.compute_endpoint},
+                        {"tpu_endpoint", &settings.tpu_endpoint},
                         {"ssh_user", &settings.ssh_user},
                         {"image_id", &settings.image_id}});
   return settings;
@@ -58,15 +59,15 @@ GcpCloud::GcpCloud(GcpSettings settings, CredentialsOptions credentials)
 
 const infra::InfraDescriptor& GcpCloud::descriptor() const { return infra::GcpDescriptor(); }
 
-std::string GcpCloud::Endpoint() const {
-  if (!settings_.compute_endpoint.empty()) return settings_.compute_endpoint;
+std::string GcpCloud::Endpoint(const std::string& setting, const char* variable,
+                               const char* fallback) const {
+  if (!setting.empty()) return setting;
   if (credentials_.env) {
-    if (auto endpoint = credentials_.env("SKYCORE_GCP_COMPUTE_ENDPOINT");
-        endpoint && !endpoint->empty()) {
+    if (auto endpoint = credentials_.env(variable); endpoint && !endpoint->empty()) {
       return *endpoint;
     }
   }
-  return kDefaultComputeEndpoint;
+  return fallback;
 }
 
 GcpProvisionerOptions GcpCloud::ProvisionerOptions() const {
@@ -89,13 +90,18 @@ std::shared_ptr<ComputeClient> GcpCloud::Compute(ComputeClientOptions options) c
                     "gcp.project_id in ~/.sky/config.yaml, or `gcloud config set project ID`",
                     tokens_->SourceName()));
   }
-  return std::make_shared<ComputeClient>(Endpoint(), project, tokens_, options);
+  return std::make_shared<ComputeClient>(
+      Endpoint(settings_.compute_endpoint, "SKYCORE_GCP_COMPUTE_ENDPOINT", kDefaultComputeEndpoint),
+      project, tokens_, options);
 }
 
 std::unique_ptr<vm::Provisioner> GcpCloud::ProvisionerFor(const std::string&) const {
   auto compute = Compute();
   tokens_->Token();  // a credentials problem is reported before anything is asked for
-  return std::make_unique<GcpProvisioner>(std::move(compute), ProvisionerOptions());
+  auto tpu = std::make_shared<ComputeClient>(
+      Endpoint(settings_.tpu_endpoint, "SKYCORE_GCP_TPU_ENDPOINT", kDefaultTpuEndpoint),
+      compute->project(), tokens_);
+  return std::make_unique<GcpProvisioner>(std::move(compute), std::move(tpu), ProvisionerOptions());
 }
 
 json GcpCloud::HeadConfig(const std::string& region) const {
@@ -104,6 +110,8 @@ json GcpCloud::HeadConfig(const std::string& region) const {
                  {"region", region},
                  {"project", compute->project()},
                  {"compute_endpoint", compute->endpoint()},
+                 {"tpu_endpoint", Endpoint(settings_.tpu_endpoint, "SKYCORE_GCP_TPU_ENDPOINT",
+                                           kDefaultTpuEndpoint)},
                  {"source", tokens_->SourceName()},
                  {"ssh_user", settings_.ssh_user},
                  {"vpc_name", settings_.vpc_name}};
@@ -136,6 +144,9 @@ std::unique_ptr<vm::Provisioner> GcpCloud::ProvisionerFromHeadConfig(
   if (auto network = text("vpc_name"); !network.empty()) provisioner_options.network = network;
   return std::make_unique<GcpProvisioner>(
       std::make_shared<ComputeClient>(text("compute_endpoint"), text("project"), tokens),
+      text("tpu_endpoint").empty()
+          ? nullptr
+          : std::make_shared<ComputeClient>(text("tpu_endpoint"), text("project"), tokens),
       provisioner_options);
 }
 

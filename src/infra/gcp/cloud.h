@@ -18,12 +18,14 @@
 namespace skycore::gcp {
 
 inline constexpr const char* kDefaultComputeEndpoint = "https://compute.googleapis.com/compute/v1/";
+inline constexpr const char* kDefaultTpuEndpoint = "https://tpu.googleapis.com/v2/";
 
 // The `gcp:` section of `<state_dir>/config.yaml` as skycore reads it.
 struct GcpSettings {
   std::string vpc_name;          // SkyPilot's: the network instances join (default: default)
   std::string project_id;        // skycore's: else GOOGLE_CLOUD_PROJECT, the key's, gcloud's
   std::string compute_endpoint;  // skycore's: else SKYCORE_GCP_COMPUTE_ENDPOINT, else Google's
+  std::string tpu_endpoint;      // skycore's: else SKYCORE_GCP_TPU_ENDPOINT, else Google's
   // The user skycore logs in as; the key is always installed for gcpuser
   // (SkyPilot's). Set for images with a user of their own.
   std::string ssh_user = "gcpuser";
@@ -43,7 +45,7 @@ class GcpCloud : public vm::VmCloud {
   const infra::InfraDescriptor& descriptor() const override;
   std::unique_ptr<vm::Provisioner> ProvisionerFor(const std::string& region) const override;
   std::string SshUser() const override { return settings_.ssh_user; }
-  // {"version": 1, "region", "project", "compute_endpoint", "credentials"
+  // {"version": 1, "region", "project", "compute_endpoint", "tpu_endpoint", "credentials"
   // (the key file's or the login's JSON; absent on a GCE VM, where the
   // head asks its own metadata server), "source", "ssh_user", "vpc_name"}.
   nlohmann::json HeadConfig(const std::string& region) const override;
@@ -56,7 +58,8 @@ class GcpCloud : public vm::VmCloud {
   GcpProvisionerOptions ProvisionerOptions() const;
 
  private:
-  std::string Endpoint() const;
+  std::string Endpoint(const std::string& setting, const char* variable,
+                       const char* fallback) const;
 
   GcpSettings settings_;
   CredentialsOptions credentials_;

@@ -169,7 +169,8 @@ std::optional<json> ComputeClient::Get(const std::string& path) const {
   return answer.body;
 }
 
-std::vector<json> ComputeClient::List(const std::string& path, const std::string& filter) const {
+std::vector<json> ComputeClient::List(const std::string& path, const std::string& filter,
+                                      const std::string& items_key) const {
   std::vector<json> items;
   std::string token;
   for (int page = 0; page < kMaxPages; ++page) {
@@ -182,7 +183,7 @@ std::vector<json> ComputeClient::List(const std::string& path, const std::string
     if (!token.empty()) url += fmt::format("{}pageToken={}", separator, strings::UrlEncode(token));
     const Answer answer = Send("GET", url, "");
     if (answer.status != 200) Fail("GET", url, answer, 1);
-    const json found = answer.body.value("items", json::array());
+    const json found = answer.body.value(items_key, json::array());
     if (found.is_array()) {
       for (const auto& item : found) items.push_back(item);
     } else if (found.is_object()) {
@@ -246,6 +247,58 @@ void ComputeClient::Wait(const json& operation,
     detail.message = errors[0].value("message", "");
   }
   if (detail.message.empty()) detail.message = current.value("httpErrorMessage", "");
+  throw GcpApiError(fmt::format("GCP {} failed: {}: {}", what, detail.reason, detail.message),
+                    detail);
+}
+
+void ComputeClient::WaitLongRunning(const json& operation,
+                                    std::chrono::steady_clock::time_point deadline) const {
+  static const char* const kRpcCodes[] = {"OK",
+                                          "CANCELLED",
+                                          "UNKNOWN",
+                                          "INVALID_ARGUMENT",
+                                          "DEADLINE_EXCEEDED",
+                                          "NOT_FOUND",
+                                          "ALREADY_EXISTS",
+                                          "PERMISSION_DENIED",
+                                          "RESOURCE_EXHAUSTED",
+                                          "FAILED_PRECONDITION",
+                                          "ABORTED",
+                                          "OUT_OF_RANGE",
+                                          "UNIMPLEMENTED",
+                                          "INTERNAL",
+                                          "UNAVAILABLE",
+                                          "DATA_LOSS",
+                                          "UNAUTHENTICATED"};
+  json current = operation;
+  const std::string name = operation.value("name", "");
+  const json metadata = operation.value("metadata", json::object());
+  const std::string what =
+      fmt::format("{} {}", metadata.is_object() ? metadata.value("verb", "operation") : "operation",
+                  metadata.is_object() ? metadata.value("target", name) : name);
+  milliseconds wait(200);
+  for (int polls = 0; !current.value("done", false); ++polls) {
+    if (name.empty()) return;
+    if (std::chrono::steady_clock::now() + wait > deadline || polls >= kMaxWaits) {
+      GcpErrorDetail detail{"GET", name, "OPERATION_TIMEOUT", "did not finish in time", 0, true, 1};
+      throw GcpApiError(fmt::format("GCP {} did not finish in time", what), detail);
+    }
+    std::this_thread::sleep_for(wait);
+    wait = std::min(wait * 2, milliseconds(2000));
+    const std::string url = endpoint_ + name;
+    const Answer answer = Send("GET", url, "");
+    if (answer.status != 200) Fail("GET", url, answer, 1);
+    current = answer.body;
+  }
+  const json error = current.value("error", json());
+  if (!error.is_object()) return;
+  const int code = error.value("code", 2);
+  GcpErrorDetail detail;
+  detail.method = "GET";
+  detail.path = name;
+  detail.from_operation = true;
+  detail.reason = code >= 0 && code <= 16 ? kRpcCodes[code] : "UNKNOWN";
+  detail.message = error.value("message", "");
   throw GcpApiError(fmt::format("GCP {} failed: {}: {}", what, detail.reason, detail.message),
                     detail);
 }

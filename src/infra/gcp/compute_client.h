@@ -87,9 +87,11 @@ class ComputeClient {
 
   // GET; nullopt for 404.
   std::optional<nlohmann::json> Get(const std::string& path) const;
-  // Every item of a list (`items`; an aggregated list's per-scope lists
-  // flattened), following nextPageToken (bounded). `filter` as GCE takes it.
-  std::vector<nlohmann::json> List(const std::string& path, const std::string& filter = "") const;
+  // Every item of a list (`items_key`: GCE's `items`, an aggregated list's
+  // per-scope lists flattened; the TPU API's `nodes`), following
+  // nextPageToken (bounded). `filter` as GCE takes it.
+  std::vector<nlohmann::json> List(const std::string& path, const std::string& filter = "",
+                                   const std::string& items_key = "items") const;
 
   // Starts a mutation; returns its Operation. Throws GcpApiError when GCE
   // refuses the call itself.
@@ -99,6 +101,12 @@ class ComputeClient {
   // "did not finish"); a failed operation throws GcpApiError with its
   // error's code as reason (from_operation).
   void Wait(const nlohmann::json& operation, std::chrono::steady_clock::time_point deadline) const;
+  // Polls a google.longrunning Operation (the TPU API's: {"name", "done",
+  // "error": {"code", "message"}}) by its name until it is done or the
+  // deadline; a failed one throws GcpApiError whose reason is the
+  // google.rpc code's name ("RESOURCE_EXHAUSTED"), from_operation.
+  void WaitLongRunning(const nlohmann::json& operation,
+                       std::chrono::steady_clock::time_point deadline) const;
   // Begin + Wait. A DELETE of what does not exist is done.
   void Run(const std::string& method, const std::string& path, const nlohmann::json& body,
            std::chrono::steady_clock::time_point deadline) const;

@@ -55,6 +55,8 @@ const InfraDescriptor& GcpDescriptor() {
     d.host_rules = GcpHostRules();
     d.gpu_only_host_prefixes = {"a2-", "a3-", "g2-"};
     d.instance_family = GcpFamily;
+    d.hostless_accelerator_prefix = "tpu-";
+    d.hostless_instance_type = "TPU-VM";
     return d;
   }();
   return kGcp;

@@ -47,6 +47,23 @@ std::string DiskType(const json& provider_config) {
   return "pd-balanced";
 }
 
+// Zones with TPU VMs (SkyPilot's catalog): the TPU API has no list across
+// zones, so a region's TPU nodes are listed zone by zone, only in these.
+const std::set<std::string>& TpuZones() {
+  static const std::set<std::string> zones = {
+      "us-central1-a", "us-central1-b", "us-central1-c", "us-central2-b",  "us-east1-d",
+      "us-east5-a",    "us-east5-b",    "us-west4-a",    "europe-west4-a", "europe-west4-b"};
+  return zones;
+}
+
+// The runtime a TPU VM boots, per generation (SkyPilot's defaults).
+std::string TpuRuntime(const std::string& type) {
+  if (type.rfind("v5litepod-", 0) == 0) return "v2-alpha-tpuv5-lite";
+  if (type.rfind("v5p-", 0) == 0) return "v2-alpha-tpuv5";
+  if (type.rfind("v6e-", 0) == 0) return "v2-alpha-tpuv6e";
+  return "tpu-ubuntu2204-base";
+}
+
 json Ports(const std::vector<int>& ports) {
   json list = json::array();
   for (const int port : ports) list.push_back(std::to_string(port));
@@ -83,6 +100,25 @@ std::string GceAcceleratorType(const std::string& accelerator) {
   return found == kTypes.end() ? std::string() : found->second;
 }
 
+InstanceState TpuStateOf(const std::string& state) {
+  if (state == "READY") return InstanceState::kRunning;
+  if (state == "STOPPING") return InstanceState::kStopping;
+  // A preempted TPU cannot be started again; it is reported as stopped (its
+  // reason says why) until `sky down` deletes it.
+  if (state == "STOPPED" || state == "PREEMPTED") return InstanceState::kStopped;
+  if (state == "DELETING") return InstanceState::kTerminating;
+  if (state == "TERMINATED") return InstanceState::kTerminated;
+  return InstanceState::kPending;  // CREATING, STARTING, RESTARTING, REPAIRING
+}
+
+std::string TpuAcceleratorType(const std::string& accelerator) {
+  if (accelerator.rfind("tpu-", 0) != 0) return "";
+  std::string type = accelerator.substr(4);
+  // SkyPilot's users write v5e for the API's v5litepod.
+  if (type.rfind("v5e-", 0) == 0) type = fmt::format("v5litepod-{}", type.substr(4));
+  return type;
+}
+
 InstanceState InstanceStateOf(const std::string& status) {
   if (status == "RUNNING") return InstanceState::kRunning;
   if (status == "STOPPING" || status == "SUSPENDING") return InstanceState::kStopping;
@@ -114,6 +150,12 @@ std::optional<vm::ProvisionFailure> ClassifyGcpError(const Error& error) {
                                                      "rateLimitExceeded", "userRateLimitExceeded",
                                                      "backendError", "internalError"};
     const std::string& message = api->detail().message;
+    // A failed TPU operation: no capacity, or a quota ("Quota limit ...").
+    if (reason == "RESOURCE_EXHAUSTED" && api->detail().from_operation) {
+      const bool quota = message.find("uota") != std::string::npos;
+      return vm::ProvisionFailure{quota ? FailureKind::kQuota : FailureKind::kCapacity, reason,
+                                  error.message()};
+    }
     if (kCapacity.count(reason) ||
         // A machine type or GPU this zone lacks: another zone may have it.
         message.find("does not exist in zone") != std::string::npos) {
@@ -142,8 +184,9 @@ std::optional<vm::ProvisionFailure> ClassifyGcpError(const Error& error) {
 }
 
 GcpProvisioner::GcpProvisioner(std::shared_ptr<const ComputeClient> compute,
+                               std::shared_ptr<const ComputeClient> tpu,
                                GcpProvisionerOptions options)
-    : compute_(std::move(compute)), options_(std::move(options)) {}
+    : compute_(std::move(compute)), tpu_(std::move(tpu)), options_(std::move(options)) {}
 
 std::optional<vm::ProvisionFailure> GcpProvisioner::Classify(const Error& error) const {
   return ClassifyGcpError(error);
@@ -174,12 +217,58 @@ std::vector<std::string> GcpProvisioner::Zones(const std::string& region) const 
   return zones;
 }
 
+std::vector<GcpProvisioner::Instance> GcpProvisioner::TpuNodes(const std::string& region,
+                                                               const std::string& label) const {
+  if (!tpu_) return {};
+  std::vector<std::string> zones;
+  for (const auto& zone : TpuZones()) {
+    if (ZoneRegion(zone) == region) zones.push_back(zone);
+  }
+  const auto listed = backend::remote::Parallel(zones.size(), [&](size_t i) {
+    try {
+      return tpu_->List(tpu_->ProjectPath(fmt::format("locations/{}/nodes", zones[i])), "",
+                        "nodes");
+    } catch (const GcpApiError& error) {
+      // A zone the project cannot use for TPUs has none of the cluster's.
+      if (error.detail().http_status == 400 || error.detail().http_status == 404) {
+        return std::vector<json>{};
+      }
+      throw;
+    }
+  });
+  std::vector<Instance> nodes;
+  for (size_t i = 0; i < zones.size(); ++i) {
+    for (const auto& node : listed[i]) {
+      const json labels = node.value("labels", json::object());
+      if (!labels.is_object() || labels.value(kClusterLabel, "") != label) continue;
+      Instance instance;
+      instance.tpu_node = node.value("name", "");
+      instance.name = LastSegment(instance.tpu_node);
+      instance.zone = zones[i];
+      instance.labels = labels;
+      instance.status = node.value("state", "");
+      instance.state = TpuStateOf(instance.status);
+      instance.head = labels.value(kHeadLabel, "") == "1";
+      const json scheduling = node.value("schedulingConfig", json::object());
+      instance.spot = scheduling.value("spot", false) || scheduling.value("preemptible", false);
+      const json endpoints = node.value("networkEndpoints", json::array());
+      if (endpoints.is_array() && !endpoints.empty()) {
+        instance.internal_ip = endpoints[0].value("ipAddress", "");
+        instance.external_ip =
+            endpoints[0].value("accessConfig", json::object()).value("externalIp", "");
+      }
+      nodes.push_back(std::move(instance));
+    }
+  }
+  return nodes;
+}
+
 std::vector<GcpProvisioner::Instance> GcpProvisioner::ClusterInstances(
     const std::string& region, const std::string& cluster_name_on_cloud) const {
   const std::string label = GceName(cluster_name_on_cloud);
   const auto listed = compute_->List(compute_->ProjectPath("aggregated/instances"),
                                      fmt::format("labels.{} = \"{}\"", kClusterLabel, label));
-  std::vector<Instance> instances;
+  std::vector<Instance> instances = TpuNodes(region, label);
   for (const auto& resource : listed) {
     const json labels = resource.value("labels", json::object());
     if (!labels.is_object() || labels.value(kClusterLabel, "") != label) continue;
@@ -187,12 +276,18 @@ std::vector<GcpProvisioner::Instance> GcpProvisioner::ClusterInstances(
     instance.name = resource.value("name", "");
     instance.zone = LastSegment(resource.value("zone", ""));
     if (ZoneRegion(instance.zone) != region) continue;
-    instance.resource = resource;
+    instance.labels = labels;
     instance.status = resource.value("status", "");
     instance.state = InstanceStateOf(instance.status);
     instance.head = labels.value(kHeadLabel, "") == "1";
     instance.spot =
         resource.value("scheduling", json::object()).value("provisioningModel", "") == "SPOT";
+    const json interfaces = resource.value("networkInterfaces", json::array());
+    if (interfaces.is_array() && !interfaces.empty()) {
+      instance.internal_ip = interfaces[0].value("networkIP", "");
+      const json access = interfaces[0].value("accessConfigs", json::array());
+      if (access.is_array() && !access.empty()) instance.external_ip = access[0].value("natIP", "");
+    }
     instances.push_back(std::move(instance));
   }
   std::sort(instances.begin(), instances.end(), [](const Instance& a, const Instance& b) {
@@ -288,6 +383,34 @@ json GcpProvisioner::InstanceBody(const vm::ProvisionRequest& request, const std
   return body;
 }
 
+void GcpProvisioner::CreateTpu(const vm::ProvisionRequest& request, const std::string& name,
+                               bool head, std::chrono::steady_clock::time_point deadline) const {
+  const std::string on_cloud = GceName(request.cluster_name_on_cloud);
+  const std::string type = TpuAcceleratorType(request.accelerator);
+  json labels = json::object();
+  for (const auto& [key, value] : request.labels) labels[key] = value;
+  labels[kClusterLabel] = on_cloud;
+  labels[kRayClusterLabel] = on_cloud;
+  labels[kHeadLabel] = head ? "1" : "0";
+  labels[kNodeTypeLabel] = head ? "head" : "worker";
+  json body = {{"acceleratorType", type},
+               {"runtimeVersion", request.image_id.empty() ? TpuRuntime(type) : request.image_id},
+               {"networkConfig",
+                {{"network", compute_->ProjectPath("global/networks/" + options_.network)},
+                 {"enableExternalIps", true}}},
+               {"labels", labels},
+               {"tags", json::array({on_cloud})},
+               {"metadata",
+                {{"ssh-keys", fmt::format("{}:{}", options_.key_user,
+                                          strings::Trim(request.ssh_public_key))}}}};
+  if (request.use_spot) body["schedulingConfig"] = {{"spot", true}};
+  tpu_->WaitLongRunning(
+      tpu_->Begin(
+          "POST",
+          tpu_->ProjectPath(fmt::format("locations/{}/nodes?nodeId={}", request.zone, name)), body),
+      deadline);
+}
+
 vm::ProvisionRecord GcpProvisioner::RunInstances(const vm::ProvisionRequest& request) {
   const std::string on_cloud = GceName(request.cluster_name_on_cloud);
   const auto instances = ClusterInstances(request.region, on_cloud);
@@ -313,14 +436,37 @@ vm::ProvisionRecord GcpProvisioner::RunInstances(const vm::ProvisionRequest& req
     std::vector<json> starts;
     for (const Instance* each : stopped) {
       if (alive + static_cast<int>(record.resumed_instance_ids.size()) >= request.count) break;
-      starts.push_back(
-          compute_->Begin("POST", compute_->ProjectPath(fmt::format("zones/{}/instances/{}/start",
-                                                                    each->zone, each->name))));
+      if (!each->tpu_node.empty()) {
+        if (each->status == "PREEMPTED") continue;  // gone for good: `sky down` removes it
+        starts.push_back(tpu_->Begin("POST", each->tpu_node + ":start"));
+      } else {
+        starts.push_back(
+            compute_->Begin("POST", compute_->ProjectPath(fmt::format("zones/{}/instances/{}/start",
+                                                                      each->zone, each->name))));
+      }
       record.resumed_instance_ids.push_back(each->name);
     }
-    for (const auto& operation : starts) compute_->Wait(operation, deadline);
+    for (const auto& operation : starts) {
+      // A google.longrunning operation (TPU) has `done`; GCE's has `status`.
+      if (operation.contains("done")) {
+        tpu_->WaitLongRunning(operation, deadline);
+      } else {
+        compute_->Wait(operation, deadline);
+      }
+    }
   }
   const int missing = request.count - alive - static_cast<int>(record.resumed_instance_ids.size());
+  const std::string tpu_type = TpuAcceleratorType(request.accelerator);
+  if (missing > 0 && !tpu_type.empty()) {
+    long long chips = 0;
+    const std::string size = tpu_type.substr(tpu_type.rfind('-') + 1);
+    if (!tpu_ || !strings::ParseInt(size, chips) || chips > 8) {
+      throw InvalidTaskError(fmt::format(
+          "{} is a multi-host TPU slice; skycore launches single-host slices so far (up to 8 "
+          "chips: tpu-v5litepod-8, tpu-v6e-8, tpu-v5p-8, tpu-v3-8, tpu-v2-8)",
+          request.accelerator));
+    }
+  }
   if (missing > 0) {
     vm::ProvisionRequest placed = request;
     placed.zone = record.zone;
@@ -333,8 +479,13 @@ vm::ProvisionRecord GcpProvisioner::RunInstances(const vm::ProvisionRequest& req
     std::vector<std::exception_ptr> failures(names.size());
     backend::remote::Parallel(names.size(), [&](size_t i) {
       try {
-        compute_->Run("POST", compute_->ProjectPath(fmt::format("zones/{}/instances", placed.zone)),
-                      InstanceBody(placed, names[i], !have_head && i == 0), deadline);
+        if (!tpu_type.empty()) {
+          CreateTpu(placed, names[i], !have_head && i == 0, deadline);
+        } else {
+          compute_->Run("POST",
+                        compute_->ProjectPath(fmt::format("zones/{}/instances", placed.zone)),
+                        InstanceBody(placed, names[i], !have_head && i == 0), deadline);
+        }
       } catch (...) {
         failures[i] = std::current_exception();
       }
@@ -384,7 +535,13 @@ std::map<std::string, std::string> GcpProvisioner::StateReasons(
   std::set<std::string> zones;
   std::map<std::string, std::string> stopped_spot;  // name -> zone
   for (const auto& each : ClusterInstances(region, cluster_name_on_cloud)) {
-    if (each.spot && each.state == InstanceState::kStopped) {
+    if (each.status == "PREEMPTED") {
+      reasons[each.name] =
+          "Spot TPU preempted by GCP (state PREEMPTED; it cannot be started "
+          "again: `sky down` removes it)";
+      continue;
+    }
+    if (each.spot && each.state == InstanceState::kStopped && each.tpu_node.empty()) {
       stopped_spot[each.name] = each.zone;
       zones.insert(each.zone);
     }
@@ -423,16 +580,13 @@ vm::ClusterInfo GcpProvisioner::GetClusterInfo(const std::string& region,
     vm::InstanceInfo instance;
     instance.instance_id = each.name;
     instance.state = each.state;
-    const json labels = each.resource.value("labels", json::object());
-    for (const auto& [key, value] : labels.items()) {
-      if (value.is_string()) instance.tags[key] = value.get<std::string>();
+    if (each.labels.is_object()) {
+      for (const auto& [key, value] : each.labels.items()) {
+        if (value.is_string()) instance.tags[key] = value.get<std::string>();
+      }
     }
-    const json interfaces = each.resource.value("networkInterfaces", json::array());
-    if (interfaces.is_array() && !interfaces.empty()) {
-      instance.internal_ip = interfaces[0].value("networkIP", "");
-      const json access = interfaces[0].value("accessConfigs", json::array());
-      if (access.is_array() && !access.empty()) instance.external_ip = access[0].value("natIP", "");
-    }
+    instance.internal_ip = each.internal_ip;
+    instance.external_ip = each.external_ip;
     if (each.head) info.head_instance_id = each.name;
     if (info.zone.empty()) info.zone = each.zone;
     info.instances.push_back(std::move(instance));
@@ -449,6 +603,10 @@ void GcpProvisioner::StopInstances(const std::string& region,
     if (worker_only && each.head) continue;
     if (each.state == InstanceState::kStopped || each.state == InstanceState::kStopping) continue;
     // The caller waits for the states.
+    if (!each.tpu_node.empty()) {
+      tpu_->Begin("POST", each.tpu_node + ":stop");
+      continue;
+    }
     compute_->Begin("POST", compute_->ProjectPath(
                                 fmt::format("zones/{}/instances/{}/stop", each.zone, each.name)));
   }
@@ -459,6 +617,10 @@ void GcpProvisioner::TerminateInstances(const std::string& region,
                                         bool worker_only) {
   for (const auto& each : ClusterInstances(region, cluster_name_on_cloud)) {
     if (worker_only && each.head) continue;
+    if (!each.tpu_node.empty()) {
+      if (each.state != InstanceState::kTerminating) tpu_->Begin("DELETE", each.tpu_node);
+      continue;
+    }
     // Its boot disk goes with it (autoDelete).
     compute_->Begin("DELETE", compute_->ProjectPath(
                                   fmt::format("zones/{}/instances/{}", each.zone, each.name)));

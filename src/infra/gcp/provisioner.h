@@ -12,8 +12,13 @@
 // is TERMINATEd on host maintenance, as GCE requires. Spot: provisioningModel
 // SPOT, stopped (not deleted) when preempted, so `sky status -r` sees it.
 //
+// TPU VMs (`accelerators: tpu-v5litepod-8`, instance type TPU-VM) are nodes
+// of the Cloud TPU v2 API instead, named and labelled the same way, one per
+// cluster node; single-host slices only so far.
+//
 // Instances are found by label after a crash (one aggregated list for the
-// region); down deletes them, then the firewall rule.
+// region, and the TPU nodes of its TPU zones); down deletes them, then the
+// firewall rule.
 #pragma once
 
 #include <chrono>
@@ -53,13 +58,21 @@ std::string GceAcceleratorType(const std::string& accelerator);
 // An instance state from GCE's status, as SkyPilot maps it (TERMINATED is a
 // stopped instance on GCE; a deleted one is not listed at all).
 vm::InstanceState InstanceStateOf(const std::string& status);
+// The same for a TPU node's state (READY, STOPPED, PREEMPTED, ...).
+vm::InstanceState TpuStateOf(const std::string& state);
+
+// The TPU API's accelerator type of a catalog name ("tpu-v5litepod-8" ->
+// "v5litepod-8"; "tpu-v5e-8" too); empty when `accelerator` is no TPU.
+std::string TpuAcceleratorType(const std::string& accelerator);
 
 // What a GCP error means for failover (the Provisioner's Classify).
 std::optional<vm::ProvisionFailure> ClassifyGcpError(const Error& error);
 
 class GcpProvisioner : public vm::Provisioner {
  public:
-  GcpProvisioner(std::shared_ptr<const ComputeClient> compute, GcpProvisionerOptions options);
+  // `tpu`: a client of the Cloud TPU v2 API (same credentials); null: no TPUs.
+  GcpProvisioner(std::shared_ptr<const ComputeClient> compute,
+                 std::shared_ptr<const ComputeClient> tpu, GcpProvisionerOptions options);
 
   vm::ProvisionRequest Bootstrap(vm::ProvisionRequest request) override;
   vm::ProvisionRecord RunInstances(const vm::ProvisionRequest& request) override;
@@ -86,12 +99,18 @@ class GcpProvisioner : public vm::Provisioner {
   struct Instance {
     std::string name;
     std::string zone;
-    nlohmann::json resource;
+    std::string tpu_node;  // a TPU node's resource name; empty: a GCE instance
+    nlohmann::json labels;
+    std::string internal_ip;
+    std::string external_ip;
     vm::InstanceState state = vm::InstanceState::kPending;
-    std::string status;  // GCE's
+    std::string status;  // GCE's (or the TPU API's)
     bool head = false;
     bool spot = false;
   };
+  std::vector<Instance> TpuNodes(const std::string& region, const std::string& label) const;
+  void CreateTpu(const vm::ProvisionRequest& request, const std::string& name, bool head,
+                 std::chrono::steady_clock::time_point deadline) const;
   std::vector<Instance> ClusterInstances(const std::string& region,
                                          const std::string& cluster_name_on_cloud) const;
   std::vector<std::string> Zones(const std::string& region) const;
@@ -100,6 +119,7 @@ class GcpProvisioner : public vm::Provisioner {
                               bool head) const;
 
   std::shared_ptr<const ComputeClient> compute_;
+  std::shared_ptr<const ComputeClient> tpu_;
   GcpProvisionerOptions options_;
   mutable std::mutex mutex_;
   mutable std::map<std::string, std::vector<std::string>> zones_;  // by region

@@ -20,7 +20,7 @@
   LAUNCHABLE(Aws)                                    \
   CATALOG_ONLY(Gcp)                                  \
   LAUNCHABLE(Azure)                                  \
-  CATALOG_ONLY(Lambda)                               \
+  LAUNCHABLE(Lambda)                                 \
   CATALOG_ONLY(Runpod)
 // clang-format on
 

@@ -138,6 +138,18 @@ def test_stop_is_refused_and_ports_are_firewall_rules(
     status = sky(sky_bin, env, "status")
     assert re.search(r"\bst\b.*UP", status.stdout), status.stdout
 
+    # Autostop must tear down: a stop when idle would leave it running.
+    autostop = sky(sky_bin, env, "autostop", "-y", "-i", "5", "st")
+    assert autostop.returncode != 0
+    assert "autostop needs --down" in autostop.stdout + autostop.stderr
+    autodown = sky(sky_bin, env, "autostop", "-y", "-i", "5", "--down", "st")
+    assert autodown.returncode == 0, autodown.stdout + autodown.stderr
+    cancel = sky(sky_bin, env, "autostop", "-y", "--cancel", "st")
+    assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+    relaunch = launch(sky_bin, env, "st", "-i", "5", "--", "true")
+    assert relaunch.returncode != 0
+    assert "autostop needs --down" in relaunch.stdout + relaunch.stderr
+
 
 # ---------------------------------------------------------------- failover
 

@@ -66,6 +66,8 @@ std::unique_ptr<vm::Provisioner> LambdaCloud::ProvisionerFor(const std::string&)
       std::make_shared<LambdaClient>(LambdaEndpoint(env_), ResolveApiKey(env_)), options);
 }
 
+std::string LambdaCloud::WhyNoStop() const { return std::string(kNoStop); }
+
 json LambdaCloud::HeadConfig(const std::string&) const {
   const ApiKey key = ResolveApiKey(env_);
   return {{"version", 1},

@@ -40,6 +40,7 @@ class LambdaCloud : public vm::VmCloud {
   // Throws InvalidCloudCredentials when no API key is found.
   std::unique_ptr<vm::Provisioner> ProvisionerFor(const std::string& region) const override;
   std::string SshUser() const override { return settings_.ssh_user; }
+  std::string WhyNoStop() const override;
   // {"version": 1, "endpoint", "api_key", "source", "ssh_user"}.
   nlohmann::json HeadConfig(const std::string& region) const override;
   std::unique_ptr<vm::Provisioner> ProvisionerFromHeadConfig(

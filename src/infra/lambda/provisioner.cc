@@ -318,12 +318,12 @@ vm::ClusterInfo LambdaProvisioner::GetClusterInfo(const std::string& region,
 
 void LambdaProvisioner::StopInstances(const std::string&, const std::string& cluster_name_on_cloud,
                                       bool) {
-  // SkyPilot's words (Lambda's STOP feature is unsupported).
-  throw NotSupportedError(fmt::format(
-      "Lambda Cloud does not support stopping VMs: an instance runs, and is billed, until it is "
-      "terminated; `sky down` terminates the cluster ({} on Lambda), `sky autostop --down` does "
-      "it when idle",
-      cluster_name_on_cloud));
+  // `sky stop` and autostop without --down are refused before any call
+  // gets here (VmCloud::WhyNoStop); this is the last guard.
+  throw NotSupportedError(
+      fmt::format("{}; `sky down` terminates the cluster ({} on Lambda), `sky autostop --down` "
+                  "does it when idle",
+                  kNoStop, cluster_name_on_cloud));
 }
 
 void LambdaProvisioner::TerminateInstances(const std::string& region,

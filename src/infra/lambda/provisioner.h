@@ -57,6 +57,11 @@ std::string UniqueSshKeyName(const std::vector<nlohmann::json>& keys, const std:
 std::optional<std::vector<nlohmann::json>> RulesWithPorts(std::vector<nlohmann::json> rules,
                                                           const std::vector<int>& ports);
 
+// Why `sky stop` is refused on Lambda (SkyPilot's words first).
+inline constexpr const char* kNoStop =
+    "Lambda Cloud does not support stopping VMs: an instance runs, and is billed, until it is "
+    "terminated";
+
 // What a Lambda error means for failover (the Provisioner's Classify).
 std::optional<vm::ProvisionFailure> ClassifyLambdaError(const Error& error);
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "infra/lambda/api_client.h"
+#include "infra/lambda/cloud.h"
 #include "infra/lambda/provisioner.h"
 #include "scripted_server.h"
 #include "temp_dir.h"
@@ -392,6 +393,39 @@ TEST(LambdaProvisioner, RegistersItsKeyOnce) {
   server.Script({Data(json::array({{{"id", "1"}, {"name", prefix}, {"public_key", key}}}))});
   EXPECT_EQ(provisioner.EnsureSshKey(key), prefix);
   EXPECT_EQ(server.seen().size(), 3u);  // a list, no POST
+}
+
+// ------------------------------------------------------------ the cloud
+
+TEST(LambdaCloud, TheHeadGetsTheKeyAndEndpoint) {
+  const LambdaCloud cloud(LambdaSettings{},
+                          FakeEnv({{"LAMBDA_API_KEY", "k-9"},
+                                   {"SKYCORE_LAMBDA_ENDPOINT", "http://127.0.0.1:1/api/v1"}}));
+  const json head = cloud.HeadConfig("us-east-1");
+  EXPECT_EQ(head["api_key"], "k-9");
+  EXPECT_EQ(head["endpoint"], "http://127.0.0.1:1/api/v1");
+  EXPECT_EQ(head["source"], "LAMBDA_API_KEY");
+  EXPECT_EQ(head["ssh_user"], "ubuntu");
+  EXPECT_NE(cloud.ProvisionerFromHeadConfig(head), nullptr);
+  EXPECT_THROW(cloud.ProvisionerFromHeadConfig(json::object()), InvalidCloudCredentials);
+  EXPECT_NE(cloud.WhyNoStop().find("does not support stopping"), std::string::npos);
+  EXPECT_EQ(LambdaEndpoint(FakeEnv({})), kDefaultEndpoint);
+}
+
+TEST(LambdaCloud, ConfigSectionKnowsItsKeys) {
+  testing::TempDir dir("lambda");
+  const fs::path config = dir.path() / "config.yaml";
+  Write(config, "lambda:\n  ssh_user: me\n");
+  EXPECT_EQ(ReadLambdaSettings(config).ssh_user, "me");
+  EXPECT_EQ(ReadLambdaSettings(dir.path() / "absent.yaml").ssh_user, "ubuntu");
+  Write(config, "lambda:\n  ssh_usr: me\n");
+  try {
+    ReadLambdaSettings(config);
+    FAIL() << "an unknown key was accepted";
+  } catch (const InvalidSkyPilotConfigError& e) {
+    EXPECT_NE(e.message().find("lambda.ssh_usr"), std::string::npos) << e.message();
+    EXPECT_EQ(e.suggestions(), std::vector<std::string>{"ssh_user"});
+  }
 }
 
 }  // namespace

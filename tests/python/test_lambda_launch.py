@@ -151,6 +151,21 @@ def test_stop_is_refused_and_ports_are_firewall_rules(
     assert "autostop needs --down" in relaunch.stdout + relaunch.stderr
 
 
+def test_an_unhealthy_instance_reads_init(
+    sky_bin: str, env: dict, lambda_cloud: LambdaCloud
+) -> None:
+    """As SkyPilot maps Lambda's `unhealthy`: there, but not UP."""
+    check_lambda(sky_bin, env)
+    result = launch(sky_bin, env, "uh", "--infra", "lambda", "--", "true")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lambda_cloud.kill_node(instances(lambda_cloud)[0]["id"], unhealthy=True)
+    status = sky(sky_bin, env, "status", "-r")
+    assert re.search(r"\buh\b.*INIT", status.stdout), status.stdout
+    down = sky(sky_bin, env, "down", "-y", "uh")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert lambda_cloud.resources()["instances"] == []
+
+
 # ---------------------------------------------------------------- failover
 
 

@@ -153,6 +153,10 @@ class ClusterBackend {
   // Whether the agent can stop or tear down the cluster by itself when idle
   // (`autostop`); where it cannot, asking for it is a NotSupportedError.
   virtual bool SupportsAutostop() const { return false; }
+  // Whether the nodes can be stopped and kept (a cloud that can only
+  // terminate, like Lambda, cannot): where they cannot, `sky stop` and an
+  // autostop without --down are refused.
+  virtual bool SupportsStop() const { return true; }
 
   // A launch of `handle` died before the cluster was ever UP; a new launch of
   // the same name is about to plan. By default what the dead launch made is

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <numeric>
 #include <set>
 #include <unordered_map>
 
@@ -166,6 +167,15 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r,
       if (table_default_shape) return vcpus >= kDefaultCpus && memory >= kDefaultMemoryGib;
       return QuantityFits(r.cpus(), vcpus, vcpus) && QuantityFits(r.memory(), memory, vcpus);
     };
+    // An infra that sells accelerator machines only places a task asking for
+    // none on the cheapest one that fits, as SkyPilot does (Lambda).
+    std::vector<uint32_t> every_row;
+    if (!r.accelerators() && instance_rows == nullptr &&
+        DescribeInfra(infra).accelerator_machines_only) {
+      every_row.resize(table.size());
+      std::iota(every_row.begin(), every_row.end(), uint32_t{0});
+      instance_rows = &every_row;
+    }
     if (instance_rows != nullptr) {
       if (keep_per_region > 0) region_heaps.assign(table.dict.size(), {});
       for (uint32_t row : *instance_rows) {

@@ -57,6 +57,9 @@ struct InfraDescriptor {
   // SSH-pool reservations by index): a fractional ask there is a mistake the
   // optimizer names, not a partial-GPU size to look for.
   bool whole_devices_only = false;
+  // Sells machines with accelerators only (Lambda): a task that asks for no
+  // accelerator gets the cheapest machine that fits, as SkyPilot gives it.
+  bool accelerator_machines_only = false;
 
   // The instance family of a type, which quotas count by ("m5" of
   // "m5.large"); empty: everything before the first '.'.

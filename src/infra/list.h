@@ -20,7 +20,7 @@
   LAUNCHABLE(Aws)                                    \
   LAUNCHABLE(Gcp)                                    \
   LAUNCHABLE(Azure)                                  \
-  CATALOG_ONLY(Lambda)                               \
+  LAUNCHABLE(Lambda)                                 \
   LAUNCHABLE(Runpod)
 // clang-format on
 

@@ -249,9 +249,16 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
   json handle;
   json launched;
   if (options.idle_minutes_to_autostop && existing) {
-    if (auto existing_backend = ops.Backend(*existing); !existing_backend->SupportsAutostop()) {
+    const auto existing_backend = ops.Backend(*existing);
+    if (!existing_backend->SupportsAutostop()) {
       throw NotSupportedError(fmt::format(
           "autostop is supported on the local infra and the clouds only; cluster '{}' runs {}",
+          name, existing_backend->Where(existing->handle)));
+    }
+    if (!options.down && !existing_backend->SupportsStop()) {
+      throw NotSupportedError(fmt::format(
+          "cluster '{}' runs {}, where nodes cannot be stopped: autostop needs --down there (tear "
+          "the cluster down when idle)",
           name, existing_backend->Where(existing->handle)));
     }
   }
@@ -321,6 +328,12 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
             fmt::format("autostop is supported on the local infra and the clouds only; cluster "
                         "'{}' would run {}",
                         name, candidate->Where(handle)));
+      }
+      if (options.idle_minutes_to_autostop && !options.down && !candidate->SupportsStop()) {
+        throw NotSupportedError(fmt::format(
+            "cluster '{}' would run {}, where nodes cannot be stopped: autostop needs --down "
+            "there (tear the cluster down when idle)",
+            name, candidate->Where(handle)));
       }
       // What an interrupted launch left (an agent it started) may be reused.
       if (existing && existing->handle.is_object()) {

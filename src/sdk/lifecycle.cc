@@ -302,10 +302,17 @@ void Sky::Autostop(const std::string& name, int idle_minutes, bool down,
   ClusterRecord record = RequireCluster(state(), name);
   RequireUp(record, "set autostop");
   ClusterOps ops(*this, *impl_);
-  if (auto backend = ops.Backend(record); !backend->SupportsAutostop()) {
+  const auto backend = ops.Backend(record);
+  if (!backend->SupportsAutostop()) {
     throw NotSupportedError(fmt::format(
         "autostop is supported on the local infra and the clouds only; cluster '{}' runs {}", name,
         backend->Where(record.handle)));
+  }
+  if (idle_minutes >= 0 && !down && !backend->SupportsStop()) {
+    throw NotSupportedError(fmt::format(
+        "cluster '{}' runs {}, where nodes cannot be stopped: autostop needs --down there (tear "
+        "the cluster down when idle)",
+        name, backend->Where(record.handle)));
   }
   ops.Client(record).set_autostop(idle_minutes, down, wait_for);
   state().SetClusterAutostop(name, idle_minutes, down);

@@ -8,6 +8,7 @@ const InfraDescriptor& LambdaDescriptor() {
     d.name = "lambda";
     d.display_name = "Lambda";
     d.has_zones = false;
+    d.accelerator_machines_only = true;
     return d;
   }();
   return kLambda;

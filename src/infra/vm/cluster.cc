@@ -268,6 +268,11 @@ class VmBackend : public ClusterBackend {
 
   void Stop(const json& handle) override {
     const std::string name = handle.value("cluster_name", "");
+    if (const std::string why = cloud_->WhyNoStop(); !why.empty()) {
+      throw NotSupportedError(fmt::format(
+          "Stopping cluster '{}'... skipped.\n  {}; `sky down {}` terminates the cluster", name,
+          why, name));
+    }
     if (handle.value("use_spot", false)) {
       // SkyPilot's words: a stopped spot instance may never come back.
       throw NotSupportedError(fmt::format(
@@ -366,6 +371,7 @@ class VmBackend : public ClusterBackend {
   }
 
   bool SupportsAutostop() const override { return true; }
+  bool SupportsStop() const override { return cloud_->WhyNoStop().empty(); }
 
   json LaunchedResources(const json& handle, const Candidate& chosen,
                          const Task& task) const override {

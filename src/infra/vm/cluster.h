@@ -32,6 +32,10 @@ class VmCloud {
   // InvalidCloudCredentials saying which source was tried and why it failed.
   virtual std::unique_ptr<Provisioner> ProvisionerFor(const std::string& region) const = 0;
 
+  // Why this cloud cannot stop instances (it only terminates them), in
+  // words for `sky stop`; empty where it can.
+  virtual std::string WhyNoStop() const { return {}; }
+
   // The user instances are logged into over ssh (the image's user unless the
   // config names another).
   virtual std::string SshUser() const = 0;

@@ -1,0 +1,229 @@
+#include "infra/lambda/api_client.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "common/strings.h"
+
+namespace skycore::lambda {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+bool Retryable(long status) { return status == 429 || status >= 500; }
+
+milliseconds Backoff(const LambdaClientOptions& options, int attempt) {
+  thread_local std::mt19937 random{std::random_device{}()};
+  const long cap = std::min(options.max_backoff_ms, options.initial_backoff_ms << (attempt - 1));
+  return milliseconds(std::uniform_int_distribution<long>(cap / 2, cap)(random));
+}
+
+// Retry-After in seconds (Lambda sends none today; a proxy might).
+std::optional<milliseconds> RetryAfter(const std::string& value) {
+  long long seconds = 0;
+  if (!value.empty() && strings::ParseInt(strings::Trim(value), seconds) && seconds >= 0) {
+    return milliseconds(seconds * 1000);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> ReadText(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+ApiKey KeyFromFile(const std::string& path, const std::string& source) {
+  const auto text = ReadText(path);
+  if (!text) {
+    throw InvalidCloudCredentials(
+        fmt::format("cannot read the Lambda Cloud keys file {} ({})", path, source));
+  }
+  const auto key = ParseLambdaKeys(*text);
+  if (!key) {
+    throw InvalidCloudCredentials(fmt::format(
+        "the Lambda Cloud keys file {} ({}) has no `api_key = KEY` line", path, source));
+  }
+  return {*key, source};
+}
+
+}  // namespace
+
+std::optional<std::string> ParseLambdaKeys(const std::string& text) {
+  for (const auto& line : strings::Split(text, '\n')) {
+    const size_t equals = line.find('=');
+    if (equals == std::string::npos) continue;
+    if (strings::Trim(std::string_view(line).substr(0, equals)) != "api_key") continue;
+    const std::string value(strings::Trim(std::string_view(line).substr(equals + 1)));
+    if (!value.empty()) return value;
+  }
+  return std::nullopt;
+}
+
+ApiKey ResolveApiKey(const EnvLookup& env) {
+  auto get = [&](const std::string& name) -> std::string {
+    return env ? env(name).value_or("") : std::string();
+  };
+  if (const std::string key(strings::Trim(get("LAMBDA_API_KEY"))); !key.empty()) {
+    return {key, "LAMBDA_API_KEY"};
+  }
+  if (const std::string file = get("SKYCORE_LAMBDA_KEYS_FILE"); !file.empty()) {
+    return KeyFromFile(file, "SKYCORE_LAMBDA_KEYS_FILE=" + file);
+  }
+  const std::string home = get("HOME");
+  const std::string file = home.empty() ? "" : home + "/.lambda_cloud/lambda_keys";
+  if (!file.empty() && std::filesystem::exists(file)) return KeyFromFile(file, file);
+  throw InvalidCloudCredentials(fmt::format(
+      "no Lambda Cloud API key: LAMBDA_API_KEY and SKYCORE_LAMBDA_KEYS_FILE are unset and {} does "
+      "not exist; create a key at https://cloud.lambdalabs.com/api-keys and write `api_key = "
+      "KEY` to ~/.lambda_cloud/lambda_keys",
+      file.empty() ? "~/.lambda_cloud/lambda_keys (HOME is unset)" : file));
+}
+
+LambdaErrorDetail ParseLambdaError(const std::string& body) {
+  LambdaErrorDetail detail;
+  const auto parsed = json::parse(body, nullptr, false);
+  if (!parsed.is_object() || !parsed.contains("error") || !parsed["error"].is_object()) {
+    detail.message = body.substr(0, 300);
+    return detail;
+  }
+  const json& error = parsed["error"];
+  detail.code = error.value("code", "");
+  detail.message = error.value("message", "");
+  detail.suggestion = error.value("suggestion", "");
+  return detail;
+}
+
+json LaunchBody(const std::string& region, const std::string& instance_type,
+                const std::string& ssh_key_name, int quantity, const std::string& name) {
+  return {{"region_name", region},
+          {"instance_type_name", instance_type},
+          {"ssh_key_names", json::array({ssh_key_name})},
+          {"quantity", quantity},
+          {"name", name}};
+}
+
+LambdaClient::LambdaClient(std::string endpoint, ApiKey key, LambdaClientOptions options)
+    : endpoint_(std::move(endpoint)), key_(std::move(key)), options_(options) {
+  while (!endpoint_.empty() && endpoint_.back() == '/') endpoint_.pop_back();
+}
+
+json LambdaClient::Call(const std::string& method, const std::string& path, const json& body,
+                        bool retry_server_errors) const {
+  for (int attempt = 1;; ++attempt) {
+    http::HttpExchange exchange;
+    exchange.method = method;
+    exchange.url = endpoint_ + path;
+    exchange.body = body.is_null() ? "" : body.dump();
+    exchange.headers = {"Authorization: Bearer " + key_.key, "Accept: application/json"};
+    if (!exchange.body.empty()) exchange.headers.emplace_back("Content-Type: application/json");
+    exchange.connect_timeout_ms = options_.connect_timeout_ms;
+    exchange.total_timeout_ms = options_.request_timeout_ms;
+    exchange.user_agent = "skycore/lambda";
+    const http::HttpAnswer answer = connections_.Perform(exchange);
+    const bool more = attempt < options_.max_attempts;
+    if (!answer.transport_ok) {
+      if (more && retry_server_errors) {
+        std::this_thread::sleep_for(Backoff(options_, attempt));
+        continue;
+      }
+      LambdaErrorDetail detail;
+      detail.method = method;
+      detail.path = path;
+      detail.message = answer.transport_error;
+      detail.attempts = attempt;
+      throw LambdaApiError(fmt::format("Lambda Cloud at {} did not answer {} {}: {}", endpoint_,
+                                       method, path, answer.transport_error),
+                           detail);
+    }
+    if (answer.status == 200) {
+      const auto parsed = json::parse(answer.body, nullptr, false);
+      if (parsed.is_object() && parsed.contains("data")) return parsed["data"];
+      LambdaErrorDetail detail{method, path, "", "answer without data", "", 200, attempt};
+      throw LambdaApiError(fmt::format("Lambda Cloud {} {} answered without `data`: {}", method,
+                                       path, answer.body.substr(0, 300)),
+                           detail);
+    }
+    // A refused request made nothing: a throttled launch is asked again too.
+    if (Retryable(answer.status) && more && (retry_server_errors || answer.status == 429)) {
+      const auto wait = RetryAfter(answer.Header("retry-after"));
+      std::this_thread::sleep_for(wait ? std::min(*wait, milliseconds(options_.max_backoff_ms))
+                                       : Backoff(options_, attempt));
+      continue;
+    }
+    LambdaErrorDetail detail = ParseLambdaError(answer.body);
+    detail.method = method;
+    detail.path = path;
+    detail.http_status = answer.status;
+    detail.attempts = attempt;
+    const std::string what =
+        fmt::format("{}{}{}", detail.code.empty() ? "" : detail.code + ": ", detail.message,
+                    detail.suggestion.empty() ? "" : " (" + detail.suggestion + ")");
+    if (answer.status == 401 || answer.status == 403 || detail.code == "global/invalid-api-key" ||
+        detail.code == "global/account-inactive") {
+      throw LambdaCredentialsRefused(
+          fmt::format("Lambda Cloud refused {} {} with the API key from {}: HTTP {} {}", method,
+                      path, key_.source, answer.status, what),
+          detail);
+    }
+    throw LambdaApiError(
+        fmt::format("Lambda Cloud {} {} failed (HTTP {}{}): {}", method, path, answer.status,
+                    attempt > 1 ? fmt::format(", {} attempts", attempt) : "", what),
+        detail);
+  }
+}
+
+json LambdaClient::InstanceTypes() const { return Call("GET", "/instance-types"); }
+
+std::vector<json> LambdaClient::ListInstances() const {
+  const json data = Call("GET", "/instances");
+  return data.is_array() ? data.get<std::vector<json>>() : std::vector<json>{};
+}
+
+std::vector<json> LambdaClient::SshKeys() const {
+  const json data = Call("GET", "/ssh-keys");
+  return data.is_array() ? data.get<std::vector<json>>() : std::vector<json>{};
+}
+
+void LambdaClient::AddSshKey(const std::string& name, const std::string& public_key) const {
+  Call("POST", "/ssh-keys", {{"name", name}, {"public_key", public_key}});
+}
+
+std::vector<std::string> LambdaClient::Launch(const std::string& region,
+                                              const std::string& instance_type,
+                                              const std::string& ssh_key_name, int quantity,
+                                              const std::string& name) const {
+  const json data = Call("POST", "/instance-operations/launch",
+                         LaunchBody(region, instance_type, ssh_key_name, quantity, name), false);
+  std::vector<std::string> ids;
+  if (data.is_object()) {
+    for (const auto& id : data.value("instance_ids", json::array())) {
+      if (id.is_string()) ids.push_back(id.get<std::string>());
+    }
+  }
+  return ids;
+}
+
+void LambdaClient::Terminate(const std::vector<std::string>& instance_ids) const {
+  Call("POST", "/instance-operations/terminate", {{"instance_ids", instance_ids}});
+}
+
+std::vector<json> LambdaClient::FirewallRules() const {
+  const json data = Call("GET", "/firewall-rules");
+  return data.is_array() ? data.get<std::vector<json>>() : std::vector<json>{};
+}
+
+void LambdaClient::SetFirewallRules(const std::vector<json>& rules) const {
+  Call("PUT", "/firewall-rules", {{"data", rules}});
+}
+
+}  // namespace skycore::lambda

@@ -1,0 +1,146 @@
+#include "infra/lambda/cloud.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "common/files.h"
+#include "infra/vm/settings.h"
+
+namespace skycore::infra {
+const InfraDescriptor& LambdaDescriptor();
+}
+
+namespace skycore::lambda {
+namespace fs = std::filesystem;
+namespace {
+
+using nlohmann::json;
+
+constexpr int kCheckCacheVersion = 1;
+
+int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+fs::path CheckCachePath(const fs::path& state_dir) { return state_dir / "lambda" / "check.json"; }
+
+// `sky check` answers quickly even when Lambda does not.
+LambdaClientOptions CheckClientOptions() {
+  LambdaClientOptions options;
+  options.connect_timeout_ms = 3000;
+  options.request_timeout_ms = 8000;
+  options.max_attempts = 2;
+  return options;
+}
+
+}  // namespace
+
+const std::vector<std::string>& LambdaConfigKeys() {
+  static const std::vector<std::string> keys = {"ssh_user"};
+  return keys;
+}
+
+LambdaSettings ReadLambdaSettings(const fs::path& path) {
+  LambdaSettings settings;
+  vm::ReadCloudSection(path, "lambda", LambdaConfigKeys(), {{"ssh_user", &settings.ssh_user}});
+  return settings;
+}
+
+std::string LambdaEndpoint(const EnvLookup& env) {
+  const std::string endpoint = env ? env("SKYCORE_LAMBDA_ENDPOINT").value_or("") : "";
+  return endpoint.empty() ? kDefaultEndpoint : endpoint;
+}
+
+LambdaCloud::LambdaCloud(LambdaSettings settings, EnvLookup env)
+    : settings_(std::move(settings)), env_(std::move(env)) {}
+
+const infra::InfraDescriptor& LambdaCloud::descriptor() const { return infra::LambdaDescriptor(); }
+
+std::unique_ptr<vm::Provisioner> LambdaCloud::ProvisionerFor(const std::string&) const {
+  LambdaProvisionerOptions options;
+  options.ssh_user = settings_.ssh_user;
+  return std::make_unique<LambdaProvisioner>(
+      std::make_shared<LambdaClient>(LambdaEndpoint(env_), ResolveApiKey(env_)), options);
+}
+
+std::string LambdaCloud::WhyNoStop() const { return std::string(kNoStop); }
+
+json LambdaCloud::HeadConfig(const std::string&) const {
+  const ApiKey key = ResolveApiKey(env_);
+  return {{"version", 1},
+          {"endpoint", LambdaEndpoint(env_)},
+          {"api_key", key.key},
+          {"source", key.source},
+          {"ssh_user", settings_.ssh_user}};
+}
+
+std::unique_ptr<vm::Provisioner> LambdaCloud::ProvisionerFromHeadConfig(
+    const json& head_config) const {
+  auto text = [&](const char* key) {
+    if (!head_config.is_object() || !head_config.contains(key) || !head_config[key].is_string()) {
+      return std::string();
+    }
+    return head_config[key].get<std::string>();
+  };
+  if (text("api_key").empty()) {
+    throw InvalidCloudCredentials(
+        "the cluster's head config has no Lambda Cloud API key; `sky down` the cluster from a "
+        "machine with one");
+  }
+  LambdaProvisionerOptions options;
+  if (auto user = text("ssh_user"); !user.empty()) options.ssh_user = user;
+  const std::string endpoint = text("endpoint").empty() ? kDefaultEndpoint : text("endpoint");
+  return std::make_unique<LambdaProvisioner>(
+      std::make_shared<LambdaClient>(
+          endpoint,
+          ApiKey{text("api_key"), fmt::format("the cluster's head config ({})", text("source"))}),
+      options);
+}
+
+bool LambdaEnabled(const fs::path& state_dir) {
+  if (state_dir.empty()) return false;
+  const auto cached = files::ReadJsonFile(CheckCachePath(state_dir));
+  return cached && cached->is_object() && cached->value("version", 0) == kCheckCacheVersion &&
+         cached->value("enabled", false);
+}
+
+InfraCheck CheckLambda(const SkyOptions& options, const EnvLookup& env) {
+  InfraCheck check{"lambda", false, ""};
+  json cache = {{"version", kCheckCacheVersion}, {"checked_at", UnixNow()}};
+  try {
+    if (!options.state_dir.empty()) ReadLambdaSettings(options.state_dir / "config.yaml");
+    const ApiKey key = ResolveApiKey(env);
+    const LambdaClient client(LambdaEndpoint(env), key, CheckClientOptions());
+    const json types = client.InstanceTypes();
+    size_t with_capacity = 0;
+    if (types.is_object()) {
+      for (auto it = types.begin(); it != types.end(); ++it) {
+        if (it->is_object() &&
+            !it->value("regions_with_capacity_available", json::array()).empty()) {
+          ++with_capacity;
+        }
+      }
+    }
+    check.enabled = true;
+    check.reason = fmt::format("API key from {}; {} instance types, {} with capacity now",
+                               key.source, types.is_object() ? types.size() : 0, with_capacity);
+    cache["source"] = key.source;
+  } catch (const Error& e) {
+    check.reason = e.what();  // with the file, line and close matches of a config error
+  }
+  cache["enabled"] = check.enabled;
+  cache["reason"] = check.reason;
+  if (!options.state_dir.empty()) {
+    try {
+      files::WriteAtomically(CheckCachePath(options.state_dir), cache.dump(2));
+    } catch (const Error& e) {
+      check.reason += fmt::format(" (the result could not be cached: {})", e.message());
+    }
+  }
+  return check;
+}
+
+}  // namespace skycore::lambda

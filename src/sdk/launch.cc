@@ -196,6 +196,7 @@ int ExitCodeOf(const JobRecord& record) {
 JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& out,
                       const CancelToken& cancel) {
   const Task& task = SingleTask(dag, "launch");
+  task.RequireSecretValues();
   const std::string name =
       options.cluster_name.empty() ? GenerateClusterName() : options.cluster_name;
   ValidateClusterName(name);
@@ -433,6 +434,7 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
 JobResult Sky::Exec(const Dag& dag, const ExecOptions& options, OutputSink& out,
                     const CancelToken& cancel) {
   const Task& task = SingleTask(dag, "exec");
+  task.RequireSecretValues();
   ClusterOps ops(*this, *impl_);
   JobResult result;
   ClusterRecord record = RequireCluster(state(), options.cluster_name);

@@ -87,26 +87,25 @@ void ApplyInterpolation(Task& task) {
   if (!task.volumes().is_null()) task.set_volumes(InterpolateJson(task.volumes(), envs));
 }
 
-// Applies overrides, then fails on any env or secret still without a value.
+// Applies overrides, then fails on any env still without a value. A secret
+// without one stays unresolved: SkyPilot takes it at load and asks for it
+// only at launch.
 void Finish(Reader& reader, Task& task, const std::vector<yamlio::UnsetVar>& unset,
             const LoadOptions& options, const YAML::Node& document) {
   task.update_envs(options.env_overrides);
   task.update_secrets(options.secret_overrides);
   for (const auto& var : unset) {
-    const EnvVars& overrides =
-        var.section == "envs" ? options.env_overrides : options.secret_overrides;
-    bool given = std::any_of(overrides.begin(), overrides.end(),
+    bool given = std::any_of(options.env_overrides.begin(), options.env_overrides.end(),
                              [&](const auto& kv) { return kv.first == var.name; });
     if (given) continue;
-    const bool is_env = var.section == "envs";
     auto scope = reader.Enter(var.section);
     auto name_scope = reader.Enter(var.name);
-    reader.Fail(var.node,
-                fmt::format("{} '{}' has no value (null in the YAML means it must be given at "
-                            "launch). Set it in the YAML or pass {} {}=<value>.",
-                            is_env ? "environment variable" : "secret", var.name,
-                            is_env ? "--env" : "--secret", var.name),
-                {fmt::format("{} {}=<value>", is_env ? "--env" : "--secret", var.name)});
+    reader.Fail(
+        var.node,
+        fmt::format("environment variable '{}' has no value (null in the YAML means it "
+                    "must be given at launch). Set it in the YAML or pass --env {}=<value>.",
+                    var.name, var.name),
+        {fmt::format("--env {}=<value>", var.name)});
   }
   yamlio::CheckDockerLogin(reader, task, document);
   ApplyInterpolation(task);
@@ -448,10 +447,12 @@ nlohmann::ordered_json TaskToConfig(const Task& task, const DumpOptions& options
     for (const auto& [k, v] : task.envs()) envs[k] = v;
     out["envs"] = envs;
   }
-  if (!task.secrets().empty()) {
+  if (!task.secrets().empty() || !task.unresolved_secrets().empty()) {
     nlohmann::ordered_json secrets = nlohmann::ordered_json::object();
     for (const auto& [k, v] : task.secrets())
       secrets[k] = options.redact_secrets ? "<redacted>" : v;
+    // Null, as SkyPilot writes a reference: the dump loads back, still unresolved.
+    for (const auto& k : task.unresolved_secrets()) secrets[k] = nullptr;
     out["secrets"] = secrets;
   }
   if (!task.file_mounts().empty()) {

@@ -163,6 +163,13 @@ JobSpec MakeJobSpec(const Task& task, bool with_setup) {
 }
 
 const Task& SingleTask(const Dag& dag, const char* command) {
+  if (dag.size() == 0) {
+    // A pipeline header followed only by empty documents loads so, as in SkyPilot.
+    throw InvalidTaskError(fmt::format(
+        "`sky {}` has no task to run: every task document of the YAML is empty; give one at "
+        "least `run:` (or `setup:`)",
+        command));
+  }
   if (dag.size() != 1) {
     throw NotSupportedError(fmt::format(
         "`sky {}` runs one task, and this DAG has {}; a pipeline of tasks runs as a managed job "

@@ -9,6 +9,7 @@
 
 #include "common/strings.h"
 #include "skycore/skycore.h"
+#include "temp_dir.h"
 
 namespace skycore {
 namespace {
@@ -131,7 +132,8 @@ TEST(YamlCorpusTest, EveryInvalidFileFailsWithPathLineAndSuggestion) {
     LoadOptions options;
     options.filename = path.filename().string();
     try {
-      LoadDagYaml(file.text, options);
+      // The file loader, as `sky launch <file>`: it alone refuses an empty file.
+      LoadDagYamlFile(path.string(), options);
       ADD_FAILURE() << "loaded but should fail";
       continue;
     } catch (const InvalidTaskError& e) {
@@ -209,6 +211,25 @@ TEST(YamlSecretsTest, NullSecretLoadsUnresolvedUntilGiven) {
   EXPECT_TRUE(resolved.unresolved_secrets().empty());
   EXPECT_EQ(resolved.secrets().back(),
             (std::pair<std::string, std::string>{"HF_TOKEN", "from-flag"}));
+}
+
+// SkyPilot's file loader refuses a file with no task; its string loaders take
+// one as an empty task (the SDK sends an empty task's dump, `{}`).
+TEST(YamlDagTest, EmptyFileIsRefusedButEmptyTextIsAnEmptyTask) {
+  EXPECT_EQ(LoadDagYaml("").size(), 1u);
+  EXPECT_EQ(LoadDagYaml("{}\n").size(), 1u);
+  skycore::testing::TempDir dir("empty_task");
+  const fs::path path = dir.path() / "task.yaml";
+  for (const std::string text : {"", "# nothing\n", "null\n", "{}\n", "---\n---\n"}) {
+    std::ofstream(path, std::ios::trunc) << text;
+    try {
+      LoadDagYamlFile(path.string());
+      ADD_FAILURE() << "loaded an empty file: '" << text << "'";
+    } catch (const InvalidTaskError& e) {
+      EXPECT_NE(std::string(e.what()).find("run:"), std::string::npos) << e.what();
+      EXPECT_GE(e.location().line, 1) << e.what();
+    }
+  }
 }
 
 }  // namespace

@@ -6,7 +6,8 @@
 // yet (service, config, storage mounts) are held as validated JSON values.
 //
 // Secrets are kept apart from envs and are redacted in every printed form
-// (ToString(), DumpTaskYaml() by default).
+// (ToString(), DumpTaskYaml() by default); a secret still without a value is
+// printed as such (null in a dump, as SkyPilot writes it).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -67,7 +68,19 @@ class Task {
   // valid shell identifiers.
   void update_envs(const EnvVars& envs);
   const EnvVars& secrets() const noexcept { return secrets_; }
+  // Also resolves any of these names that were declared without a value.
   void update_secrets(const EnvVars& secrets);
+  // Secrets declared without a value (`NAME: null` in the YAML), in order.
+  // SkyPilot takes them as references filled in at launch, so a task loads
+  // with them but cannot launch until update_secrets() gives each a value.
+  const std::vector<std::string>& unresolved_secrets() const noexcept {
+    return unresolved_secrets_;
+  }
+  // A no-op for a name that already has a value.
+  void add_unresolved_secret(const std::string& name);
+  // Throws InvalidTaskError naming each unresolved secret and how to give it;
+  // launch and exec call it before planning anything.
+  void RequireSecretValues() const;
   // envs then secrets, as the job sees them (secrets win on a clash).
   EnvVars envs_and_secrets() const;
 
@@ -103,6 +116,7 @@ class Task {
   ResourcesSet resources_;
   EnvVars envs_;
   EnvVars secrets_;
+  std::vector<std::string> unresolved_secrets_;
   std::optional<Workdir> workdir_;
   std::vector<FileMount> file_mounts_;
   nlohmann::json volumes_ = nullptr;

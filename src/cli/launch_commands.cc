@@ -200,6 +200,8 @@ int Launch(LaunchFlags flags, const Invocation& invocation) {
                                invocation.command_words.end());
   Dag dag = LoadEntrypoint(flags.task);
   if (flags.dryrun) {
+    // As SkyPilot's dry run: a secret still without a value fails it too.
+    for (const auto& task : dag.tasks()) task->RequireSecretValues();
     PrintPlan(dag, YamlEntrypoint(flags.task).value_or(""));
     PrintOptimizerTable(dag);
     fmt::print("Dry run finished: the task is valid; nothing was launched.\n");

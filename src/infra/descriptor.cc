@@ -14,8 +14,10 @@ SKYCORE_INFRAS(SKYCORE_DECLARE_DESCRIPTOR)
 
 namespace {
 
-// Clouds SkyPilot knows that have no folder here yet: a task may name them
-// (it loads, and the optimizer finds no offering there).
+// Clouds SkyPilot 0.14.1 registers (sky/clouds/) that have no folder here
+// yet: a task may name them (it loads, and the optimizer finds no offering
+// there). Only the names its registry knows: a name it does not (CoreWeave is
+// a storage store, not a cloud) fails to load there, and so here.
 struct OtherCloud {
   const char* name;
   const char* display_name;
@@ -35,7 +37,9 @@ constexpr OtherCloud kOtherClouds[] = {
     {"seeweb", "Seeweb"},
     {"shadeform", "Shadeform"},
     {"primeintellect", "PrimeIntellect"},
-    {"coreweave", "CoreWeave"},
+    {"yotta", "Yotta"},
+    {"mithril", "Mithril"},
+    {"verda", "Verda"},
 };
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "skycore/error.h"
 
 namespace skycore {
@@ -56,7 +58,44 @@ void Task::set_num_nodes(int num_nodes) {
 
 void Task::update_envs(const EnvVars& envs) { Merge(envs_, envs, "envs"); }
 
-void Task::update_secrets(const EnvVars& secrets) { Merge(secrets_, secrets, "secrets"); }
+void Task::update_secrets(const EnvVars& secrets) {
+  Merge(secrets_, secrets, "secrets");
+  std::erase_if(unresolved_secrets_, [&](const std::string& name) {
+    return std::any_of(secrets.begin(), secrets.end(),
+                       [&](const auto& kv) { return kv.first == name; });
+  });
+}
+
+void Task::add_unresolved_secret(const std::string& name) {
+  if (!IsValidEnvName(name)) {
+    Invalid(fmt::format("secrets.{}", name),
+            fmt::format("'{}' is not a valid variable name: use letters, digits and '_', not "
+                        "starting with a digit.",
+                        name));
+  }
+  const bool known = std::any_of(secrets_.begin(), secrets_.end(),
+                                 [&](const auto& kv) { return kv.first == name; }) ||
+                     std::find(unresolved_secrets_.begin(), unresolved_secrets_.end(), name) !=
+                         unresolved_secrets_.end();
+  if (!known) unresolved_secrets_.push_back(name);
+}
+
+void Task::RequireSecretValues() const {
+  const auto& names = unresolved_secrets_;
+  if (names.empty()) return;
+  ErrorLocation location;
+  location.field_path = fmt::format("secrets.{}", names.front());
+  std::vector<std::string> flags;
+  for (const auto& name : names) flags.push_back(fmt::format("--secret {}=<value>", name));
+  const bool one = names.size() == 1;
+  throw InvalidTaskError(
+      fmt::format("{} '{}' {} no value: the task declares {} without one (null in the YAML), to "
+                  "be given at launch. Pass {} (or --secret NAME alone to take the value from "
+                  "your environment), or call update_secrets() in Python.",
+                  one ? "secret" : "secrets", fmt::join(names, "', '"), one ? "has" : "have",
+                  one ? "it" : "them", fmt::join(flags, " ")),
+      std::move(location));
+}
 
 EnvVars Task::envs_and_secrets() const {
   EnvVars all = envs_;
@@ -87,6 +126,10 @@ std::string Task::ToString() const {
   if (!secrets_.empty()) {
     out += "\n  secrets:";
     for (const auto& [k, v] : secrets_) out += fmt::format("\n    {}=<redacted>", k);
+  }
+  if (!unresolved_secrets_.empty()) {
+    out += "\n  secrets without a value (give them at launch):";
+    for (const auto& k : unresolved_secrets_) out += fmt::format("\n    {}", k);
   }
   if (workdir_) out += "\n  workdir: " + (workdir_->is_git() ? workdir_->git_url : workdir_->path);
   if (setup_) out += "\n  setup: " + *setup_;

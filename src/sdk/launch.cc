@@ -163,6 +163,13 @@ JobSpec MakeJobSpec(const Task& task, bool with_setup) {
 }
 
 const Task& SingleTask(const Dag& dag, const char* command) {
+  if (dag.size() == 0) {
+    // A pipeline header followed only by empty documents loads so, as in SkyPilot.
+    throw InvalidTaskError(fmt::format(
+        "`sky {}` has no task to run: every task document of the YAML is empty; give one at "
+        "least `run:` (or `setup:`)",
+        command));
+  }
   if (dag.size() != 1) {
     throw NotSupportedError(fmt::format(
         "`sky {}` runs one task, and this DAG has {}; a pipeline of tasks runs as a managed job "
@@ -196,6 +203,7 @@ int ExitCodeOf(const JobRecord& record) {
 JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& out,
                       const CancelToken& cancel) {
   const Task& task = SingleTask(dag, "launch");
+  task.RequireSecretValues();
   const std::string name =
       options.cluster_name.empty() ? GenerateClusterName() : options.cluster_name;
   ValidateClusterName(name);
@@ -446,6 +454,7 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
 JobResult Sky::Exec(const Dag& dag, const ExecOptions& options, OutputSink& out,
                     const CancelToken& cancel) {
   const Task& task = SingleTask(dag, "exec");
+  task.RequireSecretValues();
   ClusterOps ops(*this, *impl_);
   JobResult result;
   ClusterRecord record = RequireCluster(state(), options.cluster_name);

@@ -87,26 +87,25 @@ void ApplyInterpolation(Task& task) {
   if (!task.volumes().is_null()) task.set_volumes(InterpolateJson(task.volumes(), envs));
 }
 
-// Applies overrides, then fails on any env or secret still without a value.
+// Applies overrides, then fails on any env still without a value. A secret
+// without one stays unresolved: SkyPilot takes it at load and asks for it
+// only at launch.
 void Finish(Reader& reader, Task& task, const std::vector<yamlio::UnsetVar>& unset,
             const LoadOptions& options, const YAML::Node& document) {
   task.update_envs(options.env_overrides);
   task.update_secrets(options.secret_overrides);
   for (const auto& var : unset) {
-    const EnvVars& overrides =
-        var.section == "envs" ? options.env_overrides : options.secret_overrides;
-    bool given = std::any_of(overrides.begin(), overrides.end(),
+    bool given = std::any_of(options.env_overrides.begin(), options.env_overrides.end(),
                              [&](const auto& kv) { return kv.first == var.name; });
     if (given) continue;
-    const bool is_env = var.section == "envs";
     auto scope = reader.Enter(var.section);
     auto name_scope = reader.Enter(var.name);
-    reader.Fail(var.node,
-                fmt::format("{} '{}' has no value (null in the YAML means it must be given at "
-                            "launch). Set it in the YAML or pass {} {}=<value>.",
-                            is_env ? "environment variable" : "secret", var.name,
-                            is_env ? "--env" : "--secret", var.name),
-                {fmt::format("{} {}=<value>", is_env ? "--env" : "--secret", var.name)});
+    reader.Fail(
+        var.node,
+        fmt::format("environment variable '{}' has no value (null in the YAML means it "
+                    "must be given at launch). Set it in the YAML or pass --env {}=<value>.",
+                    var.name, var.name),
+        {fmt::format("--env {}=<value>", var.name)});
   }
   yamlio::CheckDockerLogin(reader, task, document);
   ApplyInterpolation(task);
@@ -239,7 +238,9 @@ std::vector<YAML::Node> ParseDocuments(std::string_view text, const std::string&
       // A null result from non-empty text may be the parser stopping at its
       // first token: only the guarded path below tells that apart.
       const bool blank = copy.find_first_not_of(" \t\r\n") == std::string::npos;
-      if (!node.IsNull() || blank) return {node};
+      // Blank text holds no document, as for PyYAML (not one `null` document).
+      if (blank) return {};
+      if (!node.IsNull()) return {node};
     }
     {
       std::istringstream stream(copy);
@@ -280,10 +281,34 @@ std::string ReadFile(const std::string& path) {
   return buffer.str();
 }
 
-// The first document of a pipeline: its `name`, and optionally `execution: serial`.
+// The first document of a pipeline: its `name`, and optionally `execution:`.
+// SkyPilot takes such a document as the header even when nothing follows it.
 bool IsDagHeader(const YAML::Node& node) {
   if (!node.IsMap() || !node["name"].IsDefined()) return false;
   return node.size() == 1 || (node.size() == 2 && node["execution"].IsDefined());
+}
+
+// SkyPilot's `sky launch <file>` refuses a file whose every document is empty
+// (nothing, `null` or `{}`); its string loaders take one as an empty task.
+void RequireSomeTask(const std::vector<YAML::Node>& documents, const std::string& filename) {
+  const bool empty = std::all_of(documents.begin(), documents.end(), [](const YAML::Node& d) {
+    return d.IsNull() || (d.IsMap() && d.size() == 0);
+  });
+  if (!empty) return;
+  ErrorLocation location;
+  location.file = filename;
+  location.line = 1;
+  location.column = 1;
+  for (const auto& document : documents) {
+    if (document.Mark().is_null()) continue;
+    location.line = document.Mark().line + 1;
+    location.column = document.Mark().column + 1;
+    break;
+  }
+  throw InvalidTaskError(
+      "the file holds no task: it is empty, or its documents are only `null` or `{}`. A task "
+      "needs at least `run:` (or `setup:`), e.g. `run: echo hello`.",
+      std::move(location));
 }
 
 template <class Json>
@@ -333,6 +358,60 @@ void EmitJson(YAML::Emitter& out, const Json& value) {
   } else {
     out << YAML::Null;
   }
+}
+
+// SkyPilot's chain loader: a header document (IsDagHeader) names the Dag;
+// every other document is a task, each after the one before; `null`
+// documents are skipped. A header alone is one task of that name, and no
+// document at all one empty task.
+Dag LoadDagDocuments(std::vector<YAML::Node> documents, const LoadOptions& options) {
+  Dag dag;
+  if (documents.empty()) {
+    dag.add(std::make_shared<Task>());
+    return dag;
+  }
+  size_t first = 0;
+  if (IsDagHeader(documents[0])) {
+    Reader reader(options.filename);
+    const YAML::Node header = documents[0];
+    // SkyPilot writes `name: null` as the header of an unnamed pipeline.
+    if (const YAML::Node name = header["name"]; !name.IsNull()) {
+      auto scope = reader.Enter("name");
+      dag.set_name(reader.String(name));
+    }
+    if (const YAML::Node execution = header["execution"]; execution && !execution.IsNull()) {
+      // A pipeline runs its tasks one after another; `parallel` is for job groups.
+      auto scope = reader.Enter("execution");
+      const std::string mode = reader.String(execution, "serial");
+      if (mode != "serial") {
+        reader.Fail(execution,
+                    fmt::format("a pipeline runs its tasks in order: execution must be 'serial' "
+                                "(or left out), found '{}'.",
+                                mode),
+                    {"serial"});
+      }
+    }
+    if (documents.size() == 1) {
+      // A task of only that name, overrides applied as to any other task.
+      YAML::Node only_name(YAML::NodeType::Map);
+      only_name["name"] = header["name"];
+      dag.add(std::make_shared<Task>(LoadOne(only_name, options)));
+      return dag;
+    }
+    first = 1;
+  }
+  std::shared_ptr<Task> previous;
+  for (size_t i = first; i < documents.size(); ++i) {
+    if (documents[i].IsNull()) continue;
+    auto task = std::make_shared<Task>(LoadOne(documents[i], options));
+    if (previous)
+      dag.add_edge(previous, task);
+    else
+      dag.add(task);
+    previous = task;
+  }
+  if (!dag.name() && dag.size() == 1) dag.set_name(dag.tasks()[0]->name());
+  return dag;
 }
 
 }  // namespace
@@ -385,47 +464,14 @@ nlohmann::ordered_json ResourcesToConfig(const Resources& resources) {
 }
 
 Dag LoadDagYaml(std::string_view yaml_text, const LoadOptions& options) {
-  auto documents = ParseDocuments(yaml_text, options.filename);
-  Dag dag;
-  size_t first = 0;
-  if (documents.size() > 1 && IsDagHeader(documents[0])) {
-    Reader reader(options.filename);
-    // SkyPilot writes `name: null` as the header of an unnamed pipeline.
-    if (const YAML::Node name = documents[0]["name"]; !name.IsNull()) {
-      auto scope = reader.Enter("name");
-      dag.set_name(reader.String(name));
-    }
-    if (const YAML::Node execution = documents[0]["execution"]) {
-      // A pipeline runs its tasks one after another; `parallel` is for job groups.
-      auto scope = reader.Enter("execution");
-      const std::string mode = reader.String(execution, "serial");
-      if (mode != "serial") {
-        reader.Fail(execution,
-                    fmt::format("a pipeline runs its tasks in order: execution must be 'serial' "
-                                "(or left out), found '{}'.",
-                                mode),
-                    {"serial"});
-      }
-    }
-    first = 1;
-  }
-  std::shared_ptr<Task> previous;
-  for (size_t i = first; i < documents.size(); ++i) {
-    auto task = std::make_shared<Task>(LoadOne(documents[i], options));
-    if (previous)
-      dag.add_edge(previous, task);
-    else
-      dag.add(task);
-    previous = task;
-  }
-  if (documents.empty()) dag.add(std::make_shared<Task>());
-  if (!dag.name() && dag.size() == 1) dag.set_name(dag.tasks()[0]->name());
-  return dag;
+  return LoadDagDocuments(ParseDocuments(yaml_text, options.filename), options);
 }
 
 Dag LoadDagYamlFile(const std::string& path, LoadOptions options) {
   if (options.filename.empty()) options.filename = path;
-  return LoadDagYaml(ReadFile(path), options);
+  auto documents = ParseDocuments(ReadFile(path), options.filename);
+  RequireSomeTask(documents, options.filename);
+  return LoadDagDocuments(std::move(documents), options);
 }
 
 nlohmann::ordered_json TaskToConfig(const Task& task, const DumpOptions& options) {
@@ -448,10 +494,12 @@ nlohmann::ordered_json TaskToConfig(const Task& task, const DumpOptions& options
     for (const auto& [k, v] : task.envs()) envs[k] = v;
     out["envs"] = envs;
   }
-  if (!task.secrets().empty()) {
+  if (!task.secrets().empty() || !task.unresolved_secrets().empty()) {
     nlohmann::ordered_json secrets = nlohmann::ordered_json::object();
     for (const auto& [k, v] : task.secrets())
       secrets[k] = options.redact_secrets ? "<redacted>" : v;
+    // Null, as SkyPilot writes a reference: the dump loads back, still unresolved.
+    for (const auto& k : task.unresolved_secrets()) secrets[k] = nullptr;
     out["secrets"] = secrets;
   }
   if (!task.file_mounts().empty()) {

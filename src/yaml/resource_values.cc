@@ -117,10 +117,18 @@ AcceleratorRequest ReadAcceleratorEntry(Reader& r, const YAML::Node& key, const 
   return request;
 }
 
+namespace {
+constexpr std::string_view kPortHelp =
+    "a port (8080), a from-to range ('10000-10010') or a list of them";
+}  // namespace
+
 PortRange ReadPortText(Reader& r, const YAML::Node& node) {
-  constexpr std::string_view kHelp =
-      "a port (8080), a from-to range ('10000-10010') or a list of them";
-  std::string text(strings::Trim(r.ScalarText(node, kHelp)));
+  return ReadPortText(r, node, r.ScalarText(node, kPortHelp));
+}
+
+PortRange ReadPortText(Reader& r, const YAML::Node& node, std::string_view written) {
+  constexpr std::string_view kHelp = kPortHelp;
+  std::string text(strings::Trim(written));
   auto dash = text.find('-');
   long long first, last;
   bool ok;

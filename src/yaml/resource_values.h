@@ -26,6 +26,9 @@ AcceleratorRequest ReadAcceleratorEntry(Reader& reader, const YAML::Node& key,
                                         const YAML::Node& value);
 // `8080`, `'10000-10010'`.
 PortRange ReadPortText(Reader& reader, const YAML::Node& node);
+// One port or range written inside `node` (a part of '8080,9000-9010'); an
+// error points at `node`.
+PortRange ReadPortText(Reader& reader, const YAML::Node& node, std::string_view text);
 // `10`, `'30m'`, `'1h'`, `'2d'`, `'1w'`, in minutes.
 int ReadIdleMinutes(Reader& reader, const YAML::Node& node);
 

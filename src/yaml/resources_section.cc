@@ -268,14 +268,20 @@ const Field<Draft> kResourcesFields[] = {
      [](Reader& r, const YAML::Node& n, Draft& d) {
        d.spec.ports.clear();
        if (n.IsNull()) return;
-       // A string may list several, comma-separated: '8080,8081'.
+       // A string may list several, comma-separated: '8080,8081'. As in
+       // SkyPilot, parts are trimmed and empty ones ('8080,' or '') skipped.
        auto read = [&](const YAML::Node& item) {
          if (!item.IsScalar() || item.Scalar().find(',') == std::string::npos) {
+           if (item.IsScalar() && ResolveScalar(item) == ScalarKind::kString &&
+               strings::Trim(item.Scalar()).empty()) {
+             return;
+           }
            d.spec.ports.push_back(ReadPortText(r, item));
            return;
          }
          for (const auto& part : strings::Split(item.Scalar(), ',')) {
-           d.spec.ports.push_back(ReadPortText(r, YAML::Node(std::string(strings::Trim(part)))));
+           if (strings::Trim(part).empty()) continue;
+           d.spec.ports.push_back(ReadPortText(r, item, part));
          }
        };
        if (n.IsSequence()) {

@@ -16,11 +16,12 @@ ResourcesSet ReadResourcesSection(Reader& reader, const YAML::Node& node);
 // One resources mapping, no alternatives (the SDK's `sky.Resources(...)`).
 Resources ReadSingleResources(Reader& reader, const YAML::Node& node);
 
-// A task document. Envs/secrets may still hold unset (null) values, reported in
-// `unset_envs`/`unset_secrets` with their nodes so the caller can apply
-// overrides first and then report what is still missing.
+// A task document. Envs may still hold unset (null) values, reported in
+// `unset` with their nodes so the caller can apply overrides first and then
+// report what is still missing. A null secret is not reported: it loads as an
+// unresolved secret (Task::unresolved_secrets()), to be given at launch.
 struct UnsetVar {
-  std::string section;  // "envs" or "secrets"
+  std::string section;  // "envs"
   std::string name;
   YAML::Node node;
 };

@@ -62,6 +62,11 @@ void ReadVars(Reader& r, const YAML::Node& n, TaskDraft& d, const char* section)
              {std::string("_") + name});
     }
     auto value = EnvValue(r, it->second);
+    if (!value && secrets) {
+      // A reference, as in SkyPilot: `--secret NAME=...` at launch fills it.
+      d.task.add_unresolved_secret(name);
+      continue;
+    }
     if (!value) {
       YAML::Node at;
       at.reset(it->first);

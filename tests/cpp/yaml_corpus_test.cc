@@ -9,6 +9,7 @@
 
 #include "common/strings.h"
 #include "skycore/skycore.h"
+#include "temp_dir.h"
 
 namespace skycore {
 namespace {
@@ -131,7 +132,8 @@ TEST(YamlCorpusTest, EveryInvalidFileFailsWithPathLineAndSuggestion) {
     LoadOptions options;
     options.filename = path.filename().string();
     try {
-      LoadDagYaml(file.text, options);
+      // The file loader, as `sky launch <file>`: it alone refuses an empty file.
+      LoadDagYamlFile(path.string(), options);
       ADD_FAILURE() << "loaded but should fail";
       continue;
     } catch (const InvalidTaskError& e) {
@@ -175,6 +177,59 @@ TEST(YamlTextTest, ControlCharactersAndBadUtf8AreRejectedWithTheirPlace) {
   EXPECT_THROW(LoadDagYaml("run: echo \xff\xfe\n"), InvalidTaskError);
   EXPECT_THROW(LoadDagYaml("run: echo \xc2\x80\n"), InvalidTaskError);  // C1 control
   EXPECT_NO_THROW(LoadDagYaml("run: echo \"h\xc3\xa9llo \xe2\x9c\x94\"\t# ok\r\n"));
+}
+
+// A null secret is a reference given at launch (SkyPilot 0.14.1): the task
+// loads, dumps it as null, and refuses to launch until it has a value.
+TEST(YamlSecretsTest, NullSecretLoadsUnresolvedUntilGiven) {
+  const std::string text = "secrets:\n  HF_TOKEN: null\n  INLINE: abc123\nrun: echo\n";
+  Task task = LoadTaskYaml(text, LoadOptions{{}, {}, "t.yaml"});
+  EXPECT_EQ(task.unresolved_secrets(), std::vector<std::string>{"HF_TOKEN"});
+  ASSERT_EQ(task.secrets().size(), 1u);
+  EXPECT_EQ(task.envs_and_secrets().size(), 1u);  // nothing for the job until it has a value
+  const std::string dumped = DumpTaskYaml(task);
+  EXPECT_NE(dumped.find("HF_TOKEN: ~"), std::string::npos) << dumped;
+  EXPECT_EQ(dumped.find("abc123"), std::string::npos) << dumped;
+  DumpOptions keep;
+  keep.redact_secrets = false;
+  EXPECT_TRUE(LoadTaskYaml(DumpTaskYaml(task, keep)) == task) << DumpTaskYaml(task, keep);
+  try {
+    task.RequireSecretValues();
+    FAIL() << "a secret without a value must stop the launch";
+  } catch (const InvalidTaskError& e) {
+    EXPECT_EQ(e.field_path(), "secrets.HF_TOKEN");
+    EXPECT_NE(std::string(e.what()).find("--secret HF_TOKEN=<value>"), std::string::npos)
+        << e.what();
+  }
+  task.update_secrets({{"HF_TOKEN", "given"}});
+  EXPECT_TRUE(task.unresolved_secrets().empty());
+  EXPECT_NO_THROW(task.RequireSecretValues());
+
+  LoadOptions given;
+  given.secret_overrides = {{"HF_TOKEN", "from-flag"}};
+  Task resolved = LoadTaskYaml(text, given);
+  EXPECT_TRUE(resolved.unresolved_secrets().empty());
+  EXPECT_EQ(resolved.secrets().back(),
+            (std::pair<std::string, std::string>{"HF_TOKEN", "from-flag"}));
+}
+
+// SkyPilot's file loader refuses a file with no task; its string loaders take
+// one as an empty task (the SDK sends an empty task's dump, `{}`).
+TEST(YamlDagTest, EmptyFileIsRefusedButEmptyTextIsAnEmptyTask) {
+  EXPECT_EQ(LoadDagYaml("").size(), 1u);
+  EXPECT_EQ(LoadDagYaml("{}\n").size(), 1u);
+  skycore::testing::TempDir dir("empty_task");
+  const fs::path path = dir.path() / "task.yaml";
+  for (const std::string text : {"", "# nothing\n", "null\n", "{}\n", "---\n---\n"}) {
+    std::ofstream(path, std::ios::trunc) << text;
+    try {
+      LoadDagYamlFile(path.string());
+      ADD_FAILURE() << "loaded an empty file: '" << text << "'";
+    } catch (const InvalidTaskError& e) {
+      EXPECT_NE(std::string(e.what()).find("run:"), std::string::npos) << e.what();
+      EXPECT_GE(e.location().line, 1) << e.what();
+    }
+  }
 }
 
 }  // namespace

@@ -66,6 +66,19 @@ def test_null_env_must_be_given(sky_bin: str, repo) -> None:
     assert ok.returncode == 0, ok.stderr
 
 
+def test_null_secret_loads_but_must_be_given_to_launch(sky_bin: str, tmp_path) -> None:
+    task = tmp_path / "task.yaml"
+    task.write_text("secrets:\n  HF_TOKEN: null\nrun: echo hi\n")
+    # Even a dry run stops, as SkyPilot's does, naming the secret and the flag.
+    result = run(sky_bin, "launch", "--dryrun", str(task))
+    assert result.returncode == 2
+    assert "secrets.HF_TOKEN" in result.stderr and "--secret HF_TOKEN=" in result.stderr
+    ok = run(sky_bin, "launch", "--dryrun", "--secret", "HF_TOKEN=hf-value-123", str(task))
+    assert ok.returncode == 0, ok.stderr
+    assert "HF_TOKEN=<redacted>" in ok.stdout
+    assert "hf-value-123" not in ok.stdout + ok.stderr
+
+
 def test_env_file(sky_bin: str, repo, tmp_path) -> None:
     env_file = tmp_path / "vars.env"
     env_file.write_text("# comment\nexport HF_TOKEN='from file'\n")

@@ -165,6 +165,27 @@ def test_launch_exec_queue_logs(sky: Sky) -> None:
     assert "bonjour from rank 0" in logs.stdout
 
 
+def test_a_secret_without_a_value_stops_launch_and_exec(sky: Sky) -> None:
+    # A null secret loads (SkyPilot 0.14.1 takes it as a reference filled at
+    # launch); launching without a value fails before any cluster exists.
+    task = _write(
+        sky.home / "task.yaml", 'secrets:\n  API_TOKEN: null\nrun: echo "len=${#API_TOKEN}"\n'
+    )
+    refused = sky.run("launch", "-y", "-c", "nosecret", task)
+    assert refused.returncode == 2, _describe(refused)
+    assert "API_TOKEN" in refused.stderr and "--secret API_TOKEN=" in refused.stderr
+    assert "nosecret" not in sky.ok("status").stdout
+    # `--secret NAME` alone takes the value from the environment, as SkyPilot's.
+    sky.env["API_TOKEN"] = "from-the-environment"
+    launched = sky.ok("launch", "-y", "-c", "nosecret", task, "--secret", "API_TOKEN")
+    assert "len=20" in launched.stdout
+    refused = sky.run("exec", "nosecret", task)
+    assert refused.returncode == 2, _describe(refused)
+    assert "--secret API_TOKEN=" in refused.stderr
+    for result in (launched, refused):
+        assert "from-the-environment" not in result.stdout + result.stderr
+
+
 def test_job_exit_code_is_the_exit_code_of_sky_launch(sky: Sky) -> None:
     launch = sky.run("launch", "-c", "c2", "-y", "--", "exit 3")
     assert launch.returncode == 3, _describe(launch)

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import sky
-from sky import _sdk, _skycore
+from sky import _sdk, _skycore, exceptions
 from sky._output import OutputWriter
 
 TEST_DEADLINE_S = 90
@@ -165,6 +165,17 @@ def test_launch_dryrun_launches_nothing(sky_env: pathlib.Path) -> None:
     task = sky.Task(run="echo never").set_resources(sky.Resources(infra="local"))
     assert sky.get(sky.launch(task, cluster_name=name, dryrun=True)) == (None, None)
     assert sky.get(sky.status([name])) == []
+
+
+def test_launch_refuses_a_secret_still_without_a_value(sky_env: pathlib.Path) -> None:
+    name = new_name("nosecret")
+    task = sky.Task.from_yaml_str("secrets:\n  API_TOKEN: null\nrun: echo never\n")
+    task.set_resources(sky.Resources(infra="local"))
+    with pytest.raises(exceptions.InvalidTaskError, match="--secret API_TOKEN="):
+        sky.get(sky.launch(task, cluster_name=name))
+    assert name not in [record["name"] for record in sky.get(sky.status())]
+    task.update_secrets({"API_TOKEN": "given"})
+    assert sky.get(sky.launch(task, cluster_name=name, dryrun=True)) == (None, None)
 
 
 def test_launch_takes_a_dag(launched: Launched) -> None:

@@ -35,10 +35,6 @@ ALLOWED: dict[str, tuple[bool, str]] = {
     # skycore's design lists `local` (this machine) as an infra; SkyPilot's
     # schema does not know it.
     "tests/yaml/extensions/01-infra-local.yaml": (False, "extension: infra local"),
-    # SkyPilot 0.14.1 takes a null secret as a reference filled at launch;
-    # we still ask for it at load (issue 20).
-    "tests/yaml/skypilot/llm/falcon/falcon.yaml": (True, "issue 20: null secret"),
-    "tests/yaml/skypilot/llm/kimi-k2/kimi-k2.sky.yaml": (True, "issue 20: null secret"),
     # A storage mount with neither a name nor a source cannot be created;
     # SkyPilot says so only at launch ("Storage source or storage name must be
     # specified."), we say so at load, at the line of the null `name:`.
@@ -94,7 +90,8 @@ def _requests() -> list[dict]:
         text = path.read_text(encoding="utf-8", errors="replace")
         # Our corpus says what it needs in headers; for the rest, a value for
         # every env left null, as `--env NAME=...` gives it (both loaders need
-        # one). Null secrets get none: they are what issue 20 is about.
+        # one). Null secrets get none: both take them as references given at
+        # launch.
         envs, secrets = _header_overrides(text)
         fill = relative.startswith(("tests/yaml/skypilot/", "examples/"))
         requests.append(

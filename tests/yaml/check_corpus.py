@@ -16,7 +16,8 @@ This checks the corpus itself, not a loader:
   `# expect-document:`, default 1) and the expected line is the line of
   the last key on the path (for a trailing [N], the line of item N); when
   the path is empty, the expected line is where PyYAML reports the syntax
-  error or where the (non-mapping) top-level node starts.
+  error, where the (non-mapping) top-level node starts, or 1 when the file
+  holds no document.
 
 Uses only the standard library and PyYAML. Exit status 0 when the corpus is
 well-formed, 1 otherwise.
@@ -207,6 +208,11 @@ def check_invalid(text, headers, errors, where):
             errors.append(f"{where}: syntax error at line {got}, expect-line {expect_line}")
         return
 
+    if not nodes and not expect_path:
+        # No document at all (an empty file): the error is about the whole file.
+        if expect_line != 1:
+            errors.append(f"{where}: no YAML document, so expect-line must be 1")
+        return
     if document > len(nodes):
         errors.append(f"{where}: expect-document {document} but {len(nodes)} document(s)")
         return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import subprocess
 
 import pytest
@@ -75,3 +76,113 @@ def test_no_capacity_on_one_cloud_fails_over_to_the_next(
     vms = [r for r in azure_cloud.resources() if "/virtualmachines/" in r.lower()]
     assert len(vms) == 1 and "-eastus/" not in vms[0].lower(), vms
     assert instances(aws_cloud) == []
+
+
+# ---------------------------------------------------------------- all five clouds
+
+CLOUDS = ("AWS", "GCP", "Azure", "Lambda", "RunPod")
+
+
+@pytest.fixture
+def every_cloud(
+    tmp_path: pathlib.Path,
+    aws_cloud: AwsCloud,
+    azure_cloud: AzureCloud,
+    gcp_cloud,
+    lambda_cloud,
+    runpod_cloud,
+    sky_bin: str,
+):
+    """One `sky` with all five test clouds enabled (each one's fake)."""
+    aws_cloud.reset()
+    state = tmp_path / "state"
+    state.mkdir()
+    user = aws_cloud.env["SKYCORE_TEST_NODE_USER"]
+    (state / "config.yaml").write_text(
+        f"aws:\n  ssh_user: {user}\n  image_id: {aws_cloud.image_id}\n"
+        + "".join(
+            f"{cloud}:\n  ssh_user: {user}\n" for cloud in ("gcp", "azure", "lambda", "runpod")
+        )
+    )
+    control = pathlib.Path(f"/tmp/skyctl-{os.getpid()}-{tmp_path.name[-12:]}")
+    result = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "AZURE_", "GOOGLE_", "CLOUDSDK_", "LAMBDA_", "RUNPOD_"))
+    }
+    for cloud in (aws_cloud, azure_cloud, gcp_cloud, lambda_cloud, runpod_cloud):
+        result.update(cloud.env)
+    result.update(
+        SKYCORE_STATE_DIR=str(state),
+        SKYCORE_SSH_CONTROL_DIR=str(control),
+        AWS_EC2_METADATA_DISABLED="true",
+        HOME=str(tmp_path / "home"),
+        CI="true",
+    )
+    (tmp_path / "home").mkdir()
+    yield result
+    subprocess.run(
+        [sky_bin, "down", "-a", "-y", "--purge"],
+        env=result,
+        capture_output=True,
+        timeout=180,
+        check=False,
+    )
+    import sshd_fixture
+
+    sshd_fixture.remove_control_dir(control)
+
+
+def test_the_cheapest_of_five_clouds_then_the_next(
+    sky_bin: str,
+    every_cloud: dict,
+    aws_cloud: AwsCloud,
+    azure_cloud: AzureCloud,
+    gcp_cloud,
+    lambda_cloud,
+    runpod_cloud,
+) -> None:
+    env = every_cloud
+    check = sky(sky_bin, env, "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    for name in CLOUDS:
+        assert re.search(rf"{name}\b.*enabled", check.stdout), check.stdout
+    plan = sky(sky_bin, env, "launch", "--dryrun", "--gpus", "H100:8", "--", "true")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    # The table lists the cheapest place of each cloud, cheapest first.
+    order = [
+        line.split()[0]
+        for line in plan.stdout.splitlines()
+        if line.split() and line.split()[0] in CLOUDS
+    ]
+    assert sorted(order) == sorted(CLOUDS), plan.stdout
+    refuse = {
+        "AWS": lambda: aws_cloud.fault(
+            "RunInstances", "InsufficientInstanceCapacity", http_status=500, times=-1
+        ),
+        "GCP": lambda: gcp_cloud.fault(
+            "ZONE_RESOURCE_POOL_EXHAUSTED", times=-1, method="instances.insert"
+        ),
+        "Azure": lambda: azure_cloud.fault(
+            "AllocationFailed", times=-1, mode="async", type="virtualMachines"
+        ),
+        "Lambda": lambda: lambda_cloud.fault(
+            code="instance-operations/launch/insufficient-capacity",
+            operation="launch",
+            times=-1,
+        ),
+        "RunPod": lambda: runpod_cloud.fault(operation="podFindAndDeployOnDemand", times=-1),
+    }
+    # The two cheapest clouds have no H100s anywhere: the third gets the job.
+    for name in order[:2]:
+        refuse[name]()
+    result = sky(
+        sky_bin, env, "launch", "-y", "-c", "h8", "--gpus", "H100:8", "--", "echo ran", timeout=300
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "ran" in out, out
+    for name in order[:2]:
+        assert re.search(rf"Failed to provision on {name.lower()}/", out), (name, out)
+    status = sky(sky_bin, env, "status")
+    assert re.search(rf"\bh8\b.*{order[2]}", status.stdout), (order, status.stdout)

@@ -4,6 +4,7 @@
 // requests a launch sends.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -426,6 +427,43 @@ TEST(LambdaCloud, ConfigSectionKnowsItsKeys) {
     EXPECT_NE(e.message().find("lambda.ssh_usr"), std::string::npos) << e.message();
     EXPECT_EQ(e.suggestions(), std::vector<std::string>{"ssh_user"});
   }
+}
+
+TEST(LambdaOfferings, LiveTypesBecomeCatalogRowsPerRegionWithCapacity) {
+  const json types = {
+      {"gpu_8x_a100_80gb_sxm4",
+       {{"instance_type",
+         {{"price_cents_per_hour", 1432},
+          {"specs", {{"vcpus", 240}, {"memory_gib", 1800}, {"gpus", 8}}}}},
+        {"regions_with_capacity_available",
+         json::array({{{"name", "us-east-1"}}, {{"name", "us-west-2"}}})}}},
+      {"gpu_1x_a10",
+       {{"instance_type",
+         {{"price_cents_per_hour", 75}, {"specs", {{"vcpus", 30}, {"memory_gib", 200}}}}},
+        {"regions_with_capacity_available", json::array()}}},
+      {"cpu_4x_general", {{"instance_type", {{"price_cents_per_hour", 10}}}}}};
+  const std::string csv = OfferingsCsv(types);
+  EXPECT_EQ(csv,
+            "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,Price,Region,GpuInfo,"
+            "SpotPrice\n"
+            "gpu_8x_a100_80gb_sxm4,A100-80GB,8,240,1800,14.32,us-east-1,,\n"
+            "gpu_8x_a100_80gb_sxm4,A100-80GB,8,240,1800,14.32,us-west-2,,\n");
+}
+
+TEST(LambdaOfferings, OnlyAFreshSuccessfulCheckIsUsed) {
+  testing::TempDir dir("lambda-offerings");
+  EXPECT_FALSE(CachedLambdaOfferings(dir.path()));
+  fs::create_directories(dir.path() / "lambda");
+  std::ofstream(dir.path() / "lambda" / "offerings.csv") << "rows";
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  std::ofstream(dir.path() / "lambda" / "check.json")
+      << json{{"version", 1}, {"enabled", true}, {"checked_at", now}}.dump();
+  EXPECT_EQ(CachedLambdaOfferings(dir.path()).value_or(""), "rows");
+  std::ofstream(dir.path() / "lambda" / "check.json")
+      << json{{"version", 1}, {"enabled", true}, {"checked_at", now - 3600}}.dump();
+  EXPECT_FALSE(CachedLambdaOfferings(dir.path()));
 }
 
 }  // namespace

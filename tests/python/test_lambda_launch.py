@@ -169,17 +169,27 @@ def test_an_unhealthy_instance_reads_init(
 # ---------------------------------------------------------------- failover
 
 
+def planned_region(sky_bin: str, env: dict, *args: str) -> str:
+    """The region the optimizer tries first (equal prices: any of them)."""
+    plan = sky(sky_bin, env, "launch", "--dryrun", "--infra", "lambda", *args, "--", "true")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    found = re.search(r"Lambda \(([a-z0-9-]+)\).*\*\s*$", plan.stdout, re.M)
+    assert found, plan.stdout
+    return found.group(1)
+
+
 def test_insufficient_capacity_fails_over_to_the_next_region(
     sky_bin: str, env: dict, lambda_cloud: LambdaCloud
 ) -> None:
     check_lambda(sky_bin, env)
-    lambda_cloud.fault(code=CAPACITY, operation="launch", region=REGION, times=-1)
+    region = planned_region(sky_bin, env)
+    lambda_cloud.fault(code=CAPACITY, operation="launch", region=region, times=-1)
     result = launch(sky_bin, env, "fo", "--infra", "lambda", "--", "echo placed")
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     assert CAPACITY in out and "placed" in out, out
     left = instances(lambda_cloud)
-    assert len(left) == 1 and left[0]["region"]["name"] != REGION, left
+    assert len(left) == 1 and left[0]["region"]["name"] != region, left
 
 
 def test_no_capacity_in_the_list_costs_no_launch_request(
@@ -188,14 +198,54 @@ def test_no_capacity_in_the_list_costs_no_launch_request(
     """Like SkyPilot: /instance-types says a region has no capacity before a
     launch request (rate limited) is spent on it."""
     check_lambda(sky_bin, env)
-    lambda_cloud.capacity("gpu_1x_a10", region=REGION, available=False)
+    region = planned_region(sky_bin, env, "--gpus", "A10:1")
+    # Gone after `sky check` saw it: the plan still offers the region.
+    lambda_cloud.capacity("gpu_1x_a10", region=region, available=False)
     result = launch(sky_bin, env, "nc", "--infra", "lambda", "--gpus", "A10:1", "--", "true")
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
-    assert CAPACITY in out and REGION in out, out
+    assert CAPACITY in out and region in out, out
     assert len(lambda_cloud.requests(operation="launch")) == 1
     left = instances(lambda_cloud)
-    assert len(left) == 1 and left[0]["region"]["name"] != REGION, left
+    assert len(left) == 1 and left[0]["region"]["name"] != region, left
+
+
+def test_the_plan_uses_the_live_capacity_and_prices_sky_check_saw(
+    sky_bin: str, env: dict, lambda_cloud: LambdaCloud
+) -> None:
+    """`sky check lambda` keeps what /instance-types says; the optimizer then
+    plans with it instead of the static catalog: a region without capacity
+    is not offered at all, a type without capacity anywhere neither."""
+    lambda_cloud.capacity("gpu_1x_a10", region=REGION, available=False)
+    lambda_cloud.capacity("gpu_1x_a6000", available=False)
+    check_lambda(sky_bin, env)
+    plan = sky(
+        sky_bin, env, "launch", "--dryrun", "--infra", "lambda", "--gpus", "A10:1", "--", "true"
+    )
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    chosen = [line for line in plan.stdout.splitlines() if line.rstrip().endswith("*")]
+    assert chosen and "gpu_1x_a10" in chosen[0] and REGION not in chosen[0], plan.stdout
+    gone = sky(
+        sky_bin, env, "launch", "--dryrun", "--infra", "lambda", "--gpus", "A6000:1", "--", "true"
+    )
+    assert gone.returncode != 0, gone.stdout
+    assert "A6000" in gone.stdout + gone.stderr, gone.stdout + gone.stderr
+    # Capacity back, checked again: the region is offered again.
+    lambda_cloud.capacity("gpu_1x_a10", region=REGION, available=True)
+    check_lambda(sky_bin, env)
+    again = sky(
+        sky_bin,
+        env,
+        "launch",
+        "--dryrun",
+        "--infra",
+        f"lambda/{REGION}",
+        "--gpus",
+        "A10:1",
+        "--",
+        "true",
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
 
 
 def test_quota_is_named_and_nothing_is_left(

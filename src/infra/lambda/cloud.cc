@@ -2,9 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <sstream>
 
 #include "common/files.h"
+#include "common/strings.h"
 #include "infra/vm/settings.h"
 
 namespace skycore::infra {
@@ -26,6 +30,25 @@ int64_t UnixNow() {
 }
 
 fs::path CheckCachePath(const fs::path& state_dir) { return state_dir / "lambda" / "check.json"; }
+fs::path OfferingsPath(const fs::path& state_dir) { return state_dir / "lambda" / "offerings.csv"; }
+
+// "gpu_8x_a100_80gb_sxm4" -> ("A100-80GB", 8); empty name for anything else.
+std::pair<std::string, int> GpuOf(const std::string& type) {
+  const auto parts = strings::Split(type, '_');
+  if (parts.size() < 3 || parts[0] != "gpu" || parts[1].size() < 2 || parts[1].back() != 'x') {
+    return {"", 0};
+  }
+  long long count = 0;
+  if (!strings::ParseInt(parts[1].substr(0, parts[1].size() - 1), count) || count <= 0) {
+    return {"", 0};
+  }
+  std::string name;
+  for (const char c : parts[2]) name.push_back(static_cast<char>(std::toupper(c)));
+  if (name == "A100" && std::find(parts.begin(), parts.end(), "80gb") != parts.end()) {
+    name = "A100-80GB";
+  }
+  return {name, static_cast<int>(count)};
+}
 
 // `sky check` answers quickly even when Lambda does not.
 LambdaClientOptions CheckClientOptions() {
@@ -107,6 +130,42 @@ bool LambdaEnabled(const fs::path& state_dir) {
          cached->value("enabled", false);
 }
 
+std::string OfferingsCsv(const json& instance_types) {
+  std::string csv =
+      "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,Price,Region,"
+      "GpuInfo,SpotPrice\n";
+  if (!instance_types.is_object()) return csv;
+  for (auto it = instance_types.begin(); it != instance_types.end(); ++it) {
+    if (!it->is_object()) continue;
+    const json type = it->value("instance_type", json::object());
+    const json specs = type.value("specs", json::object());
+    const auto [gpu, count] = GpuOf(it.key());
+    if (gpu.empty() || !type.contains("price_cents_per_hour")) continue;
+    const double price = type.value("price_cents_per_hour", 0.0) / 100.0;
+    for (const auto& region : it->value("regions_with_capacity_available", json::array())) {
+      const std::string name = region.is_object() ? region.value("name", "") : "";
+      if (name.empty()) continue;
+      csv += fmt::format("{},{},{},{},{},{},{},,\n", it.key(), gpu, count,
+                         specs.value("vcpus", 0.0), specs.value("memory_gib", 0.0), price, name);
+    }
+  }
+  return csv;
+}
+
+std::optional<std::string> CachedLambdaOfferings(const fs::path& state_dir, int64_t max_age_s) {
+  if (state_dir.empty()) return std::nullopt;
+  const auto cached = files::ReadJsonFile(CheckCachePath(state_dir));
+  if (!cached || !cached->is_object() || !cached->value("enabled", false) ||
+      UnixNow() - cached->value("checked_at", int64_t{0}) > max_age_s) {
+    return std::nullopt;
+  }
+  std::ifstream in(OfferingsPath(state_dir));
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 InfraCheck CheckLambda(const SkyOptions& options, const EnvLookup& env) {
   InfraCheck check{"lambda", false, ""};
   json cache = {{"version", kCheckCacheVersion}, {"checked_at", UnixNow()}};
@@ -128,6 +187,9 @@ InfraCheck CheckLambda(const SkyOptions& options, const EnvLookup& env) {
     check.reason = fmt::format("API key from {}; {} instance types, {} with capacity now",
                                key.source, types.is_object() ? types.size() : 0, with_capacity);
     cache["source"] = key.source;
+    if (!options.state_dir.empty()) {
+      files::WriteAtomically(OfferingsPath(options.state_dir), OfferingsCsv(types));
+    }
   } catch (const Error& e) {
     check.reason = e.what();  // with the file, line and close matches of a config error
   }

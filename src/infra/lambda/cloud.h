@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,5 +57,16 @@ class LambdaCloud : public vm::VmCloud {
 InfraCheck CheckLambda(const SkyOptions& options, const EnvLookup& env);
 
 bool LambdaEnabled(const std::filesystem::path& state_dir);
+
+// Catalog rows (Lambda's CSV layout) of what /instance-types says now: each
+// type in each region with capacity, at its live price; the GPU's name and
+// count read from the type's name ("gpu_8x_a100_80gb_sxm4": 8 A100-80GB).
+std::string OfferingsCsv(const nlohmann::json& instance_types);
+
+// The offerings the last `sky check lambda` saw, while they are fresh
+// (`max_age_s`): the optimizer then plans with Lambda's live capacity and
+// prices instead of the static catalog. nullopt: none, or too old.
+std::optional<std::string> CachedLambdaOfferings(const std::filesystem::path& state_dir,
+                                                 int64_t max_age_s = 1800);
 
 }  // namespace skycore::lambda

@@ -25,6 +25,9 @@ class LambdaInfra : public Infra {
   bool Enabled(const BackendContext& context) const override {
     return lambda::LambdaEnabled(context.state_dir());
   }
+  std::optional<std::string> CachedOfferings(const BackendContext& context) const override {
+    return lambda::CachedLambdaOfferings(context.state_dir());
+  }
   InfraCheck Check(const BackendContext& context) const override {
     return lambda::CheckLambda(context.options, ProcessEnv());
   }

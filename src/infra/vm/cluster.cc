@@ -159,7 +159,7 @@ class VmBackend : public ClusterBackend {
     try {
       ProvisionRequest request = RequestOf(handle);
       request.ssh_public_key = ReadLocal(handle.value("ssh_key", "") + ".pub");
-      out.Step(fmt::format("Preparing {} in {} (key pair, security group)", Display(), region));
+      out.Step(fmt::format("Preparing {} in {}", Display(), region));
       request = provisioner->Bootstrap(std::move(request));
       handle["provider_config"] = request.provider_config;
       record(handle);

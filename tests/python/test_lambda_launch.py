@@ -248,6 +248,23 @@ def test_the_plan_uses_the_live_capacity_and_prices_sky_check_saw(
     assert again.returncode == 0, again.stdout + again.stderr
 
 
+def test_the_launch_rate_limit_is_waited_out_and_said(
+    sky_bin: str, env: dict, lambda_cloud: LambdaCloud
+) -> None:
+    """Two launch requests (head, then the worker) within Lambda's rate
+    limit: the second is asked again after a wait the output announces."""
+    check_lambda(sky_bin, env)
+    lambda_cloud.configure(launch_interval_s=2)
+    result = launch(sky_bin, env, "rl", "--infra", "lambda", str(MULTINODE))
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "Lambda Cloud is rate-limiting requests" in out, out
+    assert "rank 1 of 2" in out, out
+    refused = [r for r in lambda_cloud.requests(operation="launch") if r.get("status") == 429]
+    assert refused, lambda_cloud.requests(operation="launch")
+    lambda_cloud.configure(launch_interval_s=0)
+
+
 def test_quota_is_named_and_nothing_is_left(
     sky_bin: str, env: dict, lambda_cloud: LambdaCloud
 ) -> None:

@@ -155,9 +155,16 @@ json LambdaClient::Call(const std::string& method, const std::string& path, cons
     }
     // A refused request made nothing: a throttled launch is asked again too.
     if (Retryable(answer.status) && more && (retry_server_errors || answer.status == 429)) {
-      const auto wait = RetryAfter(answer.Header("retry-after"));
-      std::this_thread::sleep_for(wait ? std::min(*wait, milliseconds(options_.max_backoff_ms))
-                                       : Backoff(options_, attempt));
+      const auto after = RetryAfter(answer.Header("retry-after"));
+      const milliseconds wait = after ? std::min(*after, milliseconds(options_.max_backoff_ms))
+                                      : Backoff(options_, attempt);
+      if (answer.status == 429 && options_.on_throttled) {
+        options_.on_throttled(fmt::format(
+            "Lambda Cloud is rate-limiting requests (about one launch per 10 s): {} {} again "
+            "in {:.1f} s (attempt {} of {})",
+            method, path, wait.count() / 1000.0, attempt + 1, options_.max_attempts));
+      }
+      std::this_thread::sleep_for(wait);
       continue;
     }
     LambdaErrorDetail detail = ParseLambdaError(answer.body);

@@ -89,6 +89,8 @@ struct LambdaClientOptions {
   int max_attempts = 5;  // 1: no retries
   long initial_backoff_ms = 1000;
   long max_backoff_ms = 12000;
+  // Told each time a throttled request (429) is about to be asked again.
+  std::function<void(const std::string&)> on_throttled;
 };
 
 // POST /instance-operations/launch's body, as SkyPilot sends it.
@@ -102,6 +104,7 @@ class LambdaClient {
 
   const std::string& endpoint() const { return endpoint_; }
   const ApiKey& key() const { return key_; }
+  const LambdaClientOptions& options() const { return options_; }
 
   // {TYPE: {"instance_type": {...}, "regions_with_capacity_available": [...]}}.
   nlohmann::json InstanceTypes() const;

@@ -161,6 +161,13 @@ std::string LambdaProvisioner::EnsureSshKey(const std::string& public_key) {
   return name;
 }
 
+void LambdaProvisioner::SetProgress(std::function<void(const std::string&)> progress) {
+  LambdaClientOptions options = client_->options();
+  options.on_throttled = progress;
+  client_ = std::make_shared<LambdaClient>(client_->endpoint(), client_->key(), options);
+  vm::Provisioner::SetProgress(std::move(progress));
+}
+
 vm::ProvisionRequest LambdaProvisioner::Bootstrap(vm::ProvisionRequest request) {
   if (request.use_spot) {
     throw InvalidTaskError("Lambda Cloud has no spot instances; remove `use_spot`");

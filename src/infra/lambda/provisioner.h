@@ -69,6 +69,8 @@ class LambdaProvisioner : public vm::Provisioner {
  public:
   LambdaProvisioner(std::shared_ptr<const LambdaClient> client, LambdaProvisionerOptions options);
 
+  // Also where the client says it waits out Lambda's rate limit.
+  void SetProgress(std::function<void(const std::string&)> progress) override;
   vm::ProvisionRequest Bootstrap(vm::ProvisionRequest request) override;
   vm::ProvisionRecord RunInstances(const vm::ProvisionRequest& request) override;
   void WaitInstances(const std::string& region, const std::string& cluster_name_on_cloud,

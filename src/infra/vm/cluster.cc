@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -155,6 +156,11 @@ class VmBackend : public ClusterBackend {
     const std::string region = handle.value("region", "");
     const std::string on_cloud = handle.value("cluster_name_on_cloud", "");
     auto provisioner = cloud_->ProvisionerFor(region);
+    std::mutex progress_mutex;
+    provisioner->SetProgress([&out, &progress_mutex](const std::string& line) {
+      std::lock_guard lock(progress_mutex);
+      out.Write(line + "\n");
+    });
     ClusterInfo info;
     try {
       ProvisionRequest request = RequestOf(handle);

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -154,6 +155,18 @@ class Provisioner {
   // What an error of this cloud's API means for failover; nullopt when the
   // error is not the cloud's (a bug here, a local I/O error).
   virtual std::optional<ProvisionFailure> Classify(const Error& error) const = 0;
+
+  // Where a provisioner says what it waits for (a cloud's rate limit): one
+  // line of the launch's progress. Unset: nowhere.
+  virtual void SetProgress(std::function<void(const std::string&)> progress) {
+    progress_ = std::move(progress);
+  }
+
+ protected:
+  const std::function<void(const std::string&)>& progress() const { return progress_; }
+
+ private:
+  std::function<void(const std::string&)> progress_;
 };
 
 }  // namespace skycore::vm

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import os
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 from sky import _skycore, exceptions
@@ -41,7 +40,10 @@ from sky._sdk import (
 from sky.dag import Dag, get_current_dag
 
 if TYPE_CHECKING:
+    from sky import clouds as clouds
+    from sky import jobs as jobs
     from sky import resources as resources
+    from sky import serve as serve
     from sky import task as task
     from sky import utils as utils
 
@@ -63,18 +65,88 @@ def load_chain_dag_from_yaml(
     return _skycore.load_dag_from_yaml(path, env_overrides, secrets_overrides)
 
 
+# SkyPilot's installed package folder; ours, for code that finds files beside it.
+__root_dir__: str = os.path.dirname(os.path.abspath(__file__))
+
 # SkyPilot's module paths, imported when first named (`sky.utils.dag_utils...`), so
 # that `import sky` does not pay for them.
-_LAZY_SUBMODULES = frozenset({"resources", "task", "utils"})
+_LAZY_SUBMODULES = frozenset({"clouds", "jobs", "resources", "serve", "task", "utils"})
+
+# Top-level names that live in a submodule, loaded on first use for the same reason.
+_CLOUD_NAMES = (
+    "AWS",
+    "Azure",
+    "Cudo",
+    "GCP",
+    "IBM",
+    "Kubernetes",
+    "K8s",
+    "SSH",
+    "Lambda",
+    "OCI",
+    "Paperspace",
+    "PrimeIntellect",
+    "RunPod",
+    "Vast",
+    "SCP",
+    "Slurm",
+    "Vsphere",
+    "Fluidstack",
+    "Nebius",
+    "Hyperbolic",
+    "Mithril",
+    "Shadeform",
+    "Seeweb",
+    "Yotta",
+    "CLOUD_REGISTRY",
+)
+_PLACEHOLDER_NAMES = (
+    "AdminPolicy",
+    "AdminPolicyRequestName",
+    "Config",
+    "DagExecution",
+    "FileMountType",
+    "ManagedJobStatus",
+    "MutatedUserRequest",
+    "Optimizer",
+    "Storage",
+    "StorageMode",
+    "StoreType",
+    "UserRequest",
+    "api_info",
+    "api_login",
+    "api_server_logs",
+    "api_start",
+    "api_status",
+    "api_stop",
+    "create_debug_dump",
+    "download_debug_dump",
+    "get_user_workspace",
+    "reload_config",
+    "set_preferred_workspace",
+    "storage_delete",
+    "storage_ls",
+)
+_LAZY_NAMES = dict.fromkeys(_CLOUD_NAMES, "clouds") | dict.fromkeys(
+    _PLACEHOLDER_NAMES, "_placeholders"
+)
 
 
-def __getattr__(name: str) -> ModuleType:
+def __getattr__(name: str) -> object:
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    module = _LAZY_NAMES.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
+    *_CLOUD_NAMES,
+    *_PLACEHOLDER_NAMES,
+    "__root_dir__",
     "ClusterStatus",
     "Dag",
     "JobStatus",

@@ -54,10 +54,6 @@ class JobNotFoundError(SkyError, ValueError):
     """No job with that id exists."""
 
 
-class CommandError(SkyError):
-    """A command run on a node failed."""
-
-
 class LocalIOError(SkyError, OSError):
     """Reading or writing a local file failed."""
 
@@ -80,6 +76,272 @@ class RequestCancelled(SkyError):
 
 class InternalError(SkyError, RuntimeError):
     """An invariant of skycore did not hold: a bug; please report it."""
+
+
+# The rest of SkyPilot 0.14.1's exception names, with its class hierarchy, so
+# that code written against SkyPilot (`except exceptions.StorageError:`) imports
+# and runs. Those with no docstring are not raised by skycore yet; every one is
+# also a SkyError, so `except SkyError` still catches all that skycore raises.
+
+
+class CloudError(SkyError):
+    pass
+
+
+class KubeAPIUnreachableError(ResourcesUnavailableError):
+    pass
+
+
+class KubernetesValidationError(SkyError):
+    pass
+
+
+class InvalidCloudConfigs(SkyError):
+    pass
+
+
+class InconsistentHighAvailabilityError(SkyError):
+    pass
+
+
+class ProvisionPrechecksError(SkyError):
+    pass
+
+
+class ManagedJobReachedMaxRetriesError(SkyError):
+    pass
+
+
+class ManagedJobStatusError(SkyError):
+    pass
+
+
+class ProvisionUnsupportedError(SkyError):
+    pass
+
+
+class SkyPilotExcludeArgsBaseException(SkyError):
+    pass
+
+
+class CommandFailureException(SkyPilotExcludeArgsBaseException):
+    pass
+
+
+class CommandError(CommandFailureException):
+    """A command run on a node failed."""
+
+
+class ClusterSetUpError(SkyError):
+    pass
+
+
+class CachedClusterUnavailable(SkyError):
+    pass
+
+
+class StorageError(SkyError):
+    pass
+
+
+class StorageSpecError(SkyError, ValueError):
+    pass
+
+
+class StorageInitError(StorageError):
+    pass
+
+
+class StorageBucketCreateError(StorageInitError):
+    pass
+
+
+class StorageBucketGetError(StorageInitError):
+    pass
+
+
+class StorageBucketDeleteError(StorageError):
+    pass
+
+
+class StorageUploadError(StorageError):
+    pass
+
+
+class StorageSourceError(StorageSpecError):
+    pass
+
+
+class StorageNameError(StorageSpecError):
+    pass
+
+
+class StorageModeError(StorageSpecError):
+    pass
+
+
+class StorageExternalDeletionError(StorageBucketGetError):
+    pass
+
+
+class NonExistentStorageAccountError(StorageExternalDeletionError):
+    pass
+
+
+class FetchClusterInfoError(SkyError):
+    pass
+
+
+class ClusterStatusFetchingError(SkyError):
+    pass
+
+
+class ManagedJobUserCancelledError(SkyError):
+    pass
+
+
+class InvalidClusterNameError(SkyError):
+    pass
+
+
+class InvalidRecipeNameError(SkyError):
+    pass
+
+
+class InvalidWorkspaceNameError(SkyError):
+    pass
+
+
+class WorkspaceAmbiguousError(SkyPilotExcludeArgsBaseException):
+    pass
+
+
+class RecipeAlreadyExistsError(SkyError):
+    pass
+
+
+class CloudUserIdentityError(SkyError):
+    pass
+
+
+class ClusterOwnerIdentityMismatchError(SkyError):
+    pass
+
+
+class NoCloudAccessError(SkyError):
+    pass
+
+
+class AWSAzFetchingError(SkyPilotExcludeArgsBaseException):
+    pass
+
+
+class ServeUserTerminatedError(SkyError):
+    pass
+
+
+class PortDoesNotExistError(SkyError):
+    pass
+
+
+class PoolDoesNotExistError(SkyError):
+    pass
+
+
+class UserRequestRejectedByPolicy(SkyError):
+    pass
+
+
+class NoClusterLaunchedError(SkyError):
+    pass
+
+
+class ApiServerConnectionError(SkyError, RuntimeError):
+    pass
+
+
+class ApiServerAuthenticationError(SkyError, RuntimeError):
+    pass
+
+
+class APIVersionMismatchError(SkyError, RuntimeError):
+    pass
+
+
+class APINotSupportedError(SkyError, RuntimeError):
+    pass
+
+
+class ExecutionRetryableError(SkyError):
+    pass
+
+
+class ExecutionPausedError(ExecutionRetryableError):
+    pass
+
+
+class ExecutionPoolFullError(SkyError):
+    pass
+
+
+class RequestAlreadyExistsError(SkyError):
+    pass
+
+
+class PermissionDeniedError(SkyError):
+    pass
+
+
+class NoWorkspaceAccessError(PermissionDeniedError):
+    pass
+
+
+class VolumeNotReadyError(SkyError):
+    pass
+
+
+class VolumeNotFoundError(SkyError):
+    pass
+
+
+class VolumeTopologyConflictError(SkyError):
+    pass
+
+
+class ServerTemporarilyUnavailableError(SkyError):
+    pass
+
+
+class RestfulPolicyError(SkyError):
+    pass
+
+
+class GitError(SkyError):
+    pass
+
+
+class RequestInterruptedError(SkyError):
+    pass
+
+
+class SkyletInternalError(SkyError):
+    pass
+
+
+class SkyletMethodNotImplementedError(SkyError):
+    pass
+
+
+class SkyletUnavailableError(SkyError):
+    pass
+
+
+class ClientError(SkyError):
+    pass
+
+
+class ConcurrentWorkerExhaustedError(SkyError):
+    pass
 
 
 _BY_CODE: dict[str, type[SkyError]] = {

@@ -1,0 +1,53 @@
+"""Names of SkyPilot features that skycore does not have yet.
+
+Code written for SkyPilot can import and name them; calling one raises
+``sky.exceptions.NotSupportedError`` naming the feature, rather than failing
+with an ``AttributeError`` far from the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from sky import exceptions
+
+
+def _raise(name: str, feature: str) -> NoReturn:
+    raise exceptions.NotSupportedError(f"{name}: {feature} is not supported by skycore yet")
+
+
+def function(name: str, feature: str) -> Callable[..., Any]:
+    """A function named ``name`` that raises NotSupportedError when called."""
+
+    def unsupported(*args: object, **kwargs: object) -> NoReturn:
+        _raise(name, feature)
+
+    unsupported.__name__ = unsupported.__qualname__ = name.rsplit(".", 1)[-1]
+    unsupported.__doc__ = f"Not supported by skycore yet ({feature})."
+    return unsupported
+
+
+class _UnsupportedMeta(type):
+    # Class attributes (`sky.Optimizer.optimize`) raise too, with the reason.
+    def __getattr__(cls, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        _raise(f"{cls.__name__}.{attr}", cls._feature)  # type: ignore[attr-defined]
+
+
+def cls(name: str, feature: str) -> type:
+    """A class named ``name`` whose construction raises NotSupportedError."""
+
+    def new(klass: type, *args: object, **kwargs: object) -> NoReturn:
+        _raise(name, feature)
+
+    return _UnsupportedMeta(
+        name.rsplit(".", 1)[-1],
+        (),
+        {
+            "__new__": new,
+            "_feature": feature,
+            "__doc__": f"Not supported by skycore yet ({feature}).",
+        },
+    )

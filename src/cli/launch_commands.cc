@@ -41,6 +41,20 @@ struct ExecFlags {
 
 // ------------------------------------------------------------------ dry run
 
+// A resources alternative as the plan shows it: its summary, plus the ports
+// and disk tier the summary leaves out.
+std::string PlanLine(const Resources& resources) {
+  std::string line = resources.ToString();
+  const ResourcesSpec& spec = resources.spec();
+  if (!spec.ports.empty()) {
+    std::vector<std::string> ports;
+    for (const auto& port : spec.ports) ports.push_back(port.ToString());
+    line += fmt::format(" ports={}", fmt::join(ports, ","));
+  }
+  if (spec.disk_tier) line += fmt::format(" disk_tier={}", *spec.disk_tier);
+  return line;
+}
+
 void PrintPlan(const Dag& dag, const std::string& source) {
   if (!source.empty()) fmt::print("Task from {}\n", source);
   for (size_t index : dag.topological_order()) {
@@ -52,7 +66,7 @@ void PrintPlan(const Dag& dag, const std::string& source) {
       fmt::print(
           "  {} {}\n",
           set.size() == 1 ? "resources:" : (set.is_ordered() ? fmt::format("{}.", i + 1) : "-"),
-          set.alternatives()[i].ToString());
+          PlanLine(set.alternatives()[i]));
     }
     if (task.workdir()) {
       fmt::print("  workdir: {}\n",

@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 
+#include "common/strings.h"
 #include "skycore/error.h"
 #include "skycore/yaml.h"
 
@@ -15,27 +18,104 @@ bool LooksLikeYaml(const std::string& text) {
   return text.ends_with(".yaml") || text.ends_with(".yml");
 }
 
+bool IsNone(const std::string& value) { return strings::Lower(value) == "none"; }
+
+// SkyPilot's "none" (and "*" for a location part) clears a field.
+bool Clears(const std::string& value, bool star_clears = false) {
+  return IsNone(value) || (star_clears && value == "*");
+}
+
+// The flags that override one field of the resources, as (YAML key, value).
+// "none" clears the field, as in SkyPilot.
+std::vector<std::pair<std::string, std::string>> FieldOverrides(const TaskFlags& flags) {
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"accelerators", flags.gpus},   {"cpus", flags.cpus},
+      {"memory", flags.memory},       {"instance_type", flags.instance_type},
+      {"disk_size", flags.disk_size}, {"image_id", flags.image_id},
+      {"disk_tier", flags.disk_tier},
+  };
+  std::erase_if(fields, [](const auto& field) { return field.second.empty(); });
+  return fields;
+}
+
+void CheckFlagValues(const TaskFlags& flags) {
+  const bool legacy_location = !flags.cloud.empty() || !flags.region.empty() || !flags.zone.empty();
+  if (legacy_location && !flags.infra.empty()) {
+    std::vector<std::string> given;
+    if (!flags.cloud.empty()) given.push_back(fmt::format("--cloud {}", flags.cloud));
+    if (!flags.region.empty()) given.push_back(fmt::format("--region {}", flags.region));
+    if (!flags.zone.empty()) given.push_back(fmt::format("--zone {}", flags.zone));
+    throw InvalidTaskError(fmt::format(
+        "--infra {} cannot be given with {}: give the whole location in --infra "
+        "(cloud[/region[/zone]], e.g. aws/us-east-1/us-east-1a) and drop the deprecated "
+        "--cloud/--region/--zone.",
+        flags.infra, fmt::join(given, " and ")));
+  }
+  if (!flags.disk_tier.empty()) {
+    static const std::vector<std::string> kTiers = {"low",   "medium", "high",
+                                                    "ultra", "best",   "none"};
+    if (std::find(kTiers.begin(), kTiers.end(), strings::Lower(flags.disk_tier)) == kTiers.end()) {
+      throw InvalidTaskError(fmt::format("--disk-tier '{}' is not one of {}.", flags.disk_tier,
+                                         fmt::join(kTiers, ", ")));
+    }
+  }
+  const bool ports_none = std::any_of(flags.ports.begin(), flags.ports.end(), IsNone);
+  if (ports_none && flags.ports.size() > 1) {
+    throw InvalidTaskError(
+        fmt::format("--ports none (no ports) cannot be given with other ports ({}): give "
+                    "either 'none' or ports.",
+                    fmt::join(flags.ports, ", ")));
+  }
+}
+
 // Applies --gpus/--cpus/... to every alternative of the task's resources.
 void ApplyResourceOverrides(Task& task, const TaskFlags& flags) {
-  nlohmann::json overrides = nlohmann::json::object();
-  if (!flags.gpus.empty()) overrides["accelerators"] = flags.gpus;
-  if (!flags.cpus.empty()) overrides["cpus"] = flags.cpus;
-  if (!flags.memory.empty()) overrides["memory"] = flags.memory;
-  if (!flags.infra.empty()) overrides["infra"] = flags.infra;
-  if (!flags.instance_type.empty()) overrides["instance_type"] = flags.instance_type;
-  if (!flags.disk_size.empty()) overrides["disk_size"] = flags.disk_size;
-  if (!flags.image_id.empty()) overrides["image_id"] = flags.image_id;
-  if (flags.use_spot) overrides["use_spot"] = true;
-  if (overrides.empty()) return;
+  const auto fields = FieldOverrides(flags);
+  const bool legacy_location = !flags.cloud.empty() || !flags.region.empty() || !flags.zone.empty();
+  if (fields.empty() && flags.infra.empty() && !legacy_location && flags.ports.empty() &&
+      !flags.use_spot) {
+    return;
+  }
   std::vector<Resources> alternatives;
   for (const auto& resources : task.resources().alternatives()) {
     nlohmann::json config = ResourcesToConfig(resources);
-    if (overrides.contains("infra")) {
+    for (const auto& [key, value] : fields) {
+      if (IsNone(value)) {
+        config.erase(key);
+      } else if (key == "disk_tier") {
+        config[key] = strings::Lower(value);
+      } else {
+        config[key] = value;
+      }
+    }
+    if (!flags.infra.empty()) {
       config.erase("cloud");
       config.erase("region");
       config.erase("zone");
+      config["infra"] = flags.infra;
+    } else if (legacy_location) {
+      // Each of --cloud/--region/--zone replaces its part of the location
+      // and keeps the others, as SkyPilot's overrides of resources.cloud/...
+      const ResourcesSpec& spec = resources.spec();
+      std::string cloud = spec.cloud;
+      std::string region = spec.region;
+      std::string zone = spec.zone;
+      if (!flags.cloud.empty()) cloud = Clears(flags.cloud, true) ? "" : flags.cloud;
+      if (!flags.region.empty()) region = Clears(flags.region, true) ? "" : flags.region;
+      if (!flags.zone.empty()) zone = Clears(flags.zone, true) ? "" : flags.zone;
+      config.erase("infra");
+      if (!cloud.empty()) config["cloud"] = cloud;
+      if (!region.empty()) config["region"] = region;
+      if (!zone.empty()) config["zone"] = zone;
     }
-    config.update(overrides);
+    if (!flags.ports.empty()) {
+      if (IsNone(flags.ports[0])) {
+        config.erase("ports");
+      } else {
+        config["ports"] = flags.ports;
+      }
+    }
+    if (flags.use_spot) config["use_spot"] = true;
     alternatives.push_back(LoadResourcesConfig(config));
   }
   task.set_resources(ResourcesSet(std::move(alternatives), task.resources().order()));
@@ -72,6 +152,17 @@ void AddTaskOptions(CLI::App& command, TaskFlags& flags) {
                      "Where to run: aws, aws/us-east-1, k8s/ctx, local, ...");
   command.add_option("-t,--instance-type", flags.instance_type, "Instance type, e.g. p4d.24xlarge");
   command.add_option("--disk-size", flags.disk_size, "OS disk size in GB");
+  command.add_option("--disk-tier", flags.disk_tier,
+                     "OS disk tier: low, medium, high, ultra, best, or none");
+  command
+      .add_option("--ports", flags.ports,
+                  "Ports to open: 8080, a range 8000-8010 or a list 8080,9090; repeatable; "
+                  "overrides the YAML's (none: no ports)")
+      ->allow_extra_args(false);
+  // SkyPilot's deprecated, hidden location flags; --infra replaces them.
+  command.add_option("--cloud", flags.cloud)->group("");
+  command.add_option("--region", flags.region)->group("");
+  command.add_option("--zone", flags.zone)->group("");
   command.add_option("--image-id", flags.image_id, "Image, e.g. docker:ubuntu:22.04");
   command.add_option("--num-nodes", flags.num_nodes, "Number of nodes")->check(CLI::PositiveNumber);
   command.add_flag("--use-spot", flags.use_spot, "Use spot instances");
@@ -85,6 +176,11 @@ std::optional<std::string> YamlEntrypoint(const TaskFlags& flags) {
 }
 
 Dag LoadEntrypoint(const TaskFlags& flags) {
+  CheckFlagValues(flags);
+  if (!flags.cloud.empty() || !flags.region.empty() || !flags.zone.empty()) {
+    std::cerr << "sky: warning: --cloud, --region and --zone are deprecated; use --infra "
+                 "cloud[/region[/zone]] instead.\n";
+  }
   LoadOptions options;
   for (const auto& file : flags.env_files) {
     for (auto& kv : ParseEnvFile(file)) options.env_overrides.push_back(std::move(kv));

@@ -22,15 +22,22 @@ struct TaskFlags {
   std::string cpus;
   std::string memory;
   std::string infra;
+  // SkyPilot's hidden, deprecated --cloud/--region/--zone: each overrides one
+  // part of the infra ("none" or "*" clears it); none may be given with --infra.
+  std::string cloud;
+  std::string region;
+  std::string zone;
   std::string instance_type;
   std::string disk_size;
+  std::string disk_tier;
+  std::vector<std::string> ports;  // each a port, a range or a comma-separated list
   std::string image_id;
   int num_nodes = 0;
   bool use_spot = false;
 };
 
 // Adds the entrypoint-independent task options (-n, --workdir, --env,
-// --secret, --env-file, --gpus, --cpus, ..., --use-spot) to `command`.
+// --secret, --env-file, --gpus, --cpus, ..., --ports, --use-spot) to `command`.
 void AddTaskOptions(CLI::App& command, TaskFlags& flags);
 
 // The environment of this process, for NAME-only --env/--secret.

@@ -1,0 +1,117 @@
+"""SkyPilot 0.14.1's flags and sub-commands that users' scripts pass to `sky`,
+run with --dryrun so nothing launches."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+
+def run(sky_bin: str, *args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sky_bin, *args], capture_output=True, text=True, timeout=60, cwd=cwd, check=False
+    )
+
+
+def plan_resources(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if "resources:" in line]
+    assert len(lines) == 1, result.stdout
+    return lines[0]
+
+
+def dryrun(sky_bin: str, repo, *flags: str, yaml: str = "examples/hello.yaml"):
+    return run(sky_bin, "launch", "--dryrun", *flags, yaml, cwd=repo)
+
+
+# ---------------------------------------------------------------- location
+
+
+def test_cloud_region_zone_set_the_infra(sky_bin: str, repo) -> None:
+    result = dryrun(sky_bin, repo, "--cloud", "aws", "--region", "us-west-2")
+    assert "resources: aws/us-west-2 " in plan_resources(result)
+    assert "deprecated" in result.stderr and "--infra" in result.stderr
+    assert "(us-west-2" in result.stdout  # the optimizer kept to that region
+
+
+def test_region_keeps_the_yaml_cloud(sky_bin: str, repo, tmp_path) -> None:
+    task = tmp_path / "task.yaml"
+    task.write_text("resources:\n  infra: aws/us-east-1\nrun: echo hi\n")
+    result = dryrun(sky_bin, repo, "--region", "us-west-2", yaml=str(task))
+    assert "resources: aws/us-west-2" in plan_resources(result)
+    cleared = dryrun(sky_bin, repo, "--region", "none", yaml=str(task))
+    assert plan_resources(cleared).strip() == "resources: aws"
+    other_cloud = dryrun(sky_bin, repo, "--cloud", "*", yaml=str(task))
+    assert "resources: */us-east-1" in plan_resources(other_cloud)
+
+
+def test_infra_with_cloud_region_or_zone_is_an_error(sky_bin: str, repo) -> None:
+    result = dryrun(sky_bin, repo, "--infra", "aws", "--region", "us-west-2")
+    assert result.returncode == 2
+    assert "--infra aws" in result.stderr and "--region us-west-2" in result.stderr
+    assert "nothing was launched" not in result.stdout
+
+
+def test_location_flags_are_hidden_but_exec_takes_them(sky_bin: str) -> None:
+    for command in ("launch", "exec"):
+        help_text = run(sky_bin, command, "--help").stdout
+        assert "--infra" in help_text
+        assert "--region" not in help_text and "--zone" not in help_text
+    # exec parses them (it fails later only because the cluster does not exist).
+    result = run(sky_bin, "exec", "--cloud", "aws", "--zone", "x", "--infra", "aws", "c", "ls")
+    assert result.returncode == 2
+    assert "--infra aws" in result.stderr and "--zone x" in result.stderr
+
+
+# ------------------------------------------------------------------- ports
+
+
+def test_ports_repeatable_ranges_and_lists(sky_bin: str, repo) -> None:
+    result = dryrun(sky_bin, repo, "--ports", "8080", "--ports", "9000-9010,9090")
+    assert "ports=8080,9000-9010,9090" in plan_resources(result)
+
+
+def test_ports_override_and_clear_the_yaml(sky_bin: str, repo, tmp_path) -> None:
+    task = tmp_path / "task.yaml"
+    task.write_text("resources:\n  ports: [22, 8888]\nrun: echo hi\n")
+    assert "ports=22,8888" in plan_resources(dryrun(sky_bin, repo, yaml=str(task)))
+    replaced = dryrun(sky_bin, repo, "--ports", "443", yaml=str(task))
+    assert "ports=443 " in plan_resources(replaced) + " "
+    assert "ports=" not in plan_resources(dryrun(sky_bin, repo, "--ports", "none", yaml=str(task)))
+
+
+@pytest.mark.parametrize(
+    ("ports", "message"),
+    [
+        (("--ports", "70000"), "70000"),
+        (("--ports", "none", "--ports", "80"), "none"),
+        (("--ports", "9-1"), "9-1"),
+    ],
+)
+def test_bad_ports(sky_bin: str, repo, ports, message) -> None:
+    result = dryrun(sky_bin, repo, *ports)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+# --------------------------------------------------------------- disk tier
+
+
+def test_disk_tier(sky_bin: str, repo, tmp_path) -> None:
+    assert "disk_tier=high" in plan_resources(dryrun(sky_bin, repo, "--disk-tier", "HIGH"))
+    task = tmp_path / "task.yaml"
+    task.write_text("resources:\n  disk_tier: best\nrun: echo hi\n")
+    assert "disk_tier=best" in plan_resources(dryrun(sky_bin, repo, yaml=str(task)))
+    cleared = dryrun(sky_bin, repo, "--disk-tier", "none", yaml=str(task))
+    assert "disk_tier" not in plan_resources(cleared)
+    bad = dryrun(sky_bin, repo, "--disk-tier", "fast")
+    assert bad.returncode == 2
+    assert "'fast'" in bad.stderr and "ultra" in bad.stderr
+
+
+def test_none_clears_a_resource_field(sky_bin: str, repo, tmp_path) -> None:
+    task = tmp_path / "task.yaml"
+    task.write_text("resources:\n  accelerators: H100:8\nrun: echo hi\n")
+    assert "H100" in plan_resources(dryrun(sky_bin, repo, yaml=str(task)))
+    assert "H100" not in plan_resources(dryrun(sky_bin, repo, "--gpus", "none", yaml=str(task)))

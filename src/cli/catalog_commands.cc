@@ -215,14 +215,23 @@ void PrintOptimizerTable(const Dag& dag) {
 
 std::function<std::optional<int>()> AddCatalogCommands(CLI::App& app) {
   auto show_flags = std::make_shared<ShowGpusFlags>();
+  auto add_show_options = [&](CLI::App* command) {
+    command->add_option("accelerator", show_flags->accelerator, "GPU name, optionally NAME:COUNT");
+    command->add_option("--infra,--cloud", show_flags->infra,
+                        "Only this infra (aws, gcp/us-central1, ...)");
+    command->add_flag("-a,--all", show_flags->all, "List every accelerator");
+    command->add_flag("--all-regions", show_flags->all_regions, "One line per region");
+    command->add_flag("-r,--refresh", show_flags->refresh,
+                      "Kubernetes: list the nodes again rather than reuse the last minute's list");
+  };
   CLI::App* show = app.add_subcommand("show-gpus", "List accelerators, instance types and prices.");
-  show->add_option("accelerator", show_flags->accelerator, "GPU name, optionally NAME:COUNT");
-  show->add_option("--infra,--cloud", show_flags->infra,
-                   "Only this infra (aws, gcp/us-central1, ...)");
-  show->add_flag("-a,--all", show_flags->all, "List every accelerator");
-  show->add_flag("--all-regions", show_flags->all_regions, "One line per region");
-  show->add_flag("-r,--refresh", show_flags->refresh,
-                 "Kubernetes: list the nodes again rather than reuse the last minute's list");
+  add_show_options(show);
+  // SkyPilot's newer name: `sky gpus list` (`sky show-gpus` is deprecated there).
+  CLI::App* gpus = app.add_subcommand("gpus", "Accelerators: `sky gpus list` (as show-gpus).");
+  gpus->require_subcommand(0, 1);
+  CLI::App* gpus_list =
+      gpus->add_subcommand("list", "List accelerators, instance types and prices.");
+  add_show_options(gpus_list);
 
   auto optimize_flags = std::make_shared<OptimizeFlags>();
   CLI::App* optimize = app.add_subcommand("optimize", "Show where a task YAML would run, and why.");
@@ -239,7 +248,11 @@ std::function<std::optional<int>()> AddCatalogCommands(CLI::App& app) {
   refresh->add_option("--infra", refresh_flags->infras, "Only these infras");
 
   return [=]() -> std::optional<int> {
-    if (show->parsed()) return ShowGpus(*show_flags);
+    if (show->parsed() || gpus_list->parsed()) return ShowGpus(*show_flags);
+    if (gpus->parsed()) {
+      std::cout << gpus->help("sky");
+      return 0;
+    }
     if (optimize->parsed()) return OptimizeCommand(*optimize_flags);
     if (refresh->parsed()) return RefreshCommand(*refresh_flags);
     return std::nullopt;

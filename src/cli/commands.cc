@@ -1,8 +1,14 @@
 #include "cli/commands.h"
 
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
 
 #include "cli/catalog_commands.h"
 #include "cli/cluster_commands.h"
@@ -37,6 +43,115 @@ std::string QuoteForDisplay(std::string_view word) {
   return strings::ShellQuote(word);
 }
 
+// SkyPilot commands that skycore does not have yet: `sky jobs ...` says so
+// rather than falling through to another command's parsing (or help).
+struct Unsupported {
+  std::string_view command;  // "jobs", or "gpus label" for a group's member
+  std::string_view feature;
+  std::string_view hint;
+};
+
+constexpr Unsupported kUnsupported[] = {
+    {"jobs", "managed jobs", "`sky launch` runs a task on a cluster; `sky queue` lists its jobs."},
+    {"serve", "SkyServe, model serving", "`sky launch` with resources.ports runs a server."},
+    {"storage", "managed storage (buckets)", "`file_mounts` copy local files to a cluster."},
+    {"volumes", "volumes", ""},
+    {"api", "the API server",
+     "skycore runs each command locally: there is no server to start, stop or log in to."},
+    {"dashboard", "the dashboard", "`sky status` and `sky queue` show clusters and jobs."},
+    {"workspace", "workspaces", ""},
+    {"debug-dump", "debug dumps", ""},
+    {"gpus label", "labelling Kubernetes GPU nodes", ""},
+};
+
+int ReportUnsupported(const Unsupported& unsupported) {
+  std::cerr << fmt::format("sky: error: `sky {}` ({}) is not supported by skycore yet.{}{}\n",
+                           unsupported.command, unsupported.feature,
+                           unsupported.hint.empty() ? "" : " ", unsupported.hint);
+  return 2;
+}
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// "no such command" for `word` under `group` ("sky" or "sky catalog"), with
+// the sub-commands of `parent` that look like it.
+int ReportUnknownCommand(const CLI::App& parent, const std::string& group,
+                         const std::string& word) {
+  std::vector<std::string> names;
+  std::vector<std::string> close;
+  for (const CLI::App* sub : parent.get_subcommands([](const CLI::App*) { return true; })) {
+    const std::string& name = sub->get_name();
+    names.push_back(name);
+    if (EditDistance(word, name) <= std::max<size_t>(1, name.size() / 3) ||
+        (word.size() >= 3 && name.starts_with(word))) {
+      close.push_back(fmt::format("'{}'", name));
+    }
+  }
+  std::string message = fmt::format("sky: error: no such command '{} {}'.", group, word);
+  if (!close.empty()) {
+    message += fmt::format(" Did you mean {}?", fmt::join(close, " or "));
+  } else {
+    message += fmt::format(" The commands are: {}.", fmt::join(names, ", "));
+  }
+  std::cerr << message << fmt::format("\nRun '{} --help' for help.\n", group);
+  return 2;
+}
+
+const Unsupported* FindUnsupported(std::string_view command) {
+  for (const auto& unsupported : kUnsupported) {
+    if (unsupported.command == command) return &unsupported;
+  }
+  return nullptr;
+}
+
+// Checks the command words (`sky WORD [SUBWORD]`) before flag parsing, so an
+// unknown or unsupported command is reported as such, never parsed as the
+// words of another command. Returns the exit code when it reported one.
+std::optional<int> CheckCommandWords(const CLI::App& app, const std::vector<std::string>& args) {
+  size_t i = 0;
+  while (i < args.size() && args[i].starts_with('-')) ++i;  // sky --help, sky --version
+  if (i == args.size()) return std::nullopt;
+  const std::string& word = args[i];
+  const CLI::App* command = nullptr;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (sub->check_name(word)) command = sub;
+  }
+  if (command == nullptr) {
+    if (const auto* unsupported = FindUnsupported(word)) return ReportUnsupported(*unsupported);
+    return ReportUnknownCommand(app, "sky", word);
+  }
+  // A group (`sky catalog`, `sky gpus`, `sky ssh`): its first word must be
+  // one of its sub-commands.
+  const auto subcommands = command->get_subcommands([](const CLI::App*) { return true; });
+  const bool takes_words =
+      !command->get_options([](const CLI::Option* o) { return o->get_positional(); }).empty();
+  if (subcommands.empty() || takes_words) return std::nullopt;
+  size_t j = i + 1;
+  while (j < args.size() && args[j].starts_with('-')) ++j;
+  if (j == args.size()) return std::nullopt;
+  const std::string& subword = args[j];
+  for (const CLI::App* sub : subcommands) {
+    if (sub->check_name(subword)) return std::nullopt;
+  }
+  if (const auto* unsupported = FindUnsupported(fmt::format("{} {}", word, subword))) {
+    return ReportUnsupported(*unsupported);
+  }
+  return ReportUnknownCommand(*command, fmt::format("sky {}", word), subword);
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
@@ -66,6 +181,9 @@ int Main(int argc, char** argv) {
   auto run_catalog_command = AddCatalogCommands(app);
   auto run_ssh_command = AddSshCommands(app);
 
+  if (auto code = CheckCommandWords(app, std::vector<std::string>(argv + 1, argv + flag_argc))) {
+    return *code;
+  }
   try {
     app.parse(flag_argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -115,3 +115,65 @@ def test_none_clears_a_resource_field(sky_bin: str, repo, tmp_path) -> None:
     task.write_text("resources:\n  accelerators: H100:8\nrun: echo hi\n")
     assert "H100" in plan_resources(dryrun(sky_bin, repo, yaml=str(task)))
     assert "H100" not in plan_resources(dryrun(sky_bin, repo, "--gpus", "none", yaml=str(task)))
+
+
+# -------------------------------------------------------------- sky gpus
+
+
+def test_gpus_list_is_show_gpus(sky_bin: str) -> None:
+    for args in ((), ("H100:8",), ("--all",), ("--infra", "aws", "A100")):
+        show = run(sky_bin, "show-gpus", *args)
+        listed = run(sky_bin, "gpus", "list", *args)
+        assert listed.returncode == show.returncode == 0, listed.stderr
+        assert listed.stdout == show.stdout
+    group = run(sky_bin, "gpus")
+    assert group.returncode == 0
+    assert "list" in group.stdout and "Usage: sky gpus" in group.stdout
+    assert "sky gpus list" in run(sky_bin, "gpus", "list", "--help").stdout
+
+
+# -------------------------------------------------- unknown and unsupported
+
+
+@pytest.mark.parametrize(
+    ("args", "feature"),
+    [
+        (("jobs", "launch", "--help"), "managed jobs"),
+        (("jobs", "queue"), "managed jobs"),
+        (("serve", "up", "service.yaml"), "SkyServe"),
+        (("storage", "ls"), "storage"),
+        (("api", "info"), "API server"),
+        (("volumes", "ls"), "volumes"),
+        (("gpus", "label"), "Kubernetes GPU nodes"),
+    ],
+)
+def test_unsupported_commands_say_so(sky_bin: str, args, feature) -> None:
+    result = run(sky_bin, *args)
+    assert result.returncode != 0
+    assert "not supported" in result.stderr and feature in result.stderr
+    command = " ".join(args[:2]) if args[0] == "gpus" else args[0]
+    assert f"`sky {command}`" in result.stderr
+    assert "Usage:" not in result.stdout  # not another command's help
+
+
+@pytest.mark.parametrize(
+    ("args", "named", "suggestion"),
+    [
+        (("lanch", "task.yaml"), "'sky lanch'", "'launch'"),
+        (("stat",), "'sky stat'", "'status'"),
+        (("catalog", "refesh"), "'sky catalog refesh'", "'refresh'"),
+        (("ssh", "upp"), "'sky ssh upp'", "'up'"),
+    ],
+)
+def test_unknown_commands_get_close_matches(sky_bin: str, args, named, suggestion) -> None:
+    result = run(sky_bin, *args)
+    assert result.returncode == 2
+    assert "no such command" in result.stderr and named in result.stderr
+    assert suggestion in result.stderr
+    assert "Usage:" not in result.stdout
+
+
+def test_unknown_command_without_a_close_match_lists_the_commands(sky_bin: str) -> None:
+    result = run(sky_bin, "xyzzy")
+    assert result.returncode == 2
+    assert "'sky xyzzy'" in result.stderr and "launch" in result.stderr

@@ -42,7 +42,7 @@ struct ExecFlags {
 // ------------------------------------------------------------------ dry run
 
 // A resources alternative as the plan shows it: its summary, plus the ports
-// and disk tier the summary leaves out.
+// and disk and network tiers the summary leaves out.
 std::string PlanLine(const Resources& resources) {
   std::string line = resources.ToString();
   const ResourcesSpec& spec = resources.spec();
@@ -52,6 +52,7 @@ std::string PlanLine(const Resources& resources) {
     line += fmt::format(" ports={}", fmt::join(ports, ","));
   }
   if (spec.disk_tier) line += fmt::format(" disk_tier={}", *spec.disk_tier);
+  if (spec.network_tier) line += fmt::format(" network_tier={}", *spec.network_tier);
   return line;
 }
 

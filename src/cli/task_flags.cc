@@ -32,10 +32,20 @@ std::vector<std::pair<std::string, std::string>> FieldOverrides(const TaskFlags&
       {"accelerators", flags.gpus},   {"cpus", flags.cpus},
       {"memory", flags.memory},       {"instance_type", flags.instance_type},
       {"disk_size", flags.disk_size}, {"image_id", flags.image_id},
-      {"disk_tier", flags.disk_tier},
+      {"disk_tier", flags.disk_tier}, {"network_tier", flags.network_tier},
   };
   std::erase_if(fields, [](const auto& field) { return field.second.empty(); });
   return fields;
+}
+
+// A case-insensitive choice (SkyPilot's click.Choice).
+void CheckChoice(const std::string& flag, const std::string& value,
+                 const std::vector<std::string>& choices) {
+  if (value.empty()) return;
+  if (std::find(choices.begin(), choices.end(), strings::Lower(value)) == choices.end()) {
+    throw InvalidTaskError(
+        fmt::format("{} '{}' is not one of {}.", flag, value, fmt::join(choices, ", ")));
+  }
 }
 
 void CheckFlagValues(const TaskFlags& flags) {
@@ -51,13 +61,10 @@ void CheckFlagValues(const TaskFlags& flags) {
         "--cloud/--region/--zone.",
         flags.infra, fmt::join(given, " and ")));
   }
-  if (!flags.disk_tier.empty()) {
-    static const std::vector<std::string> kTiers = {"low",   "medium", "high",
-                                                    "ultra", "best",   "none"};
-    if (std::find(kTiers.begin(), kTiers.end(), strings::Lower(flags.disk_tier)) == kTiers.end()) {
-      throw InvalidTaskError(fmt::format("--disk-tier '{}' is not one of {}.", flags.disk_tier,
-                                         fmt::join(kTiers, ", ")));
-    }
+  CheckChoice("--disk-tier", flags.disk_tier, {"low", "medium", "high", "ultra", "best", "none"});
+  CheckChoice("--network-tier", flags.network_tier, {"standard", "best", "none"});
+  if (flags.use_spot && flags.no_use_spot) {
+    throw InvalidTaskError("--use-spot and --no-use-spot cannot both be given: pick one.");
   }
   const bool ports_none = std::any_of(flags.ports.begin(), flags.ports.end(), IsNone);
   if (ports_none && flags.ports.size() > 1) {
@@ -73,7 +80,7 @@ void ApplyResourceOverrides(Task& task, const TaskFlags& flags) {
   const auto fields = FieldOverrides(flags);
   const bool legacy_location = !flags.cloud.empty() || !flags.region.empty() || !flags.zone.empty();
   if (fields.empty() && flags.infra.empty() && !legacy_location && flags.ports.empty() &&
-      !flags.use_spot) {
+      !flags.use_spot && !flags.no_use_spot) {
     return;
   }
   std::vector<Resources> alternatives;
@@ -82,7 +89,7 @@ void ApplyResourceOverrides(Task& task, const TaskFlags& flags) {
     for (const auto& [key, value] : fields) {
       if (IsNone(value)) {
         config.erase(key);
-      } else if (key == "disk_tier") {
+      } else if (key == "disk_tier" || key == "network_tier") {
         config[key] = strings::Lower(value);
       } else {
         config[key] = value;
@@ -116,6 +123,7 @@ void ApplyResourceOverrides(Task& task, const TaskFlags& flags) {
       }
     }
     if (flags.use_spot) config["use_spot"] = true;
+    if (flags.no_use_spot) config["use_spot"] = false;
     alternatives.push_back(LoadResourcesConfig(config));
   }
   task.set_resources(ResourcesSet(std::move(alternatives), task.resources().order()));
@@ -154,6 +162,7 @@ void AddTaskOptions(CLI::App& command, TaskFlags& flags) {
   command.add_option("--disk-size", flags.disk_size, "OS disk size in GB");
   command.add_option("--disk-tier", flags.disk_tier,
                      "OS disk tier: low, medium, high, ultra, best, or none");
+  command.add_option("--network-tier", flags.network_tier, "Network tier: standard, best, or none");
   command
       .add_option("--ports", flags.ports,
                   "Ports to open: 8080, a range 8000-8010 or a list 8080,9090; repeatable; "
@@ -166,6 +175,8 @@ void AddTaskOptions(CLI::App& command, TaskFlags& flags) {
   command.add_option("--image-id", flags.image_id, "Image, e.g. docker:ubuntu:22.04");
   command.add_option("--num-nodes", flags.num_nodes, "Number of nodes")->check(CLI::PositiveNumber);
   command.add_flag("--use-spot", flags.use_spot, "Use spot instances");
+  command.add_flag("--no-use-spot", flags.no_use_spot,
+                   "Use on-demand instances (overrides the YAML's use_spot)");
 }
 
 std::optional<std::string> YamlEntrypoint(const TaskFlags& flags) {

@@ -30,10 +30,12 @@ struct TaskFlags {
   std::string instance_type;
   std::string disk_size;
   std::string disk_tier;
+  std::string network_tier;
   std::vector<std::string> ports;  // each a port, a range or a comma-separated list
   std::string image_id;
   int num_nodes = 0;
   bool use_spot = false;
+  bool no_use_spot = false;  // --no-use-spot: on-demand even where the YAML asks for spot
 };
 
 // Adds the entrypoint-independent task options (-n, --workdir, --env,

@@ -110,6 +110,21 @@ def test_disk_tier(sky_bin: str, repo, tmp_path) -> None:
     assert "'fast'" in bad.stderr and "ultra" in bad.stderr
 
 
+def test_network_tier_and_no_use_spot(sky_bin: str, repo, tmp_path) -> None:
+    task = tmp_path / "task.yaml"
+    task.write_text("resources:\n  use_spot: true\n  network_tier: best\nrun: echo hi\n")
+    assert "[spot] network_tier=best" in plan_resources(dryrun(sky_bin, repo, yaml=str(task)))
+    overridden = plan_resources(
+        dryrun(sky_bin, repo, "--no-use-spot", "--network-tier", "Standard", yaml=str(task))
+    )
+    assert "[spot]" not in overridden and "network_tier=standard" in overridden
+    both = dryrun(sky_bin, repo, "--use-spot", "--no-use-spot")
+    assert both.returncode == 2
+    assert "--use-spot" in both.stderr and "--no-use-spot" in both.stderr
+    bad = dryrun(sky_bin, repo, "--network-tier", "fastest")
+    assert bad.returncode == 2 and "'fastest'" in bad.stderr and "standard" in bad.stderr
+
+
 def test_none_clears_a_resource_field(sky_bin: str, repo, tmp_path) -> None:
     task = tmp_path / "task.yaml"
     task.write_text("resources:\n  accelerators: H100:8\nrun: echo hi\n")

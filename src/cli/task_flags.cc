@@ -49,6 +49,19 @@ void CheckChoice(const std::string& flag, const std::string& value,
 }
 
 void CheckFlagValues(const TaskFlags& flags) {
+  if (!flags.config_overrides.empty()) {
+    throw InvalidTaskError(fmt::format(
+        "--config {} is not supported by skycore yet: per-command config overrides are not "
+        "applied. Put the setting in ~/.sky/config.yaml (config.yaml in $SKYCORE_STATE_DIR "
+        "when that is set) instead.",
+        flags.config_overrides[0]));
+  }
+  if (flags.async) {
+    throw InvalidTaskError(
+        "--async is not supported by skycore yet: the command runs in this process, not as a "
+        "request to a server that could go on without it. Use -d/--detach-run to not wait for "
+        "the job.");
+  }
   const bool legacy_location = !flags.cloud.empty() || !flags.region.empty() || !flags.zone.empty();
   if (legacy_location && !flags.infra.empty()) {
     std::vector<std::string> given;
@@ -172,6 +185,8 @@ void AddTaskOptions(CLI::App& command, TaskFlags& flags) {
   command.add_option("--cloud", flags.cloud)->group("");
   command.add_option("--region", flags.region)->group("");
   command.add_option("--zone", flags.zone)->group("");
+  command.add_option("--config", flags.config_overrides)->allow_extra_args(false)->group("");
+  command.add_flag("--async,!--no-async", flags.async)->group("");
   command.add_option("--image-id", flags.image_id, "Image, e.g. docker:ubuntu:22.04");
   command.add_option("--num-nodes", flags.num_nodes, "Number of nodes")->check(CLI::PositiveNumber);
   command.add_flag("--use-spot", flags.use_spot, "Use spot instances");

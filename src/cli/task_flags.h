@@ -35,7 +35,11 @@ struct TaskFlags {
   std::string image_id;
   int num_nodes = 0;
   bool use_spot = false;
-  bool no_use_spot = false;  // --no-use-spot: on-demand even where the YAML asks for spot
+  bool no_use_spot = false;
+  // SkyPilot's --config and --async, which skycore cannot honour yet: given,
+  // they are an error saying so (--no-async, the way skycore works, is fine).
+  std::vector<std::string> config_overrides;
+  bool async = false;  // --no-use-spot: on-demand even where the YAML asks for spot
 };
 
 // Adds the entrypoint-independent task options (-n, --workdir, --env,

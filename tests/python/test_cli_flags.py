@@ -192,3 +192,21 @@ def test_unknown_command_without_a_close_match_lists_the_commands(sky_bin: str) 
     result = run(sky_bin, "xyzzy")
     assert result.returncode == 2
     assert "'sky xyzzy'" in result.stderr and "launch" in result.stderr
+
+
+# ------------------------------------------- flags skycore cannot honour yet
+
+
+@pytest.mark.parametrize("command", ["launch", "exec"])
+def test_config_and_async_say_they_are_not_supported(sky_bin: str, repo, command) -> None:
+    target = ("--dryrun",) if command == "launch" else ("no-such-cluster",)
+    for flags, named in (
+        (("--config", "kubernetes.pod_config.x=1"), "--config kubernetes.pod_config.x=1"),
+        (("--async",), "--async"),
+    ):
+        result = run(sky_bin, command, *flags, *target, "examples/hello.yaml", cwd=repo)
+        assert result.returncode == 2
+        assert named in result.stderr and "not supported" in result.stderr
+    # --no-async is how skycore works anyway.
+    fine = run(sky_bin, "launch", "--no-async", "--dryrun", "examples/hello.yaml", cwd=repo)
+    assert fine.returncode == 0, fine.stderr

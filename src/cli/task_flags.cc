@@ -20,10 +20,8 @@ bool LooksLikeYaml(const std::string& text) {
 
 bool IsNone(const std::string& value) { return strings::Lower(value) == "none"; }
 
-// SkyPilot's "none" (and "*" for a location part) clears a field.
-bool Clears(const std::string& value, bool star_clears = false) {
-  return IsNone(value) || (star_clears && value == "*");
-}
+// SkyPilot's "none" or "*" clears a part of the location (--cloud/...).
+bool ClearsLocation(const std::string& value) { return IsNone(value) || value == "*"; }
 
 // The flags that override one field of the resources, as (YAML key, value).
 // "none" clears the field, as in SkyPilot.
@@ -120,9 +118,9 @@ void ApplyResourceOverrides(Task& task, const TaskFlags& flags) {
       std::string cloud = spec.cloud;
       std::string region = spec.region;
       std::string zone = spec.zone;
-      if (!flags.cloud.empty()) cloud = Clears(flags.cloud, true) ? "" : flags.cloud;
-      if (!flags.region.empty()) region = Clears(flags.region, true) ? "" : flags.region;
-      if (!flags.zone.empty()) zone = Clears(flags.zone, true) ? "" : flags.zone;
+      if (!flags.cloud.empty()) cloud = ClearsLocation(flags.cloud) ? "" : flags.cloud;
+      if (!flags.region.empty()) region = ClearsLocation(flags.region) ? "" : flags.region;
+      if (!flags.zone.empty()) zone = ClearsLocation(flags.zone) ? "" : flags.zone;
       config.erase("infra");
       if (!cloud.empty()) config["cloud"] = cloud;
       if (!region.empty()) config["region"] = region;

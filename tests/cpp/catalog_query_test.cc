@@ -16,6 +16,7 @@
 
 #include "catalog/query.h"
 #include "catalog/table.h"
+#include "infra/descriptor.h"
 #include "skycore/resources.h"
 #include "temp_dir.h"
 
@@ -83,8 +84,11 @@ std::vector<std::pair<std::string, uint32_t>> Reference(const CatalogData& data,
             (!SameCount(count, want) && !shared)) {
           continue;
         }
-      } else if (r.instance_type().empty() && !accelerator.empty()) {
-        continue;  // without an accelerator or an instance type: CPU rows only
+      } else if (r.instance_type().empty() && !accelerator.empty() &&
+                 !infra::DescribeInfra(infra).accelerator_machines_only) {
+        // Without an accelerator or an instance type: CPU rows only, except
+        // where an infra sells accelerator machines only (Lambda, RunPod).
+        continue;
       }
       if (!r.instance_type().empty() &&
           table->dict.at(table->instance_type[row]) != r.instance_type()) {

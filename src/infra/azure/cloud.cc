@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "common/files.h"
+#include "infra/vm/check_record.h"
 #include "infra/vm/settings.h"
 
 namespace skycore::infra {
@@ -17,7 +18,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kCheckCacheVersion = 1;
 constexpr const char* kDefaultArm = "https://management.azure.com";
 constexpr const char* kSubscriptionsApi = "2022-12-01";
 
@@ -26,8 +26,6 @@ int64_t UnixNow() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-fs::path CheckCachePath(const fs::path& state_dir) { return state_dir / "azure" / "check.json"; }
 
 // `sky check` answers quickly even when ARM does not.
 ArmClientOptions CheckClientOptions() {
@@ -177,15 +175,12 @@ std::unique_ptr<vm::Provisioner> AzureCloud::ProvisionerFromHeadConfig(
 }
 
 bool AzureEnabled(const fs::path& state_dir) {
-  if (state_dir.empty()) return false;
-  const auto cached = files::ReadJsonFile(CheckCachePath(state_dir));
-  return cached && cached->is_object() && cached->value("version", 0) == kCheckCacheVersion &&
-         cached->value("enabled", false);
+  return vm::LastPassedCheck(state_dir, "azure").has_value();
 }
 
 InfraCheck CheckAzure(const SkyOptions& options, const CredentialsOptions& credentials) {
   InfraCheck check{"azure", false, ""};
-  json cache = {{"version", kCheckCacheVersion}, {"checked_at", UnixNow()}};
+  json kept = json::object();  // kept beside the result (never a secret)
   try {
     const AzureSettings settings = options.state_dir.empty()
                                        ? AzureSettings{}
@@ -209,20 +204,12 @@ InfraCheck CheckAzure(const SkyOptions& options, const CredentialsOptions& crede
     check.reason =
         fmt::format("credentials from {}; subscription {} ({})", access.tokens->SourceName(),
                     subscription->value("displayName", access.subscription), access.subscription);
-    cache["source"] = access.tokens->SourceName();
-    cache["subscription"] = access.subscription;
+    kept["source"] = access.tokens->SourceName();
+    kept["subscription"] = access.subscription;
   } catch (const Error& e) {
     check.reason = e.what();  // with the file, line and close matches of a config error
   }
-  cache["enabled"] = check.enabled;
-  cache["reason"] = check.reason;
-  if (!options.state_dir.empty()) {
-    try {
-      files::WriteAtomically(CheckCachePath(options.state_dir), cache.dump(2));
-    } catch (const Error& e) {
-      check.reason += fmt::format(" (the result could not be cached: {})", e.message());
-    }
-  }
+  check.reason = vm::KeepCheck(options.state_dir, "azure", check.enabled, check.reason, kept);
   return check;
 }
 

@@ -389,24 +389,6 @@ vm::ProvisionRecord AzureProvisioner::RunInstances(const vm::ProvisionRequest& r
   return record;
 }
 
-void AzureProvisioner::WaitInstances(const std::string& region,
-                                     const std::string& cluster_name_on_cloud, InstanceState state,
-                                     std::chrono::steady_clock::time_point deadline) {
-  for (;;) {
-    const auto states =
-        QueryInstances(region, cluster_name_on_cloud, state != InstanceState::kTerminated);
-    const bool done = std::all_of(states.begin(), states.end(),
-                                  [&](const auto& each) { return each.second == state; });
-    if (done) return;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      throw ResourcesUnavailableError(
-          fmt::format("the VMs of cluster '{}' in {} did not become {} in time",
-                      cluster_name_on_cloud, region, vm::InstanceStateName(state)));
-    }
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
-}
-
 std::map<std::string, InstanceState> AzureProvisioner::QueryInstances(
     const std::string& region, const std::string& cluster_name_on_cloud, bool) {
   std::map<std::string, InstanceState> states;

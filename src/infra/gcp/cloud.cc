@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "common/files.h"
+#include "infra/vm/check_record.h"
 #include "infra/vm/settings.h"
 
 namespace skycore::infra {
@@ -16,16 +17,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using nlohmann::json;
-
-constexpr int kCheckCacheVersion = 1;
-
-int64_t UnixNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-fs::path CheckCachePath(const fs::path& state_dir) { return state_dir / "gcp" / "check.json"; }
 
 }  // namespace
 
@@ -151,15 +142,12 @@ std::unique_ptr<vm::Provisioner> GcpCloud::ProvisionerFromHeadConfig(
 }
 
 bool GcpEnabled(const fs::path& state_dir) {
-  if (state_dir.empty()) return false;
-  const auto cached = files::ReadJsonFile(CheckCachePath(state_dir));
-  return cached && cached->is_object() && cached->value("version", 0) == kCheckCacheVersion &&
-         cached->value("enabled", false);
+  return vm::LastPassedCheck(state_dir, "gcp").has_value();
 }
 
 InfraCheck CheckGcp(const SkyOptions& options, const CredentialsOptions& credentials) {
   InfraCheck check{"gcp", false, ""};
-  json cache = {{"version", kCheckCacheVersion}, {"checked_at", UnixNow()}};
+  json kept = json::object();  // kept beside the result (never a secret)
   try {
     const GcpSettings settings = options.state_dir.empty()
                                      ? GcpSettings{}
@@ -182,20 +170,12 @@ InfraCheck CheckGcp(const SkyOptions& options, const CredentialsOptions& credent
     check.enabled = true;
     check.reason = fmt::format("credentials from {}; project {}", compute->tokens().SourceName(),
                                compute->project());
-    cache["source"] = compute->tokens().SourceName();
-    cache["project"] = compute->project();
+    kept["source"] = compute->tokens().SourceName();
+    kept["project"] = compute->project();
   } catch (const Error& e) {
     check.reason = e.what();  // with the file, line and close matches of a config error
   }
-  cache["enabled"] = check.enabled;
-  cache["reason"] = check.reason;
-  if (!options.state_dir.empty()) {
-    try {
-      files::WriteAtomically(CheckCachePath(options.state_dir), cache.dump(2));
-    } catch (const Error& e) {
-      check.reason += fmt::format(" (the result could not be cached: {})", e.message());
-    }
-  }
+  check.reason = vm::KeepCheck(options.state_dir, "gcp", check.enabled, check.reason, kept);
   return check;
 }
 

@@ -76,9 +76,6 @@ class GcpProvisioner : public vm::Provisioner {
 
   vm::ProvisionRequest Bootstrap(vm::ProvisionRequest request) override;
   vm::ProvisionRecord RunInstances(const vm::ProvisionRequest& request) override;
-  void WaitInstances(const std::string& region, const std::string& cluster_name_on_cloud,
-                     vm::InstanceState state,
-                     std::chrono::steady_clock::time_point deadline) override;
   vm::ClusterInfo GetClusterInfo(const std::string& region,
                                  const std::string& cluster_name_on_cloud) override;
   std::map<std::string, vm::InstanceState> QueryInstances(const std::string& region,

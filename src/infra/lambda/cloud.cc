@@ -9,6 +9,7 @@
 
 #include "common/files.h"
 #include "common/strings.h"
+#include "infra/vm/check_record.h"
 #include "infra/vm/settings.h"
 
 namespace skycore::infra {
@@ -21,15 +22,12 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kCheckCacheVersion = 1;
-
 int64_t UnixNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
-fs::path CheckCachePath(const fs::path& state_dir) { return state_dir / "lambda" / "check.json"; }
 fs::path OfferingsPath(const fs::path& state_dir) { return state_dir / "lambda" / "offerings.csv"; }
 
 // "gpu_8x_a100_80gb_sxm4" -> ("A100-80GB", 8); empty name for anything else.
@@ -124,10 +122,7 @@ std::unique_ptr<vm::Provisioner> LambdaCloud::ProvisionerFromHeadConfig(
 }
 
 bool LambdaEnabled(const fs::path& state_dir) {
-  if (state_dir.empty()) return false;
-  const auto cached = files::ReadJsonFile(CheckCachePath(state_dir));
-  return cached && cached->is_object() && cached->value("version", 0) == kCheckCacheVersion &&
-         cached->value("enabled", false);
+  return vm::LastPassedCheck(state_dir, "lambda").has_value();
 }
 
 std::string OfferingsCsv(const json& instance_types) {
@@ -153,12 +148,8 @@ std::string OfferingsCsv(const json& instance_types) {
 }
 
 std::optional<std::string> CachedLambdaOfferings(const fs::path& state_dir, int64_t max_age_s) {
-  if (state_dir.empty()) return std::nullopt;
-  const auto cached = files::ReadJsonFile(CheckCachePath(state_dir));
-  if (!cached || !cached->is_object() || !cached->value("enabled", false) ||
-      UnixNow() - cached->value("checked_at", int64_t{0}) > max_age_s) {
-    return std::nullopt;
-  }
+  const auto checked_at = vm::LastPassedCheck(state_dir, "lambda");
+  if (!checked_at || UnixNow() - *checked_at > max_age_s) return std::nullopt;
   std::ifstream in(OfferingsPath(state_dir));
   if (!in) return std::nullopt;
   std::stringstream text;
@@ -168,7 +159,7 @@ std::optional<std::string> CachedLambdaOfferings(const fs::path& state_dir, int6
 
 InfraCheck CheckLambda(const SkyOptions& options, const EnvLookup& env) {
   InfraCheck check{"lambda", false, ""};
-  json cache = {{"version", kCheckCacheVersion}, {"checked_at", UnixNow()}};
+  json kept = json::object();  // kept beside the result (never a secret)
   try {
     if (!options.state_dir.empty()) ReadLambdaSettings(options.state_dir / "config.yaml");
     const ApiKey key = ResolveApiKey(env);
@@ -186,22 +177,14 @@ InfraCheck CheckLambda(const SkyOptions& options, const EnvLookup& env) {
     check.enabled = true;
     check.reason = fmt::format("API key from {}; {} instance types, {} with capacity now",
                                key.source, types.is_object() ? types.size() : 0, with_capacity);
-    cache["source"] = key.source;
+    kept["source"] = key.source;
     if (!options.state_dir.empty()) {
       files::WriteAtomically(OfferingsPath(options.state_dir), OfferingsCsv(types));
     }
   } catch (const Error& e) {
     check.reason = e.what();  // with the file, line and close matches of a config error
   }
-  cache["enabled"] = check.enabled;
-  cache["reason"] = check.reason;
-  if (!options.state_dir.empty()) {
-    try {
-      files::WriteAtomically(CheckCachePath(options.state_dir), cache.dump(2));
-    } catch (const Error& e) {
-      check.reason += fmt::format(" (the result could not be cached: {})", e.message());
-    }
-  }
+  check.reason = vm::KeepCheck(options.state_dir, "lambda", check.enabled, check.reason, kept);
   return check;
 }
 

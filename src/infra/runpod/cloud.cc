@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "common/files.h"
+#include "infra/vm/check_record.h"
 #include "infra/vm/settings.h"
 
 namespace skycore::infra {
@@ -17,16 +18,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kCheckCacheVersion = 1;
 constexpr const char* kMyselfQuery = "query Myself { myself { id } }";
-
-int64_t UnixNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-fs::path CheckCachePath(const fs::path& state_dir) { return state_dir / "runpod" / "check.json"; }
 
 // `sky check` answers quickly even when RunPod does not.
 RunpodClientOptions CheckClientOptions() {
@@ -104,15 +96,12 @@ std::unique_ptr<vm::Provisioner> RunpodCloud::ProvisionerFromHeadConfig(
 }
 
 bool RunpodEnabled(const fs::path& state_dir) {
-  if (state_dir.empty()) return false;
-  const auto cached = files::ReadJsonFile(CheckCachePath(state_dir));
-  return cached && cached->is_object() && cached->value("version", 0) == kCheckCacheVersion &&
-         cached->value("enabled", false);
+  return vm::LastPassedCheck(state_dir, "runpod").has_value();
 }
 
 InfraCheck CheckRunpod(const SkyOptions& options, const EnvLookup& env) {
   InfraCheck check{"runpod", false, ""};
-  json cache = {{"version", kCheckCacheVersion}, {"checked_at", UnixNow()}};
+  json kept = json::object();  // kept beside the result (never a secret)
   try {
     if (!options.state_dir.empty()) ReadRunpodSettings(options.state_dir / "config.yaml");
     const ApiKey key = FindApiKey(env);
@@ -125,19 +114,11 @@ InfraCheck CheckRunpod(const SkyOptions& options, const EnvLookup& env) {
     }
     check.enabled = true;
     check.reason = fmt::format("API key from {}; account {}", key.source, myself.value("id", "?"));
-    cache["source"] = key.source;
+    kept["source"] = key.source;
   } catch (const Error& e) {
     check.reason = e.what();  // with the file, line and close matches of a config error
   }
-  cache["enabled"] = check.enabled;
-  cache["reason"] = check.reason;
-  if (!options.state_dir.empty()) {
-    try {
-      files::WriteAtomically(CheckCachePath(options.state_dir), cache.dump(2));
-    } catch (const Error& e) {
-      check.reason += fmt::format(" (the result could not be cached: {})", e.message());
-    }
-  }
+  check.reason = vm::KeepCheck(options.state_dir, "runpod", check.enabled, check.reason, kept);
   return check;
 }
 

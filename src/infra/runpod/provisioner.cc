@@ -378,24 +378,6 @@ vm::ProvisionRecord RunpodProvisioner::RunInstances(const vm::ProvisionRequest& 
   return record;
 }
 
-void RunpodProvisioner::WaitInstances(const std::string& region,
-                                      const std::string& cluster_name_on_cloud, InstanceState state,
-                                      std::chrono::steady_clock::time_point deadline) {
-  for (;;) {
-    const auto states =
-        QueryInstances(region, cluster_name_on_cloud, state != InstanceState::kTerminated);
-    const bool done = std::all_of(states.begin(), states.end(),
-                                  [&](const auto& each) { return each.second == state; });
-    if (done) return;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      throw ResourcesUnavailableError(
-          fmt::format("the pods of cluster '{}' did not become {} in time", cluster_name_on_cloud,
-                      vm::InstanceStateName(state)));
-    }
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
-}
-
 std::map<std::string, InstanceState> RunpodProvisioner::QueryInstances(
     const std::string&, const std::string& cluster_name_on_cloud, bool non_terminated_only) {
   std::map<std::string, InstanceState> states;

@@ -125,10 +125,11 @@ class Provisioner {
   // Makes `request.count` instances carry the cluster's tag: reuses running
   // ones, resumes stopped ones (when asked), creates the rest. Idempotent.
   virtual ProvisionRecord RunInstances(const ProvisionRequest& request) = 0;
-  // Waits until every instance of the cluster is in `state`, or the deadline.
+  // Waits until every instance of the cluster is in `state`, or the deadline
+  // (ResourcesUnavailableError). The default asks QueryInstances once a
+  // second (terminated instances included when waiting for kTerminated).
   virtual void WaitInstances(const std::string& region, const std::string& cluster_name_on_cloud,
-                             InstanceState state,
-                             std::chrono::steady_clock::time_point deadline) = 0;
+                             InstanceState state, std::chrono::steady_clock::time_point deadline);
   virtual ClusterInfo GetClusterInfo(const std::string& region,
                                      const std::string& cluster_name_on_cloud) = 0;
   // The cluster's instances by tag (after a crash too); `non_terminated_only`

@@ -20,9 +20,11 @@ venv, so `AwsCloud.boto3(...)` runs calls there, in a subprocess.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import tempfile
@@ -587,3 +589,95 @@ def running_cloud(*args: str) -> Iterator[AwsCloud]:
     finally:
         down(directory)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- a `sky` pointed at test clouds
+
+# Every variable by which a cloud SDK or skycore finds a cloud: none of the
+# caller's may reach a `sky` under test, only the fixtures' own.
+CLOUD_VARIABLES = (
+    "AWS_",
+    "AZURE_",
+    "GOOGLE_",
+    "CLOUDSDK_",
+    "LAMBDA_",
+    "RUNPOD_",
+    "SKYCORE_AZURE_",
+    "SKYCORE_GCP_",
+    "SKYCORE_LAMBDA_",
+    "SKYCORE_RUNPOD_",
+)
+
+
+@contextlib.contextmanager
+def cloud_env(
+    tmp_path: pathlib.Path,
+    sky_bin: str,
+    config: str,
+    *clouds: Any,
+    down_timeout: float = 120,
+) -> Iterator[dict[str, str]]:
+    """The environment of one isolated `sky` pointed at `clouds` (fixtures
+    with an `env`): its own state dir holding `config` as config.yaml, its own
+    HOME and SSH control dir, and no cloud variable but the fixtures'. On exit
+    every cluster a failed test left is taken down, then the control dir goes."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "config.yaml").write_text(config)
+    home = tmp_path / "home"
+    home.mkdir()
+    control = pathlib.Path(f"/tmp/skyctl-{os.getpid()}-{tmp_path.name[-12:]}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CLOUD_VARIABLES)}
+    for cloud in clouds:
+        env.update(cloud.env)
+    env.update(
+        SKYCORE_STATE_DIR=str(state),
+        SKYCORE_SSH_CONTROL_DIR=str(control),
+        AWS_EC2_METADATA_DISABLED="true",
+        HOME=str(home),
+        CI="true",
+    )
+    try:
+        yield env
+    finally:
+        subprocess.run(
+            [sky_bin, "down", "-a", "-y", "--purge"],
+            env=env,
+            capture_output=True,
+            timeout=down_timeout,
+            check=False,
+        )
+        sshd_fixture.remove_control_dir(control)
+
+
+def node_user(cloud: Any) -> str:
+    """The login user of the fixture's sshd nodes (the clouds' `ssh_user`)."""
+    return cloud.env["SKYCORE_TEST_NODE_USER"]
+
+
+def sky(sky_bin: str, env: dict, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sky_bin, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+
+
+def launch(sky_bin: str, env: dict, name: str, *args: str) -> subprocess.CompletedProcess:
+    return sky(sky_bin, env, "launch", "-y", "-c", name, *args)
+
+
+def check_cloud(sky_bin: str, env: dict, cloud: str, enabled: str) -> str:
+    """`sky check <cloud>` succeeds and its output matches `enabled` (a regex)."""
+    check = sky(sky_bin, env, "check", cloud)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert re.search(enabled, check.stdout, re.I | re.S), check.stdout
+    return check.stdout
+
+
+def assert_loopback_only(text: str) -> None:
+    """No IPv4 address outside 127.0.0.0/8 appears in `text`."""
+    for match in re.findall(r"\b(\d{1,3}(?:\.\d{1,3}){3})\b", text):
+        try:
+            address = ipaddress.ip_address(match)
+        except ValueError:
+            continue
+        assert address.is_loopback, f"non-loopback address {match} in:\n{text}"

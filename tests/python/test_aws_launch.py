@@ -20,7 +20,15 @@ import subprocess
 import time
 
 import pytest
-from cloud_fixture import AwsCloud
+from cloud_fixture import (
+    AwsCloud,
+    assert_loopback_only,
+    check_cloud,
+    cloud_env,
+    launch,
+    node_user,
+    sky,
+)
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 MULTINODE = REPO / "examples" / "multi_node.yaml"
@@ -32,57 +40,9 @@ def env(tmp_path: pathlib.Path, aws_cloud: AwsCloud, sky_bin: str):
     """One isolated `sky` pointed at the test cloud: its own state dir, a
     config that logs into the nodes as the fixture's user, and a clean cloud."""
     aws_cloud.reset()
-    state = tmp_path / "state"
-    state.mkdir()
-    (state / "config.yaml").write_text(
-        f"aws:\n  ssh_user: {aws_cloud.env['SKYCORE_TEST_NODE_USER']}\n"
-        f"  image_id: {aws_cloud.image_id}\n"
-    )
-    control = pathlib.Path(f"/tmp/skyctl-{os.getpid()}-{tmp_path.name[-12:]}")
-    result = dict(os.environ)
-    for key in [k for k in result if k.startswith("AWS_")]:
-        del result[key]
-    result.update(aws_cloud.env)
-    result.update(
-        SKYCORE_STATE_DIR=str(state),
-        SKYCORE_SSH_CONTROL_DIR=str(control),
-        AWS_EC2_METADATA_DISABLED="true",
-        HOME=str(tmp_path / "home"),
-        CI="true",
-    )
-    (tmp_path / "home").mkdir()
-    yield result
-    # Whatever a failed test left: every cluster down, then the control dir.
-    subprocess.run(
-        [sky_bin, "down", "-a", "-y", "--purge"],
-        env=result,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    import sshd_fixture
-
-    sshd_fixture.remove_control_dir(control)
-
-
-def sky(sky_bin: str, env: dict, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sky_bin, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
-    )
-
-
-def launch(sky_bin: str, env: dict, name: str, *args: str) -> subprocess.CompletedProcess:
-    return sky(sky_bin, env, "launch", "-y", "-c", name, *args)
-
-
-def assert_loopback_only(text: str) -> None:
-    """No IPv4 address outside 127.0.0.0/8 appears in `text`."""
-    for match in re.findall(r"\b(\d{1,3}(?:\.\d{1,3}){3})\b", text):
-        try:
-            address = ipaddress.ip_address(match)
-        except ValueError:
-            continue
-        assert address.is_loopback, f"non-loopback address {match} in:\n{text}"
+    config = f"aws:\n  ssh_user: {node_user(aws_cloud)}\n  image_id: {aws_cloud.image_id}\n"
+    with cloud_env(tmp_path, sky_bin, config, aws_cloud) as result:
+        yield result
 
 
 def instances(
@@ -112,9 +72,7 @@ def zone_subnet(cloud: AwsCloud, zone: str, region: str = REGION) -> str:
 
 
 def check_aws(sky_bin: str, env: dict) -> None:
-    check = sky(sky_bin, env, "check", "aws")
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert "enabled" in check.stdout.lower(), check.stdout
+    check_cloud(sky_bin, env, "aws", "enabled")
 
 
 # ---------------------------------------------------------------- the example

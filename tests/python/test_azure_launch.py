@@ -18,8 +18,16 @@ import subprocess
 import time
 
 import pytest
-from cloud_fixture import AzureCloud
-from test_aws_launch import MULTINODE, assert_loopback_only, sky
+from cloud_fixture import (
+    AzureCloud,
+    assert_loopback_only,
+    check_cloud,
+    cloud_env,
+    launch,
+    node_user,
+    sky,
+)
+from test_aws_launch import MULTINODE
 
 REGION = "eastus"
 
@@ -28,48 +36,17 @@ REGION = "eastus"
 def env(tmp_path: pathlib.Path, azure_cloud: AzureCloud, sky_bin: str):
     """One isolated `sky` pointed at the Azure fake: its own state dir, a
     config that logs into the nodes as the fixture's user, no AWS."""
-    state = tmp_path / "state"
-    state.mkdir()
-    (state / "config.yaml").write_text(
-        f"azure:\n  ssh_user: {azure_cloud.env['SKYCORE_TEST_NODE_USER']}\n"
-    )
-    control = pathlib.Path(f"/tmp/skyctl-{os.getpid()}-{tmp_path.name[-12:]}")
-    result = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AZURE_"))}
-    result.update(azure_cloud.env)
-    result.update(
-        SKYCORE_STATE_DIR=str(state),
-        SKYCORE_SSH_CONTROL_DIR=str(control),
-        AWS_EC2_METADATA_DISABLED="true",
-        HOME=str(tmp_path / "home"),
-        CI="true",
-    )
-    (tmp_path / "home").mkdir()
-    yield result
-    subprocess.run(
-        [sky_bin, "down", "-a", "-y", "--purge"],
-        env=result,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    import sshd_fixture
-
-    sshd_fixture.remove_control_dir(control)
+    config = f"azure:\n  ssh_user: {node_user(azure_cloud)}\n"
+    with cloud_env(tmp_path, sky_bin, config, azure_cloud) as result:
+        yield result
 
 
 def check_azure(sky_bin: str, env: dict) -> str:
-    check = sky(sky_bin, env, "check", "azure")
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert re.search(r"Azure.*enabled", check.stdout, re.I | re.S), check.stdout
-    return check.stdout
+    return check_cloud(sky_bin, env, "azure", r"Azure.*enabled")
 
 
 def vms(cloud: AzureCloud) -> list[str]:
     return [r for r in cloud.resources() if "/virtualmachines/" in r.lower()]
-
-
-def launch(sky_bin: str, env: dict, name: str, *args: str) -> subprocess.CompletedProcess:
-    return sky(sky_bin, env, "launch", "-y", "-c", name, *args)
 
 
 # ---------------------------------------------------------------- the example

@@ -6,48 +6,23 @@ cloud that refused."""
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
-import subprocess
 
 import pytest
-from cloud_fixture import AwsCloud, AzureCloud
-from test_aws_launch import instances, sky
+from cloud_fixture import AwsCloud, AzureCloud, cloud_env, node_user, sky
+from test_aws_launch import instances
 
 
 @pytest.fixture
 def env(tmp_path: pathlib.Path, aws_cloud: AwsCloud, azure_cloud: AzureCloud, sky_bin: str):
     aws_cloud.reset()
-    state = tmp_path / "state"
-    state.mkdir()
-    user = aws_cloud.env["SKYCORE_TEST_NODE_USER"]
-    (state / "config.yaml").write_text(
+    user = node_user(aws_cloud)
+    config = (
         f"aws:\n  ssh_user: {user}\n  image_id: {aws_cloud.image_id}\nazure:\n  ssh_user: {user}\n"
     )
-    control = pathlib.Path(f"/tmp/skyctl-{os.getpid()}-{tmp_path.name[-12:]}")
-    result = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AZURE_"))}
-    result.update(aws_cloud.env)
-    result.update(azure_cloud.env)
-    result.update(
-        SKYCORE_STATE_DIR=str(state),
-        SKYCORE_SSH_CONTROL_DIR=str(control),
-        AWS_EC2_METADATA_DISABLED="true",
-        HOME=str(tmp_path / "home"),
-        CI="true",
-    )
-    (tmp_path / "home").mkdir()
-    yield result
-    subprocess.run(
-        [sky_bin, "down", "-a", "-y", "--purge"],
-        env=result,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    import sshd_fixture
-
-    sshd_fixture.remove_control_dir(control)
+    with cloud_env(tmp_path, sky_bin, config, aws_cloud, azure_cloud) as result:
+        yield result
 
 
 def test_no_capacity_on_one_cloud_fails_over_to_the_next(
@@ -95,42 +70,13 @@ def every_cloud(
 ):
     """One `sky` with all five test clouds enabled (each one's fake)."""
     aws_cloud.reset()
-    state = tmp_path / "state"
-    state.mkdir()
-    user = aws_cloud.env["SKYCORE_TEST_NODE_USER"]
-    (state / "config.yaml").write_text(
-        f"aws:\n  ssh_user: {user}\n  image_id: {aws_cloud.image_id}\n"
-        + "".join(
-            f"{cloud}:\n  ssh_user: {user}\n" for cloud in ("gcp", "azure", "lambda", "runpod")
-        )
+    user = node_user(aws_cloud)
+    config = f"aws:\n  ssh_user: {user}\n  image_id: {aws_cloud.image_id}\n" + "".join(
+        f"{cloud}:\n  ssh_user: {user}\n" for cloud in ("gcp", "azure", "lambda", "runpod")
     )
-    control = pathlib.Path(f"/tmp/skyctl-{os.getpid()}-{tmp_path.name[-12:]}")
-    result = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "AZURE_", "GOOGLE_", "CLOUDSDK_", "LAMBDA_", "RUNPOD_"))
-    }
-    for cloud in (aws_cloud, azure_cloud, gcp_cloud, lambda_cloud, runpod_cloud):
-        result.update(cloud.env)
-    result.update(
-        SKYCORE_STATE_DIR=str(state),
-        SKYCORE_SSH_CONTROL_DIR=str(control),
-        AWS_EC2_METADATA_DISABLED="true",
-        HOME=str(tmp_path / "home"),
-        CI="true",
-    )
-    (tmp_path / "home").mkdir()
-    yield result
-    subprocess.run(
-        [sky_bin, "down", "-a", "-y", "--purge"],
-        env=result,
-        capture_output=True,
-        timeout=180,
-        check=False,
-    )
-    import sshd_fixture
-
-    sshd_fixture.remove_control_dir(control)
+    clouds = (aws_cloud, azure_cloud, gcp_cloud, lambda_cloud, runpod_cloud)
+    with cloud_env(tmp_path, sky_bin, config, *clouds, down_timeout=180) as result:
+        yield result
 
 
 def test_the_cheapest_of_five_clouds_then_the_next(

@@ -17,60 +17,26 @@ import subprocess
 import time
 
 import pytest
+from cloud_fixture import assert_loopback_only, check_cloud, cloud_env, launch, node_user, sky
 from gcp_cloud import GcpCloud
-from test_aws_launch import MULTINODE, assert_loopback_only, sky
+from test_aws_launch import MULTINODE
 
 
 @pytest.fixture
 def env(tmp_path: pathlib.Path, gcp_cloud: GcpCloud, sky_bin: str):
     """One isolated `sky` pointed at the GCP fake: its own state dir, a
     config that logs into the nodes as the fixture's user, no other cloud."""
-    state = tmp_path / "state"
-    state.mkdir()
-    (state / "config.yaml").write_text(
-        f"gcp:\n  ssh_user: {gcp_cloud.env['SKYCORE_TEST_NODE_USER']}\n"
-    )
-    control = pathlib.Path(f"/tmp/skyctl-{os.getpid()}-{tmp_path.name[-12:]}")
-    result = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "AZURE_", "GOOGLE_", "CLOUDSDK_"))
-    }
-    result.update(gcp_cloud.env)
-    result.update(
-        SKYCORE_STATE_DIR=str(state),
-        SKYCORE_SSH_CONTROL_DIR=str(control),
-        AWS_EC2_METADATA_DISABLED="true",
-        HOME=str(tmp_path / "home"),
-        CI="true",
-    )
-    (tmp_path / "home").mkdir()
-    yield result
-    subprocess.run(
-        [sky_bin, "down", "-a", "-y", "--purge"],
-        env=result,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    import sshd_fixture
-
-    sshd_fixture.remove_control_dir(control)
+    config = f"gcp:\n  ssh_user: {node_user(gcp_cloud)}\n"
+    with cloud_env(tmp_path, sky_bin, config, gcp_cloud) as result:
+        yield result
 
 
 def check_gcp(sky_bin: str, env: dict) -> str:
-    check = sky(sky_bin, env, "check", "gcp")
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert re.search(r"GCP.*enabled", check.stdout, re.I | re.S), check.stdout
-    return check.stdout
+    return check_cloud(sky_bin, env, "gcp", r"GCP.*enabled")
 
 
 def instances(cloud: GcpCloud) -> list[str]:
     return list(cloud.resources()["instances"])
-
-
-def launch(sky_bin: str, env: dict, name: str, *args: str) -> subprocess.CompletedProcess:
-    return sky(sky_bin, env, "launch", "-y", "-c", name, *args)
 
 
 def zone_of(link: str) -> str:

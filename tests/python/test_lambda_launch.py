@@ -16,8 +16,9 @@ import subprocess
 import time
 
 import pytest
-from cloud_fakes import LambdaCloud, is_fake_var
-from test_aws_launch import MULTINODE, assert_loopback_only, sky
+from cloud_fakes import LambdaCloud
+from cloud_fixture import assert_loopback_only, check_cloud, cloud_env, launch, node_user, sky
+from test_aws_launch import MULTINODE
 
 REGION = "us-east-1"
 CAPACITY = "instance-operations/launch/insufficient-capacity"
@@ -27,52 +28,19 @@ CAPACITY = "instance-operations/launch/insufficient-capacity"
 def env(tmp_path: pathlib.Path, lambda_cloud: LambdaCloud, sky_bin: str):
     """One isolated `sky` pointed at the Lambda fake: its own state dir and
     HOME, a config that logs into the nodes as the fixture's user, no AWS."""
-    state = tmp_path / "state"
-    state.mkdir()
-    (state / "config.yaml").write_text(
-        f"lambda:\n  ssh_user: {lambda_cloud.env['SKYCORE_TEST_NODE_USER']}\n"
-    )
-    control = pathlib.Path(f"/tmp/skyctl-{os.getpid()}-{tmp_path.name[-12:]}")
-    result = {
-        k: v for k, v in os.environ.items() if not k.startswith("AWS_") and not is_fake_var(k)
-    }
-    result.update(lambda_cloud.env)
-    result.update(
-        SKYCORE_STATE_DIR=str(state),
-        SKYCORE_SSH_CONTROL_DIR=str(control),
-        AWS_EC2_METADATA_DISABLED="true",
-        HOME=str(tmp_path / "home"),
-        CI="true",
-    )
-    (tmp_path / "home").mkdir()
-    yield result
-    subprocess.run(
-        [sky_bin, "down", "-a", "-y", "--purge"],
-        env=result,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    import sshd_fixture
-
-    sshd_fixture.remove_control_dir(control)
+    config = f"lambda:\n  ssh_user: {node_user(lambda_cloud)}\n"
+    with cloud_env(tmp_path, sky_bin, config, lambda_cloud) as result:
+        yield result
 
 
 def check_lambda(sky_bin: str, env: dict) -> str:
-    check = sky(sky_bin, env, "check", "lambda")
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert "Lambda: enabled" in check.stdout, check.stdout
-    return check.stdout
+    return check_cloud(sky_bin, env, "lambda", "Lambda: enabled")
 
 
 def instances(cloud: LambdaCloud) -> list[dict]:
     status, body = cloud.api("GET", "instances")
     assert status == 200, body
     return body["data"]
-
-
-def launch(sky_bin: str, env: dict, name: str, *args: str) -> subprocess.CompletedProcess:
-    return sky(sky_bin, env, "launch", "-y", "-c", name, *args)
 
 
 # ---------------------------------------------------------------- the example

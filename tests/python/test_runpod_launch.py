@@ -18,7 +18,8 @@ import time
 
 import pytest
 from cloud_fakes import RunpodCloud
-from test_aws_launch import MULTINODE, assert_loopback_only, sky
+from cloud_fixture import assert_loopback_only, check_cloud, cloud_env, node_user, sky
+from test_aws_launch import MULTINODE
 
 # The catalog's RunPod rows are all GPU pods; L4 is the cheapest the fake serves.
 GPU = "L4:1"
@@ -32,44 +33,13 @@ def env(tmp_path: pathlib.Path, runpod_cloud: RunpodCloud, sky_bin: str):
     """One isolated `sky` pointed at the RunPod fake: its own state dir and
     HOME, a config that logs into the pods as the fixture's user, the key in
     RUNPOD_API_KEY."""
-    state = tmp_path / "state"
-    state.mkdir()
-    (state / "config.yaml").write_text(
-        f"runpod:\n  ssh_user: {runpod_cloud.env['SKYCORE_TEST_NODE_USER']}\n"
-    )
-    control = pathlib.Path(f"/tmp/skyctl-{os.getpid()}-{tmp_path.name[-12:]}")
-    result = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "AZURE_", "RUNPOD_", "SKYCORE_RUNPOD_"))
-    }
-    result.update(runpod_cloud.env)
-    result.update(
-        SKYCORE_STATE_DIR=str(state),
-        SKYCORE_SSH_CONTROL_DIR=str(control),
-        AWS_EC2_METADATA_DISABLED="true",
-        HOME=str(tmp_path / "home"),
-        CI="true",
-    )
-    (tmp_path / "home").mkdir()
-    yield result
-    subprocess.run(
-        [sky_bin, "down", "-a", "-y", "--purge"],
-        env=result,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    import sshd_fixture
-
-    sshd_fixture.remove_control_dir(control)
+    config = f"runpod:\n  ssh_user: {node_user(runpod_cloud)}\n"
+    with cloud_env(tmp_path, sky_bin, config, runpod_cloud) as result:
+        yield result
 
 
 def check_runpod(sky_bin: str, env: dict) -> str:
-    check = sky(sky_bin, env, "check", "runpod")
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert re.search(r"RunPod.*enabled", check.stdout, re.I | re.S), check.stdout
-    return check.stdout
+    return check_cloud(sky_bin, env, "runpod", r"RunPod.*enabled")
 
 
 def pods(cloud: RunpodCloud) -> list[dict]:

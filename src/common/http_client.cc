@@ -2,9 +2,13 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <cctype>
+#include <random>
 #include <string_view>
+#include <thread>
 
+#include "common/strings.h"
 #include "skycore/error.h"
 
 namespace skycore::http {
@@ -129,6 +133,48 @@ HttpAnswer HttpConnections::Perform(const HttpExchange& exchange) const {
   }
   Give(std::move(handle));
   return answer;
+}
+
+std::chrono::milliseconds RetryPolicy::Backoff(int attempt) const {
+  thread_local std::mt19937 random{std::random_device{}()};
+  long cap = initial_backoff_ms;
+  for (int i = 0; i < attempt && cap < max_backoff_ms; ++i) cap *= 2;
+  cap = std::max(1L, std::min(cap, max_backoff_ms));
+  return std::chrono::milliseconds(std::uniform_int_distribution<long>(cap / 2, cap)(random));
+}
+
+std::chrono::milliseconds RetryPolicy::WaitAfter(const HttpAnswer& answer, int attempt) const {
+  const std::string retry_after = answer.Header("retry-after");
+  long long seconds = 0;
+  if (!retry_after.empty() && strings::ParseInt(strings::Trim(retry_after), seconds) &&
+      seconds >= 0) {
+    return std::min(std::chrono::milliseconds(seconds * 1000),
+                    std::chrono::milliseconds(max_backoff_ms));
+  }
+  return Backoff(attempt);
+}
+
+RetriedAnswer SendWithRetries(
+    const HttpConnections& connections, const RetryPolicy& policy,
+    const std::function<HttpExchange()>& make,
+    const std::function<Verdict(const HttpAnswer&)>& judge,
+    const std::function<void(const HttpAnswer&, std::chrono::milliseconds, int)>& before_wait) {
+  bool renewed = false;
+  for (int attempt = 1;; ++attempt) {
+    HttpAnswer answer = connections.Perform(make());
+    const Verdict verdict = judge(answer);
+    if (verdict == Verdict::kRenewed && !renewed) {
+      renewed = true;
+      --attempt;
+      continue;
+    }
+    if (verdict != Verdict::kRetry || attempt >= policy.max_attempts) {
+      return RetriedAnswer{std::move(answer), attempt};
+    }
+    const auto wait = policy.WaitAfter(answer, attempt);
+    if (before_wait) before_wait(answer, wait, attempt + 1);
+    std::this_thread::sleep_for(wait);
+  }
 }
 
 }  // namespace skycore::http

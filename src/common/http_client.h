@@ -1,8 +1,12 @@
 // The HTTP transport of skycore's cloud API clients: libcurl handles kept
 // open between requests (keep-alive: no new TCP and TLS handshake per call),
-// connect and total timeouts on every request.
+// connect and total timeouts on every request, and the one retry loop the
+// clients share (bounded attempts, jittered exponential back-off,
+// Retry-After honoured).
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -62,5 +66,45 @@ class HttpConnections {
   mutable std::mutex mutex_;
   mutable std::vector<HandlePtr> idle_;
 };
+
+// How many times a request is sent and how long to wait between sends.
+struct RetryPolicy {
+  int max_attempts = 5;  // 1: no retries
+  long initial_backoff_ms = 200;
+  long max_backoff_ms = 10000;
+
+  // The wait after failed attempt `attempt` (1-based): a random duration in
+  // [cap/2, cap], cap = min(max_backoff, initial_backoff * 2^attempt). The
+  // jitter keeps parallel provisioning threads from retrying in lockstep.
+  std::chrono::milliseconds Backoff(int attempt) const;
+  // The server's Retry-After (whole seconds) when it sent one, capped at
+  // max_backoff; Backoff(attempt) otherwise.
+  std::chrono::milliseconds WaitAfter(const HttpAnswer& answer, int attempt) const;
+};
+
+// What a client makes of one answer (or transport failure) in SendWithRetries.
+enum class Verdict {
+  kDone,     // hand the answer to the caller, whatever it says
+  kRetry,    // send again after a wait, while attempts remain
+  kRenewed,  // credentials were renewed: send again at once, not counted as an
+             // attempt; honoured once per call (a second one counts as kDone)
+};
+
+struct RetriedAnswer {
+  HttpAnswer answer;  // the last one
+  int attempts = 0;   // how many were counted
+};
+
+// Sends the exchange `make` builds (called for every attempt, so that each
+// carries a fresh token) until `judge` says kDone or max_attempts are spent.
+// `before_wait`, when set, hears of every wait before it is slept (e.g. to
+// tell the user that the cloud is throttling). Never throws for what the
+// network does: the caller turns the last answer into its cloud's error.
+RetriedAnswer SendWithRetries(
+    const HttpConnections& connections, const RetryPolicy& policy,
+    const std::function<HttpExchange()>& make,
+    const std::function<Verdict(const HttpAnswer&)>& judge,
+    const std::function<void(const HttpAnswer&, std::chrono::milliseconds wait, int next_attempt)>&
+        before_wait = nullptr);
 
 }  // namespace skycore::http

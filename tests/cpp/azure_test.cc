@@ -174,8 +174,8 @@ std::shared_ptr<TokenProvider> FixedTokens(ScriptedServer& entra) {
 
 ArmClientOptions Fast() {
   ArmClientOptions options;
-  options.initial_backoff_ms = 1;
-  options.max_backoff_ms = 5;
+  options.retry.initial_backoff_ms = 1;
+  options.retry.max_backoff_ms = 5;
   options.default_poll = std::chrono::milliseconds(1);
   return options;
 }

@@ -44,9 +44,9 @@ ScriptedResponse LambdaError(int status, const std::string& code, const std::str
 
 LambdaClientOptions Quick() {
   LambdaClientOptions options;
-  options.initial_backoff_ms = 1;
-  options.max_backoff_ms = 5;
-  options.max_attempts = 3;
+  options.retry.initial_backoff_ms = 1;
+  options.retry.max_backoff_ms = 5;
+  options.retry.max_attempts = 3;
   return options;
 }
 

@@ -47,8 +47,8 @@ void Write(const fs::path& path, const std::string& text) {
 
 RunpodClientOptions Fast() {
   RunpodClientOptions options;
-  options.initial_backoff_ms = 1;
-  options.max_backoff_ms = 2;
+  options.retry.initial_backoff_ms = 1;
+  options.retry.max_backoff_ms = 2;
   return options;
 }
 

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <random>
 #include <set>
 #include <thread>
 
@@ -26,12 +25,6 @@ std::string PathOf(const std::string& url) {
   const size_t start = scheme == std::string::npos ? 0 : url.find('/', scheme + 3);
   if (start == std::string::npos) return url;
   return url.substr(start, url.find('?', start) - start);
-}
-
-milliseconds Backoff(const ArmClientOptions& options, int attempt) {
-  thread_local std::mt19937 random{std::random_device{}()};
-  const long cap = std::min(options.max_backoff_ms, options.initial_backoff_ms << attempt);
-  return milliseconds(std::uniform_int_distribution<long>(cap / 2, cap)(random));
 }
 
 }  // namespace
@@ -92,57 +85,51 @@ std::string ArmClient::Url(const std::string& path, const std::string& api_versi
 
 ArmClient::Answer ArmClient::Send(const std::string& method, const std::string& url,
                                   const std::string& body) const {
-  bool renewed = false;
-  for (int attempt = 1;; ++attempt) {
-    const AccessToken token = tokens_->Token();
+  const auto make = [&] {
     http::HttpExchange exchange;
     exchange.method = method;
     exchange.url = url;
     exchange.body = body;
-    exchange.headers = {"Authorization: Bearer " + token.token, "Accept: application/json"};
+    exchange.headers = {"Authorization: Bearer " + tokens_->Token().token,
+                        "Accept: application/json"};
     if (!body.empty()) exchange.headers.emplace_back("Content-Type: application/json");
     exchange.connect_timeout_ms = options_.connect_timeout_ms;
     exchange.total_timeout_ms = options_.request_timeout_ms;
     exchange.user_agent = "skycore/azure";
-    Answer answer;
-    answer.raw = connections_.Perform(exchange);
-    answer.status = answer.raw.status;
-    if (!answer.raw.transport_ok) {
-      if (attempt < options_.max_attempts) {
-        std::this_thread::sleep_for(Backoff(options_, attempt));
-        continue;
-      }
-      ArmErrorDetail detail{method, PathOf(url), "", answer.raw.transport_error, 0, false, attempt};
-      throw ArmApiError(fmt::format("Azure Resource Manager at {} did not answer {} {}: {}",
-                                    endpoint_, method, detail.path, answer.raw.transport_error),
-                        detail);
-    }
-    answer.body = json::parse(answer.raw.body, nullptr, false);
-    if (answer.status == 401 && !renewed) {
+    return exchange;
+  };
+  const auto judge = [&](const http::HttpAnswer& answer) {
+    if (!answer.transport_ok || Retryable(answer.status)) return http::Verdict::kRetry;
+    if (answer.status == 401) {
       // An expired or revoked token: one more try with a fresh one.
       tokens_->Invalidate();
-      renewed = true;
-      --attempt;
-      continue;
+      return http::Verdict::kRenewed;
     }
-    if (answer.status == 401 || answer.status == 403) Fail(method, url, answer, attempt);
-    if (Retryable(answer.status) && attempt < options_.max_attempts) {
-      const auto wait = ParseRetryAfter(answer.raw.Header("retry-after"));
-      std::this_thread::sleep_for(wait ? std::min(*wait, milliseconds(options_.max_backoff_ms))
-                                       : Backoff(options_, attempt));
-      continue;
-    }
-    return answer;
+    return http::Verdict::kDone;
+  };
+  auto [raw, attempts] = http::SendWithRetries(connections_, options_.retry, make, judge);
+  Answer answer;
+  answer.raw = std::move(raw);
+  answer.status = answer.raw.status;
+  answer.attempts = attempts;
+  if (!answer.raw.transport_ok) {
+    ArmErrorDetail detail{method, PathOf(url), "", answer.raw.transport_error, 0, false, attempts};
+    throw ArmApiError(fmt::format("Azure Resource Manager at {} did not answer {} {}: {}",
+                                  endpoint_, method, detail.path, answer.raw.transport_error),
+                      detail);
   }
+  answer.body = json::parse(answer.raw.body, nullptr, false);
+  if (answer.status == 401 || answer.status == 403) Fail(method, url, answer);
+  return answer;
 }
 
-void ArmClient::Fail(const std::string& method, const std::string& url, const Answer& answer,
-                     int attempts) const {
+void ArmClient::Fail(const std::string& method, const std::string& url,
+                     const Answer& answer) const {
   ArmErrorDetail detail = ParseArmError(answer.raw.body);
   detail.method = method;
   detail.path = PathOf(url);
   detail.http_status = answer.status;
-  detail.attempts = attempts;
+  detail.attempts = answer.attempts;
   const std::string what =
       fmt::format("{}{}", detail.code.empty() ? "" : detail.code + ": ",
                   detail.message.empty() ? answer.raw.body.substr(0, 300) : detail.message);
@@ -172,10 +159,10 @@ std::optional<json> ArmClient::Get(const std::string& path, const std::string& a
   const Answer answer = Send("GET", url, "");
   if (answer.status == 404) {
     const ArmErrorDetail detail = ParseArmError(answer.raw.body);
-    if (detail.code == "SubscriptionNotFound") Fail("GET", url, answer, 1);
+    if (detail.code == "SubscriptionNotFound") Fail("GET", url, answer);
     return std::nullopt;
   }
-  if (answer.status != 200) Fail("GET", url, answer, 1);
+  if (answer.status != 200) Fail("GET", url, answer);
   return answer.body;
 }
 
@@ -184,7 +171,7 @@ std::vector<json> ArmClient::List(const std::string& path, const std::string& ap
   std::string url = Url(path, api_version);
   for (int page = 0; page < kMaxPages && !url.empty(); ++page) {
     const Answer answer = Send("GET", url, "");
-    if (answer.status != 200) Fail("GET", url, answer, 1);
+    if (answer.status != 200) Fail("GET", url, answer);
     for (const auto& item : answer.body.value("value", json::array())) items.push_back(item);
     url = answer.body.value("nextLink", "");
   }
@@ -204,7 +191,7 @@ ArmOperation ArmClient::Begin(const std::string& method, const std::string& path
     return operation;
   }
   if (answer.status < 200 || answer.status > 202) {
-    if (answer.status != 204) Fail(method, url, answer, 1);
+    if (answer.status != 204) Fail(method, url, answer);
   }
   operation.body = answer.body.is_discarded() ? json() : answer.body;
   operation.async_url = answer.raw.Header("azure-asyncoperation");
@@ -240,7 +227,7 @@ json ArmClient::Wait(const ArmOperation& operation,
     std::this_thread::sleep_for(std::min(wait, options_.max_poll));
     if (!operation.async_url.empty()) {
       const Answer answer = Send("GET", operation.async_url, "");
-      if (answer.status != 200) Fail("GET", operation.async_url, answer, 1);
+      if (answer.status != 200) Fail("GET", operation.async_url, answer);
       const std::string status = answer.body.value("status", "");
       if (status == "Succeeded") {
         done = true;
@@ -265,7 +252,7 @@ json ArmClient::Wait(const ArmOperation& operation,
       }
       if (answer.status == 404 && operation.method == "DELETE") break;
       if (answer.status < 200 || answer.status > 204) {
-        Fail(operation.method, operation.location_url, answer, 1);
+        Fail(operation.method, operation.location_url, answer);
       }
       done = true;
     } else {

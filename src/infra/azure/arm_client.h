@@ -69,9 +69,7 @@ ArmErrorDetail ParseArmError(const std::string& body);
 struct ArmClientOptions {
   long connect_timeout_ms = 5000;
   long request_timeout_ms = 30000;
-  int max_attempts = 5;  // 1: no retries
-  long initial_backoff_ms = 200;
-  long max_backoff_ms = 10000;
+  http::RetryPolicy retry;
   // How long to wait between polls when ARM sends no Retry-After.
   std::chrono::milliseconds default_poll{1000};
   // Retry-After is honoured up to this (a real operation says 10-60 s; a
@@ -127,12 +125,13 @@ class ArmClient {
     long status = 0;
     nlohmann::json body;
     http::HttpAnswer raw;
+    int attempts = 1;  // sends it took (retries of throttling and 5xx included)
   };
   // One call with retries; throws for transport failures after the retries
   // and for refused credentials. `url` is absolute.
   Answer Send(const std::string& method, const std::string& url, const std::string& body) const;
-  [[noreturn]] void Fail(const std::string& method, const std::string& url, const Answer& answer,
-                         int attempts) const;
+  [[noreturn]] void Fail(const std::string& method, const std::string& url,
+                         const Answer& answer) const;
   std::string Url(const std::string& path, const std::string& api_version) const;
 
   std::string endpoint_;

@@ -159,7 +159,7 @@ InfraCheck CheckGcp(const SkyOptions& options, const CredentialsOptions& credent
     ComputeClientOptions client_options;
     client_options.connect_timeout_ms = 3000;
     client_options.request_timeout_ms = 8000;
-    client_options.max_attempts = 2;
+    client_options.retry.max_attempts = 2;
     const auto compute = cloud.Compute(client_options);
     const auto project = compute->Get(compute->ProjectPath("zones?maxResults=1"));
     if (!project) {

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <random>
 #include <thread>
 
 #include "common/strings.h"
@@ -23,12 +22,6 @@ constexpr int kMaxWaits = 2000;
 std::string PathOf(const std::string& url, const std::string& endpoint) {
   std::string path = url.rfind(endpoint, 0) == 0 ? url.substr(endpoint.size()) : url;
   return path.substr(0, path.find('?'));
-}
-
-milliseconds Backoff(const ComputeClientOptions& options, int attempt) {
-  thread_local std::mt19937 random{std::random_device{}()};
-  const long cap = std::min(options.max_backoff_ms, options.initial_backoff_ms << attempt);
-  return milliseconds(std::uniform_int_distribution<long>(cap / 2, cap)(random));
 }
 
 bool RateLimited(long status, const std::string& reason) {
@@ -82,65 +75,54 @@ std::string ComputeClient::ProjectPath(const std::string& rest) const {
 
 ComputeClient::Answer ComputeClient::Send(const std::string& method, const std::string& url,
                                           const std::string& body) const {
-  bool renewed = false;
-  for (int attempt = 1;; ++attempt) {
-    const AccessToken token = tokens_->Token();
+  const auto make = [&] {
     http::HttpExchange exchange;
     exchange.method = method;
     exchange.url = url;
     exchange.body = body;
-    exchange.headers = {"Authorization: Bearer " + token.token, "Accept: application/json"};
+    exchange.headers = {"Authorization: Bearer " + tokens_->Token().token,
+                        "Accept: application/json"};
     if (!body.empty()) exchange.headers.emplace_back("Content-Type: application/json");
     exchange.connect_timeout_ms = options_.connect_timeout_ms;
     exchange.total_timeout_ms = options_.request_timeout_ms;
     exchange.user_agent = "skycore/gcp";
-    Answer answer;
-    answer.raw = connections_.Perform(exchange);
-    answer.status = answer.raw.status;
-    if (!answer.raw.transport_ok) {
-      if (attempt < options_.max_attempts) {
-        std::this_thread::sleep_for(Backoff(options_, attempt));
-        continue;
-      }
-      GcpErrorDetail detail{
-          method, PathOf(url, endpoint_), "", answer.raw.transport_error, 0, false, attempt};
-      throw GcpApiError(fmt::format("Compute Engine at {} did not answer {} {}: {}", endpoint_,
-                                    method, detail.path, answer.raw.transport_error),
-                        detail);
+    return exchange;
+  };
+  const auto judge = [&](const http::HttpAnswer& answer) {
+    if (!answer.transport_ok || answer.status >= 500 ||
+        RateLimited(answer.status, ParseGcpError(answer.body).reason)) {
+      return http::Verdict::kRetry;
     }
-    answer.body = json::parse(answer.raw.body, nullptr, false);
-    if (answer.status == 401 && !renewed) {
+    if (answer.status == 401) {
       // An expired or revoked token: one more try with a fresh one.
       tokens_->Invalidate();
-      renewed = true;
-      --attempt;
-      continue;
+      return http::Verdict::kRenewed;
     }
-    const bool retryable =
-        answer.status >= 500 || RateLimited(answer.status, ParseGcpError(answer.raw.body).reason);
-    if (retryable && attempt < options_.max_attempts) {
-      long long seconds = 0;
-      const std::string retry_after = answer.raw.Header("retry-after");
-      if (!retry_after.empty() && strings::ParseInt(strings::Trim(retry_after), seconds) &&
-          seconds >= 0) {
-        std::this_thread::sleep_for(
-            std::min(milliseconds(seconds * 1000), milliseconds(options_.max_backoff_ms)));
-      } else {
-        std::this_thread::sleep_for(Backoff(options_, attempt));
-      }
-      continue;
-    }
-    return answer;
+    return http::Verdict::kDone;
+  };
+  auto [raw, attempts] = http::SendWithRetries(connections_, options_.retry, make, judge);
+  Answer answer;
+  answer.raw = std::move(raw);
+  answer.status = answer.raw.status;
+  answer.attempts = attempts;
+  if (!answer.raw.transport_ok) {
+    GcpErrorDetail detail{method,  PathOf(url, endpoint_), "", answer.raw.transport_error, 0, false,
+                          attempts};
+    throw GcpApiError(fmt::format("Compute Engine at {} did not answer {} {}: {}", endpoint_,
+                                  method, detail.path, answer.raw.transport_error),
+                      detail);
   }
+  answer.body = json::parse(answer.raw.body, nullptr, false);
+  return answer;
 }
 
-void ComputeClient::Fail(const std::string& method, const std::string& url, const Answer& answer,
-                         int attempts) const {
+void ComputeClient::Fail(const std::string& method, const std::string& url,
+                         const Answer& answer) const {
   GcpErrorDetail detail = ParseGcpError(answer.raw.body);
   detail.method = method;
   detail.path = PathOf(url, endpoint_);
   detail.http_status = answer.status;
-  detail.attempts = attempts;
+  detail.attempts = answer.attempts;
   const std::string what =
       fmt::format("{}{}", detail.reason.empty() ? "" : detail.reason + ": ",
                   detail.message.empty() ? answer.raw.body.substr(0, 300) : detail.message);
@@ -165,7 +147,7 @@ std::optional<json> ComputeClient::Get(const std::string& path) const {
   const std::string url = endpoint_ + path;
   const Answer answer = Send("GET", url, "");
   if (answer.status == 404) return std::nullopt;
-  if (answer.status != 200) Fail("GET", url, answer, 1);
+  if (answer.status != 200) Fail("GET", url, answer);
   return answer.body;
 }
 
@@ -182,7 +164,7 @@ std::vector<json> ComputeClient::List(const std::string& path, const std::string
     }
     if (!token.empty()) url += fmt::format("{}pageToken={}", separator, strings::UrlEncode(token));
     const Answer answer = Send("GET", url, "");
-    if (answer.status != 200) Fail("GET", url, answer, 1);
+    if (answer.status != 200) Fail("GET", url, answer);
     const json found = answer.body.value(items_key, json::array());
     if (found.is_array()) {
       for (const auto& item : found) items.push_back(item);
@@ -206,7 +188,7 @@ json ComputeClient::Begin(const std::string& method, const std::string& path,
   const std::string url = endpoint_ + path;
   const Answer answer = Send(method, url, body.is_null() ? "" : body.dump());
   if (method == "DELETE" && answer.status == 404) return json{{"status", "DONE"}};
-  if (answer.status != 200) Fail(method, url, answer, 1);
+  if (answer.status != 200) Fail(method, url, answer);
   return answer.body;
 }
 
@@ -231,7 +213,7 @@ void ComputeClient::Wait(const json& operation,
     const std::string url =
         endpoint_ + ProjectPath(fmt::format("{}/operations/{}/wait", scope, name));
     const Answer answer = Send("POST", url, "");
-    if (answer.status != 200) Fail("POST", url, answer, 1);
+    if (answer.status != 200) Fail("POST", url, answer);
     current = answer.body;
   }
   const json error = current.value("error", json());
@@ -287,7 +269,7 @@ void ComputeClient::WaitLongRunning(const json& operation,
     wait = std::min(wait * 2, milliseconds(2000));
     const std::string url = endpoint_ + name;
     const Answer answer = Send("GET", url, "");
-    if (answer.status != 200) Fail("GET", url, answer, 1);
+    if (answer.status != 200) Fail("GET", url, answer);
     current = answer.body;
   }
   const json error = current.value("error", json());

@@ -67,9 +67,7 @@ GcpErrorDetail ParseGcpError(const std::string& body);
 struct ComputeClientOptions {
   long connect_timeout_ms = 5000;
   long request_timeout_ms = 60000;  // `wait` blocks on GCE's side for up to two minutes
-  int max_attempts = 5;             // 1: no retries
-  long initial_backoff_ms = 200;
-  long max_backoff_ms = 10000;
+  http::RetryPolicy retry;
 };
 
 class ComputeClient {
@@ -116,10 +114,11 @@ class ComputeClient {
     long status = 0;
     nlohmann::json body;
     http::HttpAnswer raw;
+    int attempts = 1;  // sends it took (retries of throttling and 5xx included)
   };
   Answer Send(const std::string& method, const std::string& url, const std::string& body) const;
-  [[noreturn]] void Fail(const std::string& method, const std::string& url, const Answer& answer,
-                         int attempts) const;
+  [[noreturn]] void Fail(const std::string& method, const std::string& url,
+                         const Answer& answer) const;
 
   std::string endpoint_;
   std::string project_;

@@ -5,9 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
-#include <thread>
 
 #include "common/strings.h"
 
@@ -16,23 +14,6 @@ namespace {
 
 using nlohmann::json;
 using std::chrono::milliseconds;
-
-bool Retryable(long status) { return status == 429 || status >= 500; }
-
-milliseconds Backoff(const LambdaClientOptions& options, int attempt) {
-  thread_local std::mt19937 random{std::random_device{}()};
-  const long cap = std::min(options.max_backoff_ms, options.initial_backoff_ms << (attempt - 1));
-  return milliseconds(std::uniform_int_distribution<long>(cap / 2, cap)(random));
-}
-
-// Retry-After in seconds (Lambda sends none today; a proxy might).
-std::optional<milliseconds> RetryAfter(const std::string& value) {
-  long long seconds = 0;
-  if (!value.empty() && strings::ParseInt(strings::Trim(value), seconds) && seconds >= 0) {
-    return milliseconds(seconds * 1000);
-  }
-  return std::nullopt;
-}
 
 std::optional<std::string> ReadText(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -119,7 +100,7 @@ LambdaClient::LambdaClient(std::string endpoint, ApiKey key, LambdaClientOptions
 
 json LambdaClient::Call(const std::string& method, const std::string& path, const json& body,
                         bool retry_server_errors) const {
-  for (int attempt = 1;; ++attempt) {
+  const auto make = [&] {
     http::HttpExchange exchange;
     exchange.method = method;
     exchange.url = endpoint_ + path;
@@ -129,64 +110,63 @@ json LambdaClient::Call(const std::string& method, const std::string& path, cons
     exchange.connect_timeout_ms = options_.connect_timeout_ms;
     exchange.total_timeout_ms = options_.request_timeout_ms;
     exchange.user_agent = "skycore/lambda";
-    const http::HttpAnswer answer = connections_.Perform(exchange);
-    const bool more = attempt < options_.max_attempts;
-    if (!answer.transport_ok) {
-      if (more && retry_server_errors) {
-        std::this_thread::sleep_for(Backoff(options_, attempt));
-        continue;
-      }
-      LambdaErrorDetail detail;
-      detail.method = method;
-      detail.path = path;
-      detail.message = answer.transport_error;
-      detail.attempts = attempt;
-      throw LambdaApiError(fmt::format("Lambda Cloud at {} did not answer {} {}: {}", endpoint_,
-                                       method, path, answer.transport_error),
-                           detail);
+    return exchange;
+  };
+  // A refused request made nothing: a throttled launch is asked again too. A
+  // launch that failed otherwise may have made instances, so it is not.
+  const auto judge = [&](const http::HttpAnswer& answer) {
+    const bool retry = answer.transport_ok
+                           ? answer.status == 429 || (answer.status >= 500 && retry_server_errors)
+                           : retry_server_errors;
+    return retry ? http::Verdict::kRetry : http::Verdict::kDone;
+  };
+  const auto before_wait = [&](const http::HttpAnswer& answer, milliseconds wait, int next) {
+    if (answer.status == 429 && options_.on_throttled) {
+      options_.on_throttled(fmt::format(
+          "Lambda Cloud is rate-limiting requests (about one launch per 10 s): {} {} again "
+          "in {:.1f} s (attempt {} of {})",
+          method, path, wait.count() / 1000.0, next, options_.retry.max_attempts));
     }
-    if (answer.status == 200) {
-      const auto parsed = json::parse(answer.body, nullptr, false);
-      if (parsed.is_object() && parsed.contains("data")) return parsed["data"];
-      LambdaErrorDetail detail{method, path, "", "answer without data", "", 200, attempt};
-      throw LambdaApiError(fmt::format("Lambda Cloud {} {} answered without `data`: {}", method,
-                                       path, answer.body.substr(0, 300)),
-                           detail);
-    }
-    // A refused request made nothing: a throttled launch is asked again too.
-    if (Retryable(answer.status) && more && (retry_server_errors || answer.status == 429)) {
-      const auto after = RetryAfter(answer.Header("retry-after"));
-      const milliseconds wait = after ? std::min(*after, milliseconds(options_.max_backoff_ms))
-                                      : Backoff(options_, attempt);
-      if (answer.status == 429 && options_.on_throttled) {
-        options_.on_throttled(fmt::format(
-            "Lambda Cloud is rate-limiting requests (about one launch per 10 s): {} {} again "
-            "in {:.1f} s (attempt {} of {})",
-            method, path, wait.count() / 1000.0, attempt + 1, options_.max_attempts));
-      }
-      std::this_thread::sleep_for(wait);
-      continue;
-    }
-    LambdaErrorDetail detail = ParseLambdaError(answer.body);
+  };
+  const auto [answer, attempts] =
+      http::SendWithRetries(connections_, options_.retry, make, judge, before_wait);
+  if (!answer.transport_ok) {
+    LambdaErrorDetail detail;
     detail.method = method;
     detail.path = path;
-    detail.http_status = answer.status;
-    detail.attempts = attempt;
-    const std::string what =
-        fmt::format("{}{}{}", detail.code.empty() ? "" : detail.code + ": ", detail.message,
-                    detail.suggestion.empty() ? "" : " (" + detail.suggestion + ")");
-    if (answer.status == 401 || answer.status == 403 || detail.code == "global/invalid-api-key" ||
-        detail.code == "global/account-inactive") {
-      throw LambdaCredentialsRefused(
-          fmt::format("Lambda Cloud refused {} {} with the API key from {}: HTTP {} {}", method,
-                      path, key_.source, answer.status, what),
-          detail);
-    }
-    throw LambdaApiError(
-        fmt::format("Lambda Cloud {} {} failed (HTTP {}{}): {}", method, path, answer.status,
-                    attempt > 1 ? fmt::format(", {} attempts", attempt) : "", what),
+    detail.message = answer.transport_error;
+    detail.attempts = attempts;
+    throw LambdaApiError(fmt::format("Lambda Cloud at {} did not answer {} {}: {}", endpoint_,
+                                     method, path, answer.transport_error),
+                         detail);
+  }
+  if (answer.status == 200) {
+    const auto parsed = json::parse(answer.body, nullptr, false);
+    if (parsed.is_object() && parsed.contains("data")) return parsed["data"];
+    LambdaErrorDetail detail{method, path, "", "answer without data", "", 200, attempts};
+    throw LambdaApiError(fmt::format("Lambda Cloud {} {} answered without `data`: {}", method, path,
+                                     answer.body.substr(0, 300)),
+                         detail);
+  }
+  LambdaErrorDetail detail = ParseLambdaError(answer.body);
+  detail.method = method;
+  detail.path = path;
+  detail.http_status = answer.status;
+  detail.attempts = attempts;
+  const std::string what =
+      fmt::format("{}{}{}", detail.code.empty() ? "" : detail.code + ": ", detail.message,
+                  detail.suggestion.empty() ? "" : " (" + detail.suggestion + ")");
+  if (answer.status == 401 || answer.status == 403 || detail.code == "global/invalid-api-key" ||
+      detail.code == "global/account-inactive") {
+    throw LambdaCredentialsRefused(
+        fmt::format("Lambda Cloud refused {} {} with the API key from {}: HTTP {} {}", method, path,
+                    key_.source, answer.status, what),
         detail);
   }
+  throw LambdaApiError(
+      fmt::format("Lambda Cloud {} {} failed (HTTP {}{}): {}", method, path, answer.status,
+                  attempts > 1 ? fmt::format(", {} attempts", attempts) : "", what),
+      detail);
 }
 
 json LambdaClient::InstanceTypes() const { return Call("GET", "/instance-types"); }

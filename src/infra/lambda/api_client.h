@@ -86,9 +86,8 @@ LambdaErrorDetail ParseLambdaError(const std::string& body);
 struct LambdaClientOptions {
   long connect_timeout_ms = 5000;
   long request_timeout_ms = 30000;
-  int max_attempts = 5;  // 1: no retries
-  long initial_backoff_ms = 1000;
-  long max_backoff_ms = 12000;
+  // Lambda throttles launches to about one per 10 s: waits grow to 12 s.
+  http::RetryPolicy retry{5, 500, 12000};
   // Told each time a throttled request (429) is about to be asked again.
   std::function<void(const std::string&)> on_throttled;
 };

@@ -4,9 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
-#include <random>
 #include <sstream>
-#include <thread>
 
 #include "common/strings.h"
 
@@ -15,14 +13,6 @@ namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-bool Retryable(long status) { return status == 429 || status >= 500; }
-
-std::chrono::milliseconds Backoff(const RunpodClientOptions& options, int attempt) {
-  thread_local std::mt19937 random{std::random_device{}()};
-  const long cap = std::min(options.max_backoff_ms, options.initial_backoff_ms << attempt);
-  return std::chrono::milliseconds(std::uniform_int_distribution<long>(cap / 2, cap)(random));
-}
 
 // A TOML string value: "basic" (with \" \\ \n \t escapes) or 'literal'.
 std::optional<std::string> TomlString(std::string_view value) {
@@ -179,7 +169,7 @@ RunpodClient::RunpodClient(std::string endpoint, ApiKey key, RunpodClientOptions
 json RunpodClient::Execute(const std::string& operation, const std::string& document,
                            const json& variables) const {
   const std::string body = RequestBody(document, variables);
-  for (int attempt = 1;; ++attempt) {
+  const auto make = [&] {
     http::HttpExchange exchange;
     exchange.method = "POST";
     exchange.url = endpoint_;
@@ -189,51 +179,53 @@ json RunpodClient::Execute(const std::string& operation, const std::string& docu
     exchange.connect_timeout_ms = options_.connect_timeout_ms;
     exchange.total_timeout_ms = options_.request_timeout_ms;
     exchange.user_agent = "skycore/runpod";
-    const http::HttpAnswer answer = connections_.Perform(exchange);
-    RunpodErrorDetail detail;
-    detail.operation = operation;
-    detail.attempts = attempt;
-    if (!answer.transport_ok) {
-      // Not retried: a mutation whose answer was lost may have made a pod
-      // all the same (the next launch finds it by name).
-      detail.message = answer.transport_error;
-      throw RunpodApiError(fmt::format("RunPod's API at {} did not answer {}: {}", endpoint_,
-                                       operation, answer.transport_error),
-                           detail);
-    }
-    if (Retryable(answer.status) && attempt < options_.max_attempts) {
-      std::this_thread::sleep_for(Backoff(options_, attempt));
-      continue;
-    }
-    const auto parsed = json::parse(answer.body, nullptr, false);
-    const bool has_errors = parsed.is_object() && parsed.contains("errors") &&
-                            parsed["errors"].is_array() && !parsed["errors"].empty();
-    if (answer.status == 200 && !has_errors && parsed.is_object() && parsed.contains("data") &&
-        parsed["data"].is_object()) {
-      return parsed["data"];
-    }
-    const RunpodErrorDetail parsed_detail = ParseRunpodError(answer.body);
-    detail.message = parsed_detail.message;
-    detail.code = parsed_detail.code;
-    detail.http_status = answer.status;
-    const std::string lowered = strings::Lower(detail.message);
-    if (answer.status == 401 || answer.status == 403 ||
-        lowered.find("unauthorized") != std::string::npos) {
-      throw RunpodCredentialsRefused(
-          fmt::format("RunPod refused the API key from {} ({}: HTTP {} {}); check the key at "
-                      "https://www.runpod.io/console/user/settings",
-                      key_.source, operation, answer.status, detail.message),
-          detail);
-    }
-    if (answer.status == 200 && !has_errors) {
-      detail.message = fmt::format("the answer has no data: {}", answer.body.substr(0, 300));
-    }
-    throw RunpodApiError(
-        fmt::format("RunPod {} failed (HTTP {}{}): {}", operation, answer.status,
-                    detail.code.empty() ? std::string() : fmt::format(", {}", detail.code),
-                    detail.message),
+    return exchange;
+  };
+  // A lost answer is not retried: a mutation whose answer was lost may have
+  // made a pod all the same (the next launch finds it by name).
+  const auto judge = [](const http::HttpAnswer& answer) {
+    return answer.transport_ok && (answer.status == 429 || answer.status >= 500)
+               ? http::Verdict::kRetry
+               : http::Verdict::kDone;
+  };
+  const auto [answer, attempts] = http::SendWithRetries(connections_, options_.retry, make, judge);
+  RunpodErrorDetail detail;
+  detail.operation = operation;
+  detail.attempts = attempts;
+  if (!answer.transport_ok) {
+    detail.message = answer.transport_error;
+    throw RunpodApiError(fmt::format("RunPod's API at {} did not answer {}: {}", endpoint_,
+                                     operation, answer.transport_error),
+                         detail);
+  }
+  const auto parsed = json::parse(answer.body, nullptr, false);
+  const bool has_errors = parsed.is_object() && parsed.contains("errors") &&
+                          parsed["errors"].is_array() && !parsed["errors"].empty();
+  if (answer.status == 200 && !has_errors && parsed.is_object() && parsed.contains("data") &&
+      parsed["data"].is_object()) {
+    return parsed["data"];
+  }
+  const RunpodErrorDetail parsed_detail = ParseRunpodError(answer.body);
+  detail.message = parsed_detail.message;
+  detail.code = parsed_detail.code;
+  detail.http_status = answer.status;
+  const std::string lowered = strings::Lower(detail.message);
+  if (answer.status == 401 || answer.status == 403 ||
+      lowered.find("unauthorized") != std::string::npos) {
+    throw RunpodCredentialsRefused(
+        fmt::format("RunPod refused the API key from {} ({}: HTTP {} {}); check the key at "
+                    "https://www.runpod.io/console/user/settings",
+                    key_.source, operation, answer.status, detail.message),
         detail);
   }
+  if (answer.status == 200 && !has_errors) {
+    detail.message = fmt::format("the answer has no data: {}", answer.body.substr(0, 300));
+  }
+  throw RunpodApiError(
+      fmt::format("RunPod {} failed (HTTP {}{}): {}", operation, answer.status,
+                  detail.code.empty() ? std::string() : fmt::format(", {}", detail.code),
+                  detail.message),
+      detail);
 }
 
 }  // namespace skycore::runpod

@@ -81,9 +81,7 @@ class RunpodCredentialsRefused : public InvalidCloudCredentials {
 struct RunpodClientOptions {
   long connect_timeout_ms = 5000;
   long request_timeout_ms = 30000;
-  int max_attempts = 4;  // 1: no retries
-  long initial_backoff_ms = 200;
-  long max_backoff_ms = 5000;
+  http::RetryPolicy retry{4, 200, 5000};
 };
 
 // The request body of a document and its variables (null: none).

@@ -25,7 +25,7 @@ RunpodClientOptions CheckClientOptions() {
   RunpodClientOptions options;
   options.connect_timeout_ms = 3000;
   options.request_timeout_ms = 8000;
-  options.max_attempts = 2;
+  options.retry.max_attempts = 2;
   return options;
 }
 

@@ -90,6 +90,20 @@ enum class Verdict {
              // attempt; honoured once per call (a second one counts as kDone)
 };
 
+// The options of a cloud client for `sky check`, which must answer quickly
+// even when the cloud does not: an endpoint that accepts connections and
+// never answers costs two attempts of 8 s (the clouds answer these calls
+// within a second), not minutes. `Options` has connect/request timeouts and
+// a `retry` policy, as every cloud client's options do.
+template <typename Options>
+Options CheckOptions() {
+  Options options;
+  options.connect_timeout_ms = 3000;
+  options.request_timeout_ms = 8000;
+  options.retry.max_attempts = 2;
+  return options;
+}
+
 struct RetriedAnswer {
   HttpAnswer answer;  // the last one
   int attempts = 0;   // how many were counted

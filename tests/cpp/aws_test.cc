@@ -67,9 +67,9 @@ AwsCredentials TestCredentials() {
 
 QueryClientOptions FastOptions(int attempts) {
   QueryClientOptions options;
-  options.max_attempts = attempts;
-  options.initial_backoff_ms = 5;
-  options.max_backoff_ms = 20;
+  options.retry.max_attempts = attempts;
+  options.retry.initial_backoff_ms = 5;
+  options.retry.max_backoff_ms = 20;
   options.connect_timeout_ms = 1000;
   options.request_timeout_ms = 2000;
   return options;

@@ -22,17 +22,6 @@ namespace {
 
 constexpr int kCheckCacheVersion = 1;
 
-// `sky check` must answer quickly even when AWS does not: an endpoint that
-// accepts connections and never answers costs two attempts of 8 s (STS and
-// EC2 answer these calls within a second), not half a minute.
-QueryClientOptions CheckClientOptions() {
-  QueryClientOptions options;
-  options.connect_timeout_ms = 3000;
-  options.request_timeout_ms = 8000;
-  options.max_attempts = 2;
-  return options;
-}
-
 int64_t UnixNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -153,11 +142,11 @@ InfraCheck CheckAws(const SkyOptions& options, const CredentialsOptions& credent
                                    .value_or(credentials.profile_region.value_or("us-east-1"));
     const QueryClient sts(StsService(), region,
                           ServiceEndpoint(credentials_options.env, StsService(), region),
-                          credentials, CheckClientOptions());
+                          credentials, http::CheckOptions<QueryClientOptions>());
     const CallerIdentity identity = GetCallerIdentity(sts);
     const Ec2Client ec2(std::make_shared<const QueryClient>(
         Ec2Service(), region, ServiceEndpoint(credentials_options.env, Ec2Service(), region),
-        credentials, CheckClientOptions()));
+        credentials, http::CheckOptions<QueryClientOptions>()));
     const auto regions = ec2.DescribeRegions();
     check.enabled = true;
     check.reason = fmt::format("credentials from {}; account {}, {}; {} regions",

@@ -8,10 +8,11 @@
 #include <optional>
 #include <string>
 
+#include "common/environment.h"
+
 namespace skycore::aws {
 
-// The environment as the AWS code reads it; tests pass a map.
-using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+using EnvLookup = env::Lookup;  // tests pass a map
 
 // The value of `name` when set and not empty.
 std::optional<std::string> NonEmpty(const EnvLookup& env, const std::string& name);

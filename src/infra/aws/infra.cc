@@ -1,24 +1,16 @@
 // AWS: clusters of EC2 instances, through the VM backend every cloud shares.
 #include "infra/infra.h"
 
-#include <cstdlib>
-
+#include "common/environment.h"
 #include "infra/aws/cloud.h"
 #include "infra/vm/cluster.h"
 
 namespace skycore::infra {
 namespace {
 
-// The process's environment: where the AWS SDKs read theirs.
-std::optional<std::string> ProcessEnvironment(const std::string& name) {
-  const char* value = std::getenv(name.c_str());
-  if (value == nullptr) return std::nullopt;
-  return std::string(value);
-}
-
 aws::CredentialsOptions ProcessCredentials() {
   aws::CredentialsOptions options;
-  options.env = ProcessEnvironment;
+  options.env = env::Process;
   return options;
 }
 

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <random>
 #include <thread>
 
 namespace skycore::aws {
@@ -46,17 +45,6 @@ std::string FormBody(const std::string& action, const std::string& version,
     body += UriEncode(value);
   }
   return body;
-}
-
-// Equal jitter: half the exponential step, plus up to as much at random, so
-// parallel callers that were throttled together do not retry together.
-long BackoffMs(const QueryClientOptions& options, int attempt, std::minstd_rand& random) {
-  long step = options.initial_backoff_ms;
-  for (int i = 1; i < attempt && step < options.max_backoff_ms; ++i) step *= 2;
-  step = std::min(step, options.max_backoff_ms);
-  if (step <= 1) return step;
-  std::uniform_int_distribution<long> extra(0, step / 2);
-  return step / 2 + extra(random);
 }
 
 double SecondsSince(Clock::time_point start) {
@@ -156,9 +144,8 @@ pugi::xml_document QueryClient::Call(const std::string& action, const QueryParam
   request.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
   request.payload = body;
 
-  std::minstd_rand random(std::random_device{}());
   const auto start = Clock::now();
-  const int max_attempts = std::max(1, options_.max_attempts);
+  const int max_attempts = std::max(1, options_.retry.max_attempts);
   AwsErrorDetail last;
   last.service = service_.name;
   last.action = action;
@@ -234,7 +221,7 @@ pugi::xml_document QueryClient::Call(const std::string& action, const QueryParam
       last = std::move(detail);
     }
     if (attempt < max_attempts) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(BackoffMs(options_, attempt, random)));
+      std::this_thread::sleep_for(options_.retry.Backoff(attempt));
     }
   }
   throw AwsApiError(

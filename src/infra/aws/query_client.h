@@ -30,9 +30,7 @@ using QueryParams = std::vector<std::pair<std::string, std::string>>;
 struct QueryClientOptions {
   long connect_timeout_ms = 5000;
   long request_timeout_ms = 30000;
-  int max_attempts = 5;  // 1: no retries
-  long initial_backoff_ms = 200;
-  long max_backoff_ms = 10000;
+  http::RetryPolicy retry;
   // X-Amz-Date's clock; empty: the system clock.
   std::function<std::chrono::system_clock::time_point()> now;
 };

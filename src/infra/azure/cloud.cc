@@ -27,15 +27,6 @@ int64_t UnixNow() {
       .count();
 }
 
-// `sky check` answers quickly even when ARM does not.
-ArmClientOptions CheckClientOptions() {
-  ArmClientOptions options;
-  options.connect_timeout_ms = 3000;
-  options.request_timeout_ms = 8000;
-  options.retry.max_attempts = 2;
-  return options;
-}
-
 }  // namespace
 
 const std::vector<std::string>& AzureConfigKeys() {
@@ -188,7 +179,7 @@ InfraCheck CheckAzure(const SkyOptions& options, const CredentialsOptions& crede
     const AzureCloud cloud(settings, credentials);
     const AzureAccess access = cloud.Access();
     const ArmClient arm(access.arm_endpoint, access.subscription, access.tokens,
-                        CheckClientOptions());
+                        http::CheckOptions<ArmClientOptions>());
     const auto subscription = arm.Get(arm.SubscriptionPath(""), kSubscriptionsApi);
     if (!subscription) {
       throw InvalidCloudCredentials(

@@ -30,11 +30,12 @@
 #include <string>
 #include <vector>
 
+#include "common/environment.h"
 #include "common/http_client.h"
 
 namespace skycore::azure {
 
-using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+using EnvLookup = env::Lookup;  // tests pass a map
 
 // The scope of an ARM token.
 inline constexpr const char* kArmScope = "https://management.azure.com/.default";

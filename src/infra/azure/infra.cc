@@ -1,8 +1,7 @@
 // Azure: clusters of VMs, through the VM backend every cloud shares.
 #include "infra/infra.h"
 
-#include <cstdlib>
-
+#include "common/environment.h"
 #include "infra/azure/cloud.h"
 #include "infra/vm/cluster.h"
 
@@ -11,11 +10,7 @@ namespace {
 
 azure::CredentialsOptions ProcessCredentials() {
   azure::CredentialsOptions options;
-  options.env = [](const std::string& name) -> std::optional<std::string> {
-    const char* value = std::getenv(name.c_str());
-    if (value == nullptr) return std::nullopt;
-    return std::string(value);
-  };
+  options.env = env::Process;
   return options;
 }
 

@@ -52,13 +52,7 @@ const infra::InfraDescriptor& GcpCloud::descriptor() const { return infra::GcpDe
 
 std::string GcpCloud::Endpoint(const std::string& setting, const char* variable,
                                const char* fallback) const {
-  if (!setting.empty()) return setting;
-  if (credentials_.env) {
-    if (auto endpoint = credentials_.env(variable); endpoint && !endpoint->empty()) {
-      return *endpoint;
-    }
-  }
-  return fallback;
+  return setting.empty() ? env::ValueOr(credentials_.env, variable, fallback) : setting;
 }
 
 GcpProvisionerOptions GcpCloud::ProvisionerOptions() const {
@@ -156,11 +150,7 @@ InfraCheck CheckGcp(const SkyOptions& options, const CredentialsOptions& credent
     bounded.request_timeout_ms = 8000;
     const GcpCloud cloud(settings, bounded);
     // `sky check` answers quickly even when GCE does not.
-    ComputeClientOptions client_options;
-    client_options.connect_timeout_ms = 3000;
-    client_options.request_timeout_ms = 8000;
-    client_options.retry.max_attempts = 2;
-    const auto compute = cloud.Compute(client_options);
+    const auto compute = cloud.Compute(http::CheckOptions<ComputeClientOptions>());
     const auto project = compute->Get(compute->ProjectPath("zones?maxResults=1"));
     if (!project) {
       throw InvalidCloudCredentials(fmt::format("project {} not found with the credentials of {}",

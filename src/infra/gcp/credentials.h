@@ -24,11 +24,12 @@
 #include <optional>
 #include <string>
 
+#include "common/environment.h"
 #include "common/http_client.h"
 
 namespace skycore::gcp {
 
-using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+using EnvLookup = env::Lookup;  // tests pass a map
 
 inline constexpr const char* kCloudPlatformScope = "https://www.googleapis.com/auth/cloud-platform";
 inline constexpr const char* kDefaultTokenUri = "https://oauth2.googleapis.com/token";

@@ -2,8 +2,7 @@
 // cloud shares.
 #include "infra/infra.h"
 
-#include <cstdlib>
-
+#include "common/environment.h"
 #include "infra/gcp/cloud.h"
 #include "infra/vm/cluster.h"
 
@@ -12,11 +11,7 @@ namespace {
 
 gcp::CredentialsOptions ProcessCredentials() {
   gcp::CredentialsOptions options;
-  options.env = [](const std::string& name) -> std::optional<std::string> {
-    const char* value = std::getenv(name.c_str());
-    if (value == nullptr) return std::nullopt;
-    return std::string(value);
-  };
+  options.env = env::Process;
   return options;
 }
 

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "common/environment.h"
 #include "common/http_client.h"
 #include "skycore/error.h"
 
@@ -29,8 +30,7 @@ namespace skycore::lambda {
 
 inline constexpr const char* kDefaultEndpoint = "https://cloud.lambdalabs.com/api/v1";
 
-// The value of an environment variable; nullopt when unset.
-using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+using EnvLookup = env::Lookup;  // tests pass a map
 
 // The API key and where it came from ("LAMBDA_API_KEY",
 // "SKYCORE_LAMBDA_KEYS_FILE=/path", "/home/me/.lambda_cloud/lambda_keys").

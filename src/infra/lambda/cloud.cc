@@ -48,15 +48,6 @@ std::pair<std::string, int> GpuOf(const std::string& type) {
   return {name, static_cast<int>(count)};
 }
 
-// `sky check` answers quickly even when Lambda does not.
-LambdaClientOptions CheckClientOptions() {
-  LambdaClientOptions options;
-  options.connect_timeout_ms = 3000;
-  options.request_timeout_ms = 8000;
-  options.retry.max_attempts = 2;
-  return options;
-}
-
 }  // namespace
 
 const std::vector<std::string>& LambdaConfigKeys() {
@@ -71,8 +62,7 @@ LambdaSettings ReadLambdaSettings(const fs::path& path) {
 }
 
 std::string LambdaEndpoint(const EnvLookup& env) {
-  const std::string endpoint = env ? env("SKYCORE_LAMBDA_ENDPOINT").value_or("") : "";
-  return endpoint.empty() ? kDefaultEndpoint : endpoint;
+  return env::ValueOr(env, "SKYCORE_LAMBDA_ENDPOINT", kDefaultEndpoint);
 }
 
 LambdaCloud::LambdaCloud(LambdaSettings settings, EnvLookup env)
@@ -163,7 +153,7 @@ InfraCheck CheckLambda(const SkyOptions& options, const EnvLookup& env) {
   try {
     if (!options.state_dir.empty()) ReadLambdaSettings(options.state_dir / "config.yaml");
     const ApiKey key = ResolveApiKey(env);
-    const LambdaClient client(LambdaEndpoint(env), key, CheckClientOptions());
+    const LambdaClient client(LambdaEndpoint(env), key, http::CheckOptions<LambdaClientOptions>());
     const json types = client.InstanceTypes();
     size_t with_capacity = 0;
     if (types.is_object()) {

@@ -2,21 +2,12 @@
 // cloud shares.
 #include "infra/infra.h"
 
-#include <cstdlib>
-
+#include "common/environment.h"
 #include "infra/lambda/cloud.h"
 #include "infra/vm/cluster.h"
 
 namespace skycore::infra {
 namespace {
-
-lambda::EnvLookup ProcessEnv() {
-  return [](const std::string& name) -> std::optional<std::string> {
-    const char* value = std::getenv(name.c_str());
-    if (value == nullptr) return std::nullopt;
-    return std::string(value);
-  };
-}
 
 class LambdaInfra : public Infra {
  public:
@@ -29,14 +20,14 @@ class LambdaInfra : public Infra {
     return lambda::CachedLambdaOfferings(context.state_dir());
   }
   InfraCheck Check(const BackendContext& context) const override {
-    return lambda::CheckLambda(context.options, ProcessEnv());
+    return lambda::CheckLambda(context.options, env::Process);
   }
   std::shared_ptr<const vm::VmCloud> MakeVmCloud(const BackendContext& context) const override {
     const lambda::LambdaSettings settings =
         context.state_dir().empty()
             ? lambda::LambdaSettings{}
             : lambda::ReadLambdaSettings(context.state_dir() / "config.yaml");
-    return std::make_shared<lambda::LambdaCloud>(settings, ProcessEnv());
+    return std::make_shared<lambda::LambdaCloud>(settings, env::Process);
   }
   std::unique_ptr<backend::ClusterBackend> MakeBackend(
       const BackendContext& context) const override {

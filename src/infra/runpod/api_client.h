@@ -20,13 +20,13 @@
 #include <optional>
 #include <string>
 
+#include "common/environment.h"
 #include "common/http_client.h"
 #include "skycore/error.h"
 
 namespace skycore::runpod {
 
-// Reads an environment variable; injectable for tests.
-using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+using EnvLookup = env::Lookup;  // tests pass a map
 
 inline constexpr const char* kDefaultEndpoint = "https://api.runpod.io/graphql";
 

@@ -20,15 +20,6 @@ using nlohmann::json;
 
 constexpr const char* kMyselfQuery = "query Myself { myself { id } }";
 
-// `sky check` answers quickly even when RunPod does not.
-RunpodClientOptions CheckClientOptions() {
-  RunpodClientOptions options;
-  options.connect_timeout_ms = 3000;
-  options.request_timeout_ms = 8000;
-  options.retry.max_attempts = 2;
-  return options;
-}
-
 }  // namespace
 
 const std::vector<std::string>& RunpodConfigKeys() {
@@ -43,8 +34,7 @@ RunpodSettings ReadRunpodSettings(const fs::path& path) {
 }
 
 std::string EndpointFrom(const EnvLookup& env) {
-  const std::string endpoint = env ? env("SKYCORE_RUNPOD_ENDPOINT").value_or("") : "";
-  return endpoint.empty() ? std::string(kDefaultEndpoint) : endpoint;
+  return env::ValueOr(env, "SKYCORE_RUNPOD_ENDPOINT", kDefaultEndpoint);
 }
 
 RunpodCloud::RunpodCloud(RunpodSettings settings, EnvLookup env)
@@ -105,7 +95,7 @@ InfraCheck CheckRunpod(const SkyOptions& options, const EnvLookup& env) {
   try {
     if (!options.state_dir.empty()) ReadRunpodSettings(options.state_dir / "config.yaml");
     const ApiKey key = FindApiKey(env);
-    const RunpodClient client(EndpointFrom(env), key, CheckClientOptions());
+    const RunpodClient client(EndpointFrom(env), key, http::CheckOptions<RunpodClientOptions>());
     const json data = client.Execute("myself", kMyselfQuery);
     const json myself = data.value("myself", json());
     if (!myself.is_object()) {

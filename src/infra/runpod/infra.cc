@@ -1,19 +1,12 @@
 // RunPod: clusters of pods, through the VM backend every cloud shares.
 #include "infra/infra.h"
 
-#include <cstdlib>
-
+#include "common/environment.h"
 #include "infra/runpod/cloud.h"
 #include "infra/vm/cluster.h"
 
 namespace skycore::infra {
 namespace {
-
-std::optional<std::string> ProcessEnv(const std::string& name) {
-  const char* value = std::getenv(name.c_str());
-  if (value == nullptr) return std::nullopt;
-  return std::string(value);
-}
 
 class RunpodInfra : public Infra {
  public:
@@ -23,14 +16,14 @@ class RunpodInfra : public Infra {
     return runpod::RunpodEnabled(context.state_dir());
   }
   InfraCheck Check(const BackendContext& context) const override {
-    return runpod::CheckRunpod(context.options, ProcessEnv);
+    return runpod::CheckRunpod(context.options, env::Process);
   }
   std::shared_ptr<const vm::VmCloud> MakeVmCloud(const BackendContext& context) const override {
     const runpod::RunpodSettings settings =
         context.state_dir().empty()
             ? runpod::RunpodSettings{}
             : runpod::ReadRunpodSettings(context.state_dir() / "config.yaml");
-    return std::make_shared<runpod::RunpodCloud>(settings, ProcessEnv);
+    return std::make_shared<runpod::RunpodCloud>(settings, env::Process);
   }
   std::unique_ptr<backend::ClusterBackend> MakeBackend(
       const BackendContext& context) const override {

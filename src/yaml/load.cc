@@ -111,12 +111,42 @@ void Finish(Reader& reader, Task& task, const std::vector<yamlio::UnsetVar>& uns
   ApplyInterpolation(task);
 }
 
-[[noreturn]] void FailParse(const std::string& filename, const YAML::Exception& e) {
+// Where a tab indents line `line` (1-based) of `text`: its 1-based column,
+// or 0. YAML indents with spaces only; yaml-cpp's own message for a tab
+// ("illegal map value" after it) points past the real culprit.
+int IndentingTab(std::string_view text, int line) {
+  size_t start = 0;
+  for (int i = 1; i < line; ++i) {
+    start = text.find('\n', start);
+    if (start == std::string_view::npos) return 0;
+    ++start;
+  }
+  for (size_t i = start; i < text.size() && (text[i] == ' ' || text[i] == '\t'); ++i) {
+    if (text[i] == '\t') return static_cast<int>(i - start) + 1;
+  }
+  return 0;
+}
+
+// `text`, when given, is the document the parser failed on.
+[[noreturn]] void FailParse(const std::string& filename, const YAML::Exception& e,
+                            std::string_view text = {}) {
   ErrorLocation location;
   location.file = filename;
   if (!e.mark.is_null()) {
     location.line = e.mark.line + 1;
     location.column = e.mark.column + 1;
+    // A tab on the failing line (or the one before: the parser may notice
+    // only at the next token) is what to name.
+    for (int line = location.line; !text.empty() && line >= location.line - 1 && line > 0; --line) {
+      if (const int column = IndentingTab(text, line); column > 0) {
+        location.line = line;
+        location.column = column;
+        throw InvalidTaskError(
+            "invalid YAML: a tab character indents this line; YAML indents with spaces only "
+            "(replace the tab with spaces).",
+            std::move(location));
+      }
+    }
   }
   throw InvalidTaskError(fmt::format("invalid YAML: {}.", e.msg), std::move(location));
 }
@@ -251,7 +281,7 @@ std::vector<YAML::Node> ParseDocuments(std::string_view text, const std::string&
     }
     return YAML::LoadAll(copy);
   } catch (const YAML::Exception& e) {
-    FailParse(filename, e);
+    FailParse(filename, e, text);
   }
 }
 

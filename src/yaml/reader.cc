@@ -346,6 +346,47 @@ nlohmann::json Reader::ToJsonBounded(const YAML::Node& node, int depth) {
   return text;
 }
 
+namespace {
+
+// A document's problems past this many are counted, not listed.
+constexpr size_t kMaxListedProblems = 20;
+
+}  // namespace
+
+void Reader::Record(const InvalidTaskError& error) { problems_.push_back(error); }
+
+Reader::FieldsScope::~FieldsScope() {
+  --reader_.fields_depth_;
+  // Unwinding for another error (a YAML exception): nothing is reported.
+  if (!finished_ && reader_.fields_depth_ == 0) reader_.problems_.clear();
+}
+
+void Reader::FieldsScope::Finish() {
+  finished_ = true;
+  auto& problems = reader_.problems_;
+  if (problems.size() == recorded_before_) return;
+  if (reader_.fields_depth_ > 1) throw ProblemsRecorded{};
+  std::vector<InvalidTaskError> all;
+  all.swap(problems);
+  if (all.size() == 1) throw all.front();
+  // The first problem leads (with its location and close matches); the
+  // others follow, one per line, each with its own.
+  const InvalidTaskError& first = all.front();
+  std::string message = first.message();
+  if (!first.suggestions().empty()) {
+    message += fmt::format(" Did you mean '{}'?", fmt::join(first.suggestions(), "' or '"));
+  }
+  message += fmt::format("\n{} more problem{} in this document:", all.size() - 1,
+                         all.size() == 2 ? "" : "s");
+  for (size_t i = 1; i < all.size() && i <= kMaxListedProblems; ++i) {
+    message += fmt::format("\n  {}", all[i].what());
+  }
+  if (all.size() > kMaxListedProblems + 1) {
+    message += fmt::format("\n  ... and {} more", all.size() - kMaxListedProblems - 1);
+  }
+  throw InvalidTaskError(std::move(message), first.location());
+}
+
 void FailDuplicateKey(Reader& reader, const YAML::Node& key, std::string_view key_text,
                       const YAML::Node& first) {
   auto scope = reader.Enter(key_text);

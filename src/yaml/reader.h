@@ -75,13 +75,44 @@ class Reader {
   void set_current_key(const YAML::Node& key) { current_key_.reset(key); }
   YAML::Node current_key() const { return current_key_; }
 
+  // Every field of a document is read even after one fails, so that a user
+  // sees all its problems at once (as SkyPilot's schema validator lists its
+  // problematic fields). ReadFields records each field's error here; the
+  // outermost ReadFields then throws them as one InvalidTaskError, and an
+  // inner one throws ProblemsRecorded so that its section, half read, is not
+  // used (no error follows from another).
+  class FieldsScope {
+   public:
+    explicit FieldsScope(Reader& reader)
+        : reader_(reader), recorded_before_(reader.problems_.size()) {
+      ++reader_.fields_depth_;
+    }
+    ~FieldsScope();
+    FieldsScope(const FieldsScope&) = delete;
+    FieldsScope& operator=(const FieldsScope&) = delete;
+    void Record(const InvalidTaskError& error) { reader_.Record(error); }
+    // Throws what was recorded since this scope began (see above).
+    void Finish();
+
+   private:
+    Reader& reader_;
+    size_t recorded_before_;
+    bool finished_ = false;
+  };
+
  private:
+  void Record(const InvalidTaskError& error);
+  std::vector<InvalidTaskError> problems_;
+  int fields_depth_ = 0;
   YAML::Node current_key_;
   nlohmann::json ToJsonBounded(const YAML::Node& node, int depth);
   std::string filename_;
   std::string path_;
   size_t json_budget_ = 1'000'000;
 };
+
+// Thrown by a nested ReadFields whose problems the Reader has recorded.
+struct ProblemsRecorded {};
 
 // A section's table of fields: the one place that says which keys a section
 // has, what each accepts, and how it is read. The same table drives validation,
@@ -104,7 +135,8 @@ std::vector<std::string> FieldNames(const Field<Target> (&table)[N]) {
 }
 
 // Reads every key of `map` through `table`. An unknown key fails with close
-// matches among the table's names.
+// matches among the table's names. Every key is read even after one fails;
+// all the problems are reported together (Reader::FieldsScope).
 template <class Target, size_t N>
 void ReadFields(Reader& reader, const YAML::Node& map, const Field<Target> (&table)[N],
                 Target& target, std::string_view section_name);
@@ -118,32 +150,52 @@ void ReadFields(Reader& reader, const YAML::Node& map, const Field<Target> (&tab
 // Fails on a key that appears twice in `map` (YAML allows it; SkyPilot does not).
 void CheckNoDuplicateKeys(Reader& reader, const YAML::Node& map);
 
+// One key of `map` (at `it`) through `table`.
+template <class Target, size_t N>
+void ReadField(Reader& reader, const YAML::Node& map, YAML::const_iterator it,
+               const Field<Target> (&table)[N], Target& target, std::string_view section_name) {
+  const YAML::Node key = it->first;
+  if (!key.IsScalar()) reader.Fail(key, "a field name must be a plain string");
+  const std::string& key_text = key.Scalar();
+  const Field<Target>* found = nullptr;
+  for (const auto& field : table) {
+    if (field.name == key_text) {
+      found = &field;
+      break;
+    }
+  }
+  if (found == nullptr) FailUnknownKey(reader, key, key_text, FieldNames(table), section_name);
+  for (auto previous = map.begin(); previous != it; ++previous) {
+    if (previous->first.IsScalar() && previous->first.Scalar() == key_text) {
+      FailDuplicateKey(reader, key, key_text, previous->first);
+    }
+  }
+  auto scope = reader.Enter(key_text);
+  const YAML::Node parent_key = reader.current_key();
+  reader.set_current_key(key);
+  try {
+    found->read(reader, it->second, target);
+  } catch (...) {
+    reader.set_current_key(parent_key);  // the next field is read all the same
+    throw;
+  }
+  reader.set_current_key(parent_key);
+}
+
 template <class Target, size_t N>
 void ReadFields(Reader& reader, const YAML::Node& map, const Field<Target> (&table)[N],
                 Target& target, std::string_view section_name) {
+  Reader::FieldsScope fields(reader);
   for (auto it = map.begin(); it != map.end(); ++it) {
-    const YAML::Node key = it->first;
-    if (!key.IsScalar()) reader.Fail(key, "a field name must be a plain string");
-    const std::string& key_text = key.Scalar();
-    const Field<Target>* found = nullptr;
-    for (const auto& field : table) {
-      if (field.name == key_text) {
-        found = &field;
-        break;
-      }
+    try {
+      ReadField(reader, map, it, table, target, section_name);
+    } catch (const InvalidTaskError& error) {
+      fields.Record(error);
+    } catch (const ProblemsRecorded&) {
+      // A section inside this field: its problems are recorded already.
     }
-    if (found == nullptr) FailUnknownKey(reader, key, key_text, FieldNames(table), section_name);
-    for (auto previous = map.begin(); previous != it; ++previous) {
-      if (previous->first.IsScalar() && previous->first.Scalar() == key_text) {
-        FailDuplicateKey(reader, key, key_text, previous->first);
-      }
-    }
-    auto scope = reader.Enter(key_text);
-    YAML::Node parent_key = reader.current_key();
-    reader.set_current_key(key);
-    found->read(reader, it->second, target);
-    reader.set_current_key(parent_key);
   }
+  fields.Finish();
 }
 
 }  // namespace skycore::yamlio

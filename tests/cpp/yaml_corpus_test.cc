@@ -234,3 +234,71 @@ TEST(YamlDagTest, EmptyFileIsRefusedButEmptyTextIsAnEmptyTask) {
 
 }  // namespace
 }  // namespace skycore
+
+namespace skycore {
+namespace {
+
+InvalidTaskError LoadFails(const std::string& text) {
+  try {
+    LoadDagYaml(text, LoadOptions{{}, {}, "t.yaml"});
+  } catch (const InvalidTaskError& e) {
+    return e;
+  }
+  ADD_FAILURE() << "loaded but should fail:\n" << text;
+  return InvalidTaskError("");
+}
+
+// Like SkyPilot's schema validator, which lists its problematic fields, a
+// document's problems are reported together: the first leads, with its
+// place and close matches, and each other one follows with its own.
+TEST(YamlProblemsTest, EveryProblemOfADocumentIsReported) {
+  const InvalidTaskError e = LoadFails(
+      "resources:\n"
+      "  cpus: 2\n"
+      "  acclerators: V100\n"
+      "  memroy: 4\n"
+      "run: echo hi\n"
+      "num_nodes: zero\n");
+  const std::string what = e.what();
+  EXPECT_EQ(e.field_path(), "resources.acclerators") << what;
+  EXPECT_EQ(e.location().line, 3) << what;
+  EXPECT_NE(what.find("Did you mean 'accelerators'?"), std::string::npos) << what;
+  EXPECT_NE(what.find("2 more problems in this document:"), std::string::npos) << what;
+  EXPECT_NE(what.find("\n  t.yaml:4:3: resources.memroy: unknown field 'memroy'"),
+            std::string::npos)
+      << what;
+  EXPECT_NE(what.find("Did you mean 'memory'?"), std::string::npos) << what;
+  EXPECT_NE(what.find("\n  t.yaml:6:12: num_nodes: "), std::string::npos) << what;
+}
+
+TEST(YamlProblemsTest, OneProblemIsReportedAsBefore) {
+  const InvalidTaskError e = LoadFails("resources:\n  acclerators: V100\nrun: echo hi\n");
+  EXPECT_EQ(e.suggestions(), std::vector<std::string>{"accelerators"});
+  EXPECT_EQ(std::string(e.what()).find("more problem"), std::string::npos) << e.what();
+}
+
+// A section with a problem is not used half read: its problem is reported
+// once, and nothing that would follow from it (here: resources built without
+// the misspelt field) is reported as another problem.
+TEST(YamlProblemsTest, AHalfReadSectionCausesNoFurtherProblem) {
+  const InvalidTaskError e = LoadFails(
+      "resources:\n"
+      "  infra: awz\n"
+      "  accelerators: V100:0\n"
+      "run: echo hi\n");
+  const std::string what = e.what();
+  EXPECT_EQ(e.field_path(), "resources.infra") << what;
+  EXPECT_NE(what.find("resources.accelerators"), std::string::npos) << what;
+  EXPECT_NE(what.find("1 more problem in this document:"), std::string::npos) << what;
+}
+
+TEST(YamlProblemsTest, ATabIndentIsNamedWhereItIs) {
+  const InvalidTaskError e = LoadFails("name: t\nresources:\n  cpus: 2\n\tmemory: 4\nrun: x\n");
+  EXPECT_EQ(e.location().line, 4) << e.what();
+  EXPECT_EQ(e.location().column, 1) << e.what();
+  EXPECT_NE(std::string(e.what()).find("a tab character indents this line"), std::string::npos)
+      << e.what();
+}
+
+}  // namespace
+}  // namespace skycore

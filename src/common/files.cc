@@ -45,6 +45,14 @@ void WriteAtomically(const fs::path& path, std::string_view text) {
   }
 }
 
+std::optional<std::string> ReadText(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 std::optional<nlohmann::json> ReadJsonFile(const fs::path& path) {
   std::ifstream in(path);
   if (!in) return std::nullopt;

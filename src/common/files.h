@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace skycore::files {
@@ -13,6 +14,10 @@ namespace skycore::files {
 // mode 0600. Creates the parent directory (0700, see EnsurePrivateDir).
 // Throws IoError naming the path.
 void WriteAtomically(const std::filesystem::path& path, std::string_view text);
+
+// The whole content of the file at `path`, bytes as they are; nullopt when it
+// cannot be opened (missing, unreadable).
+std::optional<std::string> ReadText(const std::filesystem::path& path);
 
 // The JSON document at `path`; nullopt when the file is missing or is not
 // JSON (a cache a crash or another version left: the caller rebuilds it).

@@ -135,6 +135,18 @@ HttpAnswer HttpConnections::Perform(const HttpExchange& exchange) const {
   return answer;
 }
 
+HttpExchange BearerJsonRequest(std::string method, std::string url, std::string body,
+                               const std::string& token, std::string user_agent) {
+  HttpExchange exchange;
+  exchange.method = std::move(method);
+  exchange.url = std::move(url);
+  exchange.headers = {"Authorization: Bearer " + token, "Accept: application/json"};
+  if (!body.empty()) exchange.headers.emplace_back("Content-Type: application/json");
+  exchange.body = std::move(body);
+  exchange.user_agent = std::move(user_agent);
+  return exchange;
+}
+
 std::chrono::milliseconds RetryPolicy::Backoff(int attempt) const {
   thread_local std::mt19937 random{std::random_device{}()};
   long cap = initial_backoff_ms;

@@ -67,6 +67,11 @@ class HttpConnections {
   mutable std::vector<HandlePtr> idle_;
 };
 
+// A JSON request to a cloud's REST API, authorised by a bearer token: the
+// Accept header always, Content-Type when there is a body.
+HttpExchange BearerJsonRequest(std::string method, std::string url, std::string body,
+                               const std::string& token, std::string user_agent);
+
 // How many times a request is sent and how long to wait between sends.
 struct RetryPolicy {
   int max_attempts = 5;  // 1: no retries

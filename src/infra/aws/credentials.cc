@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/files.h"
 #include "common/http_client.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
@@ -59,11 +60,9 @@ IniFile ParseIni(const std::string& text) {
 }
 
 std::optional<IniFile> ReadIni(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return ParseIni(buffer.str());
+  const auto text = files::ReadText(path);
+  if (!text) return std::nullopt;
+  return ParseIni(*text);
 }
 
 fs::path Home(const EnvLookup& env) {

@@ -86,16 +86,10 @@ std::string ArmClient::Url(const std::string& path, const std::string& api_versi
 ArmClient::Answer ArmClient::Send(const std::string& method, const std::string& url,
                                   const std::string& body) const {
   const auto make = [&] {
-    http::HttpExchange exchange;
-    exchange.method = method;
-    exchange.url = url;
-    exchange.body = body;
-    exchange.headers = {"Authorization: Bearer " + tokens_->Token().token,
-                        "Accept: application/json"};
-    if (!body.empty()) exchange.headers.emplace_back("Content-Type: application/json");
+    http::HttpExchange exchange =
+        http::BearerJsonRequest(method, url, body, tokens_->Token().token, "skycore/azure");
     exchange.connect_timeout_ms = options_.connect_timeout_ms;
     exchange.total_timeout_ms = options_.request_timeout_ms;
-    exchange.user_agent = "skycore/azure";
     return exchange;
   };
   const auto judge = [&](const http::HttpAnswer& answer) {

@@ -40,16 +40,8 @@ struct X509Deleter {
   void operator()(X509* cert) const { X509_free(cert); }
 };
 
-std::string ReadWhole(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 bool OnAzureVm() {
-  const std::string tag = ReadWhole("/sys/class/dmi/id/chassis_asset_tag");
+  const std::string tag = files::ReadText("/sys/class/dmi/id/chassis_asset_tag").value_or("");
   return strings::Trim(tag) == kAzureAssetTag;
 }
 
@@ -145,7 +137,7 @@ std::optional<ClientCredentials> TokenProvider::Client() {
     return client;
   }
   if (const std::string path = env("AZURE_CLIENT_CERTIFICATE_PATH"); !path.empty()) {
-    client.certificate_pem = ReadWhole(path);
+    client.certificate_pem = files::ReadText(path).value_or("");
     if (client.certificate_pem.empty()) {
       throw InvalidCloudCredentials(fmt::format(
           "AZURE_CLIENT_CERTIFICATE_PATH={} cannot be read (a PEM file with the service "
@@ -155,7 +147,7 @@ std::optional<ClientCredentials> TokenProvider::Client() {
     return client;
   }
   if (const std::string path = env("AZURE_FEDERATED_TOKEN_FILE"); !path.empty()) {
-    const std::string text = ReadWhole(path);
+    const std::string text = files::ReadText(path).value_or("");
     client.federated_token = std::string(strings::Trim(text));
     if (client.federated_token.empty()) {
       throw InvalidCloudCredentials(fmt::format(
@@ -312,7 +304,7 @@ AccessToken TokenProvider::FromCli() {
       subprocess::Run({"/bin/sh", "-c", "exec 2>\"$0\"; exec \"$@\"", stderr_path, az, "account",
                        "get-access-token", "--output", "json", "--resource", kArmResource},
                       options_.cli_timeout_s);
-  const std::string stderr_text = ReadWhole(stderr_path);
+  const std::string stderr_text = files::ReadText(stderr_path).value_or("");
   std::string errors(strings::Trim(stderr_text));
   ::unlink(stderr_path);
   if (errors.size() > 400) errors = errors.substr(errors.size() - 400);

@@ -76,16 +76,10 @@ std::string ComputeClient::ProjectPath(const std::string& rest) const {
 ComputeClient::Answer ComputeClient::Send(const std::string& method, const std::string& url,
                                           const std::string& body) const {
   const auto make = [&] {
-    http::HttpExchange exchange;
-    exchange.method = method;
-    exchange.url = url;
-    exchange.body = body;
-    exchange.headers = {"Authorization: Bearer " + tokens_->Token().token,
-                        "Accept: application/json"};
-    if (!body.empty()) exchange.headers.emplace_back("Content-Type: application/json");
+    http::HttpExchange exchange =
+        http::BearerJsonRequest(method, url, body, tokens_->Token().token, "skycore/gcp");
     exchange.connect_timeout_ms = options_.connect_timeout_ms;
     exchange.total_timeout_ms = options_.request_timeout_ms;
-    exchange.user_agent = "skycore/gcp";
     return exchange;
   };
   const auto judge = [&](const http::HttpAnswer& answer) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/files.h"
 #include "common/jwt.h"
 #include "common/strings.h"
 #include "skycore/error.h"
@@ -20,16 +21,8 @@ using nlohmann::json;
 constexpr int64_t kRefreshMargin = 300;
 constexpr const char* kMetadataHost = "metadata.google.internal";
 
-std::string ReadWhole(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 bool OnGce() {
-  const std::string product = ReadWhole("/sys/class/dmi/id/product_name");
+  const std::string product = files::ReadText("/sys/class/dmi/id/product_name").value_or("");
   return product.find("Google Compute Engine") != std::string::npos;
 }
 
@@ -44,10 +37,11 @@ std::string Form(const std::vector<std::pair<std::string, std::string>>& fields)
 
 // The [core] project of gcloud's active configuration.
 std::string GcloudProject(const fs::path& config_dir) {
-  const std::string active = ReadWhole(config_dir / "active_config");
+  const std::string active = files::ReadText(config_dir / "active_config").value_or("");
   std::string name(strings::Trim(active));
   if (name.empty()) name = "default";
-  std::istringstream in(ReadWhole(config_dir / "configurations" / ("config_" + name)));
+  std::istringstream in(
+      files::ReadText(config_dir / "configurations" / ("config_" + name)).value_or(""));
   std::string line;
   bool core = false;
   while (std::getline(in, line)) {
@@ -66,7 +60,7 @@ std::string GcloudProject(const fs::path& config_dir) {
 }  // namespace
 
 CredentialsFile ReadCredentialsFile(const fs::path& path) {
-  const std::string text = ReadWhole(path);
+  const std::string text = files::ReadText(path).value_or("");
   if (text.empty()) {
     throw InvalidCloudCredentials(
         fmt::format("the GCP credentials file {} is missing or empty", path.string()));

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/files.h"
 #include "common/strings.h"
 
 namespace skycore::lambda {
@@ -15,16 +16,8 @@ namespace {
 using nlohmann::json;
 using std::chrono::milliseconds;
 
-std::optional<std::string> ReadText(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 ApiKey KeyFromFile(const std::string& path, const std::string& source) {
-  const auto text = ReadText(path);
+  const auto text = files::ReadText(path);
   if (!text) {
     throw InvalidCloudCredentials(
         fmt::format("cannot read the Lambda Cloud keys file {} ({})", path, source));
@@ -101,15 +94,10 @@ LambdaClient::LambdaClient(std::string endpoint, ApiKey key, LambdaClientOptions
 json LambdaClient::Call(const std::string& method, const std::string& path, const json& body,
                         bool retry_server_errors) const {
   const auto make = [&] {
-    http::HttpExchange exchange;
-    exchange.method = method;
-    exchange.url = endpoint_ + path;
-    exchange.body = body.is_null() ? "" : body.dump();
-    exchange.headers = {"Authorization: Bearer " + key_.key, "Accept: application/json"};
-    if (!exchange.body.empty()) exchange.headers.emplace_back("Content-Type: application/json");
+    http::HttpExchange exchange = http::BearerJsonRequest(
+        method, endpoint_ + path, body.is_null() ? "" : body.dump(), key_.key, "skycore/lambda");
     exchange.connect_timeout_ms = options_.connect_timeout_ms;
     exchange.total_timeout_ms = options_.request_timeout_ms;
-    exchange.user_agent = "skycore/lambda";
     return exchange;
   };
   // A refused request made nothing: a throttled launch is asked again too. A

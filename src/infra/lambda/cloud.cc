@@ -140,11 +140,7 @@ std::string OfferingsCsv(const json& instance_types) {
 std::optional<std::string> CachedLambdaOfferings(const fs::path& state_dir, int64_t max_age_s) {
   const auto checked_at = vm::LastPassedCheck(state_dir, "lambda");
   if (!checked_at || UnixNow() - *checked_at > max_age_s) return std::nullopt;
-  std::ifstream in(OfferingsPath(state_dir));
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return files::ReadText(OfferingsPath(state_dir));
 }
 
 InfraCheck CheckLambda(const SkyOptions& options, const EnvLookup& env) {

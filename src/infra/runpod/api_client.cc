@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/files.h"
 #include "common/strings.h"
 
 namespace skycore::runpod {
@@ -47,16 +48,8 @@ std::optional<std::string> TomlString(std::string_view value) {
   return std::nullopt;  // unterminated
 }
 
-std::optional<std::string> ReadText(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 ApiKey KeyFromFile(const fs::path& path, const std::string& named_by) {
-  const auto text = ReadText(path);
+  const auto text = files::ReadText(path);
   if (!text) {
     throw InvalidCloudCredentials(
         fmt::format("cannot read the RunPod config file {}{}", path.string(), named_by));

@@ -552,8 +552,7 @@ void BindModel(py::module_& m) {
                                if (!config.contains("job_recovery")) return py::none();
                                return FromJson(config["job_recovery"]);
                              })
-      .def_property_readonly("volumes",
-                             [](const Resources& r) { return ExtraField(r, "volumes"); })
+      .def_property_readonly("volumes", [](const Resources& r) { return ExtraField(r, "volumes"); })
       .def_property_readonly("requires_fuse",
                              [](const Resources& r) {
                                py::object value = ExtraField(r, "_requires_fuse");
@@ -888,6 +887,9 @@ void BindModel(py::module_& m) {
           [](Task& t, const py::object& mounts) -> Task& {
             // Like dict.update() on the mounts: new destinations are added,
             // existing ones replaced; validated as in a task YAML.
+            if (!py::isinstance<py::dict>(mounts)) {
+              throw py::type_error("file_mounts must be a dict of destination -> source");
+            }
             nlohmann::json merged = nlohmann::json::object();
             for (const auto& mount : t.file_mounts()) {
               merged[mount.destination] =

@@ -430,6 +430,8 @@ def test_update_file_mounts_merges() -> None:
     assert task.get_local_to_remote_file_mounts() == {"/a": "/tmp", "/b": "/etc"}
     assert task.get_cloud_to_remote_file_mounts() == {"/c": "gs://bucket/c"}
     assert sky.Task(run="true").get_local_to_remote_file_mounts() is None
+    with pytest.raises(TypeError):
+        task.update_file_mounts(["/a"])
 
 
 def test_update_workdir() -> None:

@@ -50,6 +50,33 @@ EnvVars ToEnvVars(const py::object& value, const char* what) {
   return vars;
 }
 
+// Task.update_envs/update_secrets take a dict or a list of (name, value)
+// pairs, as SkyPilot's do; anything else, or a name given twice in a list,
+// is a ValueError there too.
+EnvVars ToEnvUpdates(const py::object& value, const char* what) {
+  if (value.is_none() || py::isinstance<py::dict>(value)) return ToEnvVars(value, what);
+  if (!py::isinstance<py::list>(value) && !py::isinstance<py::tuple>(value)) {
+    throw py::value_error(fmt::format("{} must be List[Tuple[str, str]] or Dict[str, str]: {}",
+                                      what, py::repr(value).cast<std::string>()));
+  }
+  EnvVars vars;
+  for (auto item : value) {
+    auto pair = py::reinterpret_borrow<py::sequence>(item);
+    if (!py::isinstance<py::sequence>(item) || py::len(pair) != 2) {
+      throw py::value_error(fmt::format("{}: each entry must be a (name, value) pair, found {}",
+                                        what, py::repr(item).cast<std::string>()));
+    }
+    std::string name = py::str(pair[0]).cast<std::string>();
+    for (const auto& [seen, unused] : vars) {
+      if (seen == name) {
+        throw py::value_error(fmt::format("Duplicate {} keys provided: {}", what, name));
+      }
+    }
+    vars.emplace_back(std::move(name), py::str(pair[1]).cast<std::string>());
+  }
+  return vars;
+}
+
 // A Resources, a list of them (ordered) or a set of them (any of).
 ResourcesSet ToResourcesSet(const py::handle& value) {
   if (py::isinstance<Resources>(value)) return ResourcesSet::Single(value.cast<Resources>());
@@ -829,14 +856,14 @@ void BindModel(py::module_& m) {
       .def(
           "update_envs",
           [](Task& t, const py::object& envs) -> Task& {
-            t.update_envs(ToEnvVars(envs, "envs"));
+            t.update_envs(ToEnvUpdates(envs, "envs"));
             return t;
           },
           py::return_value_policy::reference_internal)
       .def(
           "update_secrets",
           [](Task& t, const py::object& secrets) -> Task& {
-            t.update_secrets(ToEnvVars(secrets, "secrets"));
+            t.update_secrets(ToEnvUpdates(secrets, "secrets"));
             return t;
           },
           py::return_value_policy::reference_internal)

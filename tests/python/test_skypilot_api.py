@@ -178,6 +178,19 @@ t.set_resources({sky.Resources(accelerators="H100:8"), sky.Resources(accelerator
 out["any_of"] = sorted(r.get_accelerators_str() for r in t.resources)
 t.set_resources([sky.Resources(accelerators="H100:8"), sky.Resources(accelerators="A100:8")])
 out["ordered"] = [r.get_accelerators_str() for r in t.resources]
+e = sky.Task(run="true").update_envs([("A", "1"), ("B", "2")]).update_envs({"A": "3"})
+e.update_envs(None)
+out["envs"] = snap(e.envs)
+e.update_secrets([("TOKEN", "t")])
+out["secret_names"] = sorted(e.secrets)
+env_errors = []
+for bad in ([("A", "1"), ("A", "2")], "A=1", 5, {"1BAD": "x"}):
+    try:
+        sky.Task(run="true").update_envs(bad)
+        env_errors.append("ok")
+    except ValueError:
+        env_errors.append("ValueError")
+out["env_errors"] = env_errors
 w = sky.Task(run="true")
 w.update_workdir(None, "https://github.com/org/repo", "main")
 out["workdir_git"] = snap(w.workdir)

@@ -178,6 +178,8 @@ void BindCatalog(py::module_& m) {
           entry["failover"] = failover;
           entry["egress_cost_in"] = task_plan.egress_cost_in;
           tasks.append(entry);
+          // As SkyPilot's optimizer does: the choice is also recorded on the Task.
+          py::cast(task).attr("best_resources") = task_plan.chosen.ToResources(*task);
         }
         py::dict out;
         out["minimize"] = minimize == OptimizeTarget::kCost ? "COST" : "TIME";

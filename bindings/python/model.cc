@@ -733,10 +733,20 @@ void BindModel(py::module_& m) {
            [](const Resources& r) {
              return py::hash(py::str(nlohmann::json(ResourcesToConfig(r)).dump()));
            })
+      .def("__copy__", [](const Resources& r) { return r; })
+      .def("__deepcopy__", [](const Resources& r, const py::object& /*memo*/) { return r; })
+      .def(py::pickle(
+          // Pickled as its task-YAML dict, which reads back equal.
+          [](const Resources& r) { return FromJson(ResourcesToConfig(r)); },
+          [](const py::object& config) {
+            return LoadResourcesConfig(ToJson(config, "resources"));
+          }))
       .def("__repr__", &ResourcesRepr);
 
+  // dynamic_attr: what the optimizer records on a Task (best_resources) is a
+  // plain attribute, as in SkyPilot.
   py::class_<Task, std::shared_ptr<Task>>(
-      m, "Task", "A unit of work: commands, environment, files and resources.")
+      m, "Task", "A unit of work: commands, environment, files and resources.", py::dynamic_attr())
       .def(py::init([](const py::object& name, const py::kwargs& kwargs) {
              py::dict fields;
              py::object resources = py::none();
@@ -1015,11 +1025,24 @@ void BindModel(py::module_& m) {
              return py::isinstance<Task>(b) && a == *b.cast<std::shared_ptr<Task>>();
            })
       .def("__hash__", [](const Task& t) { return reinterpret_cast<std::uintptr_t>(&t); })
-      .def("__copy__", [](const Task& t) { return std::make_shared<Task>(t); })
+      .def("__copy__",
+           [](const py::object& self) {
+             py::object copy = py::cast(std::make_shared<Task>(self.cast<const Task&>()));
+             copy.attr("__dict__").attr("update")(self.attr("__dict__"));
+             return copy;
+           })
       .def("__deepcopy__",
-           [](const Task& t, const py::object& /*memo*/) { return std::make_shared<Task>(t); })
+           [](const py::object& self, const py::object& memo) {
+             py::object copy = py::cast(std::make_shared<Task>(self.cast<const Task&>()));
+             copy.attr("__dict__")
+                 .attr("update")(
+                     py::module_::import("copy").attr("deepcopy")(self.attr("__dict__"), memo));
+             return copy;
+           })
       .def("__repr__", [](const Task& t) { return "Task(name=" + t.name().value_or("None") + ")"; })
       .def("__str__", &Task::ToString);
+  // Set by sky.optimize: the Resources chosen for the task; None until planned.
+  m.attr("Task").attr("best_resources") = py::none();
 
   // dynamic_attr: SkyPilot's plain attributes (execution, policy_applied) live
   // on the Python object; sky/dag.py gives their defaults.

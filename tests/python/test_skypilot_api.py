@@ -17,12 +17,14 @@ import copy
 import json
 import os
 import pathlib
+import pickle
 import subprocess
 import sys
 
 import pytest
 
 import sky
+from sky import _skycore
 from sky.dag import DagExecution
 
 # Resources members over a range of fields. Left out: a TPU (SkyPilot fills in
@@ -483,6 +485,35 @@ def test_metadata_comes_from_the_yaml() -> None:
     assert task.metadata == {"git_commit": "abc"}
     assert json.loads(task.metadata_json) == {"git_commit": "abc"}
     assert sky.Task(run="true").metadata == {}
+
+
+def test_optimize_records_best_resources() -> None:
+    task = sky.Task(run="true", resources=sky.Resources(infra="aws", accelerators="V100:1"))
+    assert task.best_resources is None
+    # The native optimizer, whatever shape sky.optimize's answer takes.
+    plan = _skycore.optimize(task)
+    best = task.best_resources
+    chosen = plan["tasks"][0]["chosen"]
+    assert best.is_launchable()
+    assert (best.cloud, best.region, best.instance_type) == (
+        "aws",
+        chosen["region"],
+        chosen["instance_type"],
+    )
+    assert best.less_demanding_than(best)
+    assert task.resources == {sky.Resources(infra="aws", accelerators="V100:1")}
+    # Copies keep it, as SkyPilot's (plain attributes) do.
+    assert copy.deepcopy(task).best_resources == best
+    assert copy.copy(task).best_resources == best
+
+
+def test_resources_copy_and_pickle() -> None:
+    resources = sky.Resources(infra="aws/us-east-1", accelerators="A10", autostop=5, ports=8080)
+    assert pickle.loads(pickle.dumps(resources)) == resources
+    assert copy.deepcopy(resources) == resources == copy.copy(resources)
+    copied = copy.deepcopy(resources)
+    copied.override_autostop_config(idle_minutes=1)
+    assert resources.autostop_config.idle_minutes == 5
 
 
 # --------------------------------------------------------------------- Dag

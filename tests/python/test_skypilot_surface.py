@@ -78,11 +78,9 @@ MISSING: dict[str, dict[str, str]] = {
     },
     "Task": {
         **_names(_API, "api_server_access"),
-        # The optimizer returns its plan (sky.optimize) rather than writing it
-        # on the Task, and takes the resources to avoid as an argument.
         **_names(
-            "the optimizer returns its plan instead of recording it on the Task",
-            "best_resources",
+            "the optimizer takes the resources to avoid as an argument "
+            "(sky.optimize(blocked_resources=...)), not from the Task",
             "blocked_resources",
         ),
         **_names(

@@ -659,6 +659,29 @@ void BindModel(py::module_& m) {
           },
           py::return_value_policy::reference_internal)
       .def(
+          "need_cleanup_after_preemption_or_failure",
+          [](const Resources& r) {
+            if (r.cloud().empty() || r.instance_type().empty()) {
+              throw py::value_error(ResourcesRepr(r) +
+                                    " is not launchable: it needs a cloud and an instance type");
+            }
+            // Only a GCP TPU VM must be deleted by hand after preemption or a
+            // failure; a TPU node (tpu_vm: false) and GKE's TPU slices need not.
+            if (r.cloud() != "gcp" || !r.accelerators()) return false;
+            const std::string& name = r.accelerators()->name;
+            static const char* const kGkeTpus[] = {"tpu-v4-podslice", "tpu-v5-lite-device",
+                                                   "tpu-v5-lite-podslice", "tpu-v5p-slice",
+                                                   "tpu-v6e-slice"};
+            if (name.rfind("tpu", 0) != 0) return false;
+            if (std::find(std::begin(kGkeTpus), std::end(kGkeTpus), name) != std::end(kGkeTpus)) {
+              return false;
+            }
+            const auto& args = r.spec().accelerator_args;
+            return !args.is_object() || args.value("tpu_vm", true);
+          },
+          "Whether a cluster of these resources must be torn down after preemption or a failure "
+          "(GCP TPU VMs).")
+      .def(
           "less_demanding_than",
           [](const Resources& self, const py::object& other, int requested_num_nodes,
              bool check_ports, bool check_cloud) {

@@ -342,6 +342,20 @@ def test_launchable_needs_cloud_and_instance_type() -> None:
         sky.Resources(instance_type="p3.2xlarge").assert_launchable()
 
 
+def test_cleanup_after_preemption_only_for_gcp_tpu_vms() -> None:
+    def resources(**kwargs: object) -> sky.Resources:
+        return sky.Resources(infra="gcp", instance_type="TPU-VM", **kwargs)
+
+    assert resources(accelerators="tpu-v2-8").need_cleanup_after_preemption_or_failure()
+    tpu_node = resources(accelerators="tpu-v2-8", accelerator_args={"tpu_vm": False})
+    assert not tpu_node.need_cleanup_after_preemption_or_failure()
+    assert not resources(accelerators="A100:1").need_cleanup_after_preemption_or_failure()
+    aws = sky.Resources(infra="aws", instance_type="p3.2xlarge", use_spot=True)
+    assert not aws.need_cleanup_after_preemption_or_failure()
+    with pytest.raises(ValueError, match="not launchable"):
+        sky.Resources(infra="gcp").need_cleanup_after_preemption_or_failure()
+
+
 def test_repr_with_region_zone() -> None:
     located = sky.Resources(infra="aws/us-east-1/us-east-1a", accelerators="A100:8")
     assert located.repr_with_region_zone == (

@@ -142,7 +142,6 @@ MISSING: dict[str, dict[str, str]] = {
             "modelled",
             "get_required_cloud_features",
             "get_valid_regions_for_launchable",
-            "need_cleanup_after_preemption_or_failure",
         ),
         **_names(
             "capacity reservations are not built yet",

@@ -555,14 +555,23 @@ void BindModel(py::module_& m) {
                              "as attributes.")
       .def(
           "override_autostop_config",
-          [](Resources& r, bool down, std::optional<int> idle_minutes,
-             std::optional<std::string> wait_for) {
+          [](Resources& r, bool down, std::optional<int> idle_minutes, const py::object& wait_for) {
             if (!down && !idle_minutes) return;
             ResourcesSpec spec = r.spec();
             if (!spec.autostop) spec.autostop = Autostop{};
             if (down) spec.autostop->down = true;
             if (idle_minutes) spec.autostop->idle_minutes = *idle_minutes;
-            if (wait_for) spec.autostop->wait_for = std::move(wait_for);
+            if (!wait_for.is_none()) {
+              // SkyPilot passes its AutostopWaitFor enum; its value is the name.
+              const py::object name =
+                  py::hasattr(wait_for, "value") ? wait_for.attr("value") : wait_for;
+              const std::string mode = py::str(name).cast<std::string>();
+              if (mode != "jobs_and_ssh" && mode != "jobs" && mode != "none") {
+                throw py::value_error(fmt::format(
+                    "wait_for must be 'jobs_and_ssh', 'jobs' or 'none', found '{}'", mode));
+              }
+              spec.autostop->wait_for = mode;
+            }
             r = Resources(std::move(spec));
           },
           py::arg("down") = false, py::arg("idle_minutes") = py::none(),

@@ -377,6 +377,8 @@ def test_override_autostop_config_changes_this_resources() -> None:
         "jobs",
     )
     assert resources.to_yaml_config()["autostop"]["idle_minutes"] == 7
+    with pytest.raises(ValueError, match="wait_for must be"):
+        resources.override_autostop_config(down=True, wait_for="never")
 
 
 def test_verbatim_fields_read_back() -> None:

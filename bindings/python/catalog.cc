@@ -5,6 +5,7 @@
 // catalog and reloads it when any catalog file changes (size or mtime).
 #include "skycore/catalog.h"
 
+#include <fmt/format.h>
 #include <pybind11/functional.h>
 #include <pybind11/stl.h>
 
@@ -113,6 +114,38 @@ void BindCatalog(py::module_& m) {
   auto* context = new CatalogContext();
   m.attr("_catalog_context") = py::cast(context, py::return_value_policy::take_ownership);
 
+  // Resources.get_cost lives here, beside the catalog it prices from.
+  py::class_<Resources> resources = m.attr("Resources");
+  resources.def(
+      "get_cost",
+      [context](const Resources& r, double seconds) {
+        if (r.cloud().empty() || r.instance_type().empty()) {
+          throw py::value_error(
+              "Resources.get_cost needs a cloud and an instance type (is_launchable())");
+        }
+        std::optional<double> hourly;
+        {
+          py::gil_scoped_release release;
+          Catalog catalog = context->Get();
+          // Without a region, the cheapest region that offers it, as SkyPilot prices it.
+          std::vector<std::string> regions = {r.region()};
+          if (r.region().empty()) regions = catalog.Regions(r.cloud());
+          for (const auto& region : regions) {
+            auto price =
+                catalog.HourlyPrice(r.cloud(), r.instance_type(), region, r.zone(), r.use_spot());
+            if (price && (!hourly || *price < *hourly)) hourly = price;
+          }
+        }
+        if (!hourly) {
+          const std::string where = r.region().empty() ? "" : fmt::format(" in {}", r.region());
+          throw py::value_error(fmt::format("no {}price for {}{} in the {} catalog",
+                                            r.use_spot() ? "spot " : "", r.instance_type(), where,
+                                            r.cloud()));
+        }
+        return *hourly * seconds / 3600.0;
+      },
+      py::arg("seconds"), "The cost in USD of running for `seconds`, from the catalog's prices.");
+
   m.def(
       "optimize",
       [context](const py::object& dag_or_task, OptimizeTarget minimize,
@@ -145,6 +178,8 @@ void BindCatalog(py::module_& m) {
           entry["failover"] = failover;
           entry["egress_cost_in"] = task_plan.egress_cost_in;
           tasks.append(entry);
+          // As SkyPilot's optimizer does: the choice is also recorded on the Task.
+          py::cast(task).attr("best_resources") = task_plan.chosen.ToResources(*task);
         }
         py::dict out;
         out["minimize"] = minimize == OptimizeTarget::kCost ? "COST" : "TIME";

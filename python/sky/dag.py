@@ -3,15 +3,25 @@
 Inside ``with sky.Dag() as dag:``, every ``sky.Task`` created joins ``dag`` and
 ``a >> b`` adds the edge a -> b. The stack of open Dags is per thread;
 ``push_dag``/``pop_dag``/``get_current_dag`` are SkyPilot's names for it.
+
+``execution`` and ``policy_applied`` are plain attributes, as in SkyPilot.
 """
 
 from __future__ import annotations
 
+import enum
 import threading
 
 from sky import _skycore
 
 _local = threading.local()
+
+
+class DagExecution(enum.Enum):
+    """How the tasks of a multi-task Dag run."""
+
+    SERIAL = "serial"  # one after another (a pipeline)
+    PARALLEL = "parallel"  # all at once (a job group)
 
 
 def get_current_dag() -> _skycore.Dag | None:
@@ -60,6 +70,13 @@ def _task_rshift(self: _skycore.Task, other: _skycore.Task) -> _skycore.Task:
     return other
 
 
+def _set_execution(self: _skycore.Dag, execution: DagExecution | None) -> None:
+    self.execution = execution
+
+
+_skycore.Dag.execution = None
+_skycore.Dag.policy_applied = False
+_skycore.Dag.set_execution = _set_execution
 _skycore.Dag.__enter__ = _enter
 _skycore.Dag.__exit__ = _exit
 _skycore.Task.__init__ = _task_init

@@ -515,7 +515,14 @@ nlohmann::ordered_json ResourcesToConfig(const Resources& resources) {
   if (!s.instance_type.empty()) out["instance_type"] = s.instance_type;
   if (s.cpus) out["cpus"] = s.cpus->ToString();
   if (s.memory) out["memory"] = s.memory->ToString();
-  if (s.accelerators) out["accelerators"] = s.accelerators->ToString();
+  if (s.accelerators) {
+    // `{A10: 1}`, as SkyPilot writes it: a whole count as an integer.
+    const double count = s.accelerators->count;
+    out["accelerators"] = {{s.accelerators->name, nlohmann::ordered_json(count)}};
+    if (count == std::floor(count) && count < 1e15) {
+      out["accelerators"][s.accelerators->name] = static_cast<long long>(count);
+    }
+  }
   if (s.accelerator_args.is_object()) out["accelerator_args"] = s.accelerator_args;
   if (s.use_spot) out["use_spot"] = *s.use_spot;
   if (s.job_recovery) {

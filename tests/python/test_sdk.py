@@ -29,7 +29,7 @@ def test_resources_value_semantics() -> None:
     c = a.copy(use_spot=True, infra="gcp")
     assert c.use_spot and c.cloud == "gcp" and c.accelerators == {"A100": 8}
     assert a.use_spot is False
-    assert a.to_yaml_config() == {"accelerators": "A100:8"}
+    assert a.to_yaml_config() == {"accelerators": {"A100": 8}}
 
 
 @pytest.mark.parametrize(

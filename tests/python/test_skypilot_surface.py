@@ -60,9 +60,6 @@ def _names(*reason_and_names: str) -> dict[str, str]:
     return dict.fromkeys(names, reason)
 
 
-_NATIVE_TASK = "needs the native Task to carry it (bindings/)"
-_NATIVE_RES = "needs the native Resources to carry it (bindings/)"
-_NATIVE_DAG = "needs the native Dag to carry it (bindings/)"
 _STORAGE = "storage buckets (sky.Storage) are not built yet"
 _VOLUMES = "volumes are not built yet"
 _INPUTS = "task inputs/outputs and time estimates are not built yet"
@@ -82,28 +79,26 @@ MISSING: dict[str, dict[str, str]] = {
     "Task": {
         **_names(_API, "api_server_access"),
         **_names(
-            _NATIVE_TASK,
-            "best_resources",
+            "the optimizer takes the resources to avoid as an argument "
+            "(sky.optimize(blocked_resources=...)), not from the Task",
             "blocked_resources",
+        ),
+        **_names(
+            "the legacy docker_image attribute: the image is resources.image_id ('docker:...')",
             "docker_image",
-            "expand_and_validate_file_mounts",
-            "expand_and_validate_workdir",
+        ),
+        **_names(
+            "set by SkyPilot's API server when it uploads files: there is no server",
             "file_mounts_mapping",
-            "get_local_to_remote_file_mounts",
+        ),
+        **_names(
+            "CloudImplementationFeatures (sky.clouds) is not modelled",
             "get_required_cloud_features",
-            "get_resource_config",
-            "is_controller_task",
-            "managed_secret_refs",
-            "metadata",
-            "metadata_json",
-            "set_resources_override",
+        ),
+        **_names(_JOBS, "managed_secret_refs"),
+        **_names(
+            "git credentials for a git workdir are not read from the environment yet",
             "update_envs_and_secrets_from_workdir",
-            "update_file_mounts",
-            "update_workdir",
-            "use_spot",
-            "validate",
-            "validate_name",
-            "validate_run",
         ),
         **_names(
             _INPUTS,
@@ -124,7 +119,6 @@ MISSING: dict[str, dict[str, str]] = {
         ),
         **_names(
             _STORAGE,
-            "get_cloud_to_remote_file_mounts",
             "set_storage_mounts",
             "storage_mounts",
             "storage_plans",
@@ -144,56 +138,25 @@ MISSING: dict[str, dict[str, str]] = {
     },
     "Resources": {
         **_names(
-            _NATIVE_RES,
-            "accelerator_args",
-            "assert_launchable",
-            "autostop_config",
-            "cluster_config_overrides",
-            "disk_size_specified",
-            "docker_login_config",
-            "docker_username_for_runpod",
-            "extract_docker_image",
-            "from_yaml_config",
-            "get_accelerators_str",
-            "get_cloud_image_id",
-            "get_cost",
+            "CloudImplementationFeatures and per-cloud Region objects (sky.clouds) are not "
+            "modelled",
             "get_required_cloud_features",
-            "get_reservations_available_resources",
-            "get_spot_str",
             "get_valid_regions_for_launchable",
-            "is_empty",
-            "is_image_managed",
-            "is_launchable",
-            "less_demanding_than",
-            "local_disk",
+        ),
+        **_names(
+            "capacity reservations are not built yet",
+            "get_reservations_available_resources",
+        ),
+        **_names(
+            "provisioning is native: there are no Ray cluster templates to fill",
             "make_deploy_variables",
-            "max_hourly_cost",
-            "need_cleanup_after_preemption_or_failure",
-            "no_missing_accel_warnings",
-            "override_autostop_config",
-            "priority_class",
-            "repr_with_region_zone",
-            "should_be_blocked_by",
-            "use_spot_specified",
-            "valid_on_region_zones",
-            "validate",
         ),
         **_names("lifecycle hooks are not built yet", "hooks"),
-        **_names(_JOBS, "job_recovery"),
-        **_names(_STORAGE, "requires_fuse", "set_requires_fuse"),
-        **_names(_VOLUMES, "volumes"),
     },
     "Dag": {
-        **_names(
-            _NATIVE_DAG,
-            "execution",
-            "get_graph",
-            "graph",
-            "policy_applied",
-            "remove",
-            "set_execution",
-            "validate",
-        ),
+        # SkyPilot's graph is a networkx DiGraph; skycore has no networkx
+        # dependency: Dag.tasks, Dag.edges and topological_order() give the same.
+        **_names("a networkx DiGraph: skycore does not depend on networkx", "get_graph", "graph"),
         **_names(
             "job groups (parallel Dags of primary and auxiliary tasks) are not built yet",
             "get_auxiliary_task_names",

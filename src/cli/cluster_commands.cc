@@ -20,6 +20,13 @@ struct StatusFlags {
   bool verbose = false;
   bool endpoints = false;
   std::optional<int> endpoint;
+  bool ip = false;
+  // Accepted for SkyPilot's scripts; skycore has no managed jobs, services or
+  // pools to show, and one user per state dir (every cluster is listed).
+  bool show_managed_jobs = true;
+  bool show_services = true;
+  bool show_pools = true;
+  bool all_users = false;
 };
 
 // stop, down, autostop and start share their cluster selection.
@@ -108,7 +115,46 @@ int StatusEndpoints(const StatusFlags& flags) {
   return 0;
 }
 
+// `sky status --ip CLUSTER`: the head node's address, as SkyPilot prints it.
+int StatusIp(const StatusFlags& flags) {
+  if (flags.refresh) {
+    throw InvalidTaskError(
+        "--ip cannot be given with --refresh: refresh first (`sky status --refresh`), then "
+        "query the IP.");
+  }
+  if (flags.endpoints || flags.endpoint) {
+    throw InvalidTaskError("--ip cannot be given with --endpoint(s): pick one.");
+  }
+  if (flags.clusters.size() != 1 || IsGlob(flags.clusters.front())) {
+    throw InvalidTaskError(
+        fmt::format("{} clusters specified. Please specify a single cluster to show its IP "
+                    "address.\nUsage: `sky status --ip <cluster>`",
+                    flags.clusters.empty() ? "No" : std::to_string(flags.clusters.size())));
+  }
+  const std::string& name = flags.clusters.front();
+  auto sky = OpenSky();
+  const auto record = sky->state().GetCluster(name);
+  if (!record) {
+    throw ClusterDoesNotExist(
+        fmt::format("Cluster '{}' does not exist; `sky status` lists the clusters.", name));
+  }
+  if (record->status != ClusterStatus::kUp) {
+    throw ClusterNotUpError(fmt::format("Cluster '{}' is not in UP status.", name));
+  }
+  const std::string head_ip =
+      record->handle.is_object() ? record->handle.value("head_ip", "") : std::string();
+  if (head_ip.empty()) {
+    throw ClusterNotUpError(fmt::format(
+        "Cluster '{}' has no head IP address on its infra ({}); `sky status --endpoints {}` "
+        "shows how to reach its ports.",
+        name, InfraCell(record->launched_resources), name));
+  }
+  std::cout << head_ip << std::endl;
+  return 0;
+}
+
 int Status(const StatusFlags& flags) {
+  if (flags.ip) return StatusIp(flags);
   if (flags.endpoints || flags.endpoint) return StatusEndpoints(flags);
   auto sky = OpenSky();
   const bool fancy = FancyStdout();
@@ -468,6 +514,16 @@ std::function<std::optional<int>()> AddClusterCommands(CLI::App& app) {
       ->add_option("--endpoint", status_flags->endpoint,
                    "Show the endpoint of this port of the cluster (one cluster)")
       ->check(CLI::Range(1, 65535));
+  status->add_flag("--ip", status_flags->ip, "Show the head node's IP address (one cluster)");
+  status->add_flag("-u,--all-users", status_flags->all_users,
+                   "Show the clusters of all users (skycore's state dir holds one user's: all "
+                   "are shown anyway)");
+  status->add_flag("--show-managed-jobs,!--no-show-managed-jobs", status_flags->show_managed_jobs,
+                   "Accepted for SkyPilot's scripts: skycore has no managed jobs to show");
+  status->add_flag("--show-services,!--no-show-services", status_flags->show_services,
+                   "Accepted for SkyPilot's scripts: skycore has no services to show");
+  status->add_flag("--show-pools,!--no-show-pools", status_flags->show_pools,
+                   "Accepted for SkyPilot's scripts: skycore has no pools to show");
 
   auto stop_flags = std::make_shared<ClusterSetFlags>();
   CLI::App* stop = app.add_subcommand(

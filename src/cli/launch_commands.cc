@@ -36,6 +36,9 @@ struct LaunchFlags {
 struct ExecFlags {
   TaskFlags task;
   std::string cluster;
+  // SkyPilot's hidden -c/--cluster: with it, every positional word is the
+  // entrypoint.
+  std::string cluster_option;
   bool detach_run = false;
 };
 
@@ -69,9 +72,11 @@ void PrintPlan(const Dag& dag, const std::string& source) {
           set.size() == 1 ? "resources:" : (set.is_ordered() ? fmt::format("{}.", i + 1) : "-"),
           PlanLine(set.alternatives()[i]));
     }
-    if (task.workdir()) {
-      fmt::print("  workdir: {}\n",
-                 task.workdir()->is_git() ? task.workdir()->git_url : task.workdir()->path);
+    if (const auto& workdir = task.workdir(); workdir && workdir->is_git()) {
+      fmt::print("  workdir: {}{}\n", workdir->git_url,
+                 workdir->git_ref.empty() ? "" : fmt::format(" (ref {})", workdir->git_ref));
+    } else if (workdir) {
+      fmt::print("  workdir: {}\n", workdir->path);
     }
     for (const auto& [k, v] : task.envs()) fmt::print("  env {}={}\n", k, v);
     for (const auto& [k, v] : task.secrets()) fmt::print("  secret {}=<redacted>\n", k);
@@ -279,6 +284,14 @@ int Launch(LaunchFlags flags, const Invocation& invocation) {
 // -------------------------------------------------------------------- exec
 
 int Exec(ExecFlags flags, const Invocation& invocation) {
+  if (!flags.cluster_option.empty()) {
+    if (!flags.cluster.empty())
+      flags.task.entrypoint.insert(flags.task.entrypoint.begin(), flags.cluster);
+    flags.cluster = flags.cluster_option;
+  }
+  if (flags.cluster.empty()) {
+    throw InvalidTaskError("missing the cluster: `sky exec CLUSTER ENTRYPOINT` (or -c CLUSTER).");
+  }
   flags.task.entrypoint.insert(flags.task.entrypoint.end(), invocation.command_words.begin(),
                                invocation.command_words.end());
   if (flags.task.entrypoint.empty()) {
@@ -348,7 +361,8 @@ std::function<std::optional<int>()> AddLaunchCommands(
       "Run a task or command as a new job on an existing cluster.\n\n"
       "The workdir is synced; setup and file mounts are skipped (use `sky launch` for those). "
       "Unless -d, the job's logs are followed and `sky exec` exits with the job's exit code.");
-  exec->add_option("cluster", exec_flags->cluster, "Cluster to run on")->required();
+  exec->add_option("cluster", exec_flags->cluster, "Cluster to run on (or -c CLUSTER)");
+  exec->add_option("-c,--cluster", exec_flags->cluster_option)->group("");
   exec->add_option("entrypoint", exec_flags->task.entrypoint, "Task YAML file, or a command to run")
       ->expected(0, -1);
   AddTaskOptions(*exec, exec_flags->task);

@@ -9,6 +9,7 @@
 #include "cli/display.h"
 #include "cli/invocation.h"
 #include "cli/terminal.h"
+#include "common/strings.h"
 #include "skycore/skycore.h"
 
 namespace skycore::cli {
@@ -42,6 +43,7 @@ struct DownFlags : ClusterSetFlags {
 
 struct StartFlags : ClusterSetFlags {
   std::optional<int> idle_minutes_to_autostop;
+  std::string wait_for;
   bool down = false;
   bool retry_until_up = false;
   bool force = false;
@@ -49,6 +51,7 @@ struct StartFlags : ClusterSetFlags {
 
 struct AutostopFlags : ClusterSetFlags {
   std::optional<int> idle_minutes;
+  std::string wait_for;
   bool down = false;
   bool cancel = false;
 };
@@ -325,6 +328,7 @@ int Start(const StartFlags& flags) {
   if (flags.down && !flags.idle_minutes_to_autostop) {
     throw InvalidTaskError("--idle-minutes-to-autostop must be set if --down is set.");
   }
+  const std::string wait_for = CheckWaitFor(flags.wait_for);
   auto sky = OpenSky();
   auto records = SelectClusters(*sky, flags, "start", [](const ClusterRecord&) { return true; });
   if (records.empty()) {
@@ -345,6 +349,9 @@ int Start(const StartFlags& flags) {
     TerminalSink sink;
     try {
       sky->Start(record.name, sink, flags.idle_minutes_to_autostop, flags.down);
+      if (flags.idle_minutes_to_autostop && !wait_for.empty()) {
+        sky->Autostop(record.name, *flags.idle_minutes_to_autostop, flags.down, wait_for);
+      }
       sink.StepDone();
       std::cout << Style(fmt::format("Cluster {} started.", record.name), kGreen, fancy)
                 << std::endl;
@@ -366,6 +373,7 @@ int Autostop(const AutostopFlags& flags) {
                     *flags.idle_minutes));
   }
   const int idle_minutes = flags.cancel ? -1 : flags.idle_minutes.value_or(5);
+  const std::string wait_for = CheckWaitFor(flags.wait_for);
   auto sky = OpenSky();
   auto records = SelectClusters(*sky, flags, "autostop", [](const ClusterRecord&) { return true; });
   if (records.empty()) {
@@ -378,7 +386,7 @@ int Autostop(const AutostopFlags& flags) {
       fmt::format("{} auto{} on", is_cancel ? "Cancelling" : "Scheduling", option);
   if (!ConfirmClusters(operation, records, flags.yes)) return 1;
   return ForEachCluster(records, operation, [&](const ClusterRecord& r, TerminalSink&) {
-    sky->Autostop(r.name, idle_minutes, flags.down);
+    sky->Autostop(r.name, idle_minutes, flags.down, wait_for.empty() ? "jobs" : wait_for);
     if (is_cancel) return std::string();
     return fmt::format(
         "\n  The cluster will be auto{} after {} minute{} of idleness.\n  To cancel the "
@@ -496,6 +504,18 @@ void AddClusterSetOptions(CLI::App& command, ClusterSetFlags& flags, const std::
 
 }  // namespace
 
+std::string CheckWaitFor(const std::string& wait_for) {
+  const std::string value = strings::Lower(wait_for);
+  if (value.empty() || value == "jobs" || value == "none") return value;
+  if (value == "jobs_and_ssh") {
+    throw InvalidTaskError(
+        "--wait-for jobs_and_ssh is not supported by skycore yet: the agent does not count SSH "
+        "sessions. Use --wait-for jobs (idle when no job is pending or running) or none.");
+  }
+  throw InvalidTaskError(
+      fmt::format("--wait-for '{}' is not one of jobs_and_ssh, jobs, none.", wait_for));
+}
+
 std::function<std::optional<int>()> AddClusterCommands(CLI::App& app) {
   auto status_flags = std::make_shared<StatusFlags>();
   CLI::App* status = app.add_subcommand(
@@ -543,6 +563,9 @@ std::function<std::optional<int>()> AddClusterCommands(CLI::App& app) {
   start->add_flag("-r,--retry-until-up", start_flags->retry_until_up,
                   "Retry until the cluster is up");
   start->add_flag("-f,--force", start_flags->force, "Start the cluster even if it is UP");
+  start->add_option("--wait-for", start_flags->wait_for,
+                    "With -i, what keeps the cluster from being idle: jobs (the default) or none "
+                    "(stop after -i minutes whatever runs)");
 
   auto down_flags = std::make_shared<DownFlags>();
   CLI::App* down = app.add_subcommand(
@@ -565,6 +588,9 @@ std::function<std::optional<int>()> AddClusterCommands(CLI::App& app) {
   autostop->add_flag("--down", autostop_flags->down,
                      "Tear the cluster down (not restartable) instead of stopping it");
   autostop->add_flag("--cancel", autostop_flags->cancel, "Cancel any scheduled auto{stop,down}");
+  autostop->add_option("--wait-for", autostop_flags->wait_for,
+                       "What keeps the cluster from being idle: jobs (the default) or none (stop "
+                       "after -i minutes whatever runs)");
 
   auto cost_flags = std::make_shared<CostReportFlags>();
   CLI::App* cost = app.add_subcommand(

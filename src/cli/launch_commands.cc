@@ -9,6 +9,7 @@
 #include <random>
 
 #include "cli/catalog_commands.h"
+#include "cli/cluster_commands.h"
 #include "cli/display.h"
 #include "cli/interrupt.h"
 #include "cli/invocation.h"
@@ -27,6 +28,7 @@ struct LaunchFlags {
   bool yes = false;
   bool detach_run = false;
   std::optional<int> idle_minutes_to_autostop;
+  std::string wait_for;
   bool down = false;
   bool retry_until_up = false;
   bool fast = false;
@@ -219,6 +221,7 @@ int Launch(LaunchFlags flags, const Invocation& invocation) {
   flags.task.entrypoint.insert(flags.task.entrypoint.end(), invocation.command_words.begin(),
                                invocation.command_words.end());
   Dag dag = LoadEntrypoint(flags.task);
+  const std::string wait_for = CheckWaitFor(flags.wait_for);
   if (flags.dryrun) {
     // As SkyPilot's dry run: a secret still without a value fails it too.
     for (const auto& task : dag.tasks()) task->RequireSecretValues();
@@ -277,6 +280,9 @@ int Launch(LaunchFlags flags, const Invocation& invocation) {
     sink.Message(
         fmt::format("Interrupted: {} Check the cluster with: sky status {}", e.message(), name));
     return kExitInterrupted;
+  }
+  if (options.idle_minutes_to_autostop && !wait_for.empty()) {
+    sky->Autostop(name, *options.idle_minutes_to_autostop, options.down, wait_for);
   }
   return FollowJob(*sky, name, result.job_id, flags.detach_run, sink, cancel, guard);
 }
@@ -347,6 +353,9 @@ std::function<std::optional<int>()> AddLaunchCommands(
       ->add_option("-i,--idle-minutes-to-autostop", launch_flags->idle_minutes_to_autostop,
                    "Stop the cluster after this many idle minutes (no pending or running jobs)")
       ->check(CLI::NonNegativeNumber);
+  launch->add_option("--wait-for", launch_flags->wait_for,
+                     "With -i, what keeps the cluster from being idle: jobs (the default) or none "
+                     "(stop after -i minutes whatever runs)");
   launch->add_flag("--down", launch_flags->down,
                    "Tear the cluster down (instead of stopping it) when it becomes idle; with "
                    "-i, after that many idle minutes");

@@ -289,3 +289,11 @@ def test_status_ip_needs_one_existing_up_cluster(sky_bin: str, tmp_path) -> None
         same = status(*flags)
         assert same.returncode == 0, same.stderr
         assert same.stdout == plain.stdout
+
+
+def test_wait_for_choices(sky_bin: str, repo) -> None:
+    assert dryrun(sky_bin, repo, "-i", "10", "--wait-for", "none").returncode == 0
+    bad = dryrun(sky_bin, repo, "-i", "10", "--wait-for", "forever")
+    assert bad.returncode == 2 and "'forever'" in bad.stderr and "jobs_and_ssh" in bad.stderr
+    ssh = dryrun(sky_bin, repo, "-i", "10", "--wait-for", "jobs_and_ssh")
+    assert ssh.returncode == 2 and "not supported" in ssh.stderr

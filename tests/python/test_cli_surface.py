@@ -81,7 +81,6 @@ _NO_D = (
 _OUTPUT_JSON = "machine-readable (-o json) output is not built yet"
 _USERS = "skycore has one user per state dir: cluster ownership across users is not built yet"
 _GRACEFUL = "cached file mounts (MOUNT_CACHED), whose uploads --graceful waits for, are not built"
-_WAIT_FOR = "autostop idleness other than 'no jobs' (wait_for jobs_and_ssh/none) is not built yet"
 _WORKSPACE = "workspaces are not built yet"
 
 # SkyPilot's flags ours does not accept yet, per command, with the reason.
@@ -93,7 +92,6 @@ NOT_ACCEPTED: dict[str, dict[str, str]] = {
         **_flags("the deprecated local docker backend is not built", "--docker"),
         **_flags("resources.local_disk needs model support (src/model)", "--local-disk"),
         **_flags("job priorities (the scheduler's queue order) are not built yet", "--priority"),
-        **_flags(_WAIT_FOR, "--wait-for"),
         **_flags("creating an image from a cluster's disk is not built yet", "--clone-disk-from"),
         **_flags("--clone-disk-from's alias", "--clone"),
         **_flags("resizing a cluster's disk in place is not built yet", "--resize"),
@@ -134,7 +132,6 @@ NOT_ACCEPTED: dict[str, dict[str, str]] = {
     },
     "start": {
         **_flags(_CONFIG, "--config"),
-        **_flags(_WAIT_FOR, "--wait-for"),
         **_flags(_ASYNC, "--async", "--no-async"),
     },
     "down": {
@@ -146,7 +143,6 @@ NOT_ACCEPTED: dict[str, dict[str, str]] = {
     "autostop": {
         **_flags(_CONFIG, "--config"),
         **_flags(_USERS, "--all-users", "-u"),
-        **_flags(_WAIT_FOR, "--wait-for"),
         **_flags(_ASYNC, "--async", "--no-async"),
     },
     "check": {

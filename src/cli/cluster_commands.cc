@@ -28,6 +28,7 @@ struct StatusFlags {
   bool show_services = true;
   bool show_pools = true;
   bool all_users = false;
+  std::string output = "table";  // or "json": the records, without handles, as SkyPilot's
 };
 
 // stop, down, autostop and start share their cluster selection.
@@ -162,6 +163,16 @@ int Status(const StatusFlags& flags) {
   auto sky = OpenSky();
   const bool fancy = FancyStdout();
   const auto records = sky->Status(flags.clusters, flags.refresh);
+  if (strings::Lower(flags.output) == "json") {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& record : records) {
+      nlohmann::json entry = ClusterRecordToJson(record);
+      entry.erase("handle");  // SkyPilot leaves handles (and credentials) out
+      out.push_back(std::move(entry));
+    }
+    std::cout << out.dump(2) << std::endl;
+    return 0;
+  }
   std::cout << Style("Enabled Infra:", kCyan, fancy) << " "
             << fmt::format("{}", fmt::join(sky->enabled_infras(), ", ")) << "\n\n";
   std::cout << Style("Clusters", kCyan, fancy) << "\n";
@@ -534,6 +545,10 @@ std::function<std::optional<int>()> AddClusterCommands(CLI::App& app) {
       ->add_option("--endpoint", status_flags->endpoint,
                    "Show the endpoint of this port of the cluster (one cluster)")
       ->check(CLI::Range(1, 65535));
+  status
+      ->add_option("-o,--output", status_flags->output,
+                   "table, or json: the cluster records [default: table]")
+      ->check(CLI::IsMember({"table", "json"}, CLI::ignore_case));
   status->add_flag("--ip", status_flags->ip, "Show the head node's IP address (one cluster)");
   status->add_flag("-u,--all-users", status_flags->all_users,
                    "Show the clusters of all users (skycore's state dir holds one user's: all "

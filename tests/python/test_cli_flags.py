@@ -285,6 +285,8 @@ def test_status_ip_needs_one_existing_up_cluster(sky_bin: str, tmp_path) -> None
     # SkyPilot's scripts pass these; with no managed jobs, services or pools
     # (and one user per state dir) the table is the same.
     plain = status()
+    assert status("-o", "json").stdout.strip() == "[]"
+    assert status("-o", "yaml").returncode != 0
     for flags in (("-u",), ("--no-show-managed-jobs", "--no-show-services", "--no-show-pools")):
         same = status(*flags)
         assert same.returncode == 0, same.stderr

@@ -6,6 +6,7 @@ tears down whatever it launched (`sky down -a -y`), even when it fails.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import signal
@@ -304,6 +305,12 @@ def test_stop_start_down_and_cost_report(sky: Sky) -> None:
     (row,) = _rows(status.stdout, "c7")
     assert "UP" in row and ("ago" in row or "< 1 sec" in row)
     assert sky.ok("status", "--ip", "c7").stdout == "127.0.0.1\n"  # the local head
+    (record,) = json.loads(sky.ok("status", "-o", "json", "c7").stdout)
+    assert (record["name"], record["status"], record["num_nodes"]) == ("c7", "UP", 1)
+    assert "handle" not in record  # as SkyPilot's: no handles or credentials
+    jobs = json.loads(sky.ok("queue", "--output", "JSON", "c7").stdout)
+    assert [job["job_id"] for job in jobs["c7"]] == [1]
+    assert jobs["c7"][0]["status"] in ("PENDING", "RUNNING", "SUCCEEDED")
 
     autostop = sky.ok("autostop", "-y", "c7", "-i", "30")
     assert "30 minutes" in autostop.stdout

@@ -102,14 +102,8 @@ NOT_ACCEPTED: dict[str, dict[str, str]] = {
         **_flags(_ASYNC_REFUSED, "--async"),
         **_flags("resources.local_disk needs model support (src/model)", "--local-disk"),
     },
-    "status": {
-        **_flags(_CONFIG, "--config"),
-        **_flags(_OUTPUT_JSON, "--output", "-o"),
-    },
-    "queue": {
-        **_flags(_CONFIG, "--config"),
-        **_flags(_OUTPUT_JSON, "--output", "-o"),
-    },
+    "status": {**_flags(_CONFIG, "--config")},
+    "queue": {**_flags(_CONFIG, "--config")},
     "logs": {
         **_flags(_CONFIG, "--config"),
         **_flags("provisioning logs are kept per launch, not per cluster yet", "--provision"),

@@ -58,6 +58,11 @@ std::string PlanLine(const Resources& resources) {
   }
   if (spec.disk_tier) line += fmt::format(" disk_tier={}", *spec.disk_tier);
   if (spec.network_tier) line += fmt::format(" network_tier={}", *spec.network_tier);
+  if (spec.priority) line += fmt::format(" priority={}", *spec.priority);
+  if (const auto it = spec.extra.find("priority_class"); it != spec.extra.end()) {
+    line +=
+        fmt::format(" priority_class={}", it->is_string() ? it->get<std::string>() : it->dump());
+  }
   return line;
 }
 
@@ -345,6 +350,9 @@ std::function<std::optional<int>()> AddLaunchCommands(
                      "Cluster name: reuse an existing cluster or provision a new one with this "
                      "name (default: a generated name)");
   AddTaskOptions(*launch, launch_flags->task);
+  launch->add_option("--priority", launch_flags->task.priority,
+                     "Priority: an integer from -1000 to 1000 (resources.priority) or a priority "
+                     "class name (resources.priority_class); none clears both");
   launch->add_flag("--dryrun", launch_flags->dryrun, "Validate and plan, but launch nothing");
   launch->add_flag("-y,--yes", launch_flags->yes, "Skip confirmation prompts");
   launch->add_flag("-d,--detach-run", launch_flags->detach_run,

@@ -97,7 +97,7 @@ void ApplyResourceOverrides(Task& task, const TaskFlags& flags) {
   const auto fields = FieldOverrides(flags);
   const bool legacy_location = !flags.cloud.empty() || !flags.region.empty() || !flags.zone.empty();
   if (fields.empty() && flags.infra.empty() && !legacy_location && flags.ports.empty() &&
-      !flags.use_spot && !flags.no_use_spot) {
+      !flags.use_spot && !flags.no_use_spot && flags.priority.empty()) {
     return;
   }
   std::vector<Resources> alternatives;
@@ -141,6 +141,19 @@ void ApplyResourceOverrides(Task& task, const TaskFlags& flags) {
     }
     if (flags.use_spot) config["use_spot"] = true;
     if (flags.no_use_spot) config["use_spot"] = false;
+    if (!flags.priority.empty()) {
+      // Both are cleared first, so that the resources never carry the two.
+      config.erase("priority");
+      config.erase("priority_class");
+      if (!IsNone(flags.priority)) {
+        long long level = 0;
+        if (strings::ParseInt(flags.priority, level)) {
+          config["priority"] = level;
+        } else {
+          config["priority_class"] = flags.priority;
+        }
+      }
+    }
     alternatives.push_back(LoadResourcesConfig(config));
   }
   task.set_resources(ResourcesSet(std::move(alternatives), task.resources().order()));

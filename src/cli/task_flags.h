@@ -38,6 +38,9 @@ struct TaskFlags {
   std::string network_tier;
   std::vector<std::string> ports;  // each a port, a range or a comma-separated list
   std::string image_id;
+  // launch only: an integer sets resources.priority, a name resources.priority_class;
+  // "none" clears both (SkyPilot's --priority).
+  std::string priority;
   int num_nodes = 0;
   bool use_spot = false;
   bool no_use_spot = false;

@@ -299,3 +299,23 @@ def test_wait_for_choices(sky_bin: str, repo) -> None:
     assert bad.returncode == 2 and "'forever'" in bad.stderr and "jobs_and_ssh" in bad.stderr
     ssh = dryrun(sky_bin, repo, "-i", "10", "--wait-for", "jobs_and_ssh")
     assert ssh.returncode == 2 and "not supported" in ssh.stderr
+
+
+def test_priority_sets_the_resources_priority_or_class(sky_bin: str, repo, tmp_path) -> None:
+    assert "priority=10" in plan_resources(dryrun(sky_bin, repo, "--priority", "10"))
+    named = plan_resources(dryrun(sky_bin, repo, "--priority", "high"))
+    assert "priority_class=high" in named and "priority=" not in named.replace("_class=", "")
+    task = tmp_path / "task.yaml"
+    task.write_text("resources:\n  priority: 7\n  priority_class: batch\nrun: echo hi\n")
+    assert "priority=7 priority_class=batch" in plan_resources(
+        dryrun(sky_bin, repo, yaml=str(task))
+    )
+    # Either form replaces both; none clears both.
+    assert plan_resources(dryrun(sky_bin, repo, "--priority", "-5", yaml=str(task))).endswith(
+        " priority=-5"
+    )
+    assert "priority" not in plan_resources(
+        dryrun(sky_bin, repo, "--priority", "none", yaml=str(task))
+    )
+    bad = dryrun(sky_bin, repo, "--priority", "5000")
+    assert bad.returncode == 2 and "5000" in bad.stderr

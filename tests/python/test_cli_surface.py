@@ -91,7 +91,6 @@ NOT_ACCEPTED: dict[str, dict[str, str]] = {
         **_flags(_NO_D, "-no-d"),
         **_flags("the deprecated local docker backend is not built", "--docker"),
         **_flags("resources.local_disk needs model support (src/model)", "--local-disk"),
-        **_flags("job priorities (the scheduler's queue order) are not built yet", "--priority"),
         **_flags("creating an image from a cluster's disk is not built yet", "--clone-disk-from"),
         **_flags("--clone-disk-from's alias", "--clone"),
         **_flags("resizing a cluster's disk in place is not built yet", "--resize"),

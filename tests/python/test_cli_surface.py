@@ -105,11 +105,9 @@ NOT_ACCEPTED: dict[str, dict[str, str]] = {
     "queue": {**_flags(_CONFIG, "--config")},
     "logs": {
         **_flags(_CONFIG, "--config"),
-        **_flags("provisioning logs are kept per launch, not per cluster yet", "--provision"),
+        **_flags("streaming a cluster's provisioning log is not built yet", "--provision"),
         **_flags("lifecycle hooks are not built yet", "--hook", "--autostop"),
-        **_flags(
-            "per-worker logs are not built yet (the head's merged log is shown)", "--worker", "-w"
-        ),
+        **_flags("the log of one worker (-w RANK) is not built yet", "--worker", "-w"),
         **_flags("tailing the last N lines is not built yet", "--tail"),
     },
     "cancel": {
@@ -141,7 +139,9 @@ NOT_ACCEPTED: dict[str, dict[str, str]] = {
     "check": {
         **_flags(_CONFIG, "--config"),
         **_flags(
-            "the check prints each infra's reason already; no extra detail", "--verbose", "-v"
+            "detailed check output is not built yet (a disabled infra's reason is shown)",
+            "--verbose",
+            "-v",
         ),
         **_flags(_WORKSPACE, "--workspace", "-w"),
         **_flags(_OUTPUT_JSON, "--output", "-o"),
@@ -152,8 +152,8 @@ NOT_ACCEPTED: dict[str, dict[str, str]] = {
     },
     "gpus list": {
         **_flags(_CONFIG, "--config"),
-        **_flags("the list is always the catalog's", "--region"),
-        **_flags("the table shows every column already", "--verbose", "-v"),
+        **_flags("filtering the list by region is not wired to the CLI yet", "--region"),
+        **_flags("the verbose per-GPU details are not built yet", "--verbose", "-v"),
         **_flags(_OUTPUT_JSON, "--output", "-o"),
     },
 }

@@ -5,7 +5,7 @@
                                            [--case one|chain|all] [--skypilot-version V]
 
 skycore is the ``sky`` package importable from this interpreter (``pip install .`` at
-the repository root first); each timed call is ``sky.optimize(dag)`` with
+the repository root first); each timed call is ``sky.optimize_plan(dag)`` with
 ``SKYCORE_CATALOG_DIR`` pointing at the catalog and ``SKYCORE_STATE_DIR`` at a
 temporary directory. Without ``--catalog`` the synthetic 250k-row catalog is
 generated with ``benchmarks/gen_catalog.py`` into a temporary directory.
@@ -99,10 +99,10 @@ def import_skycore():
         import sky
     except ImportError as e:
         sys.exit(f"error: cannot import sky ({e}); run `pip install .` at the repository root")
-    if not hasattr(sky, "_skycore") or not hasattr(sky, "optimize"):
+    if not hasattr(sky, "_skycore") or not hasattr(sky, "optimize_plan"):
         sys.exit(
             f"error: the sky package at {sky.__file__} is not a current skycore build "
-            "(no sky._skycore or no sky.optimize); run `pip install .` at the repository root"
+            "(no sky._skycore or no sky.optimize_plan); run `pip install .` at the repository root"
         )
     return sky
 
@@ -126,12 +126,12 @@ def skycore_placements(plan: dict) -> list[dict]:
 
 
 def run_skycore(sky, yaml_path: str, runs: int) -> dict:
-    plan = sky.optimize(sky.load_chain_dag_from_yaml(yaml_path))  # warm-up, untimed
+    plan = sky.optimize_plan(sky.load_chain_dag_from_yaml(yaml_path))  # warm-up, untimed
     times = []
     for _ in range(runs):
         dag = sky.load_chain_dag_from_yaml(yaml_path)
         start = time.perf_counter()
-        plan = sky.optimize(dag)
+        plan = sky.optimize_plan(dag)
         times.append(time.perf_counter() - start)
     return {
         "version": sky.__version__,
@@ -459,7 +459,7 @@ def main() -> None:
             mine = ours[name]
             print(
                 f"skycore {mine['version']}: median {fmt_seconds(mine['median'])}, "
-                f"min {fmt_seconds(mine['min'])} per sky.optimize call"
+                f"min {fmt_seconds(mine['min'])} per sky.optimize_plan call"
             )
             for placement in mine["placements"]:
                 print(f"    {placement['task'] or '-'}: {describe(placement)}")

@@ -264,7 +264,10 @@ class Sky {
   // Queues an operation by name with JSON arguments, as SkyPilot's SDK sends
   // them: "launch" {"task": <task or dag config>, "cluster_name", "dryrun",
   // "detach_run", "idle_minutes_to_autostop", "down", "fast", "retry_until_up",
-  // "no_setup"}; "exec" {"task", "cluster_name", "detach_run"}; "status"
+  // "no_setup", "optimize_target" ("COST"/"TIME")}; "exec" {"task",
+  // "cluster_name", "detach_run", "dryrun" (check the cluster, run nothing),
+  // "down" (autodown once its jobs end)}; "optimize" {"task", "minimize"}
+  // (the plan: chosen and failover placements, costs, table); "status"
   // {"cluster_names", "refresh"}; "queue" {"cluster_name", "all_users"/"skip_finished"};
   // "job_status" {"cluster_name", "job_ids"}; "cancel" {"cluster_name",
   // "job_ids", "all"}; "tail_logs" {"cluster_name", "job_id", "follow"};

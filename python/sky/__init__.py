@@ -28,6 +28,7 @@ from sky._sdk import (
     get,
     job_status,
     launch,
+    optimize,
     queue,
     ssh_down,
     ssh_up,
@@ -52,7 +53,9 @@ __version__: str = _skycore.__version__
 Resources = _skycore.Resources
 Task = _skycore.Task
 OptimizeTarget = _skycore.OptimizeTarget
-optimize = _skycore.optimize
+# sky.optimize is SkyPilot's request form (sky.get returns the plan); this
+# blocking call returns the plan at once, in-process.
+optimize_plan = _skycore.optimize
 list_accelerators = _skycore.list_accelerators
 
 
@@ -172,6 +175,7 @@ __all__ = [
     "list_accelerators",
     "load_chain_dag_from_yaml",
     "optimize",
+    "optimize_plan",
     "queue",
     "ssh_down",
     "ssh_up",

@@ -86,7 +86,9 @@ storage_ls = _unsupported.function("sky.storage_ls", _STORAGE)
 get_user_workspace = _unsupported.function("sky.get_user_workspace", _WORKSPACES)
 set_preferred_workspace = _unsupported.function("sky.set_preferred_workspace", _WORKSPACES)
 Storage = _unsupported.cls("Storage", _STORAGE)
-Optimizer = _unsupported.cls("Optimizer", "the Optimizer class (use sky.optimize)")
+Optimizer = _unsupported.cls(
+    "Optimizer", "the Optimizer class (use sky.optimize or sky.optimize_plan)"
+)
 AdminPolicy = _unsupported.cls("AdminPolicy", _POLICY)
 AdminPolicyRequestName = _unsupported.cls("AdminPolicyRequestName", _POLICY)
 Config = _unsupported.cls("Config", _POLICY)

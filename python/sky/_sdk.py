@@ -280,6 +280,7 @@ def _check_result(result: dict[str, Any]) -> dict[str, list[str]]:
 _RESULT_SHAPERS: dict[str, Callable[[Any], Any]] = {
     "launch": _launch_result,
     "exec": _launch_result,
+    "optimize": lambda result: result,
     "start": _start_result,
     "status": lambda result: [_cluster_dict(c) for c in result],
     "queue": lambda result: [_job_dict(j) for j in result],
@@ -343,23 +344,60 @@ def _check_task(task: Any) -> None:
         raise TypeError(f"expected a sky.Task or sky.Dag, got {type(task).__name__}")
 
 
+def _not_supported(call: str, argument: str, why: str) -> None:
+    from sky import exceptions
+
+    raise exceptions.NotSupportedError(f"{call}({argument}): {why} is not supported by skycore yet")
+
+
+def _wait_for_value(call: str, wait_for: Any) -> str | None:
+    """SkyPilot's ``AutostopWaitFor`` (or its value) as the native string."""
+    if wait_for is None:
+        return None
+    value = str(getattr(wait_for, "value", wait_for)).lower()
+    if value not in ("jobs_and_ssh", "jobs", "none"):
+        raise ValueError(
+            f"{call}: wait_for must be 'jobs_and_ssh', 'jobs' or 'none', not {value!r}"
+        )
+    return value
+
+
+def _target_name(target: Any) -> str:
+    return str(getattr(target, "name", target)).upper()
+
+
 def launch(
     task: TaskOrDag,
     cluster_name: str | None = None,
-    *,
-    dryrun: bool = False,
-    detach_run: bool = False,
-    idle_minutes_to_autostop: int | None = None,
-    down: bool = False,
     retry_until_up: bool = False,
-    fast: bool = False,
+    idle_minutes_to_autostop: int | None = None,
+    wait_for: Any = None,
+    dryrun: bool = False,
+    down: bool = False,
+    backend: Any = None,
+    optimize_target: _skycore.OptimizeTarget = _skycore.OptimizeTarget.COST,
     no_setup: bool = False,
+    clone_disk_from: str | None = None,
+    fast: bool = False,
+    resize: bool = False,
+    *,
+    detach_run: bool = False,
 ) -> RequestId:
     """Launches a cluster (or reuses/starts one of that name) and runs the
     task's ``run`` as a job. ``sky.get`` returns ``(job_id, handle)``; a dry
-    run returns ``(None, None)``. Options after ``cluster_name`` are keyword
-    only (SkyPilot's positional order differs between versions)."""
+    run returns ``(None, None)``. The parameters are SkyPilot's, in its order;
+    ``detach_run`` (skycore's) returns once the job is submitted instead of
+    when it finishes. ``wait_for`` other than "jobs", a ``backend``,
+    ``clone_disk_from`` and ``resize`` raise ``NotSupportedError``."""
     _check_task(task)
+    if _wait_for_value("sky.launch", wait_for) not in (None, "jobs"):
+        _not_supported("sky.launch", f"wait_for={wait_for!r}", "autostop idleness other than jobs")
+    if backend is not None:
+        _not_supported("sky.launch", "backend=...", "a Python backend (provisioning is native)")
+    if clone_disk_from is not None:
+        _not_supported("sky.launch", "clone_disk_from=...", "creating an image from a disk")
+    if resize:
+        _not_supported("sky.launch", "resize=True", "resizing a cluster's disk")
     return _submit(
         "launch",
         task=task,
@@ -371,23 +409,54 @@ def launch(
         fast=fast,
         retry_until_up=retry_until_up,
         no_setup=no_setup,
+        optimize_target=_target_name(optimize_target),
     )
 
 
 def exec(  # SkyPilot's name (shadows the builtin here only)
-    task: TaskOrDag, cluster_name: str | None = None, *, detach_run: bool = False
+    task: TaskOrDag,
+    cluster_name: str | None = None,
+    dryrun: bool = False,
+    down: bool = False,
+    backend: Any = None,
+    *,
+    detach_run: bool = False,
 ) -> RequestId:
     """Runs the task as a job on an UP cluster (no setup). ``sky.get`` returns
-    ``(job_id, handle)``."""
+    ``(job_id, handle)``; a dry run checks the cluster and returns
+    ``(None, None)``. ``down`` tears the cluster down once its jobs finish."""
     _check_task(task)
     if not cluster_name:
         raise ValueError("sky.exec needs the name of an existing cluster")
-    return _submit("exec", task=task, cluster_name=cluster_name, detach_run=detach_run)
+    if backend is not None:
+        _not_supported("sky.exec", "backend=...", "a Python backend (provisioning is native)")
+    return _submit(
+        "exec",
+        task=task,
+        cluster_name=cluster_name,
+        detach_run=detach_run,
+        dryrun=dryrun,
+        down=down,
+    )
+
+
+def optimize(
+    dag: TaskOrDag,
+    minimize: _skycore.OptimizeTarget = _skycore.OptimizeTarget.COST,
+    admin_policy_request_options: Any = None,
+) -> RequestId:
+    """Chooses where each task runs. ``sky.get`` returns the plan, as
+    :func:`optimize_plan` does (SkyPilot's returns the Dag with each task's
+    ``best_resources`` set)."""
+    _check_task(dag)
+    if admin_policy_request_options is not None:
+        _not_supported("sky.optimize", "admin_policy_request_options=...", "admin policies")
+    return _submit("optimize", task=dag, minimize=_target_name(minimize))
 
 
 def status(
     cluster_names: str | Sequence[str] | None = None,
-    refresh: bool | StatusRefreshMode = False,
+    refresh: bool | StatusRefreshMode = StatusRefreshMode.NONE,
     all_users: bool = False,
 ) -> RequestId:
     """Clusters (names or globs; None: all). ``sky.get`` returns a list of
@@ -431,13 +500,21 @@ def cancel(
 def tail_logs(
     cluster_name: str,
     job_id: int | None,
-    follow: bool = True,
-    *,
+    follow: bool,
+    tail: int = 0,
     output_stream: IO[str] | None = None,
+    *,
+    preload_content: bool = True,
 ) -> int:
     """Writes a job's output (None: the latest job) to ``output_stream``
     (default ``sys.stdout``), until it finishes with ``follow``. Blocks;
-    returns SkyPilot's exit code (0: the job succeeded)."""
+    returns SkyPilot's exit code (0: the job succeeded). ``tail`` (the last N
+    lines; 0: all) and ``preload_content=False`` (an iterator of lines) raise
+    ``NotSupportedError``."""
+    if tail:
+        _not_supported("sky.tail_logs", f"tail={tail}", "tailing the last lines")
+    if not preload_content:
+        _not_supported("sky.tail_logs", "preload_content=False", "iterating over log lines")
     request_id = _submit("tail_logs", cluster_name=cluster_name, job_id=job_id, follow=follow)
     context = get_context()
     stream = output_stream if output_stream is not None else sys.stdout
@@ -462,9 +539,22 @@ def download_logs(cluster_name: str, job_ids: Sequence[int | str] | None) -> dic
 
 
 def start(
-    cluster_name: str, idle_minutes_to_autostop: int | None = None, *, down: bool = False
+    cluster_name: str,
+    idle_minutes_to_autostop: int | None = None,
+    wait_for: Any = None,
+    retry_until_up: bool = False,
+    down: bool = False,
+    force: bool = False,
 ) -> RequestId:
-    """Starts a STOPPED cluster. ``sky.get`` returns its handle."""
+    """Starts a STOPPED cluster. ``sky.get`` returns its handle.
+    ``wait_for`` other than "jobs", ``retry_until_up`` and ``force`` raise
+    ``NotSupportedError``."""
+    if _wait_for_value("sky.start", wait_for) not in (None, "jobs"):
+        _not_supported("sky.start", f"wait_for={wait_for!r}", "autostop idleness other than jobs")
+    if retry_until_up:
+        _not_supported("sky.start", "retry_until_up=True", "retrying a start from the SDK")
+    if force:
+        _not_supported("sky.start", "force=True", "restarting an UP cluster from the SDK")
     return _submit(
         "start",
         cluster_name=cluster_name,
@@ -473,22 +563,46 @@ def start(
     )
 
 
-def stop(cluster_name: str, purge: bool = False) -> RequestId:
-    """Stops a cluster: its jobs are killed, its disks and job table stay."""
+def stop(
+    cluster_name: str,
+    purge: bool = False,
+    graceful: bool = False,
+    graceful_timeout: int | None = None,
+) -> RequestId:
+    """Stops a cluster: its jobs are killed, its disks and job table stay.
+    ``graceful`` waits for cached file-mount uploads in SkyPilot; skycore has
+    none to wait for, so it changes nothing."""
+    del graceful, graceful_timeout
     return _submit("stop", cluster_name=cluster_name, purge=purge)
 
 
-def down(cluster_name: str, purge: bool = False) -> RequestId:
-    """Tears a cluster down (``purge``: forget it even when cleanup fails)."""
+def down(
+    cluster_name: str,
+    purge: bool = False,
+    graceful: bool = False,
+    graceful_timeout: int | None = None,
+) -> RequestId:
+    """Tears a cluster down (``purge``: forget it even when cleanup fails).
+    ``graceful`` as in :func:`stop`: nothing to wait for."""
+    del graceful, graceful_timeout
     return _submit("down", cluster_name=cluster_name, purge=purge)
 
 
 def autostop(
-    cluster_name: str, idle_minutes: int, wait_for: str | None = None, down: bool = False
+    cluster_name: str,
+    idle_minutes: int,
+    wait_for: Any = None,
+    down: bool = False,
+    hook: str | None = None,
+    hook_timeout: int | None = None,
 ) -> RequestId:
     """Stops (or with ``down`` tears down) the cluster after ``idle_minutes``
-    idle; a negative value cancels autostop."""
+    idle; a negative value cancels autostop. A ``hook`` raises
+    ``NotSupportedError``."""
+    if hook is not None or hook_timeout is not None:
+        _not_supported("sky.autostop", "hook=...", "autostop hooks")
     body: dict[str, Any] = {"idle_minutes": idle_minutes, "down": down}
+    wait_for = _wait_for_value("sky.autostop", wait_for)
     if wait_for is not None:
         body["wait_for"] = wait_for
     return _submit("autostop", cluster_name=cluster_name, **body)

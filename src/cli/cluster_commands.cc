@@ -9,6 +9,7 @@
 #include "cli/display.h"
 #include "cli/invocation.h"
 #include "cli/terminal.h"
+#include "common/strings.h"
 #include "skycore/skycore.h"
 
 namespace skycore::cli {
@@ -20,6 +21,14 @@ struct StatusFlags {
   bool verbose = false;
   bool endpoints = false;
   std::optional<int> endpoint;
+  bool ip = false;
+  // Accepted for SkyPilot's scripts; skycore has no managed jobs, services or
+  // pools to show, and one user per state dir (every cluster is listed).
+  bool show_managed_jobs = true;
+  bool show_services = true;
+  bool show_pools = true;
+  bool all_users = false;
+  std::string output = "table";  // or "json": the records, without handles, as SkyPilot's
 };
 
 // stop, down, autostop and start share their cluster selection.
@@ -35,6 +44,7 @@ struct DownFlags : ClusterSetFlags {
 
 struct StartFlags : ClusterSetFlags {
   std::optional<int> idle_minutes_to_autostop;
+  std::string wait_for;
   bool down = false;
   bool retry_until_up = false;
   bool force = false;
@@ -42,6 +52,7 @@ struct StartFlags : ClusterSetFlags {
 
 struct AutostopFlags : ClusterSetFlags {
   std::optional<int> idle_minutes;
+  std::string wait_for;
   bool down = false;
   bool cancel = false;
 };
@@ -108,11 +119,60 @@ int StatusEndpoints(const StatusFlags& flags) {
   return 0;
 }
 
+// `sky status --ip CLUSTER`: the head node's address, as SkyPilot prints it.
+int StatusIp(const StatusFlags& flags) {
+  if (flags.refresh) {
+    throw InvalidTaskError(
+        "--ip cannot be given with --refresh: refresh first (`sky status --refresh`), then "
+        "query the IP.");
+  }
+  if (flags.endpoints || flags.endpoint) {
+    throw InvalidTaskError("--ip cannot be given with --endpoint(s): pick one.");
+  }
+  if (flags.clusters.size() != 1 || IsGlob(flags.clusters.front())) {
+    throw InvalidTaskError(
+        fmt::format("{} clusters specified. Please specify a single cluster to show its IP "
+                    "address.\nUsage: `sky status --ip <cluster>`",
+                    flags.clusters.empty() ? "No" : std::to_string(flags.clusters.size())));
+  }
+  const std::string& name = flags.clusters.front();
+  auto sky = OpenSky();
+  const auto record = sky->state().GetCluster(name);
+  if (!record) {
+    throw ClusterDoesNotExist(
+        fmt::format("Cluster '{}' does not exist; `sky status` lists the clusters.", name));
+  }
+  if (record->status != ClusterStatus::kUp) {
+    throw ClusterNotUpError(fmt::format("Cluster '{}' is not in UP status.", name));
+  }
+  const std::string head_ip =
+      record->handle.is_object() ? record->handle.value("head_ip", "") : std::string();
+  if (head_ip.empty()) {
+    throw ClusterNotUpError(fmt::format(
+        "Cluster '{}' has no head IP address on its infra ({}); `sky status --endpoints {}` "
+        "shows how to reach its ports.",
+        name, InfraCell(record->launched_resources), name));
+  }
+  std::cout << head_ip << std::endl;
+  return 0;
+}
+
 int Status(const StatusFlags& flags) {
+  if (flags.ip) return StatusIp(flags);
   if (flags.endpoints || flags.endpoint) return StatusEndpoints(flags);
   auto sky = OpenSky();
   const bool fancy = FancyStdout();
   const auto records = sky->Status(flags.clusters, flags.refresh);
+  if (strings::Lower(flags.output) == "json") {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& record : records) {
+      nlohmann::json entry = ClusterRecordToJson(record);
+      entry.erase("handle");  // SkyPilot leaves handles (and credentials) out
+      out.push_back(std::move(entry));
+    }
+    std::cout << out.dump(2) << std::endl;
+    return 0;
+  }
   std::cout << Style("Enabled Infra:", kCyan, fancy) << " "
             << fmt::format("{}", fmt::join(sky->enabled_infras(), ", ")) << "\n\n";
   std::cout << Style("Clusters", kCyan, fancy) << "\n";
@@ -279,6 +339,7 @@ int Start(const StartFlags& flags) {
   if (flags.down && !flags.idle_minutes_to_autostop) {
     throw InvalidTaskError("--idle-minutes-to-autostop must be set if --down is set.");
   }
+  const std::string wait_for = CheckWaitFor(flags.wait_for);
   auto sky = OpenSky();
   auto records = SelectClusters(*sky, flags, "start", [](const ClusterRecord&) { return true; });
   if (records.empty()) {
@@ -299,6 +360,9 @@ int Start(const StartFlags& flags) {
     TerminalSink sink;
     try {
       sky->Start(record.name, sink, flags.idle_minutes_to_autostop, flags.down);
+      if (flags.idle_minutes_to_autostop && !wait_for.empty()) {
+        sky->Autostop(record.name, *flags.idle_minutes_to_autostop, flags.down, wait_for);
+      }
       sink.StepDone();
       std::cout << Style(fmt::format("Cluster {} started.", record.name), kGreen, fancy)
                 << std::endl;
@@ -320,6 +384,7 @@ int Autostop(const AutostopFlags& flags) {
                     *flags.idle_minutes));
   }
   const int idle_minutes = flags.cancel ? -1 : flags.idle_minutes.value_or(5);
+  const std::string wait_for = CheckWaitFor(flags.wait_for);
   auto sky = OpenSky();
   auto records = SelectClusters(*sky, flags, "autostop", [](const ClusterRecord&) { return true; });
   if (records.empty()) {
@@ -332,7 +397,7 @@ int Autostop(const AutostopFlags& flags) {
       fmt::format("{} auto{} on", is_cancel ? "Cancelling" : "Scheduling", option);
   if (!ConfirmClusters(operation, records, flags.yes)) return 1;
   return ForEachCluster(records, operation, [&](const ClusterRecord& r, TerminalSink&) {
-    sky->Autostop(r.name, idle_minutes, flags.down);
+    sky->Autostop(r.name, idle_minutes, flags.down, wait_for.empty() ? "jobs" : wait_for);
     if (is_cancel) return std::string();
     return fmt::format(
         "\n  The cluster will be auto{} after {} minute{} of idleness.\n  To cancel the "
@@ -450,6 +515,18 @@ void AddClusterSetOptions(CLI::App& command, ClusterSetFlags& flags, const std::
 
 }  // namespace
 
+std::string CheckWaitFor(const std::string& wait_for) {
+  const std::string value = strings::Lower(wait_for);
+  if (value.empty() || value == "jobs" || value == "none") return value;
+  if (value == "jobs_and_ssh") {
+    throw InvalidTaskError(
+        "--wait-for jobs_and_ssh is not supported by skycore yet: the agent does not count SSH "
+        "sessions. Use --wait-for jobs (idle when no job is pending or running) or none.");
+  }
+  throw InvalidTaskError(
+      fmt::format("--wait-for '{}' is not one of jobs_and_ssh, jobs, none.", wait_for));
+}
+
 std::function<std::optional<int>()> AddClusterCommands(CLI::App& app) {
   auto status_flags = std::make_shared<StatusFlags>();
   CLI::App* status = app.add_subcommand(
@@ -468,6 +545,20 @@ std::function<std::optional<int>()> AddClusterCommands(CLI::App& app) {
       ->add_option("--endpoint", status_flags->endpoint,
                    "Show the endpoint of this port of the cluster (one cluster)")
       ->check(CLI::Range(1, 65535));
+  status
+      ->add_option("-o,--output", status_flags->output,
+                   "table, or json: the cluster records [default: table]")
+      ->check(CLI::IsMember({"table", "json"}, CLI::ignore_case));
+  status->add_flag("--ip", status_flags->ip, "Show the head node's IP address (one cluster)");
+  status->add_flag("-u,--all-users", status_flags->all_users,
+                   "Show the clusters of all users (skycore's state dir holds one user's: all "
+                   "are shown anyway)");
+  status->add_flag("--show-managed-jobs,!--no-show-managed-jobs", status_flags->show_managed_jobs,
+                   "Accepted for SkyPilot's scripts: skycore has no managed jobs to show");
+  status->add_flag("--show-services,!--no-show-services", status_flags->show_services,
+                   "Accepted for SkyPilot's scripts: skycore has no services to show");
+  status->add_flag("--show-pools,!--no-show-pools", status_flags->show_pools,
+                   "Accepted for SkyPilot's scripts: skycore has no pools to show");
 
   auto stop_flags = std::make_shared<ClusterSetFlags>();
   CLI::App* stop = app.add_subcommand(
@@ -487,6 +578,9 @@ std::function<std::optional<int>()> AddClusterCommands(CLI::App& app) {
   start->add_flag("-r,--retry-until-up", start_flags->retry_until_up,
                   "Retry until the cluster is up");
   start->add_flag("-f,--force", start_flags->force, "Start the cluster even if it is UP");
+  start->add_option("--wait-for", start_flags->wait_for,
+                    "With -i, what keeps the cluster from being idle: jobs (the default) or none "
+                    "(stop after -i minutes whatever runs)");
 
   auto down_flags = std::make_shared<DownFlags>();
   CLI::App* down = app.add_subcommand(
@@ -509,6 +603,9 @@ std::function<std::optional<int>()> AddClusterCommands(CLI::App& app) {
   autostop->add_flag("--down", autostop_flags->down,
                      "Tear the cluster down (not restartable) instead of stopping it");
   autostop->add_flag("--cancel", autostop_flags->cancel, "Cancel any scheduled auto{stop,down}");
+  autostop->add_option("--wait-for", autostop_flags->wait_for,
+                       "What keeps the cluster from being idle: jobs (the default) or none (stop "
+                       "after -i minutes whatever runs)");
 
   auto cost_flags = std::make_shared<CostReportFlags>();
   CLI::App* cost = app.add_subcommand(

@@ -18,6 +18,7 @@ struct QueueFlags {
   std::vector<std::string> clusters;
   bool skip_finished = false;
   bool all_users = false;
+  std::string output = "table";  // or "json": {cluster: [job, ...]}, as SkyPilot's
 };
 
 struct LogsFlags {
@@ -65,7 +66,10 @@ std::string FormatJobQueue(const std::vector<JobRecord>& jobs, double now_s) {
 int Queue(const QueueFlags& flags) {
   auto sky = OpenSky();
   const bool fancy_err = FancyStderr();
-  std::cerr << Style("Fetching and parsing job queue...", kCyan, fancy_err) << std::endl;
+  const bool as_json = strings::Lower(flags.output) == "json";
+  if (!as_json) {
+    std::cerr << Style("Fetching and parsing job queue...", kCyan, fancy_err) << std::endl;
+  }
   std::vector<std::string> clusters;
   if (flags.clusters.empty()) {
     for (const auto& record : sky->Status()) clusters.push_back(record.name);
@@ -74,33 +78,44 @@ int Queue(const QueueFlags& flags) {
       for (auto& match : ExpandClusterNames(*sky, name)) clusters.push_back(std::move(match));
     }
   }
-  if (clusters.empty()) {
+  if (clusters.empty() && !as_json) {
     std::cout << "No existing clusters.\n";
     return 0;
   }
-  std::cerr << "Fetching job queue for: " << fmt::format("{}", fmt::join(clusters, ", "))
-            << std::endl;
+  if (!as_json) {
+    std::cerr << "Fetching job queue for: " << fmt::format("{}", fmt::join(clusters, ", "))
+              << std::endl;
+  }
   const std::string user_str = flags.all_users ? "all users" : "current user";
   int exit_code = 0;
+  nlohmann::json records = nlohmann::json::object();
   for (const auto& cluster : clusters) {
     try {
       const auto jobs = sky->Queue(cluster, /*all=*/!flags.skip_finished);
+      if (as_json) {
+        auto& list = records[cluster] = nlohmann::json::array();
+        for (const auto& job : jobs) list.push_back(JobRecordToJson(job));
+        continue;
+      }
       std::cout << fmt::format("\nJob queue of {} on cluster {}\n", user_str, cluster)
                 << FormatJobQueue(jobs, NowSeconds()) << std::flush;
     } catch (const CancelledError&) {
       throw;
     } catch (const Error& e) {
-      std::cout << fmt::format(
-                       "{}\n  {}\n",
-                       Style(fmt::format("Failed to get the job queue for cluster '{}'.", cluster),
-                             kYellow, FancyStdout()),
-                       e.what())
-                << std::flush;
+      // JSON on stdout stays parseable: the failure goes to stderr.
+      (as_json ? std::cerr : std::cout)
+          << fmt::format(
+                 "{}\n  {}\n",
+                 Style(fmt::format("Failed to get the job queue for cluster '{}'.", cluster),
+                       kYellow, FancyStdout()),
+                 e.what())
+          << std::flush;
       // A cluster the user named explicitly that cannot be queried is an error;
       // one of "all clusters" that is stopped is not.
       if (!flags.clusters.empty()) exit_code = 1;
     }
   }
+  if (as_json) std::cout << records.dump(2) << std::endl;
   return exit_code;
 }
 
@@ -235,6 +250,10 @@ std::function<std::optional<int>()> AddJobCommands(CLI::App& app) {
   queue->add_flag("-s,--skip-finished", queue_flags->skip_finished,
                   "Show only pending and running jobs");
   queue->add_flag("-u,--all-users", queue_flags->all_users, "Show the jobs of all users");
+  queue
+      ->add_option("-o,--output", queue_flags->output,
+                   "table, or json: {cluster: [job, ...]} [default: table]")
+      ->check(CLI::IsMember({"table", "json"}, CLI::ignore_case));
 
   auto logs_flags = std::make_shared<LogsFlags>();
   CLI::App* logs = app.add_subcommand(

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "cli/catalog_commands.h"
+#include "cli/cluster_commands.h"
 #include "cli/display.h"
 #include "cli/interrupt.h"
 #include "cli/invocation.h"
@@ -27,6 +28,7 @@ struct LaunchFlags {
   bool yes = false;
   bool detach_run = false;
   std::optional<int> idle_minutes_to_autostop;
+  std::string wait_for;
   bool down = false;
   bool retry_until_up = false;
   bool fast = false;
@@ -36,6 +38,9 @@ struct LaunchFlags {
 struct ExecFlags {
   TaskFlags task;
   std::string cluster;
+  // SkyPilot's hidden -c/--cluster: with it, every positional word is the
+  // entrypoint.
+  std::string cluster_option;
   bool detach_run = false;
 };
 
@@ -53,6 +58,11 @@ std::string PlanLine(const Resources& resources) {
   }
   if (spec.disk_tier) line += fmt::format(" disk_tier={}", *spec.disk_tier);
   if (spec.network_tier) line += fmt::format(" network_tier={}", *spec.network_tier);
+  if (spec.priority) line += fmt::format(" priority={}", *spec.priority);
+  if (const auto it = spec.extra.find("priority_class"); it != spec.extra.end()) {
+    line +=
+        fmt::format(" priority_class={}", it->is_string() ? it->get<std::string>() : it->dump());
+  }
   return line;
 }
 
@@ -69,9 +79,11 @@ void PrintPlan(const Dag& dag, const std::string& source) {
           set.size() == 1 ? "resources:" : (set.is_ordered() ? fmt::format("{}.", i + 1) : "-"),
           PlanLine(set.alternatives()[i]));
     }
-    if (task.workdir()) {
-      fmt::print("  workdir: {}\n",
-                 task.workdir()->is_git() ? task.workdir()->git_url : task.workdir()->path);
+    if (const auto& workdir = task.workdir(); workdir && workdir->is_git()) {
+      fmt::print("  workdir: {}{}\n", workdir->git_url,
+                 workdir->git_ref.empty() ? "" : fmt::format(" (ref {})", workdir->git_ref));
+    } else if (workdir) {
+      fmt::print("  workdir: {}\n", workdir->path);
     }
     for (const auto& [k, v] : task.envs()) fmt::print("  env {}={}\n", k, v);
     for (const auto& [k, v] : task.secrets()) fmt::print("  secret {}=<redacted>\n", k);
@@ -214,6 +226,7 @@ int Launch(LaunchFlags flags, const Invocation& invocation) {
   flags.task.entrypoint.insert(flags.task.entrypoint.end(), invocation.command_words.begin(),
                                invocation.command_words.end());
   Dag dag = LoadEntrypoint(flags.task);
+  const std::string wait_for = CheckWaitFor(flags.wait_for);
   if (flags.dryrun) {
     // As SkyPilot's dry run: a secret still without a value fails it too.
     for (const auto& task : dag.tasks()) task->RequireSecretValues();
@@ -273,12 +286,23 @@ int Launch(LaunchFlags flags, const Invocation& invocation) {
         fmt::format("Interrupted: {} Check the cluster with: sky status {}", e.message(), name));
     return kExitInterrupted;
   }
+  if (options.idle_minutes_to_autostop && !wait_for.empty()) {
+    sky->Autostop(name, *options.idle_minutes_to_autostop, options.down, wait_for);
+  }
   return FollowJob(*sky, name, result.job_id, flags.detach_run, sink, cancel, guard);
 }
 
 // -------------------------------------------------------------------- exec
 
 int Exec(ExecFlags flags, const Invocation& invocation) {
+  if (!flags.cluster_option.empty()) {
+    if (!flags.cluster.empty())
+      flags.task.entrypoint.insert(flags.task.entrypoint.begin(), flags.cluster);
+    flags.cluster = flags.cluster_option;
+  }
+  if (flags.cluster.empty()) {
+    throw InvalidTaskError("missing the cluster: `sky exec CLUSTER ENTRYPOINT` (or -c CLUSTER).");
+  }
   flags.task.entrypoint.insert(flags.task.entrypoint.end(), invocation.command_words.begin(),
                                invocation.command_words.end());
   if (flags.task.entrypoint.empty()) {
@@ -326,6 +350,9 @@ std::function<std::optional<int>()> AddLaunchCommands(
                      "Cluster name: reuse an existing cluster or provision a new one with this "
                      "name (default: a generated name)");
   AddTaskOptions(*launch, launch_flags->task);
+  launch->add_option("--priority", launch_flags->task.priority,
+                     "Priority: an integer from -1000 to 1000 (resources.priority) or a priority "
+                     "class name (resources.priority_class); none clears both");
   launch->add_flag("--dryrun", launch_flags->dryrun, "Validate and plan, but launch nothing");
   launch->add_flag("-y,--yes", launch_flags->yes, "Skip confirmation prompts");
   launch->add_flag("-d,--detach-run", launch_flags->detach_run,
@@ -334,6 +361,9 @@ std::function<std::optional<int>()> AddLaunchCommands(
       ->add_option("-i,--idle-minutes-to-autostop", launch_flags->idle_minutes_to_autostop,
                    "Stop the cluster after this many idle minutes (no pending or running jobs)")
       ->check(CLI::NonNegativeNumber);
+  launch->add_option("--wait-for", launch_flags->wait_for,
+                     "With -i, what keeps the cluster from being idle: jobs (the default) or none "
+                     "(stop after -i minutes whatever runs)");
   launch->add_flag("--down", launch_flags->down,
                    "Tear the cluster down (instead of stopping it) when it becomes idle; with "
                    "-i, after that many idle minutes");
@@ -348,7 +378,8 @@ std::function<std::optional<int>()> AddLaunchCommands(
       "Run a task or command as a new job on an existing cluster.\n\n"
       "The workdir is synced; setup and file mounts are skipped (use `sky launch` for those). "
       "Unless -d, the job's logs are followed and `sky exec` exits with the job's exit code.");
-  exec->add_option("cluster", exec_flags->cluster, "Cluster to run on")->required();
+  exec->add_option("cluster", exec_flags->cluster, "Cluster to run on (or -c CLUSTER)");
+  exec->add_option("-c,--cluster", exec_flags->cluster_option)->group("");
   exec->add_option("entrypoint", exec_flags->task.entrypoint, "Task YAML file, or a command to run")
       ->expected(0, -1);
   AddTaskOptions(*exec, exec_flags->task);

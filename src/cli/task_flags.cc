@@ -60,6 +60,12 @@ void CheckFlagValues(const TaskFlags& flags) {
         "request to a server that could go on without it. Use -d/--detach-run to not wait for "
         "the job.");
   }
+  if (!flags.git_url.empty() && !flags.workdir.empty()) {
+    throw InvalidTaskError(
+        fmt::format("--git-url {} cannot be given with --workdir {}: the workdir is either a git "
+                    "repository or a local directory.",
+                    flags.git_url, flags.workdir));
+  }
   const bool legacy_location = !flags.cloud.empty() || !flags.region.empty() || !flags.zone.empty();
   if (legacy_location && !flags.infra.empty()) {
     std::vector<std::string> given;
@@ -91,7 +97,7 @@ void ApplyResourceOverrides(Task& task, const TaskFlags& flags) {
   const auto fields = FieldOverrides(flags);
   const bool legacy_location = !flags.cloud.empty() || !flags.region.empty() || !flags.zone.empty();
   if (fields.empty() && flags.infra.empty() && !legacy_location && flags.ports.empty() &&
-      !flags.use_spot && !flags.no_use_spot) {
+      !flags.use_spot && !flags.no_use_spot && flags.priority.empty()) {
     return;
   }
   std::vector<Resources> alternatives;
@@ -135,9 +141,38 @@ void ApplyResourceOverrides(Task& task, const TaskFlags& flags) {
     }
     if (flags.use_spot) config["use_spot"] = true;
     if (flags.no_use_spot) config["use_spot"] = false;
+    if (!flags.priority.empty()) {
+      // Both are cleared first, so that the resources never carry the two.
+      config.erase("priority");
+      config.erase("priority_class");
+      if (!IsNone(flags.priority)) {
+        long long level = 0;
+        if (strings::ParseInt(flags.priority, level)) {
+          config["priority"] = level;
+        } else {
+          config["priority_class"] = flags.priority;
+        }
+      }
+    }
     alternatives.push_back(LoadResourcesConfig(config));
   }
   task.set_resources(ResourcesSet(std::move(alternatives), task.resources().order()));
+}
+
+// --git-url makes the workdir that repository (at --git-ref); --git-ref alone
+// changes the ref of a git workdir the YAML gives, as SkyPilot's.
+void ApplyGitWorkdir(Task& task, const TaskFlags& flags) {
+  if (flags.git_url.empty() && flags.git_ref.empty()) return;
+  std::optional<Workdir> workdir = task.workdir();
+  if (workdir && workdir->is_git()) {
+    if (!flags.git_url.empty()) workdir->git_url = flags.git_url;
+    if (!flags.git_ref.empty()) workdir->git_ref = flags.git_ref;
+  } else if (!flags.git_url.empty()) {
+    workdir = Workdir{"", flags.git_url, flags.git_ref};
+  } else {
+    return;  // --git-ref without a git workdir: nothing to change (SkyPilot ignores it too)
+  }
+  task.set_workdir(*workdir);
 }
 
 }  // namespace
@@ -164,6 +199,14 @@ void AddTaskOptions(CLI::App& command, TaskFlags& flags) {
       ->allow_extra_args(false);
   command.add_option("--env-file", flags.env_files, "dotenv file of NAME=VALUE lines")
       ->allow_extra_args(false);
+  command
+      .add_option("--secret-file", flags.secret_files,
+                  "dotenv file of secrets NAME=VALUE (--secret overrides them); never printed")
+      ->allow_extra_args(false);
+  command.add_option("--git-url", flags.git_url,
+                     "Git repository cloned as the workdir (instead of --workdir)");
+  command.add_option("--git-ref", flags.git_ref,
+                     "Branch, tag or commit of the git workdir (--git-url or the YAML's)");
   command.add_option("--gpus", flags.gpus, "Accelerators, e.g. A100:8 (overrides the YAML's)");
   command.add_option("--cpus", flags.cpus, "vCPUs, e.g. 4 or 4+");
   command.add_option("--memory", flags.memory, "Memory in GiB, e.g. 32 or 32+");
@@ -212,6 +255,9 @@ Dag LoadEntrypoint(const TaskFlags& flags) {
   for (const auto& env : flags.envs) {
     options.env_overrides.push_back(ParseEnvAssignment(env, LookupEnv, "--env"));
   }
+  for (const auto& file : flags.secret_files) {
+    for (auto& kv : ParseEnvFile(file)) options.secret_overrides.push_back(std::move(kv));
+  }
   for (const auto& secret : flags.secrets) {
     options.secret_overrides.push_back(ParseEnvAssignment(secret, LookupEnv, "--secret"));
   }
@@ -235,6 +281,7 @@ Dag LoadEntrypoint(const TaskFlags& flags) {
   for (const auto& task : dag.tasks()) {
     if (!flags.name.empty() && dag.size() == 1) task->set_name(flags.name);
     if (!flags.workdir.empty()) task->set_workdir(Workdir{flags.workdir, "", ""});
+    ApplyGitWorkdir(*task, flags);
     if (flags.num_nodes > 0) task->set_num_nodes(flags.num_nodes);
     ApplyResourceOverrides(*task, flags);
   }

@@ -18,6 +18,11 @@ struct TaskFlags {
   std::vector<std::string> envs;
   std::vector<std::string> secrets;
   std::vector<std::string> env_files;
+  std::vector<std::string> secret_files;  // dotenv files of secrets; --secret wins
+  // A git repository as the workdir (SkyPilot's workdir {url, ref}); --git-ref
+  // alone changes the ref of a YAML's git workdir.
+  std::string git_url;
+  std::string git_ref;
   std::string gpus;
   std::string cpus;
   std::string memory;
@@ -33,6 +38,9 @@ struct TaskFlags {
   std::string network_tier;
   std::vector<std::string> ports;  // each a port, a range or a comma-separated list
   std::string image_id;
+  // launch only: an integer sets resources.priority, a name resources.priority_class;
+  // "none" clears both (SkyPilot's --priority).
+  std::string priority;
   int num_nodes = 0;
   bool use_spot = false;
   bool no_use_spot = false;

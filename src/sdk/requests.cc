@@ -6,6 +6,7 @@
 
 #include "common/strings.h"
 #include "sdk/sky_impl.h"
+#include "skycore/optimizer.h"
 #include "skycore/yaml.h"
 
 namespace skycore {
@@ -91,6 +92,54 @@ json JobResultJson(const JobResult& result) {
   return out;
 }
 
+// "minimize"/"optimize_target": "COST" (the default) or "TIME".
+OptimizeTarget TargetArg(const json& body, const std::string& request, const char* key) {
+  const std::string target = strings::Lower(Arg<std::string>(body, request, key, "cost"));
+  if (target == "cost") return OptimizeTarget::kCost;
+  if (target == "time") return OptimizeTarget::kTime;
+  BadBody(request,
+          fmt::format("argument '{}' must be \"COST\" or \"TIME\", not \"{}\"", key, target));
+}
+
+json CandidateJson(const Candidate& c) {
+  return {{"infra", c.InfraString()},
+          {"cloud", c.infra},
+          {"region", c.region},
+          {"zone", c.zone.empty() ? json() : json(c.zone)},
+          {"instance_type", c.instance_type},
+          {"accelerators",
+           c.accelerator_name.empty() ? json() : json{{c.accelerator_name, c.accelerator_count}}},
+          {"vcpus", c.vcpus},
+          {"memory_gb", c.memory_gib},
+          {"use_spot", c.use_spot},
+          {"hourly_price", c.hourly_price},
+          {"estimated_hours", c.hours},
+          {"cost", c.cost}};
+}
+
+// The optimizer's plan for a dag: per task the chosen placement and the
+// ordered failover candidates, the costs, and the table `sky launch --dryrun`
+// prints.
+json PlanJson(const Dag& dag, const Plan& plan, OptimizeTarget target) {
+  json tasks = json::array();
+  for (const auto& task_plan : plan.tasks) {
+    const auto& task = dag.tasks().at(task_plan.task_index);
+    json failover = json::array();
+    for (const auto& c : task_plan.failover) failover.push_back(CandidateJson(c));
+    tasks.push_back({{"task", task->name() ? json(*task->name()) : json()},
+                     {"num_nodes", task->num_nodes()},
+                     {"chosen", CandidateJson(task_plan.chosen)},
+                     {"failover", failover},
+                     {"egress_cost_in", task_plan.egress_cost_in}});
+  }
+  return {{"minimize", target == OptimizeTarget::kCost ? "COST" : "TIME"},
+          {"tasks", tasks},
+          {"compute_cost", plan.compute_cost},
+          {"egress_cost", plan.egress_cost},
+          {"total_cost", plan.total_cost()},
+          {"table", FormatOptimizerTable(dag, plan, false)}};
+}
+
 }  // namespace
 
 json RedactedRequestBody(const json& body) {
@@ -118,19 +167,46 @@ RequestWork BindRequest(Sky& sky, const std::string& name, const json& raw_body)
     options.fast = Arg<bool>(body, name, "fast", false);
     options.retry_until_up = Arg<bool>(body, name, "retry_until_up", false);
     options.no_setup = Arg<bool>(body, name, "no_setup", false);
+    options.target = TargetArg(body, name, "optimize_target");
     options.command_line = "sky.launch";
     return [&sky, dag, options](OutputSink& out, const CancelToken& cancel) {
       return JobResultJson(sky.Launch(dag, options, out, cancel));
     };
   }
   if (name == "exec") {
+    // "dryrun": check the cluster exists and run nothing; "down": tear the
+    // cluster down once its jobs finish (an autodown after 0 idle minutes), as
+    // SkyPilot's exec.
     Dag dag = TaskArg(body, name);
     ExecOptions options;
     options.cluster_name = RequiredString(body, name, "cluster_name");
     options.detach_run = Arg<bool>(body, name, "detach_run", false);
     options.command_line = "sky.exec";
-    return [&sky, dag, options](OutputSink& out, const CancelToken& cancel) {
-      return JobResultJson(sky.Exec(dag, options, out, cancel));
+    const bool dryrun = Arg<bool>(body, name, "dryrun", false);
+    const bool down = Arg<bool>(body, name, "down", false);
+    return [&sky, dag, options, dryrun, down](OutputSink& out, const CancelToken& cancel) {
+      if (dryrun) {
+        auto record = sky.state().GetCluster(options.cluster_name);
+        if (!record) {
+          throw ClusterDoesNotExist(
+              fmt::format("cluster '{}' does not exist; `sky status` lists the clusters.",
+                          options.cluster_name));
+        }
+        return json{{"job_id", json()}, {"cluster_name", record->name}, {"handle", json()}};
+      }
+      json result = JobResultJson(sky.Exec(dag, options, out, cancel));
+      if (down) sky.Autostop(options.cluster_name, 0, /*down=*/true, "jobs");
+      return result;
+    };
+  }
+  if (name == "optimize") {
+    Dag dag = TaskArg(body, name);
+    const OptimizeTarget target = TargetArg(body, name, "minimize");
+    return [&sky, dag, target](OutputSink&, const CancelToken&) {
+      OptimizeOptions options;
+      options.target = target;
+      options.enabled_infras = sky.enabled_infras();
+      return PlanJson(dag, Optimize(dag, *sky.catalog(), options), target);
     };
   }
   if (name == "status") {
@@ -286,9 +362,9 @@ RequestWork BindRequest(Sky& sky, const std::string& name, const json& raw_body)
     };
   }
   static const std::vector<std::string> kNames = {
-      "launch",      "exec",          "status",    "queue",  "job_status", "cancel",
-      "tail_logs",   "download_logs", "stop",      "start",  "down",       "autostop",
-      "cost_report", "check",         "endpoints", "ssh_up", "ssh_down"};
+      "launch",   "exec",        "optimize",      "status",    "queue",  "job_status",
+      "cancel",   "tail_logs",   "download_logs", "stop",      "start",  "down",
+      "autostop", "cost_report", "check",         "endpoints", "ssh_up", "ssh_down"};
   throw InvalidTaskError(fmt::format("unknown request '{}'", name), {},
                          strings::CloseMatches(name, kNames));
 }

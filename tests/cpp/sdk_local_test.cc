@@ -381,6 +381,38 @@ TEST_F(SdkLocalTest, RequestsRunInTheBackgroundAndCanBeCancelled) {
   EXPECT_THROW(sky_->Get(missing), ClusterDoesNotExist);
 }
 
+TEST_F(SdkLocalTest, ExecRequestsTakeDryrunAndDownAndOptimizeIsARequest) {
+  Launch("run: echo up\n", "ex", /*detach=*/true);
+  const size_t jobs = sky_->Queue("ex").size();
+  auto dry = sky_->Get(sky_->Submit(
+      "exec", {{"task", "run: echo never\n"}, {"cluster_name", "ex"}, {"dryrun", true}}));
+  EXPECT_TRUE(dry["job_id"].is_null());
+  EXPECT_EQ(sky_->Queue("ex").size(), jobs);  // nothing ran
+  EXPECT_THROW(sky_->Get(sky_->Submit(
+                   "exec", {{"task", "run: echo\n"}, {"cluster_name", "nope"}, {"dryrun", true}})),
+               ClusterDoesNotExist);
+
+  // down: an autodown after 0 idle minutes, so the cluster goes once its jobs end.
+  auto ran = sky_->Get(sky_->Submit("exec", {{"task", "run: echo last\n"},
+                                             {"cluster_name", "ex"},
+                                             {"down", true},
+                                             {"detach_run", true}}));
+  EXPECT_TRUE(ran["job_id"].is_number_integer());
+  auto record = sky_->state().GetCluster("ex");
+  if (record) {
+    EXPECT_EQ(record->autostop_idle_minutes, 0);
+    EXPECT_TRUE(record->autostop_down);
+  }
+
+  auto plan = sky_->Get(sky_->Submit("optimize", {{"task", "run: echo\n"}, {"minimize", "TIME"}}));
+  EXPECT_EQ(plan["minimize"], "TIME");
+  ASSERT_EQ(plan["tasks"].size(), 1u);
+  EXPECT_FALSE(plan["tasks"][0]["chosen"]["infra"].get<std::string>().empty());
+  EXPECT_FALSE(plan["table"].get<std::string>().empty());
+  EXPECT_THROW(sky_->Submit("optimize", {{"task", "run: echo\n"}, {"minimize", "SPEED"}}),
+               InvalidTaskError);
+}
+
 TEST_F(SdkLocalTest, ConcurrentLaunchesOfOneNameMakeOneCluster) {
   std::vector<std::string> ids;
   for (int i = 0; i < 4; ++i) {

@@ -3,6 +3,7 @@ run with --dryrun so nothing launches."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -210,3 +211,111 @@ def test_config_and_async_say_they_are_not_supported(sky_bin: str, repo, command
     # --no-async is how skycore works anyway.
     fine = run(sky_bin, "launch", "--no-async", "--dryrun", "examples/hello.yaml", cwd=repo)
     assert fine.returncode == 0, fine.stderr
+
+
+# ------------------------------------------------- secrets and git workdirs
+
+
+def test_secret_file_and_secret_override(sky_bin: str, repo, tmp_path) -> None:
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text("HF_TOKEN=from-file\nWANDB_KEY=k\n")
+    task = tmp_path / "task.yaml"
+    task.write_text("secrets:\n  HF_TOKEN: null\n  WANDB_KEY: null\nrun: echo hi\n")
+    result = dryrun(
+        sky_bin, repo, "--secret-file", str(secrets), "--secret", "HF_TOKEN=x", yaml=str(task)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "secret HF_TOKEN=<redacted>" in result.stdout
+    assert "secret WANDB_KEY=<redacted>" in result.stdout
+    assert "from-file" not in result.stdout + result.stderr
+    # Without the file the null secrets have no value: the dry run fails.
+    assert dryrun(sky_bin, repo, yaml=str(task)).returncode != 0
+
+
+def test_git_url_and_ref_make_a_git_workdir(sky_bin: str, repo, tmp_path) -> None:
+    url = "https://github.com/skypilot-org/skypilot.git"
+    result = dryrun(sky_bin, repo, "--git-url", url, "--git-ref", "v0.14.1")
+    assert result.returncode == 0, result.stderr
+    assert f"workdir: {url} (ref v0.14.1)" in result.stdout
+    task = tmp_path / "task.yaml"
+    task.write_text(f"workdir:\n  url: {url}\n  ref: main\nrun: echo hi\n")
+    ref_only = dryrun(sky_bin, repo, "--git-ref", "dev", yaml=str(task))
+    assert f"workdir: {url} (ref dev)" in ref_only.stdout
+    both = dryrun(sky_bin, repo, "--git-url", url, "--workdir", ".")
+    assert both.returncode == 2
+    assert "--git-url" in both.stderr and "--workdir" in both.stderr
+
+
+def test_exec_takes_the_cluster_as_c(sky_bin: str, tmp_path) -> None:
+    env_home = {"HOME": str(tmp_path), "SKYCORE_STATE_DIR": str(tmp_path / "state")}
+    for args in (("-c", "dev", "echo", "hi"), ("dev", "echo", "hi")):
+        result = subprocess.run(
+            [sky_bin, "exec", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **env_home},
+            check=False,
+        )
+        assert result.returncode != 0
+        assert "cluster 'dev' does not exist" in result.stderr
+
+
+# ------------------------------------------------------------- sky status
+
+
+def test_status_ip_needs_one_existing_up_cluster(sky_bin: str, tmp_path) -> None:
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "SKYCORE_STATE_DIR": str(tmp_path / "state"),
+    }
+
+    def status(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sky_bin, "status", *args], capture_output=True, text=True, timeout=60, env=env
+        )
+
+    none = status("--ip")
+    assert none.returncode != 0 and "specify a single cluster" in none.stderr
+    missing = status("--ip", "dev")
+    assert missing.returncode != 0 and "'dev' does not exist" in missing.stderr
+    refresh = status("--ip", "--refresh", "dev")
+    assert refresh.returncode == 2 and "--refresh" in refresh.stderr
+    # SkyPilot's scripts pass these; with no managed jobs, services or pools
+    # (and one user per state dir) the table is the same.
+    plain = status()
+    assert status("-o", "json").stdout.strip() == "[]"
+    assert status("-o", "yaml").returncode != 0
+    for flags in (("-u",), ("--no-show-managed-jobs", "--no-show-services", "--no-show-pools")):
+        same = status(*flags)
+        assert same.returncode == 0, same.stderr
+        assert same.stdout == plain.stdout
+
+
+def test_wait_for_choices(sky_bin: str, repo) -> None:
+    assert dryrun(sky_bin, repo, "-i", "10", "--wait-for", "none").returncode == 0
+    bad = dryrun(sky_bin, repo, "-i", "10", "--wait-for", "forever")
+    assert bad.returncode == 2 and "'forever'" in bad.stderr and "jobs_and_ssh" in bad.stderr
+    ssh = dryrun(sky_bin, repo, "-i", "10", "--wait-for", "jobs_and_ssh")
+    assert ssh.returncode == 2 and "not supported" in ssh.stderr
+
+
+def test_priority_sets_the_resources_priority_or_class(sky_bin: str, repo, tmp_path) -> None:
+    assert "priority=10" in plan_resources(dryrun(sky_bin, repo, "--priority", "10"))
+    named = plan_resources(dryrun(sky_bin, repo, "--priority", "high"))
+    assert "priority_class=high" in named and "priority=" not in named.replace("_class=", "")
+    task = tmp_path / "task.yaml"
+    task.write_text("resources:\n  priority: 7\n  priority_class: batch\nrun: echo hi\n")
+    assert "priority=7 priority_class=batch" in plan_resources(
+        dryrun(sky_bin, repo, yaml=str(task))
+    )
+    # Either form replaces both; none clears both.
+    assert plan_resources(dryrun(sky_bin, repo, "--priority", "-5", yaml=str(task))).endswith(
+        " priority=-5"
+    )
+    assert "priority" not in plan_resources(
+        dryrun(sky_bin, repo, "--priority", "none", yaml=str(task))
+    )
+    bad = dryrun(sky_bin, repo, "--priority", "5000")
+    assert bad.returncode == 2 and "5000" in bad.stderr

@@ -6,6 +6,7 @@ tears down whatever it launched (`sky down -a -y`), even when it fails.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import signal
@@ -303,11 +304,22 @@ def test_stop_start_down_and_cost_report(sky: Sky) -> None:
         assert column in status.stdout
     (row,) = _rows(status.stdout, "c7")
     assert "UP" in row and ("ago" in row or "< 1 sec" in row)
+    assert sky.ok("status", "--ip", "c7").stdout == "127.0.0.1\n"  # the local head
+    (record,) = json.loads(sky.ok("status", "-o", "json", "c7").stdout)
+    assert (record["name"], record["status"], record["num_nodes"]) == ("c7", "UP", 1)
+    assert "handle" not in record  # as SkyPilot's: no handles or credentials
+    jobs = json.loads(sky.ok("queue", "--output", "JSON", "c7").stdout)
+    assert [job["job_id"] for job in jobs["c7"]] == [1]
+    assert jobs["c7"][0]["status"] in ("PENDING", "RUNNING", "SUCCEEDED")
 
     autostop = sky.ok("autostop", "-y", "c7", "-i", "30")
     assert "30 minutes" in autostop.stdout
     (row,) = _rows(sky.ok("status", "c7").stdout, "c7")
     assert "30m" in row
+    # SkyPilot's --wait-for: jobs (the default) and none; SSH sessions are not counted.
+    sky.ok("autostop", "-y", "c7", "-i", "30", "--wait-for", "none")
+    ssh = sky.run("autostop", "-y", "c7", "-i", "30", "--wait-for", "jobs_and_ssh")
+    assert ssh.returncode == 2 and "not supported" in ssh.stderr
     sky.ok("autostop", "-y", "c7", "--cancel")
     (row,) = _rows(sky.ok("status", "c7").stdout, "c7")
     assert "30m" not in row
@@ -316,6 +328,8 @@ def test_stop_start_down_and_cost_report(sky: Sky) -> None:
     assert "sky start c7" in stop.stdout
     (row,) = _rows(sky.ok("status", "c7").stdout, "c7")
     assert "STOPPED" in row
+    stopped_ip = sky.run("status", "--ip", "c7")
+    assert stopped_ip.returncode != 0 and "not in UP status" in stopped_ip.stderr
     assert sky.run("exec", "c7", "--", "echo", "x").returncode != 0
 
     start = sky.ok("start", "-y", "c7")
@@ -335,6 +349,17 @@ def test_stop_start_down_and_cost_report(sky: Sky) -> None:
     (row,) = _rows(report.stdout, "c7")
     assert "TERMINATED" in row
     assert "Total Cost: $" in report.stdout
+
+
+def test_launch_and_start_with_wait_for(sky: Sky) -> None:
+    sky.ok("launch", "-c", "c9", "-y", "-i", "30", "--wait-for", "none", "--", "echo", "hi")
+    (row,) = _rows(sky.ok("status", "c9").stdout, "c9")
+    assert "30m" in row
+    sky.ok("stop", "-y", "c9")
+    sky.ok("start", "-y", "c9", "-i", "20", "--wait-for", "jobs")
+    (row,) = _rows(sky.ok("status", "c9").stdout, "c9")
+    assert "20m" in row
+    sky.ok("down", "-y", "c9")
 
 
 def test_down_of_an_unknown_cluster_is_an_error(sky: Sky) -> None:

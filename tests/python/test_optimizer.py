@@ -12,7 +12,7 @@ import sky
 def test_optimize_picks_the_cheapest_feasible_offering() -> None:
     task = sky.Task("train", run="python train.py")
     task.set_resources(sky.Resources(accelerators="A100:8"))
-    plan = sky.optimize(task, minimize=sky.OptimizeTarget.COST)
+    plan = sky.optimize_plan(task, minimize=sky.OptimizeTarget.COST)
     chosen = plan["tasks"][0]["chosen"]
     assert chosen["accelerators"] == {"A100": 8}
     failover = plan["tasks"][0]["failover"]
@@ -25,13 +25,13 @@ def test_optimize_picks_the_cheapest_feasible_offering() -> None:
 def test_optimize_respects_infra_and_spot() -> None:
     with sky.Dag() as dag:
         sky.Task("t", run="x", resources=sky.Resources(infra="aws", accelerators="H100:8"))
-    on_demand = sky.optimize(dag)["tasks"][0]["chosen"]
+    on_demand = sky.optimize_plan(dag)["tasks"][0]["chosen"]
     assert on_demand["cloud"] == "aws"
     with sky.Dag() as spot_dag:
         sky.Task(
             "t", run="x", resources=sky.Resources(infra="aws", accelerators="H100:8", use_spot=True)
         )
-    spot = sky.optimize(spot_dag)["tasks"][0]["chosen"]
+    spot = sky.optimize_plan(spot_dag)["tasks"][0]["chosen"]
     assert spot["use_spot"] is True
     assert spot["hourly_price"] < on_demand["hourly_price"]
 
@@ -39,7 +39,7 @@ def test_optimize_respects_infra_and_spot() -> None:
 def test_infeasible_request_names_alternatives() -> None:
     task = sky.Task(run="x", resources=sky.Resources(accelerators="H100:3"))
     with pytest.raises(sky.exceptions.ResourcesUnavailableError) as info:
-        sky.optimize(task)
+        sky.optimize_plan(task)
     assert "H100" in str(info.value)
 
 
@@ -65,8 +65,8 @@ def test_catalog_is_reloaded_when_a_file_changes(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("SKYCORE_CATALOG_DIR", str(catalogs))
     monkeypatch.setenv("SKYCORE_STATE_DIR", str(tmp_path / "state"))
     task = sky.Task(run="x", resources=sky.Resources(infra="aws", cpus="8"))
-    assert sky.optimize(task)["tasks"][0]["chosen"]["hourly_price"] == pytest.approx(0.384)
+    assert sky.optimize_plan(task)["tasks"][0]["chosen"]["hourly_price"] == pytest.approx(0.384)
     # Same size, new price: the fingerprint (size and mtime) must still notice.
     csv.write_text(header + "m6i.2xlarge,,,8.0,32.0,,0.999,0.15,us-east-1,us-east-1a\n")
     os.utime(csv, ns=(os.stat(csv).st_atime_ns, os.stat(csv).st_mtime_ns + 5_000_000_000))
-    assert sky.optimize(task)["tasks"][0]["chosen"]["hourly_price"] == pytest.approx(0.999)
+    assert sky.optimize_plan(task)["tasks"][0]["chosen"]["hourly_price"] == pytest.approx(0.999)

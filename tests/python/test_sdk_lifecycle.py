@@ -330,7 +330,7 @@ def test_unknown_cluster(sky_env: pathlib.Path) -> None:
     with pytest.raises(sky.exceptions.ClusterDoesNotExist):
         sky.get(sky.stop("no-such-cluster"))
     with pytest.raises(sky.exceptions.ClusterDoesNotExist):
-        sky.tail_logs("no-such-cluster", None, output_stream=io.StringIO())
+        sky.tail_logs("no-such-cluster", None, follow=True, output_stream=io.StringIO())
     assert sky.get(sky.status(["no-such-cluster"])) == []
 
 
@@ -374,6 +374,22 @@ def test_stop_start_down_and_cost_report(cluster_name: str) -> None:
     assert rows[0]["status"] is None  # torn down
     assert rows[0]["total_cost"] >= 0
     assert rows[0]["num_nodes"] == 1
+
+
+def test_exec_dryrun_and_down(cluster_name: str) -> None:
+    task = sky.Task(run="echo up").set_resources(sky.Resources(infra="local"))
+    sky.get(sky.launch(task, cluster_name, detach_run=True))
+    with pytest.raises(sky.exceptions.ClusterDoesNotExist):
+        sky.get(sky.exec(sky.Task(run="echo"), "no-such-cluster", dryrun=True))
+    queued = len(sky.get(sky.queue(cluster_name)))
+    assert sky.get(sky.exec(sky.Task(run="echo never"), cluster_name, dryrun=True)) == (None, None)
+    assert len(sky.get(sky.queue(cluster_name))) == queued  # nothing ran
+    # down: the cluster is torn down once its jobs finish (autodown at 0 idle
+    # minutes), as SkyPilot's.
+    job_id, _ = sky.get(sky.exec(sky.Task(run="echo last"), cluster_name, down=True))
+    assert job_id is not None
+    record = sky.get(sky.status([cluster_name]))
+    assert not record or (record[0]["autostop"], record[0]["to_down"]) == (0, True)
 
 
 def test_endpoints(cluster_name: str) -> None:

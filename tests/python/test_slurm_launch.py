@@ -96,17 +96,17 @@ def test_fractional_cpus_show_the_whole_cpus_slurm_reserved(
     ready(sky_bin, slurm_cluster, sky_env)
     launch = sky(
         sky_bin, sky_env, "launch", "-y", "-c", "frac", "--infra", "slurm/skytest", "--cpus",
-        "1.5", "--", "true",
+        "1.5+", "--", "true",
     )  # fmt: skip
     try:
         assert launch.returncode == 0, launch.stdout + launch.stderr
         # --cpus-per-task takes whole CPUs: the allocation holds 2, and so
-        # does the shape `sky status` shows.
+        # does the shape `sky status` shows (with where it runs).
         cpus = slurm_cluster.run("squeue", "-h", "-n", "sky-frac", "-o", "%C").stdout
         assert cpus.split() == ["2"], cpus
         status = sky(sky_bin, sky_env, "status")
         [row] = [line for line in status.stdout.splitlines() if line.startswith("frac ")]
-        assert "cpus=2," in row, status.stdout
+        assert "cpus=2," in row and "Slurm (skytest, " in row, status.stdout
     finally:
         assert sky(sky_bin, sky_env, "down", "-y", "frac").returncode == 0
 

@@ -307,7 +307,7 @@ class SlurmBackend : public ClusterBackend {
 
   json LaunchedResources(const json& handle, const Candidate& chosen,
                          const Task& task) const override {
-    return LaunchedResourcesOf(fmt::format("infra/slurm/{}/{}", handle.value("slurm_cluster", ""),
+    return LaunchedResourcesOf(fmt::format("slurm/{}/{}", handle.value("slurm_cluster", ""),
                                            handle.value("partition", "")),
                                Shape(handle), chosen, task);
   }

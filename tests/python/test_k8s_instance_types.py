@@ -81,12 +81,16 @@ def _skypilot_python() -> str:
 
 
 def _skypilot_types() -> list[str | None]:
+    # SkyPilot's own `sky` package, not ours from this interpreter's path.
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
     result = subprocess.run(
         [_skypilot_python(), str(HERE / "skypilot_k8s_types.py")],
         input=json.dumps(ASKS),
         capture_output=True,
         text=True,
         timeout=300,
+        env=env,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]

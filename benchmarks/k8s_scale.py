@@ -1,6 +1,7 @@
 """Times the Kubernetes inventory on a large cluster through the real `sky`.
 
     python3 benchmarks/k8s_scale.py [--sky build/rel/sky] [--nodes 7500] [--runs 5]
+    python3 benchmarks/k8s_scale.py --nodes 0   # the test cluster's own nodes only
 
 Starts the test cluster (scripts/k8s-test-cluster) under its own
 SKYCORE_K8S_ROOT in a temporary directory, adds N agent-less scale-mode nodes
@@ -11,6 +12,8 @@ of mixed GPU types, and times:
   optimize   `sky optimize` of an `H100:8` task on `infra: k8s`, process
              included; the optimizer alone is benchmarks/k8s_bench.cc
              (BM_OptimizeK8sH100x8, target < 5 ms warm)
+  dryrun     `sky launch --dryrun --infra k8s -- true` (the default 2CPU--2GB
+             pod), planned from the cached inventory (target < 20 ms)
 Each figure is the median of --runs runs. The cluster is always taken down.
 """
 
@@ -57,9 +60,13 @@ def main() -> None:
                 check=True,
             )
             kubeconfig = up.stdout.strip().splitlines()[-1]
-            subprocess.run(
-                [str(SCRIPT), "scale", str(args.nodes)], env=cluster_env, timeout=600, check=True
-            )
+            if args.nodes > 0:
+                subprocess.run(
+                    [str(SCRIPT), "scale", str(args.nodes)],
+                    env=cluster_env,
+                    timeout=600,
+                    check=True,
+                )
             state = root / "state"
             state.mkdir()
             env = dict(os.environ, KUBECONFIG=kubeconfig, SKYCORE_STATE_DIR=str(state), CI="1")
@@ -72,8 +79,12 @@ def main() -> None:
                     timed([sky, "show-gpus", "--infra", "k8s"], env) for _ in range(args.runs)
                 ],
                 "optimize": [timed([sky, "optimize", str(task)], env) for _ in range(args.runs)],
+                "dryrun": [
+                    timed([sky, "launch", "--dryrun", "--infra", "k8s", "--", "true"], env)
+                    for _ in range(args.runs)
+                ],
             }
-            targets = {"check": 2.0, "show-gpus": 0.3, "optimize": None}
+            targets = {"check": 2.0, "show-gpus": 0.3, "optimize": None, "dryrun": 0.02}
             print(f"{args.nodes} scale-mode nodes, median of {args.runs} runs:")
             for name, runs in figures.items():
                 median = statistics.median(runs)

@@ -110,15 +110,28 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r,
     const InfraTable& table = *table_ptr;
     const RowsByRegion* rows = &table.cpu_rows;
     const std::vector<uint32_t>* instance_rows = nullptr;  // file order
+    // Rows that are node shapes: feasible when the shape holds the type a
+    // node of `r` requests (infra/descriptor.h).
+    std::optional<infra::VirtualInstanceType> virtual_type;
+    if (const auto sizer = DescribeInfra(infra).virtual_instance_type; sizer != nullptr) {
+      if (!r.cloud().empty() && r.cloud() != infra) continue;
+      virtual_type = sizer(r);
+      if (!virtual_type) continue;
+      if (!r.instance_type().empty()) instance_known = true;
+    }
     uint32_t accel_code = StringDict::kNotFound;
-    if (r.accelerators()) {
-      accel_code = FindAccelerator(table, r.accelerators()->name);
+    const std::string* accelerator_name = r.accelerators() ? &r.accelerators()->name : nullptr;
+    if (virtual_type) {
+      accelerator_name = virtual_type->accelerator_count > 0 ? &virtual_type->accelerator : nullptr;
+    }
+    if (accelerator_name != nullptr) {
+      accel_code = FindAccelerator(table, *accelerator_name);
       if (accel_code == StringDict::kNotFound) continue;
-      accelerator_known = true;
+      if (r.accelerators()) accelerator_known = true;
       rows = &table.by_accelerator.at(accel_code);
     }
     uint32_t instance_code = StringDict::kNotFound;
-    if (!r.instance_type().empty()) {
+    if (!r.instance_type().empty() && !virtual_type) {
       instance_code = table.dict.Find(r.instance_type());
       auto it = instance_code == StringDict::kNotFound ? table.by_instance_type.end()
                                                        : table.by_instance_type.find(instance_code);
@@ -130,7 +143,9 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r,
     // A fractional request shares one device where the infra allows it;
     // elsewhere it only matches catalog rows with exactly that fraction
     // (partial-GPU VM sizes).
-    double want_count = r.accelerators() ? r.accelerators()->count : 0;
+    double want_count = virtual_type       ? virtual_type->accelerator_count
+                        : r.accelerators() ? r.accelerators()->count
+                                           : 0;
     double shared_count = -1;
     if (r.accelerators() && want_count != std::floor(want_count) &&
         DescribeInfra(infra).fractional_accelerators) {
@@ -150,7 +165,8 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r,
     tables.push_back(&table);
     // SkyPilot's default VM shape applies to clouds, not to machines that are
     // already there (local, SSH, Slurm, Kubernetes).
-    const bool table_default_shape = default_shape && DescribeInfra(infra).default_vm_shape;
+    const bool table_default_shape =
+        default_shape && !virtual_type && DescribeInfra(infra).default_vm_shape;
     // Every condition but the price and the region.
     auto matches = [&](uint32_t row) {
       if (accel_code != StringDict::kNotFound &&
@@ -165,6 +181,9 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r,
       double vcpus = table.vcpus[row];
       double memory = table.memory_gib[row];
       if (table_default_shape) return vcpus >= kDefaultCpus && memory >= kDefaultMemoryGib;
+      if (virtual_type) {
+        return vcpus + 1e-6 >= virtual_type->cpus && memory + 1e-6 >= virtual_type->memory_gib;
+      }
       return QuantityFits(r.cpus(), vcpus, vcpus) && QuantityFits(r.memory(), memory, vcpus);
     };
     // An infra that sells accelerator machines only places a task asking for
@@ -194,9 +213,14 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r,
     double min_vcpus = -1;
     if (table_default_shape) {
       min_vcpus = kDefaultCpus;
+    } else if (virtual_type) {
+      min_vcpus = virtual_type->cpus - 1e-3;
     } else if (r.cpus() && !r.cpus()->per_cpu) {
       min_vcpus = r.cpus()->value - 1e-3;
     }
+    // Every fitting shape of a region requests the same type: one row is
+    // the region's option.
+    const size_t keep = virtual_type ? 1 : keep_per_region;
     for (size_t group = 0; group < rows->groups(); ++group) {
       const uint32_t group_region = rows->region(group);
       if (region_code != kNoString && group_region != region_code) continue;
@@ -206,7 +230,7 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r,
         const uint32_t row = entry.row;
         if (!matches(row)) continue;
         add(RowRef{&table, row, group_region, prices[row]});
-        if (++kept == keep_per_region) break;
+        if (++kept == keep) break;
       }
     }
   }

@@ -8,11 +8,26 @@
 // infras is src/infra/list.h. An infra without an entry gets the defaults.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+namespace skycore {
+class Resources;
+}
+
 namespace skycore::infra {
+
+// What one node of an infra with virtual instance types requests: the type's
+// name ("4CPU--16GB--H100:1") and what it stands for.
+struct VirtualInstanceType {
+  std::string name;
+  double cpus = 0;
+  double memory_gib = 0;  // the name's GB (SkyPilot's unit for these types)
+  std::string accelerator;
+  int accelerator_count = 0;
+};
 
 // Accelerator-only catalog rows (empty InstanceType) are offered on a host VM:
 // the launch costs host row + accelerator row in the same region and zone.
@@ -60,6 +75,14 @@ struct InfraDescriptor {
   // Sells machines with accelerators only (Lambda): a task that asks for no
   // accelerator gets the cheapest machine that fits, as SkyPilot gives it.
   bool accelerator_machines_only = false;
+
+  // Set where an instance type is what a node requests, not a machine sold
+  // (Kubernetes pods): the catalog's rows are node shapes, a row is feasible
+  // when its shape can hold the type this sizes from a task's resources
+  // (its `instance_type`, else its cpus/memory/accelerators with the infra's
+  // defaults), and the candidate carries that type. nullopt: an instance type
+  // the infra cannot read.
+  std::optional<VirtualInstanceType> (*virtual_instance_type)(const Resources& resources) = nullptr;
 
   // The instance family of a type, which quotas count by ("m5" of
   // "m5.large"); empty: everything before the first '.'.

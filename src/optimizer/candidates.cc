@@ -129,6 +129,15 @@ Candidate Materialise(const Option& option, const Task& task) {
   }
   c.vcpus = t.vcpus[row];
   c.memory_gib = t.memory_gib[row];
+  // A node of a virtual-type infra is what it requests, not the row's shape.
+  if (const auto sizer = infra::DescribeInfra(c.infra).virtual_instance_type;
+      sizer != nullptr && option.alternative < alternatives.size()) {
+    if (const auto type = sizer(alternatives[option.alternative])) {
+      c.instance_type = type->name;
+      c.vcpus = type->cpus;
+      c.memory_gib = type->memory_gib;
+    }
+  }
   c.use_spot = option.use_spot;
   c.hourly_price = option.hourly;
   c.hours = option.hours;

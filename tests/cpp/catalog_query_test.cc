@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <set>
 
 #include "catalog/query.h"
 #include "catalog/table.h"
@@ -67,10 +68,34 @@ std::vector<std::pair<std::string, uint32_t>> Reference(const CatalogData& data,
     uint32_t region;
   };
   std::vector<Found> all;
+  std::set<std::string> virtual_infras;
   for (const auto& [infra, table] : data.tables) {
     if (!r.cloud().empty() && r.cloud() != infra) continue;
     const bool fractional = infra == "local";  // the one infra sharing a GPU (infra_descriptor.cc)
     const bool default_shape = UsesDefaultShape(r) && infra != "kubernetes";
+    // Kubernetes: rows are node shapes that hold the pod's virtual type.
+    if (const auto sizer = infra::DescribeInfra(infra).virtual_instance_type) {
+      virtual_infras.insert(infra);
+      const auto type = sizer(r);
+      if (!type) continue;
+      for (uint32_t row = 0; row < table->size(); ++row) {
+        const double price = r.use_spot() ? table->spot_price[row] : table->price[row];
+        if (std::isnan(price)) continue;
+        const std::string& accelerator = table->dict.at(table->accelerator_name[row]);
+        if (type->accelerator_count > 0
+                ? strcasecmp(accelerator.c_str(), type->accelerator.c_str()) != 0 ||
+                      !SameCount(table->accelerator_count[row], type->accelerator_count)
+                : !accelerator.empty()) {
+          continue;
+        }
+        if (!r.region().empty() && table->dict.at(table->region[row]) != r.region()) continue;
+        if (!r.zone().empty() && table->dict.at(table->zone[row]) != r.zone()) continue;
+        if (table->vcpus[row] + 1e-6 < type->cpus) continue;
+        if (table->memory_gib[row] + 1e-6 < type->memory_gib) continue;
+        all.push_back(Found{price, infra, row, table->region[row]});
+      }
+      continue;
+    }
     for (uint32_t row = 0; row < table->size(); ++row) {
       const double price = r.use_spot() ? table->spot_price[row] : table->price[row];
       if (std::isnan(price)) continue;
@@ -123,7 +148,9 @@ std::vector<std::pair<std::string, uint32_t>> Reference(const CatalogData& data,
   std::map<std::pair<std::string, uint32_t>, size_t> per_region;
   std::vector<std::pair<std::string, uint32_t>> out;
   for (const Found& found : all) {
-    if (keep > 0 && ++per_region[{found.infra, found.region}] > keep) continue;
+    // One row per region of a virtual-type infra: its shapes plan one type.
+    const size_t limit = virtual_infras.count(found.infra) ? 1 : keep;
+    if (limit > 0 && ++per_region[{found.infra, found.region}] > limit) continue;
     out.emplace_back(found.infra, found.row);
   }
   return out;

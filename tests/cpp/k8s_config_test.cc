@@ -258,7 +258,9 @@ TEST(InventoryTest, ContextsWithRoomPlanBeforeFullOnes) {
   inventory.contexts.push_back(BuildInventory("roomy", nodes, json{{"items", json::array()}}));
   Catalog catalog =
       Catalog::FromCsvText("kubernetes", InventoryCatalogCsv(inventory), "<kubernetes>");
-  Dag dag = LoadDagYaml("resources: {accelerators: H100:8, infra: k8s}\nrun: nvidia-smi\n");
+  // 8 CPUs: the default for 8 GPUs (32) is more than these 16-CPU nodes hold.
+  Dag dag =
+      LoadDagYaml("resources: {accelerators: H100:8, cpus: 8, infra: k8s}\nrun: nvidia-smi\n");
   Plan plan = Optimize(dag, catalog, {});
   ASSERT_EQ(plan.tasks.size(), 1u);
   EXPECT_EQ(plan.tasks[0].chosen.region, "roomy");

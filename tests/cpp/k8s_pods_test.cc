@@ -60,7 +60,7 @@ TEST(K8sPodManifest, LabelsResourcesAndGpuToleration) {
   request.namespace_name = "team";
   request.head = true;
   request.cpus = 0.5;
-  request.memory_gib = 4;
+  request.memory_gb = 4;
   request.gpus = 2;
   const json pod = PodManifest(
       request, {{"metadata", {{"labels", {{"team", "x"}, {"skypilot-cluster", "forged"}}}}},
@@ -77,13 +77,41 @@ TEST(K8sPodManifest, LabelsResourcesAndGpuToleration) {
   EXPECT_EQ(pod["spec"]["runtimeClassName"], "gvisor");
   const json resources = pod["spec"]["containers"][0]["resources"];
   EXPECT_EQ(resources["requests"]["cpu"], "500m");
-  EXPECT_EQ(resources["requests"]["memory"], "4Gi");
+  EXPECT_EQ(resources["requests"]["memory"], "4G");  // SkyPilot's unit
   EXPECT_EQ(resources["requests"]["nvidia.com/gpu"], "2");
-  EXPECT_EQ(resources["limits"]["nvidia.com/gpu"], "2");
+  // As SkyPilot's pods: GPUs limited, CPU and memory not (by default).
+  EXPECT_EQ(resources["limits"], json({{"nvidia.com/gpu", "2"}}));
   EXPECT_EQ(pod["spec"]["tolerations"][0]["key"], "nvidia.com/gpu");
 
   request.gpus = 0;
   EXPECT_FALSE(PodManifest(request, json::object())["spec"].contains("tolerations"));
+}
+
+TEST(K8sPodManifest, LimitsFollowSetPodResourceLimits) {
+  PodRequest request;
+  request.pod_name = "c-head";
+  request.cpus = 2;
+  request.memory_gb = 1.5;
+  EXPECT_EQ(PodManifest(request, json::object())["spec"]["containers"][0]["resources"],
+            json({{"requests", {{"cpu", "2"}, {"memory", "1500M"}}}, {"limits", json::object()}}));
+  request.limits_multiplier = 1;  // true: Guaranteed QoS
+  EXPECT_EQ(PodManifest(request, json::object())["spec"]["containers"][0]["resources"]["limits"],
+            json({{"cpu", "2"}, {"memory", "1500M"}}));
+  request.limits_multiplier = 1.5;
+  EXPECT_EQ(PodManifest(request, json::object())["spec"]["containers"][0]["resources"]["limits"],
+            json({{"cpu", "3"}, {"memory", "2250M"}}));
+
+  const auto dir = std::filesystem::temp_directory_path() / "skycore_k8s_limits_test";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "config.yaml") << "kubernetes:\n  set_pod_resource_limits: true\n";
+  EXPECT_DOUBLE_EQ(ReadKubernetesConfig(dir / "config.yaml", "ctx").pod_limits_multiplier, 1);
+  EXPECT_DOUBLE_EQ(ReadKubernetesConfig(dir / "none.yaml", "ctx").pod_limits_multiplier, 0);
+  EXPECT_DOUBLE_EQ(ReadKubernetesConfig(dir / "none.yaml", "ctx", {{"set_pod_resource_limits", 2}})
+                       .pod_limits_multiplier,
+                   2);
+  EXPECT_THROW(ReadKubernetesConfig(dir / "none.yaml", "ctx", {{"set_pod_resource_limits", "yes"}}),
+               InvalidSkyPilotConfigError);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(K8sPodProgress, ReadsRunningUnschedulableAndImagePull) {

@@ -90,6 +90,27 @@ def test_gpus_and_unsatisfiable_requests(
     assert "2 nodes that can hold a node of this task, 3 needed" in too_many.stderr, too_many.stderr
 
 
+def test_fractional_cpus_show_the_whole_cpus_slurm_reserved(
+    sky_bin: str, slurm_cluster: SlurmCluster, sky_env: dict
+) -> None:
+    ready(sky_bin, slurm_cluster, sky_env)
+    launch = sky(
+        sky_bin, sky_env, "launch", "-y", "-c", "frac", "--infra", "slurm/skytest", "--cpus",
+        "1.5+", "--", "true",
+    )  # fmt: skip
+    try:
+        assert launch.returncode == 0, launch.stdout + launch.stderr
+        # --cpus-per-task takes whole CPUs: the allocation holds 2, and so
+        # does the shape `sky status` shows (with where it runs).
+        cpus = slurm_cluster.run("squeue", "-h", "-n", "sky-frac", "-o", "%C").stdout
+        assert cpus.split() == ["2"], cpus
+        status = sky(sky_bin, sky_env, "status")
+        [row] = [line for line in status.stdout.splitlines() if line.startswith("frac ")]
+        assert "cpus=2," in row and "Slurm (skytest, " in row, status.stdout
+    finally:
+        assert sky(sky_bin, sky_env, "down", "-y", "frac").returncode == 0
+
+
 def test_allocation_ended_by_slurm_is_reported(
     sky_bin: str, slurm_cluster: SlurmCluster, sky_env: dict
 ) -> None:

@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -119,7 +120,8 @@ class K8sBackend : public ClusterBackend {
     // reason to fail over to another context.
     const auto config = kubernetes::ReadKubernetesConfig(context_.options.state_dir / "config.yaml",
                                                          context_name, overrides);
-    const NodeDemand& demand = request.demand;
+    const Candidate& chosen = *request.chosen;
+    const int gpus = static_cast<int>(std::ceil(chosen.accelerator_count - 1e-9));
     // How ports will be opened is fixed at launch (in the handle), so a later
     // config change cannot lose track of the cluster's Service.
     auto port_mode = PortMode(context_name, !request.ports.empty());
@@ -149,13 +151,14 @@ class K8sBackend : public ClusterBackend {
         {"user", LabelValue(context_.user)},
         {"pods", pods},
         {"num_nodes", request.num_nodes},
-        {"cpus_per_node", demand.cpus > 0 ? demand.cpus : request.chosen->vcpus},
-        {"memory_gib_per_node",
-         demand.memory_gib > 0 ? demand.memory_gib : request.chosen->memory_gib},
-        {"accelerator", demand.gpu_name},
-        {"gpus_per_node", demand.gpus},
+        // Each pod requests the candidate's virtual instance type.
+        {"instance_type", chosen.instance_type},
+        {"cpus_per_node", chosen.vcpus},
+        {"memory_gib_per_node", chosen.memory_gib},
+        {"accelerator", gpus > 0 ? chosen.accelerator_name : std::string()},
+        {"gpus_per_node", gpus},
         {"image", request.image.empty() ? kubernetes::kDefaultImage : request.image},
-        {"requests", {{"cpus", demand.cpus}, {"memory_gib", demand.memory_gib}}},
+        {"requests", {{"cpus", chosen.vcpus}, {"memory_gb", chosen.memory_gib}}},
         {"port_mode", kubernetes::PortModeName(port_mode)}};
     if (!overrides.is_null()) handle["kubernetes_config"] = overrides;
     handle["remote_identity"] = config.remote_identity;
@@ -436,8 +439,13 @@ class K8sBackend : public ClusterBackend {
 
   json LaunchedResources(const json& handle, const Candidate& chosen,
                          const Task& task) const override {
-    return LaunchedResourcesOf("k8s/" + handle.value("context", chosen.region), Shape(handle),
-                               chosen, task);
+    json resources = LaunchedResourcesOf("k8s/" + handle.value("context", chosen.region),
+                                         Shape(handle), chosen, task);
+    // What each pod requested, in SkyPilot's words (older handles lack it).
+    if (const std::string type = handle.value("instance_type", ""); !type.empty()) {
+      resources["instance_type"] = type;
+    }
+    return resources;
   }
 
   std::string Where(const json& handle) const override {

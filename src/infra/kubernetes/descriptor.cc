@@ -1,5 +1,7 @@
 #include "infra/descriptor.h"
 
+#include "infra/kubernetes/instance_type.h"
+
 namespace skycore::infra {
 
 const InfraDescriptor& KubernetesDescriptor() {
@@ -14,6 +16,8 @@ const InfraDescriptor& KubernetesDescriptor() {
     d.region_noun = "context";
     d.default_vm_shape = false;
     d.whole_devices_only = true;
+    // Pods request SkyPilot's virtual instance types; rows are node shapes.
+    d.virtual_instance_type = &kubernetes::InstanceTypeFor;
     return d;
   }();
   return kKubernetes;

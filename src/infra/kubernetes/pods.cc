@@ -30,11 +30,13 @@ const std::map<std::string, std::string>& PatchMergeKeys() {
   return keys;
 }
 
-std::string Quantity(double value) {
-  // Whole numbers as they are; fractions of a CPU in millicores.
-  if (value == static_cast<long long>(value))
-    return fmt::format("{}", static_cast<long long>(value));
-  return fmt::format("{}m", static_cast<long long>(value * 1000 + 0.5));
+// A quantity in its canonical form (what the API server writes back): whole
+// numbers as they are, fractions in thousandths ("0.5" -> "500m" CPUs,
+// "1.5G" -> "1500M" bytes).
+std::string Quantity(double value, const char* unit = "", const char* milli_unit = "m") {
+  const long long thousandths = static_cast<long long>(value * 1000 + 0.5);
+  if (thousandths % 1000 == 0) return fmt::format("{}{}", thousandths / 1000, unit);
+  return fmt::format("{}{}", thousandths, milli_unit);
 }
 
 }  // namespace
@@ -210,6 +212,16 @@ KubernetesConfig ReadKubernetesConfig(const std::filesystem::path& path, const s
     }
     config.namespace_name = merged["namespace"].get<std::string>();
   }
+  if (merged.contains("set_pod_resource_limits") && !merged["set_pod_resource_limits"].is_null()) {
+    const json& limits = merged["set_pod_resource_limits"];
+    if (limits.is_boolean()) {
+      config.pod_limits_multiplier = limits.get<bool>() ? 1 : 0;
+    } else if (limits.is_number() && limits.get<double>() > 0) {
+      config.pod_limits_multiplier = limits.get<double>();
+    } else {
+      fail("set_pod_resource_limits", "true, false or a multiplier of the requests above 0");
+    }
+  }
   if (merged.contains("remote_identity") && !merged["remote_identity"].is_null()) {
     if (!merged["remote_identity"].is_string() ||
         merged["remote_identity"].get<std::string>().empty()) {
@@ -231,10 +243,16 @@ std::string PodName(const std::string& cluster_name, int index) {
 
 json PodManifest(const PodRequest& request, const json& pod_config) {
   json requests = json::object();
-  if (request.cpus > 0) requests["cpu"] = Quantity(request.cpus);
-  if (request.memory_gib > 0) requests["memory"] = Quantity(request.memory_gib) + "Gi";
   json limits = json::object();
-  if (request.memory_gib > 0) limits["memory"] = requests["memory"];
+  // SkyPilot writes memory in G (10^9 bytes) though it sizes it in GiB.
+  if (request.cpus > 0) requests["cpu"] = Quantity(request.cpus);
+  if (request.memory_gb > 0) requests["memory"] = Quantity(request.memory_gb, "G", "M");
+  if (request.limits_multiplier > 0) {
+    const double times = request.limits_multiplier;
+    // Limits are in thousandths, as SkyPilot rounds them.
+    if (request.cpus > 0) limits["cpu"] = Quantity(request.cpus * times);
+    if (request.memory_gb > 0) limits["memory"] = Quantity(request.memory_gb * times, "G", "M");
+  }
   if (request.gpus > 0) {
     requests["nvidia.com/gpu"] = std::to_string(request.gpus);
     limits["nvidia.com/gpu"] = std::to_string(request.gpus);

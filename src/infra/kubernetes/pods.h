@@ -42,6 +42,10 @@ struct KubernetesConfig {
   // service account the pods run as ("SERVICE_ACCOUNT" stands for
   // "skypilot-service-account", as in SkyPilot; "NO_UPLOAD": none named).
   std::string remote_identity = "LOCAL_CREDENTIALS";
+  // `set_pod_resource_limits`: 0 (false, the default) sets no CPU or memory
+  // limits; true is 1 (limits equal to the requests: Guaranteed QoS); a
+  // number > 0 sets limits that many times the requests.
+  double pod_limits_multiplier = 0;
   // The service account the pods run as; empty: the namespace's default.
   std::string ServiceAccount() const;
 };
@@ -72,9 +76,10 @@ struct PodRequest {
   std::string pod_name;
   std::string namespace_name;
   bool head = false;
-  double cpus = 0;        // 0: no request
-  double memory_gib = 0;  // 0: no request
-  int gpus = 0;           // nvidia.com/gpu
+  double cpus = 0;               // 0: no request
+  double memory_gb = 0;          // as SkyPilot writes it ("<n>G"); 0: no request
+  int gpus = 0;                  // nvidia.com/gpu (requested and limited)
+  double limits_multiplier = 0;  // KubernetesConfig::pod_limits_multiplier
   std::string image = kDefaultImage;
   std::string service_account;  // empty: the namespace's default
 };
@@ -85,8 +90,11 @@ struct PodRequest {
 std::string PodName(const std::string& cluster_name, int index);
 
 // The pod's manifest with `pod_config` merged in. The container idles (the
-// agent and the jobs run beside it through exec) and requests and limits
-// what the node must have, with the GPU toleration when it asks for GPUs.
+// agent and the jobs run beside it through exec) and requests what the node
+// must have as SkyPilot's pods do: CPUs, memory and GPUs requested, GPUs
+// limited (Kubernetes requires it of extended resources), CPU and memory
+// limited only as `set_pod_resource_limits` says; with the GPU toleration
+// when it asks for GPUs.
 nlohmann::json PodManifest(const PodRequest& request, const nlohmann::json& pod_config);
 
 // Where a pod stands on its way to Running.

@@ -61,8 +61,11 @@ void CreatePods(const json& handle, const kubernetes::ApiClient& api,
     request.namespace_name = handle.value("namespace", "default");
     request.head = i == 0;
     request.cpus = handle["requests"].value("cpus", 0.0);
-    request.memory_gib = handle["requests"].value("memory_gib", 0.0);
+    // Clusters launched before pods requested SkyPilot's types kept memory_gib.
+    request.memory_gb =
+        handle["requests"].value("memory_gb", handle["requests"].value("memory_gib", 0.0));
     request.gpus = handle.value("gpus_per_node", 0);
+    request.limits_multiplier = config.pod_limits_multiplier;
     request.image = handle.value("image", std::string(kubernetes::kDefaultImage));
     request.service_account = config.ServiceAccount();
     json manifest = kubernetes::PodManifest(request, config.pod_config);

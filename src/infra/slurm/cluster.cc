@@ -142,7 +142,8 @@ class SlurmBackend : public ClusterBackend {
         {"login", LoginToJson(config->login)},
         {"socket", remote::LocalSocketPath(options_, context_.options.state_dir, request.name)},
         {"num_nodes", request.num_nodes},
-        {"cpus_per_node", demand.cpus > 0 ? demand.cpus : min_cpus},
+        // What --cpus-per-task reserves: whole CPUs.
+        {"cpus_per_node", demand.cpus > 0 ? std::ceil(demand.cpus - 1e-9) : min_cpus},
         {"memory_gib_per_node",
          demand.memory_gib > 0 ? demand.memory_gib : std::floor(min_memory * 10) / 10},
         {"accelerator", gpu_name},
@@ -306,7 +307,7 @@ class SlurmBackend : public ClusterBackend {
 
   json LaunchedResources(const json& handle, const Candidate& chosen,
                          const Task& task) const override {
-    return LaunchedResourcesOf(fmt::format("infra/slurm/{}/{}", handle.value("slurm_cluster", ""),
+    return LaunchedResourcesOf(fmt::format("slurm/{}/{}", handle.value("slurm_cluster", ""),
                                            handle.value("partition", "")),
                                Shape(handle), chosen, task);
   }

@@ -1,0 +1,132 @@
+"""Differential test: the Kubernetes instance type (what each pod requests)
+our optimizer plans for a table of asks, against SkyPilot 0.14.1's own sizing
+(tests/python/skypilot_k8s_types.py, run in the SkyPilot venv). No cluster:
+our `sky launch --dryrun` plans from a cached inventory written here (one
+node of 128 CPUs, 1 TiB and 8 H100), which holds every type of the table.
+
+SKYCORE_SKYPILOT_PYTHON names the venv's python (scripts/test.sh sets it);
+without it the test is skipped, except in CI (CI=true), where it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+# Each ask as SkyPilot's Resources arguments; the YAML writes the same.
+ASKS: list[dict] = [
+    {},
+    {"cpus": 2},
+    {"cpus": "2+"},
+    {"cpus": 4},
+    {"cpus": "0.5"},
+    {"cpus": "0.25"},
+    {"cpus": "3.5+"},
+    {"memory": 16},
+    {"memory": "16+"},
+    {"memory": "1.5"},
+    {"cpus": 4, "memory": "2x"},
+    {"cpus": "8+", "memory": "64+"},
+    {"accelerators": "H100:1"},
+    {"accelerators": "H100:2"},
+    {"accelerators": "H100:8"},
+    {"accelerators": "H100:1", "cpus": 2},
+    {"accelerators": "H100:1", "cpus": "16+"},
+    {"accelerators": "H100:1", "memory": 64},
+    {"accelerators": "H100:2", "cpus": "6", "memory": "48+"},
+    {"instance_type": "4CPU--16GB"},
+    {"instance_type": "0.5CPU--1.5GB"},
+    {"instance_type": "8CPU--32GB--H100:1"},
+]
+
+INVENTORY = {
+    "version": 1,
+    "contexts": [
+        {
+            "context": "ctx",
+            "error": "",
+            "nodes_listed_at": 0,
+            "nodes": [
+                {
+                    "name": "node-0",
+                    "ready": True,
+                    "gpu_name": "H100",
+                    "gpu_total": 8,
+                    "gpu_free": 8,
+                    "cpus": 128,
+                    "cpus_free": 128,
+                    "memory_gib": 1024,
+                    "memory_free_gib": 1024,
+                }
+            ],
+        }
+    ],
+}
+
+
+def _skypilot_python() -> str:
+    python = os.environ.get("SKYCORE_SKYPILOT_PYTHON", "")
+    if python:
+        return python
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("SKYCORE_SKYPILOT_PYTHON is not set: in CI this differential test must run")
+    pytest.skip("set SKYCORE_SKYPILOT_PYTHON=$(bash tests/skypilot_venv.sh) to run")
+
+
+def _skypilot_types() -> list[str | None]:
+    # SkyPilot's own `sky` package, not ours from this interpreter's path.
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(
+        [_skypilot_python(), str(HERE / "skypilot_k8s_types.py")],
+        input=json.dumps(ASKS),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout)
+    assert answer["version"] == "0.14.1", answer["version"]
+    return answer["types"]
+
+
+def _ours(sky_bin: str, tmp_path: pathlib.Path, ask: dict) -> str | None:
+    state = tmp_path / "state"
+    (state / "kubernetes").mkdir(parents=True, exist_ok=True)
+    (state / "kubernetes" / "inventory.json").write_text(json.dumps(INVENTORY))
+    fields = ", ".join(f"{key}: {value}" for key, value in {"infra": "k8s", **ask}.items())
+    task = tmp_path / "task.yaml"
+    task.write_text(f"resources: {{{fields}}}\nrun: echo ok\n")
+    env = dict(os.environ, SKYCORE_STATE_DIR=str(state), CI="true", KUBECONFIG="/nonexistent")
+    result = subprocess.run(
+        [sky_bin, "launch", "--dryrun", str(task)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    if result.returncode != 0:
+        return None
+    found = re.findall(r"\b[\d.]+CPU--[\d.]+GB(?:--\S+:\d+)?", result.stdout)
+    assert found, result.stdout
+    return found[0]
+
+
+def test_instance_types_match_skypilot(sky_bin: str, tmp_path: pathlib.Path) -> None:
+    theirs = _skypilot_types()
+    ours = [_ours(sky_bin, tmp_path, ask) for ask in ASKS]
+    table = "\n".join(
+        f"  {json.dumps(ask):55s} ours {o!s:22s} SkyPilot {t}"
+        for ask, o, t in zip(ASKS, ours, theirs, strict=True)
+    )
+    assert ours == theirs, "instance types differ:\n" + table

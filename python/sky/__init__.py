@@ -40,7 +40,13 @@ from sky._sdk import (
 )
 from sky.dag import Dag, get_current_dag
 
+# SkyPilot's Task/Resources/Dag members for features not built yet, set on the
+# native classes (cheap: nothing else loads).
+from sky import _members  # noqa: F401  # isort: skip
+
 if TYPE_CHECKING:
+    from sky import backends as backends
+    from sky import batch as batch
     from sky import clouds as clouds
     from sky import jobs as jobs
     from sky import resources as resources
@@ -73,7 +79,9 @@ __root_dir__: str = os.path.dirname(os.path.abspath(__file__))
 
 # SkyPilot's module paths, imported when first named (`sky.utils.dag_utils...`), so
 # that `import sky` does not pay for them.
-_LAZY_SUBMODULES = frozenset({"clouds", "jobs", "resources", "serve", "task", "utils"})
+_LAZY_SUBMODULES = frozenset(
+    {"backends", "batch", "clouds", "jobs", "resources", "serve", "task", "utils"}
+)
 
 # Top-level names that live in a submodule, loaded on first use for the same reason.
 _CLOUD_NAMES = (
@@ -109,6 +117,7 @@ _PLACEHOLDER_NAMES = (
     "Config",
     "DagExecution",
     "FileMountType",
+    "JOBS_RECOVERY_STRATEGY_REGISTRY",
     "ManagedJobStatus",
     "MutatedUserRequest",
     "Optimizer",
@@ -150,6 +159,8 @@ __all__ = [
     *_CLOUD_NAMES,
     *_PLACEHOLDER_NAMES,
     "__root_dir__",
+    "backends",
+    "batch",
     "ClusterStatus",
     "Dag",
     "JobStatus",

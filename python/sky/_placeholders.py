@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 
 from sky import _unsupported
+from sky.dag import DagExecution as DagExecution  # one enum, as in SkyPilot
 
 
 class StorageMode(enum.Enum):
@@ -39,13 +40,6 @@ class FileMountType(enum.Enum):
     MODEL_CHECKPOINT_RW = "MODEL_CHECKPOINT_RW"
     DATASET_RO = "DATASET_RO"
     DATASET_RW = "DATASET_RW"
-
-
-class DagExecution(enum.Enum):
-    """Whether a Dag's tasks run one after another or together."""
-
-    SERIAL = "serial"
-    PARALLEL = "parallel"
 
 
 class ManagedJobStatus(enum.Enum):
@@ -94,3 +88,7 @@ AdminPolicyRequestName = _unsupported.cls("AdminPolicyRequestName", _POLICY)
 Config = _unsupported.cls("Config", _POLICY)
 MutatedUserRequest = _unsupported.cls("MutatedUserRequest", _POLICY)
 UserRequest = _unsupported.cls("UserRequest", _POLICY)
+# SkyPilot's registry of managed-job recovery strategies (name -> executor class).
+JOBS_RECOVERY_STRATEGY_REGISTRY = _unsupported.value(
+    "sky.JOBS_RECOVERY_STRATEGY_REGISTRY", "managed jobs (sky.jobs)"
+)

@@ -51,3 +51,45 @@ def cls(name: str, feature: str) -> type:
             "__doc__": f"Not supported by skycore yet ({feature}).",
         },
     )
+
+
+class _UnsupportedValue:
+    # A module-level object of an unbuilt feature (a registry, ...): it can be
+    # named and printed; looking into it raises, with the reason.
+    def __init__(self, name: str, feature: str) -> None:
+        self._name = name
+        self._feature = feature
+
+    def __repr__(self) -> str:
+        return f"<{self._name}: not supported by skycore yet ({self._feature})>"
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        _raise(f"{self._name}.{attr}", self._feature)
+
+    def _use(self, *args: object) -> NoReturn:
+        _raise(self._name, self._feature)
+
+    __getitem__ = __contains__ = __iter__ = __len__ = __call__ = _use
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def value(name: str, feature: str) -> Any:
+    """An object named ``name`` whose every use (items, attributes, calls) raises."""
+    return _UnsupportedValue(name, feature)
+
+
+def module_getattr(module: str, feature: str) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for which each public name raises NotSupportedError."""
+
+    def getattr_(attr: str) -> Any:
+        # Private and dunder names stay AttributeErrors, for import machinery
+        # and tools that probe modules with hasattr().
+        if attr.startswith("_"):
+            raise AttributeError(f"module {module!r} has no attribute {attr!r}")
+        _raise(f"{module}.{attr}", feature)
+
+    return getattr_

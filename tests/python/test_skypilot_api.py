@@ -18,13 +18,15 @@ import json
 import os
 import pathlib
 import pickle
+import re
 import subprocess
 import sys
 
 import pytest
 
 import sky
-from sky import _skycore
+from sky import _skycore, exceptions
+from sky.clouds import CloudImplementationFeatures
 from sky.dag import DagExecution
 
 # Resources members over a range of fields. Left out: a TPU (SkyPilot fills in
@@ -243,6 +245,68 @@ print(json.dumps(out, indent=1, sort_keys=True))
 """
 
 
+# Members of features skycore has not built (inputs, buckets, volumes, serving,
+# managed jobs, job groups): what they read as, and the calls that hand them
+# "nothing", for a task that does not use them.
+_PLACEHOLDER_SCRIPT = """
+import json
+
+import sky
+
+t = sky.Task(run="echo hi")
+with sky.Dag() as dag:
+    a = sky.Task("a", run="x")
+    b = sky.Task("b", run="y")
+    a >> b
+out = {
+    "task": {
+        n: getattr(t, n)
+        for n in (
+            "inputs", "outputs", "estimated_inputs_size_gigabytes",
+            "estimated_outputs_size_gigabytes", "time_estimator_func", "storage_mounts",
+            "storage_plans", "volumes", "volume_mounts", "service_name", "managed_job_dag",
+            "managed_secret_refs", "api_server_access", "file_mounts_mapping",
+            "blocked_resources", "docker_image",
+        )
+    },
+    "task_getters": [
+        t.get_inputs(), t.get_outputs(), t.get_estimated_inputs_size_gigabytes(),
+        t.get_estimated_outputs_size_gigabytes(),
+    ],
+    "task_nothing": [
+        t.set_storage_mounts(None) is t, t.update_storage_mounts({}) is t,
+        t.sync_storage_mounts(), t.set_service(None) is t, t.set_volumes({}),
+        t.update_volumes({}), t.resolve_and_validate_volumes(),
+        t.update_envs_and_secrets_from_workdir() is t, t.storage_mounts, t.volumes,
+    ],
+    "task_features": [
+        sorted(f.value for f in task.get_required_cloud_features())
+        for task in (t, sky.Task(run="x", num_nodes=2))
+    ],
+    "resources_features": [
+        sorted(f.value for f in r.get_required_cloud_features())
+        for r in (
+            sky.Resources(),
+            sky.Resources(use_spot=True, ports=8080, disk_tier="high"),
+            sky.Resources(disk_tier="best", network_tier="best", image_id="docker:ubuntu"),
+        )
+    ],
+    "hooks": sky.Resources().hooks,
+    "spot_reservations": sky.Resources(use_spot=True).get_reservations_available_resources(),
+    "dag": {
+        n: getattr(dag, n)
+        for n in ("primary_tasks", "termination_delay", "inter_connection", "pool")
+    },
+    "dag_calls": [
+        dag.is_job_group(), dag.inter_connection_enabled(), dag.is_primary_task("a"),
+        dag.get_auxiliary_task_names(), dag.get_termination_delay_secs("a"),
+        dag.pre_mount_volumes(), dag.resolve_and_validate_volumes(),
+    ],
+}
+print(json.dumps(out, indent=1, sort_keys=True))
+"""
+
+
 def _skypilot_python() -> str:
     python = os.environ.get("SKYCORE_SKYPILOT_PYTHON", "")
     if python:
@@ -269,7 +333,11 @@ def _run(python: str, script: str, env: dict[str, str], cwd: pathlib.Path) -> ob
     return json.loads(run.stdout)
 
 
-@pytest.mark.parametrize("script", [_RESOURCES_SCRIPT, _TASK_SCRIPT], ids=["resources", "task"])
+@pytest.mark.parametrize(
+    "script",
+    [_RESOURCES_SCRIPT, _TASK_SCRIPT, _PLACEHOLDER_SCRIPT],
+    ids=["resources", "task", "placeholders"],
+)
 def test_same_answers_as_skypilot(script: str, tmp_path: pathlib.Path) -> None:
     # SkyPilot without PYTHONPATH (which may point at our package).
     theirs_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -566,3 +634,138 @@ def test_dag_validate_validates_each_task() -> None:
     with pytest.raises(ValueError, match="Workdir must be a valid directory"):
         dag.validate()
     dag.validate(skip_workdir=True)
+
+
+# ------------------------------------------- Members of features not built yet
+
+
+@pytest.mark.parametrize(
+    ("call", "feature"),
+    [
+        (lambda t: t.set_inputs("s3://bucket", 1.0), "task inputs"),
+        (lambda t: t.set_outputs("s3://bucket", 1.0), "task inputs/outputs"),
+        (lambda t: t.set_time_estimator(lambda r: 1), "time estimates"),
+        (lambda t: t.estimate_runtime(sky.Resources()), "time estimates"),
+        (lambda t: t.get_inputs_cloud(), "task inputs"),
+        (lambda t: setattr(t, "inputs", "s3://bucket"), "task inputs"),
+        (lambda t: t.set_storage_mounts({"/data": object()}), "storage buckets"),
+        (lambda t: t.update_storage_mounts({"/data": object()}), "storage buckets"),
+        (lambda t: t.set_volumes({"/mnt": "vol"}), "volumes"),
+        (lambda t: t.update_volumes({"/mnt": "vol"}), "volumes"),
+        (lambda t: t.set_service(object()), "serving"),
+        (lambda t: setattr(t, "service_name", "svc"), "serving"),
+        (lambda t: setattr(t, "managed_job_dag", sky.Dag()), "managed jobs"),
+        (lambda t: setattr(t, "docker_image", "ubuntu"), "image_id 'docker:<image>'"),
+    ],
+)
+def test_task_calls_of_features_not_built_raise(call, feature: str) -> None:
+    task = sky.Task(run="echo hi")
+    with pytest.raises(exceptions.NotSupportedError, match=re.escape(feature)):
+        call(task)
+
+
+def test_task_members_of_features_not_built_read_what_the_task_declares() -> None:
+    task = sky.Task(run="x", volumes={"/mnt": "vol"}, file_mounts={"/data": {"source": "s3://b"}})
+    assert task.volumes == {"/mnt": "vol"}
+    with pytest.raises(exceptions.NotSupportedError, match="volumes"):
+        task.resolve_and_validate_volumes()
+    with pytest.raises(exceptions.NotSupportedError, match="volumes"):
+        task.set_volumes({})
+    # A bucket among file_mounts is what SkyPilot's storage_mounts would hold.
+    with pytest.raises(exceptions.NotSupportedError, match=r"storage buckets.*/data"):
+        task.storage_mounts  # noqa: B018
+    with pytest.raises(exceptions.NotSupportedError, match="storage buckets"):
+        task.sync_storage_mounts()
+    features = task.get_required_cloud_features()
+    assert features == {CloudImplementationFeatures.STORAGE_MOUNTING}
+    copied = sky.Task(run="x", file_mounts={"/d": {"source": "s3://b", "mode": "COPY"}})
+    assert copied.get_required_cloud_features() == set()
+    dag = sky.Dag()
+    dag.add(task)
+    with pytest.raises(exceptions.NotSupportedError, match="volumes"):
+        dag.resolve_and_validate_volumes()
+    with pytest.raises(exceptions.NotSupportedError, match="volumes"):
+        dag.pre_mount_volumes()
+
+
+def test_git_workdir_credentials_are_not_read_yet() -> None:
+    task = sky.Task(run="x", workdir={"url": "https://github.com/org/repo", "ref": "main"})
+    with pytest.raises(exceptions.NotSupportedError, match="git credentials"):
+        task.update_envs_and_secrets_from_workdir()
+
+
+@pytest.mark.parametrize(
+    ("call", "feature"),
+    [
+        (lambda r: r.get_valid_regions_for_launchable(), "Region objects"),
+        (lambda r: r.get_reservations_available_resources(), "capacity reservations"),
+        (lambda r: r.make_deploy_variables("c", "us-east-1", None, 1, True), "Ray cluster"),
+    ],
+)
+def test_resources_calls_of_features_not_built_raise(call, feature: str) -> None:
+    resources = sky.Resources(infra="aws/us-east-1", instance_type="m6i.large")
+    with pytest.raises(exceptions.NotSupportedError, match=feature):
+        call(resources)
+
+
+def test_dag_job_group_members_read_as_a_dag_that_is_not_one() -> None:
+    dag = sky.Dag()
+    with pytest.raises(exceptions.NotSupportedError, match="job groups"):
+        dag.primary_tasks = ["a"]
+    with pytest.raises(exceptions.NotSupportedError, match="managed jobs"):
+        dag.pool = "workers"
+    dag.primary_tasks = None
+    dag.set_execution(DagExecution.PARALLEL)
+    assert dag.is_job_group()
+    # sky.DagExecution is sky.dag.DagExecution: one enum, as in SkyPilot.
+    assert sky.DagExecution is DagExecution
+
+
+def test_dag_graph_is_a_networkx_digraph() -> None:
+    networkx = pytest.importorskip("networkx")
+    with sky.Dag() as dag:
+        a, b, c = sky.Task("a", run="x"), sky.Task("b", run="y"), sky.Task("c", run="z")
+        a >> b >> c
+    graph = dag.get_graph()
+    assert isinstance(graph, networkx.DiGraph)
+    assert list(graph.nodes) == [a, b, c] and list(graph.edges) == [(a, b), (b, c)]
+    assert list(networkx.topological_sort(dag.graph)) == dag.topological_order()
+
+
+def test_dag_graph_without_networkx_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "networkx", None)
+    with pytest.raises(exceptions.NotSupportedError, match="needs networkx"):
+        sky.Dag().graph  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    ("use", "feature"),
+    [
+        (lambda: sky.backends.CloudVmRayBackend, "provisioning is native"),
+        (lambda: sky.batch.load, "batch"),
+        (lambda: sky.JOBS_RECOVERY_STRATEGY_REGISTRY["failover"], "managed jobs"),
+        (lambda: "failover" in sky.JOBS_RECOVERY_STRATEGY_REGISTRY, "managed jobs"),
+        (lambda: sky.JOBS_RECOVERY_STRATEGY_REGISTRY.from_str("failover"), "managed jobs"),
+    ],
+)
+def test_top_level_names_of_features_not_built_raise(use, feature: str) -> None:
+    with pytest.raises(exceptions.NotSupportedError, match=feature):
+        use()
+
+
+def test_modules_of_features_not_built_import() -> None:
+    import sky.backends
+    import sky.batch
+
+    assert not hasattr(sky.backends, "__wrapped__")
+    assert sky.batch.__name__ == "sky.batch"
+
+
+def test_import_sky_does_not_load_the_placeholders() -> None:
+    script = (
+        "import sys, sky\n"
+        "sky.Task(run='x').storage_mounts, sky.Dag().is_job_group()\n"
+        "lazy = ['sky._placeholders', 'sky.backends', 'sky.batch', 'sky.clouds', 'networkx']\n"
+        "assert not [m for m in lazy if m in sys.modules], sys.modules.keys()\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)

@@ -10,6 +10,7 @@ catalogs, credentials and provisioning live in the native core.
 
 from __future__ import annotations
 
+import enum
 from typing import ClassVar
 
 # SkyPilot's other spellings of a cloud's name.
@@ -103,6 +104,30 @@ Yotta = _cloud("Yotta", "yotta")
 K8s = Kubernetes
 
 
+class CloudImplementationFeatures(enum.Enum):
+    """What a task or resources ask of a cloud (SkyPilot's names), as
+    ``Task.get_required_cloud_features()`` and ``Resources.get_required_cloud_features()``
+    list them."""
+
+    STOP = "stop"
+    MULTI_NODE = "multi-node"
+    CLONE_DISK_FROM_CLUSTER = "clone_disk_from_cluster"
+    IMAGE_ID = "image_id"
+    DOCKER_IMAGE = "docker_image"
+    SPOT_INSTANCE = "spot_instance"
+    CUSTOM_DISK_TIER = "custom_disk_tier"
+    CUSTOM_NETWORK_TIER = "custom_network_tier"
+    OPEN_PORTS = "open_ports"
+    STORAGE_MOUNTING = "storage_mounting"
+    HOST_CONTROLLERS = "host_controllers"
+    HIGH_AVAILABILITY_CONTROLLERS = "high_availability_controllers"
+    AUTO_TERMINATE = "auto_terminate"
+    AUTOSTOP = "autostop"
+    AUTODOWN = "autodown"
+    CUSTOM_MULTI_NETWORK = "custom_multi_network"
+    LOCAL_DISK = "local_disk"
+
+
 class _CloudRegistry(dict[str, Cloud]):
     """Cloud name -> cloud, with SkyPilot's ``from_str``."""
 
@@ -163,6 +188,7 @@ __all__ = [
     "SSH",
     "Azure",
     "Cloud",
+    "CloudImplementationFeatures",
     "Cudo",
     "Fluidstack",
     "Hyperbolic",

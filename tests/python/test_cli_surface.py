@@ -22,6 +22,7 @@ import re
 import subprocess
 
 import pytest
+from skypilot_side import skypilot_env, skypilot_python
 
 # SkyPilot's commands compared, as words after `sky`.
 COMMANDS = [
@@ -174,23 +175,11 @@ _PROBE_TAIL: dict[str, list[str]] = {
 _HELP_NAMES = re.compile(r"^\s{2}(-[^\s]+)")
 
 
-def _skypilot_python() -> str:
-    python = os.environ.get("SKYCORE_SKYPILOT_PYTHON", "")
-    if python:
-        return python
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(
-            "SKYCORE_SKYPILOT_PYTHON is not set: in CI the SkyPilot CLI surface test must "
-            "run (scripts/test.sh sets it from tests/skypilot_venv.sh)"
-        )
-    pytest.skip("set SKYCORE_SKYPILOT_PYTHON=$(bash tests/skypilot_venv.sh) to run")
-
-
 @pytest.fixture(scope="module")
 def theirs() -> dict[str, list[dict]]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env = skypilot_env()
     run = subprocess.run(
-        [_skypilot_python(), "-c", _LIST_FLAGS, json.dumps(COMMANDS)],
+        [skypilot_python("the SkyPilot CLI surface test"), "-c", _LIST_FLAGS, json.dumps(COMMANDS)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -16,7 +16,7 @@ import pathlib
 import re
 import subprocess
 
-import pytest
+from skypilot_side import skypilot_env, skypilot_python
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -71,26 +71,14 @@ INVENTORY = {
 }
 
 
-def _skypilot_python() -> str:
-    python = os.environ.get("SKYCORE_SKYPILOT_PYTHON", "")
-    if python:
-        return python
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail("SKYCORE_SKYPILOT_PYTHON is not set: in CI this differential test must run")
-    pytest.skip("set SKYCORE_SKYPILOT_PYTHON=$(bash tests/skypilot_venv.sh) to run")
-
-
 def _skypilot_types() -> list[str | None]:
-    # SkyPilot's own `sky` package, not ours from this interpreter's path.
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
     result = subprocess.run(
-        [_skypilot_python(), str(HERE / "skypilot_k8s_types.py")],
+        [skypilot_python("this differential test"), str(HERE / "skypilot_k8s_types.py")],
         input=json.dumps(ASKS),
         capture_output=True,
         text=True,
         timeout=300,
-        env=env,
+        env=skypilot_env(),
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -18,6 +18,7 @@ import subprocess
 import sys
 
 import pytest
+from skypilot_side import skypilot_env, skypilot_python
 
 import sky
 
@@ -61,18 +62,6 @@ print(json.dumps(out))
 """
 
 
-def _skypilot_python() -> str:
-    python = os.environ.get("SKYCORE_SKYPILOT_PYTHON", "")
-    if python:
-        return python
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(
-            "SKYCORE_SKYPILOT_PYTHON is not set: in CI the SDK signature test must run "
-            "(scripts/test.sh sets it from tests/skypilot_venv.sh)"
-        )
-    pytest.skip("set SKYCORE_SKYPILOT_PYTHON=$(bash tests/skypilot_venv.sh) to run")
-
-
 def _signatures(python: str, env: dict[str, str]) -> dict[str, list[list[str]]]:
     run = subprocess.run(
         [python, "-c", _SIGNATURES, json.dumps(CALLS)],
@@ -88,8 +77,8 @@ def _signatures(python: str, env: dict[str, str]) -> dict[str, list[list[str]]]:
 
 @pytest.fixture(scope="module")
 def theirs() -> dict[str, list[list[str]]]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return _signatures(_skypilot_python(), env)
+    env = skypilot_env()
+    return _signatures(skypilot_python("the SDK signature test"), env)
 
 
 @pytest.fixture(scope="module")

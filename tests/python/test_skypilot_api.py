@@ -23,6 +23,7 @@ import subprocess
 import sys
 
 import pytest
+from skypilot_side import skypilot_env, skypilot_python
 
 import sky
 from sky import _skycore, exceptions
@@ -307,18 +308,6 @@ print(json.dumps(out, indent=1, sort_keys=True))
 """
 
 
-def _skypilot_python() -> str:
-    python = os.environ.get("SKYCORE_SKYPILOT_PYTHON", "")
-    if python:
-        return python
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(
-            "SKYCORE_SKYPILOT_PYTHON is not set: in CI the SkyPilot API tests must run "
-            "(scripts/test.sh sets it from tests/skypilot_venv.sh)"
-        )
-    pytest.skip("set SKYCORE_SKYPILOT_PYTHON=$(bash tests/skypilot_venv.sh) to run")
-
-
 def _run(python: str, script: str, env: dict[str, str], cwd: pathlib.Path) -> object:
     run = subprocess.run(
         [python, "-c", script],
@@ -340,8 +329,8 @@ def _run(python: str, script: str, env: dict[str, str], cwd: pathlib.Path) -> ob
 )
 def test_same_answers_as_skypilot(script: str, tmp_path: pathlib.Path) -> None:
     # SkyPilot without PYTHONPATH (which may point at our package).
-    theirs_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    theirs = _run(_skypilot_python(), script, theirs_env, tmp_path)
+    theirs_env = skypilot_env()
+    theirs = _run(skypilot_python("the SkyPilot API tests"), script, theirs_env, tmp_path)
     ours = _run(sys.executable, script, dict(os.environ), tmp_path)
     assert ours == theirs
 

@@ -22,6 +22,7 @@ import subprocess
 import sys
 
 import pytest
+from skypilot_side import skypilot_python
 
 import sky
 
@@ -46,18 +47,6 @@ ALLOWED: dict[str, tuple[bool, str]] = {
     "tests/yaml/invalid/62-region-with-slash.yaml": (True, "stricter: '/' in a cloud region"),
     "tests/yaml/invalid/63-zone-with-slash.yaml": (True, "stricter: '/' in a cloud zone"),
 }
-
-
-def _skypilot_python() -> str:
-    python = os.environ.get("SKYCORE_SKYPILOT_PYTHON", "")
-    if python:
-        return python
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(
-            "SKYCORE_SKYPILOT_PYTHON is not set: in CI the SkyPilot differential test must "
-            "run (scripts/test.sh sets it from tests/skypilot_venv.sh)"
-        )
-    pytest.skip("set SKYCORE_SKYPILOT_PYTHON=$(bash tests/skypilot_venv.sh) to run")
 
 
 def _corpus_files() -> list[pathlib.Path]:
@@ -140,7 +129,7 @@ def _our_verdict(request: dict) -> dict:
 
 
 def test_skypilot_and_skycore_agree_on_every_yaml(tmp_path, monkeypatch) -> None:
-    python = _skypilot_python()
+    python = skypilot_python("the SkyPilot differential test")
     requests = _requests()
     assert len(requests) > 100, "the corpus went missing"
     theirs = _skypilot_verdicts(python, requests, tmp_path)

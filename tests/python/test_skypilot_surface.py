@@ -22,6 +22,7 @@ import subprocess
 import sys
 
 import pytest
+from skypilot_side import skypilot_env, skypilot_python
 
 import sky
 from sky import exceptions
@@ -62,18 +63,6 @@ print(json.dumps({
 MISSING: dict[str, dict[str, str]] = {"__all__": {}, "Task": {}, "Resources": {}, "Dag": {}}
 
 
-def _skypilot_python() -> str:
-    python = os.environ.get("SKYCORE_SKYPILOT_PYTHON", "")
-    if python:
-        return python
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(
-            "SKYCORE_SKYPILOT_PYTHON is not set: in CI the SkyPilot surface test must "
-            "run (scripts/test.sh sets it from tests/skypilot_venv.sh)"
-        )
-    pytest.skip("set SKYCORE_SKYPILOT_PYTHON=$(bash tests/skypilot_venv.sh) to run")
-
-
 def _list_names(python: str, env: dict[str, str]) -> dict:
     run = subprocess.run(
         [python, "-c", _LIST_NAMES],
@@ -90,8 +79,8 @@ def _list_names(python: str, env: dict[str, str]) -> dict:
 @pytest.fixture(scope="module")
 def theirs() -> dict:
     # Without PYTHONPATH, which may point at our package.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return _list_names(_skypilot_python(), env)
+    env = skypilot_env()
+    return _list_names(skypilot_python("the SkyPilot surface test"), env)
 
 
 @pytest.fixture(scope="module")

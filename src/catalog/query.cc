@@ -218,17 +218,29 @@ std::vector<RowRef> FeasibleRows(const CatalogData& data, const Resources& r,
     } else if (r.cpus() && !r.cpus()->per_cpu) {
       min_vcpus = r.cpus()->value - 1e-3;
     }
-    // Every fitting shape of a region requests the same type: one row is
-    // the region's option.
+    // Every fitting shape of a region (a zone where the infra has them:
+    // Slurm's partitions) requests the same type: one row is its option.
     const size_t keep = virtual_type ? 1 : keep_per_region;
+    const bool one_per_zone = virtual_type && DescribeInfra(infra).has_zones;
+    std::vector<uint32_t> zones_kept;
     for (size_t group = 0; group < rows->groups(); ++group) {
       const uint32_t group_region = rows->region(group);
       if (region_code != kNoString && group_region != region_code) continue;
       size_t kept = 0;
+      zones_kept.clear();
       for (const RowsByRegion::Entry& entry : rows->Group(group, use_spot)) {
         if (static_cast<double>(entry.vcpus) < min_vcpus) continue;
         const uint32_t row = entry.row;
         if (!matches(row)) continue;
+        if (one_per_zone) {
+          if (std::find(zones_kept.begin(), zones_kept.end(), table.zone[row]) !=
+              zones_kept.end()) {
+            continue;
+          }
+          zones_kept.push_back(table.zone[row]);
+          add(RowRef{&table, row, group_region, prices[row]});
+          continue;
+        }
         add(RowRef{&table, row, group_region, prices[row]});
         if (++kept == keep) break;
       }

@@ -250,6 +250,22 @@ TEST(SlurmProbeTest, ReportsEachFailurePrecisely) {
   EXPECT_NE(failing.error.find("sinfo failed (exit 1)"), std::string::npos) << failing.error;
   EXPECT_NE(failing.error.find("Unknown host"), std::string::npos) << failing.error;
 
+  // What the cluster counts as consumable, from the line after sinfo's.
+  EXPECT_TRUE(ok.tracks_memory);  // not said: assumed tracked
+  EXPECT_TRUE(probe(Answer(0, std::string(kSinfoBusy) + "SelectTypeParameters=CR_Core_Memory\n"))
+                  .tracks_memory);
+  const auto cores = probe(Answer(0, std::string(kSinfoBusy) + "SelectTypeParameters=CR_CORE\n"));
+  EXPECT_TRUE(cores.ready()) << cores.error;
+  EXPECT_FALSE(cores.tracks_memory);
+  EXPECT_TRUE(TracksMemory("SelectTypeParameters=(null)\n"));
+  EXPECT_FALSE(Inventory::FromJson([&] {
+                 Inventory one;
+                 one.clusters = {cores};
+                 return one.ToJson();
+               }())
+                   .clusters.at(0)
+                   .tracks_memory);
+
   const auto empty = probe(Answer(0, ""));
   EXPECT_NE(empty.error.find("sinfo listed no nodes"), std::string::npos) << empty.error;
 }

@@ -75,7 +75,8 @@ SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=100
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0
-# Lets a node declare 4 CPUs on a smaller machine.
+# Lets a node declare 8 CPUs and 39 GiB on a smaller machine (sized so
+# SkyPilot's default allocation for two GPUs, 8CPU--32GB, fits a node).
 SlurmdParameters=config_overrides
 # Rejects at once a job its partition can never hold (instead of PENDING forever).
 EnforcePartLimits=ALL
@@ -358,7 +359,7 @@ def _write_files(d: pathlib.Path) -> pathlib.Path:
     ctld_port = _free_port_block(1 + len(NODES))
     nodes = "\n".join(
         f"NodeName={name} NodeHostname={name} NodeAddr={address} Port={ctld_port + 1 + i} "
-        f"CPUs=4 RealMemory=4000 Gres=gpu:{GPU_TYPE}:2 State=UNKNOWN"
+        f"CPUs=8 RealMemory=40000 Gres=gpu:{GPU_TYPE}:2 State=UNKNOWN"
         for i, (name, address) in enumerate(NODES.items())
     )
     slurm_conf = d / "etc" / "slurm.conf"

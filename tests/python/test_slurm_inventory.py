@@ -75,8 +75,8 @@ def test_check_slurm_lists_nodes_and_gpus(
     assert "Slurm: enabled" in out, out
     login = f"root@{slurm_cluster.login_address}:{slurm_cluster.login_port}"
     assert f"cluster 'skytest' ({login}): 2 nodes, 2 partitions, 4 of 4 GPUs free" in out, out
-    assert "partition 'debug' (default): n1 (idle, 4 CPUs, 3.9 GiB, H100 2/2 free)" in out, out
-    assert "n2 (idle, 4 CPUs, 3.9 GiB, H100 2/2 free)" in out, out
+    assert "partition 'debug' (default): n1 (idle, 8 CPUs, 39 GiB, H100 2/2 free)" in out, out
+    assert "n2 (idle, 8 CPUs, 39 GiB, H100 2/2 free)" in out, out
     assert "partition 'cpu': n2" in out, out
 
     state = pathlib.Path(sky_env["SKYCORE_STATE_DIR"])
@@ -93,7 +93,7 @@ def test_check_slurm_lists_nodes_and_gpus(
     # The catalog has the cluster (region) and its partitions (zones), price 0.
     listing = sky(sky_bin, sky_env, "show-gpus", "H100", "--infra", "slurm", "--all-regions")
     assert listing.returncode == 0, listing.stdout + listing.stderr
-    assert "4CPU--3.9GB--H100:2" in listing.stdout, listing.stdout
+    assert "8CPU--39GB--H100:2" in listing.stdout, listing.stdout
     assert "skytest" in listing.stdout, listing.stdout
     assert "$ 0.000" in listing.stdout, listing.stdout
 
@@ -111,7 +111,7 @@ def test_check_slurm_lists_nodes_and_gpus(
         "nvidia-smi",
     )
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert "Slurm (skytest, cpu)   4CPU--3.9GB--H100:1" in dry.stdout, dry.stdout
+    assert "Slurm (skytest, cpu)   4CPU--16GB--H100:1" in dry.stdout, dry.stdout
 
 
 def test_show_gpus_free_counts_follow_jobs(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pathlib
 import time
 
+import pytest
 import slurm_fixture
 from slurm_fixture import SlurmCluster
 from test_slurm_inventory import sky, sky_env, write_slurm_config
@@ -109,6 +110,51 @@ def test_fractional_cpus_show_the_whole_cpus_slurm_reserved(
         assert "cpus=2," in row and "Slurm (skytest, " in row, status.stdout
     finally:
         assert sky(sky_bin, sky_env, "down", "-y", "frac").returncode == 0
+
+
+# What an allocation asks Slurm for, as SkyPilot 0.14.1 asks on the same
+# cluster: its virtual instance type (2 CPUs and 1 GB per CPU by default; with
+# GPUs 4 CPUs per device and 4 GB per CPU), which `sky status` names.
+# (resources, type, squeue's CPUs and minimum memory, GPUs held)
+SLURM_ASKS = [
+    ("{}", "2CPU--2GB", "2 2G", ""),
+    ("{accelerators: H100:1}", "4CPU--16GB--H100:1", "4 16G", "h100:1"),
+    ("{instance_type: 4CPU--8GB}", "4CPU--8GB", "4 8G", ""),
+]
+
+
+@pytest.mark.parametrize(("resources", "instance_type", "asked", "gres"), SLURM_ASKS)
+def test_allocation_asks_for_the_virtual_instance_type(
+    sky_bin: str,
+    slurm_cluster: SlurmCluster,
+    sky_env: dict,
+    tmp_path: pathlib.Path,
+    resources: str,
+    instance_type: str,
+    asked: str,
+    gres: str,
+) -> None:
+    ready(sky_bin, slurm_cluster, sky_env)
+    name = f"va{SLURM_ASKS.index((resources, instance_type, asked, gres))}"
+    task = tmp_path / "task.yaml"
+    task.write_text(f"resources: {resources}\nrun: echo ok\n")
+    dry = sky(sky_bin, sky_env, "launch", "--dryrun", "--infra", "slurm/skytest", str(task))
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert instance_type in dry.stdout, dry.stdout
+    launch = sky(
+        sky_bin, sky_env, "launch", "-y", "-c", name, "--infra", "slurm/skytest", str(task)
+    )  # fmt: skip
+    try:
+        assert launch.returncode == 0, launch.stdout + launch.stderr
+        held = slurm_cluster.run("squeue", "-h", "-n", f"sky-{name}", "-o", "%C %m %b").stdout
+        assert held.split()[:2] == asked.split(), held
+        if gres:
+            assert gres in held, held
+        status = sky(sky_bin, sky_env, "status")
+        [row] = [line for line in status.stdout.splitlines() if line.startswith(name + " ")]
+        assert instance_type in row, status.stdout
+    finally:
+        assert sky(sky_bin, sky_env, "down", "-y", name).returncode == 0
 
 
 def test_allocation_ended_by_slurm_is_reported(

@@ -1,6 +1,6 @@
 #include "infra/descriptor.h"
 
-#include "infra/kubernetes/instance_type.h"
+#include "infra/virtual_instance_type.h"
 
 namespace skycore::infra {
 
@@ -17,7 +17,7 @@ const InfraDescriptor& KubernetesDescriptor() {
     d.default_vm_shape = false;
     d.whole_devices_only = true;
     // Pods request SkyPilot's virtual instance types; rows are node shapes.
-    d.virtual_instance_type = &kubernetes::InstanceTypeFor;
+    d.virtual_instance_type = &VirtualTypeFor;
     return d;
   }();
   return kKubernetes;

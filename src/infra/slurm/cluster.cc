@@ -31,6 +31,7 @@
 #include "common/strings.h"
 #include "infra/slurm/config.h"
 #include "infra/slurm/inventory.h"
+#include "infra/virtual_instance_type.h"
 #include "skycore/agent.h"
 #include "skycore/error.h"
 
@@ -105,27 +106,42 @@ class SlurmBackend : public ClusterBackend {
     }
     const std::string partition =
         request.chosen->zone.empty() ? found->default_partition : request.chosen->zone;
-    const NodeDemand& demand = request.demand;
+    // What a node reserves: the chosen virtual type (the ask sized with
+    // SkyPilot's defaults, or the task's `instance_type`).
+    const Candidate& chosen = *request.chosen;
+    const double cpus = chosen.vcpus;
+    double memory_gib = chosen.memory_gib;
+    std::string instance_type = chosen.instance_type;
+    // A cluster that does not count memory may refuse any --mem (RealMemory
+    // unset): memory no one asked for is not asked of it, as SkyPilot does.
+    const bool memory_asked =
+        request.resources != nullptr &&
+        (request.resources->memory() || !request.resources->instance_type().empty());
+    if (!found->tracks_memory && !memory_asked) {
+      memory_gib = 0;
+      if (auto type = infra::ParseVirtualType(instance_type)) {
+        type->memory_gib = 0;
+        instance_type = infra::VirtualTypeName(*type);
+      }
+    }
+    const int gpus = static_cast<int>(std::ceil(chosen.accelerator_count - 1e-9));
     int usable = 0;
-    double min_cpus = 0, min_memory = 0;
     std::string gres_type, gpu_name;
     for (const auto& node : found->nodes) {
       if (node.partition != partition || !node.schedulable()) continue;
-      if (demand.gpus > 0) {
+      if (gpus > 0) {
         bool has = false;
-        for (const auto& gpus : node.gpus) {
-          if (strings::EqualsIgnoreCase(gpus.AcceleratorName(), demand.gpu_name) &&
-              gpus.total >= demand.gpus) {
+        for (const auto& held : node.gpus) {
+          if (strings::EqualsIgnoreCase(held.AcceleratorName(), chosen.accelerator_name) &&
+              held.total >= gpus) {
             has = true;
-            gres_type = gpus.type;
-            gpu_name = gpus.AcceleratorName();
+            gres_type = held.type;
+            gpu_name = held.AcceleratorName();
           }
         }
         if (!has) continue;
       }
-      const double memory_gib = node.memory_mb / 1024.0;
-      if (usable == 0 || node.cpus_total < min_cpus) min_cpus = node.cpus_total;
-      if (usable == 0 || memory_gib < min_memory) min_memory = memory_gib;
+      if (node.cpus_total + 1e-9 < cpus || node.memory_mb / 1024.0 + 1e-9 < memory_gib) continue;
       ++usable;
     }
     if (usable < request.num_nodes) {
@@ -142,14 +158,15 @@ class SlurmBackend : public ClusterBackend {
         {"login", LoginToJson(config->login)},
         {"socket", remote::LocalSocketPath(options_, context_.options.state_dir, request.name)},
         {"num_nodes", request.num_nodes},
-        // What --cpus-per-task reserves: whole CPUs.
-        {"cpus_per_node", demand.cpus > 0 ? std::ceil(demand.cpus - 1e-9) : min_cpus},
-        {"memory_gib_per_node",
-         demand.memory_gib > 0 ? demand.memory_gib : std::floor(min_memory * 10) / 10},
+        // The allocation asks for the chosen virtual type (--cpus-per-task
+        // reserves whole CPUs); the shape shown is what was reserved.
+        {"instance_type", instance_type},
+        {"cpus_per_node", std::ceil(cpus - 1e-9)},
+        {"memory_gib_per_node", memory_gib},
         {"accelerator", gpu_name},
-        {"gpus_per_node", demand.gpus},
+        {"gpus_per_node", gpus},
         {"gres_type", gres_type},
-        {"reserve", {{"cpus", demand.cpus}, {"memory_gib", demand.memory_gib}}},
+        {"reserve", {{"cpus", cpus}, {"memory_gib", memory_gib}}},
         {"root", ""},
         {"job_id", ""},
         {"nodes", json::array()},
@@ -307,9 +324,16 @@ class SlurmBackend : public ClusterBackend {
 
   json LaunchedResources(const json& handle, const Candidate& chosen,
                          const Task& task) const override {
-    return LaunchedResourcesOf(fmt::format("slurm/{}/{}", handle.value("slurm_cluster", ""),
-                                           handle.value("partition", "")),
-                               Shape(handle), chosen, task);
+    json resources =
+        LaunchedResourcesOf(fmt::format("slurm/{}/{}", handle.value("slurm_cluster", ""),
+                                        handle.value("partition", "")),
+                            Shape(handle), chosen, task);
+    // What each node's allocation asked for, in SkyPilot's words (older
+    // handles lack it).
+    if (const std::string type = handle.value("instance_type", ""); !type.empty()) {
+      resources["instance_type"] = type;
+    }
+    return resources;
   }
 
   std::string Where(const json& handle) const override {

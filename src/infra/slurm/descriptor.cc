@@ -1,5 +1,7 @@
 #include "infra/descriptor.h"
 
+#include "infra/virtual_instance_type.h"
+
 namespace skycore::infra {
 
 const InfraDescriptor& SlurmDescriptor() {
@@ -11,6 +13,9 @@ const InfraDescriptor& SlurmDescriptor() {
     d.region_noun = "cluster";
     d.default_vm_shape = false;
     d.whole_devices_only = true;
+    // Allocations ask for SkyPilot's virtual instance types (--cpus-per-task,
+    // --mem, --gres); rows are the partitions' node shapes.
+    d.virtual_instance_type = &VirtualTypeFor;
     return d;
   }();
   return kSlurm;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -34,7 +35,11 @@ constexpr size_t kSinfoFields = 8;
 const std::string kProbeCommand =
     std::string(
         "command -v sinfo >/dev/null 2>&1 || { echo 'sinfo: command not found'; exit 127; }; ") +
-    kSinfo + " 2>&1";
+    kSinfo +
+    " 2>&1; status=$?; "
+    // A line ParseSinfo skips (no '|'): what the cluster counts as consumable.
+    "scontrol show config 2>/dev/null | sed -n 's/^SelectTypeParameters *= */"
+    "SelectTypeParameters=/p'; exit $status";
 
 constexpr size_t kMaxParallelProbes = 16;
 
@@ -137,6 +142,22 @@ void ParseGres(const std::string& field, std::vector<NodeGpus>& gpus, bool used)
 
 const char* SinfoCommand() { return kSinfo; }
 
+bool TracksMemory(const std::string& output) {
+  constexpr std::string_view kKey = "SelectTypeParameters=";
+  std::istringstream lines(output);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const std::string_view text = strings::Trim(line);
+    if (text.substr(0, kKey.size()) != kKey) continue;
+    std::string value(text.substr(kKey.size()));
+    for (char& c : value) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    // "(null)" or nothing: unknown, assumed tracked.
+    if (value.empty() || value == "(NULL)") return true;
+    return value.find("MEMORY") != std::string::npos;
+  }
+  return true;
+}
+
 std::vector<NodeInventory> ParseSinfo(const std::string& output, std::string* default_partition) {
   std::vector<NodeInventory> nodes;
   std::istringstream lines(output);
@@ -229,6 +250,7 @@ ClusterInventory ProbeCluster(const ClusterConfig& cluster, const ssh::RunnerOpt
   }
   try {
     inventory.nodes = ParseSinfo(result.output, &inventory.default_partition);
+    inventory.tracks_memory = TracksMemory(result.output);
   } catch (const CommandError& e) {
     inventory.error = fmt::format("unexpected sinfo output {}: {}", where, e.message());
     return inventory;
@@ -281,6 +303,7 @@ json Inventory::ToJson() const {
     clusters_json.push_back({{"cluster", cluster.cluster},
                              {"login", cluster.login},
                              {"default_partition", cluster.default_partition},
+                             {"tracks_memory", cluster.tracks_memory},
                              {"nodes", nodes_json},
                              {"error", cluster.error}});
   }
@@ -298,6 +321,7 @@ Inventory Inventory::FromJson(const json& value) {
       cluster.cluster = item.at("cluster").get<std::string>();
       cluster.login = item.at("login").get<std::string>();
       cluster.default_partition = item.at("default_partition").get<std::string>();
+      cluster.tracks_memory = item.value("tracks_memory", true);
       cluster.error = item.at("error").get<std::string>();
       for (const auto& node_json : item.at("nodes")) {
         NodeInventory node;

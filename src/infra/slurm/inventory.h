@@ -46,6 +46,10 @@ struct ClusterInventory {
   std::string cluster;
   std::string login;              // "alice@login:22"
   std::string default_partition;  // the one sinfo marks with '*'; empty if none
+  // Whether memory is a consumable resource (SelectTypeParameters names
+  // Memory, or cannot be read): when not, an allocation that did not ask for
+  // memory omits --mem, as SkyPilot's does.
+  bool tracks_memory = true;
   std::vector<NodeInventory> nodes;
   std::string error;  // why the cluster cannot be used; empty when it can
 
@@ -68,6 +72,10 @@ struct Inventory {
 // The sinfo command the probe runs: one `|`-separated line per node and
 // partition, fields as ParseSinfo reads them.
 const char* SinfoCommand();
+
+// Whether the probe's output says the cluster tracks memory (a line
+// "SelectTypeParameters=CR_Core_Memory"); true when it does not say.
+bool TracksMemory(const std::string& output);
 
 // Reads SinfoCommand's output. Throws CommandError naming the line for output
 // that is not in that format (e.g. a wrapper script printing something else).

@@ -1,56 +1,58 @@
-// Kubernetes virtual instance types ("4CPU--16GB--H100:1"): their names, how
-// a task's resources size them (SkyPilot 0.14.1's defaults; the Python suite
-// compares with SkyPilot's own functions in test_k8s_instance_types.py), and
-// the optimizer planning them on the node shapes of a context.
+// Virtual instance types of Kubernetes and Slurm ("4CPU--16GB--H100:1"): their
+// names, how a task's resources size them (SkyPilot 0.14.1's defaults; the
+// Python suite compares with SkyPilot's own functions in
+// test_virtual_instance_types.py), and the optimizer planning them on the node
+// shapes of a context or a Slurm partition.
+#include "infra/virtual_instance_type.h"
+
 #include <gtest/gtest.h>
 
-#include "infra/kubernetes/instance_type.h"
 #include "skycore/catalog.h"
 #include "skycore/error.h"
 #include "skycore/optimizer.h"
 #include "skycore/yaml.h"
 
-namespace skycore::kubernetes {
+namespace skycore::infra {
 namespace {
 
 std::string TypeFor(const std::string& resources) {
   const Dag dag = LoadDagYaml("resources: " + resources + "\nrun: echo ok\n");
-  const auto type = InstanceTypeFor(dag.tasks().at(0)->resources().alternatives().at(0));
+  const auto type = VirtualTypeFor(dag.tasks().at(0)->resources().alternatives().at(0));
   return type ? type->name : "<none>";
 }
 
-TEST(K8sInstanceType, NamesWriteWholeNumbersBareAndOthersToOneDecimal) {
+TEST(VirtualInstanceType, NamesWriteWholeNumbersBareAndOthersToOneDecimal) {
   EXPECT_EQ(FormatTypeNumber(2), "2");
   EXPECT_EQ(FormatTypeNumber(0.5), "0.5");
   EXPECT_EQ(FormatTypeNumber(0.25), "0.2");  // as Python's '{:.1f}'
   EXPECT_EQ(FormatTypeNumber(2.75), "2.8");
   infra::VirtualInstanceType type{"", 4, 16, "RTX 4090", 1};
-  EXPECT_EQ(InstanceTypeName(type), "4CPU--16GB--RTX_4090:1");
+  EXPECT_EQ(VirtualTypeName(type), "4CPU--16GB--RTX_4090:1");
   type.accelerator_count = 0;
-  EXPECT_EQ(InstanceTypeName(type), "4CPU--16GB");
+  EXPECT_EQ(VirtualTypeName(type), "4CPU--16GB");
 }
 
-TEST(K8sInstanceType, ParsesSkyPilotsFormatOnly) {
-  const auto gpu = ParseInstanceType("4CPU--16GB--H100:2");
+TEST(VirtualInstanceType, ParsesSkyPilotsFormatOnly) {
+  const auto gpu = ParseVirtualType("4CPU--16GB--H100:2");
   ASSERT_TRUE(gpu);
   EXPECT_DOUBLE_EQ(gpu->cpus, 4);
   EXPECT_DOUBLE_EQ(gpu->memory_gib, 16);
   EXPECT_EQ(gpu->accelerator, "H100");
   EXPECT_EQ(gpu->accelerator_count, 2);
-  const auto small = ParseInstanceType("0.5CPU--1.5GB");
+  const auto small = ParseVirtualType("0.5CPU--1.5GB");
   ASSERT_TRUE(small);
   EXPECT_DOUBLE_EQ(small->cpus, 0.5);
   EXPECT_DOUBLE_EQ(small->memory_gib, 1.5);
   EXPECT_EQ(small->accelerator_count, 0);
-  EXPECT_TRUE(ParseInstanceType("8CPU--32GB--tpu-v5-lite-podslice:4"));
+  EXPECT_TRUE(ParseVirtualType("8CPU--32GB--tpu-v5-lite-podslice:4"));
   for (const char* bad : {"", "m5.large", "4CPU", "4CPU--16", "4CPU--16GB--", "4CPU--16GB--H100",
                           "4CPU--16GB--H100:", "4CPU--16GB--H100:1.5", ".5CPU--1GB",
                           "4CPU--16GB--H 100:1", "4CPU--16GBx"}) {
-    EXPECT_FALSE(ParseInstanceType(bad)) << bad;
+    EXPECT_FALSE(ParseVirtualType(bad)) << bad;
   }
 }
 
-TEST(K8sInstanceType, SizedFromTheAskWithSkyPilotsDefaults) {
+TEST(VirtualInstanceType, SizedFromTheAskWithSkyPilotsDefaults) {
   EXPECT_EQ(TypeFor("{infra: k8s}"), "2CPU--2GB");
   EXPECT_EQ(TypeFor("{cpus: 2}"), "2CPU--2GB");
   EXPECT_EQ(TypeFor("{cpus: 2+}"), "2CPU--2GB");
@@ -75,13 +77,13 @@ constexpr const char* kShapes =
     "16CPU--64GB,,,16,64,,0.0,,gpus,\n"
     "4CPU--8GB,,,4,8,,0.0,,small,\n";
 
-Candidate Chosen(const std::string& resources) {
-  const Catalog catalog = Catalog::FromCsvText("kubernetes", kShapes, "<kubernetes>");
+Candidate Chosen(const std::string& resources, const std::string& infra = "kubernetes") {
+  const Catalog catalog = Catalog::FromCsvText(infra, kShapes, "<" + infra + ">");
   const Dag dag = LoadDagYaml("resources: " + resources + "\nrun: echo ok\n");
   return Optimize(dag, catalog, {}).tasks.at(0).chosen;
 }
 
-TEST(K8sInstanceType, OptimizerPlansTheTypeOnAShapeThatHoldsIt) {
+TEST(VirtualInstanceType, OptimizerPlansTheTypeOnAShapeThatHoldsIt) {
   // An exact count is planned as SkyPilot plans it, not refused for want of
   // a node of exactly that many CPUs.
   auto two = Chosen("{infra: k8s, cpus: 2}");
@@ -107,5 +109,19 @@ TEST(K8sInstanceType, OptimizerPlansTheTypeOnAShapeThatHoldsIt) {
                ResourcesUnavailableError);
 }
 
+TEST(VirtualInstanceType, SlurmAllocationsAreSizedAsSkyPilotSizesThem) {
+  // Rows are node shapes of partitions; an allocation asks for the type.
+  auto none = Chosen("{infra: slurm}", "slurm");
+  EXPECT_EQ(none.instance_type, "2CPU--2GB");
+  EXPECT_DOUBLE_EQ(none.vcpus, 2);
+  EXPECT_DOUBLE_EQ(none.memory_gib, 2);
+  EXPECT_EQ(Chosen("{infra: slurm, cpus: 3+, memory: 2x}", "slurm").instance_type, "3CPU--6GB");
+  EXPECT_EQ(Chosen("{infra: slurm, accelerators: H100:2}", "slurm").instance_type,
+            "8CPU--32GB--H100:2");
+  EXPECT_EQ(Chosen("{infra: slurm, instance_type: 4CPU--16GB}", "slurm").instance_type,
+            "4CPU--16GB");
+  EXPECT_THROW(Chosen("{infra: slurm, memory: 128}", "slurm"), ResourcesUnavailableError);
+}
+
 }  // namespace
-}  // namespace skycore::kubernetes
+}  // namespace skycore::infra

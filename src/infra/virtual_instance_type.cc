@@ -1,4 +1,4 @@
-#include "infra/kubernetes/instance_type.h"
+#include "infra/virtual_instance_type.h"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 
 #include "skycore/resources.h"
 
-namespace skycore::kubernetes {
+namespace skycore::infra {
 namespace {
 
 // "12" or "12.5" at the start of `text`: its value, `text` advanced past it.
@@ -39,7 +39,7 @@ std::string FormatTypeNumber(double value) {
   return fmt::format("{:.1f}", value);
 }
 
-std::string InstanceTypeName(const infra::VirtualInstanceType& type) {
+std::string VirtualTypeName(const VirtualInstanceType& type) {
   std::string name =
       fmt::format("{}CPU--{}GB", FormatTypeNumber(type.cpus), FormatTypeNumber(type.memory_gib));
   if (type.accelerator_count > 0) {
@@ -52,8 +52,8 @@ std::string InstanceTypeName(const infra::VirtualInstanceType& type) {
   return name;
 }
 
-std::optional<infra::VirtualInstanceType> ParseInstanceType(std::string_view name) {
-  infra::VirtualInstanceType type;
+std::optional<VirtualInstanceType> ParseVirtualType(std::string_view name) {
+  VirtualInstanceType type;
   type.name = std::string(name);
   std::string_view rest = name;
   const auto cpus = TakeNumber(rest);
@@ -79,9 +79,9 @@ std::optional<infra::VirtualInstanceType> ParseInstanceType(std::string_view nam
   return type;
 }
 
-std::optional<infra::VirtualInstanceType> InstanceTypeFor(const Resources& resources) {
-  if (!resources.instance_type().empty()) return ParseInstanceType(resources.instance_type());
-  infra::VirtualInstanceType type;
+std::optional<VirtualInstanceType> VirtualTypeFor(const Resources& resources) {
+  if (!resources.instance_type().empty()) return ParseVirtualType(resources.instance_type());
+  VirtualInstanceType type;
   // An `N+` ask is sized N: a pod gets what it requests.
   type.cpus = resources.cpus() ? resources.cpus()->value : kDefaultCpus;
   const auto& memory = resources.memory();
@@ -108,7 +108,7 @@ std::optional<infra::VirtualInstanceType> InstanceTypeFor(const Resources& resou
     type.memory_gib = memory->per_cpu ? memory->value * type.cpus : memory->value;
   }
   // The pod requests what the name says (a figure rounded to its one decimal).
-  return ParseInstanceType(InstanceTypeName(type));
+  return ParseVirtualType(VirtualTypeName(type));
 }
 
-}  // namespace skycore::kubernetes
+}  // namespace skycore::infra

@@ -1,8 +1,9 @@
-"""Differential test: the Kubernetes instance type (what each pod requests)
-our optimizer plans for a table of asks, against SkyPilot 0.14.1's own sizing
-(tests/python/skypilot_k8s_types.py, run in the SkyPilot venv). No cluster:
-our `sky launch --dryrun` plans from a cached inventory written here (one
-node of 128 CPUs, 1 TiB and 8 H100), which holds every type of the table.
+"""Differential test: the virtual instance type (what each Kubernetes pod or
+Slurm allocation requests) our optimizer plans for a table of asks, against
+SkyPilot 0.14.1's own sizing (tests/python/skypilot_instance_types.py, run in
+the SkyPilot venv). No cluster: our `sky launch --dryrun` plans from a cached
+inventory written here (one node of 128 CPUs, 1 TiB and 8 H100), which holds
+every type of the table.
 
 SKYCORE_SKYPILOT_PYTHON names the venv's python (scripts/test.sh sets it);
 without it the test is skipped, except in CI (CI=true), where it fails.
@@ -16,6 +17,7 @@ import pathlib
 import re
 import subprocess
 
+import pytest
 from skypilot_side import skypilot_env, skypilot_python
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -46,7 +48,7 @@ ASKS: list[dict] = [
     {"instance_type": "8CPU--32GB--H100:1"},
 ]
 
-INVENTORY = {
+K8S_INVENTORY = {
     "version": 1,
     "contexts": [
         {
@@ -71,9 +73,45 @@ INVENTORY = {
 }
 
 
-def _skypilot_types() -> list[str | None]:
+SLURM_INVENTORY = {
+    "version": 1,
+    "clusters": [
+        {
+            "cluster": "ctx",
+            "login": "root@127.0.0.1:22",
+            "default_partition": "debug",
+            "error": "",
+            "nodes": [
+                {
+                    "name": "n1",
+                    "partition": "debug",
+                    "address": "127.0.0.1",
+                    "cpus_total": 128,
+                    "cpus_allocated": 0,
+                    "memory_mb": 1024 * 1024,
+                    "gpus": [{"type": "h100", "total": 8, "used": 0}],
+                    "state": "idle",
+                }
+            ],
+        }
+    ],
+}
+
+# Where each infra's `sky check` caches its inventory, and what it holds.
+INVENTORIES = {
+    "kubernetes": ("kubernetes/inventory.json", K8S_INVENTORY),
+    "slurm": ("slurm/inventory.json", SLURM_INVENTORY),
+}
+INFRA_NAMES = {"kubernetes": "k8s", "slurm": "slurm"}
+
+
+def _skypilot_types(infra: str) -> list[str | None]:
     result = subprocess.run(
-        [skypilot_python("this differential test"), str(HERE / "skypilot_k8s_types.py")],
+        [
+            skypilot_python("this differential test"),
+            str(HERE / "skypilot_instance_types.py"),
+            infra,
+        ],
         input=json.dumps(ASKS),
         capture_output=True,
         text=True,
@@ -87,11 +125,17 @@ def _skypilot_types() -> list[str | None]:
     return answer["types"]
 
 
-def _ours(sky_bin: str, tmp_path: pathlib.Path, ask: dict) -> str | None:
+def _ours(
+    sky_bin: str, tmp_path: pathlib.Path, infra: str, ask: dict, config: str = ""
+) -> str | None:
     state = tmp_path / "state"
-    (state / "kubernetes").mkdir(parents=True, exist_ok=True)
-    (state / "kubernetes" / "inventory.json").write_text(json.dumps(INVENTORY))
-    fields = ", ".join(f"{key}: {value}" for key, value in {"infra": "k8s", **ask}.items())
+    path, inventory = INVENTORIES[infra]
+    (state / path).parent.mkdir(parents=True, exist_ok=True)
+    (state / path).write_text(json.dumps(inventory))
+    (state / "config.yaml").write_text(config)
+    fields = ", ".join(
+        f"{key}: {value}" for key, value in {"infra": INFRA_NAMES[infra], **ask}.items()
+    )
     task = tmp_path / "task.yaml"
     task.write_text(f"resources: {{{fields}}}\nrun: echo ok\n")
     env = dict(os.environ, SKYCORE_STATE_DIR=str(state), CI="true", KUBECONFIG="/nonexistent")
@@ -110,11 +154,13 @@ def _ours(sky_bin: str, tmp_path: pathlib.Path, ask: dict) -> str | None:
     return found[0]
 
 
-def test_instance_types_match_skypilot(sky_bin: str, tmp_path: pathlib.Path) -> None:
-    theirs = _skypilot_types()
-    ours = [_ours(sky_bin, tmp_path, ask) for ask in ASKS]
+@pytest.mark.parametrize("infra", ["kubernetes", "slurm"])
+def test_instance_types_match_skypilot(sky_bin: str, tmp_path: pathlib.Path, infra: str) -> None:
+    theirs = _skypilot_types(infra)
+    ours = [_ours(sky_bin, tmp_path, infra, ask) for ask in ASKS]
     table = "\n".join(
         f"  {json.dumps(ask):55s} ours {o!s:22s} SkyPilot {t}"
         for ask, o, t in zip(ASKS, ours, theirs, strict=True)
     )
     assert ours == theirs, "instance types differ:\n" + table
+

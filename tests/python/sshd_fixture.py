@@ -7,7 +7,8 @@ one of them -- and the per-connection sshd children they forked -- by PID in
 teardown. The system's sshd is never touched.
 
 Each host can be given a fake `nvidia-smi` (sshd's `SetEnv PATH=...` puts a
-per-host bin directory first), so GPU discovery runs its real code path.
+per-host bin directory first), so GPU discovery runs its real code path, and
+then a fake `nproc` saying GPU_HOST_CPUS.
 Each host's sessions also get `SKYCORE_HOME=<host dir>/home`, so whatever is
 installed "on the host" lands in that host's own directory, not in the one
 $HOME every loopback host shares.
@@ -33,6 +34,8 @@ from collections.abc import Iterator, Mapping, Sequence
 import pytest
 
 SSHD = "/usr/sbin/sshd"
+# What `nproc` says on a host given fake GPUs.
+GPU_HOST_CPUS = 16
 
 
 def close_shared_connections(control: pathlib.Path) -> None:
@@ -199,6 +202,11 @@ def start_sshd(
         script = bin_dir / "nvidia-smi"
         script.write_text(f"#!/bin/sh\ncat <<'EOF'\n{lines}\nEOF\n")
         script.chmod(0o755)
+        # A GPU machine has CPUs to match: SkyPilot's default node for one
+        # GPU asks for 4 (2 per host would refuse every GPU ask here).
+        nproc = bin_dir / "nproc"
+        nproc.write_text(f"#!/bin/sh\necho {GPU_HOST_CPUS}\n")
+        nproc.chmod(0o755)
     # sshd honours only the first SetEnv line, so every variable goes on it.
     env = {
         "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",

@@ -110,7 +110,8 @@ def test_clusters_share_a_pool_until_full(
     sky_bin: str, sshd_hosts: SshdHosts, sky_env: dict
 ) -> None:
     setup_pool(sky_bin, sshd_hosts, sky_env)
-    # 3 hosts: a 2-node cluster and a 1-node cluster of whole-CPU demands fit ...
+    # 3 hosts of 2 CPUs: a 2-node and a 1-node cluster of SkyPilot's default
+    # node (2CPU--2GB, reserved on its host) fit, one node per host ...
     first = launch(
         sky_bin,
         sky_env,
@@ -124,7 +125,14 @@ def test_clusters_share_a_pool_until_full(
     assert first.returncode == 0, first.stdout + first.stderr
     second = launch(sky_bin, sky_env, "b", "-d", "--", "true")
     assert second.returncode == 0, second.stdout + second.stderr
-    # ... and GPUs are reserved: the fixture's hosts have none, so asking fails clearly.
+    status = sky(sky_bin, sky_env, "status")
+    [row] = [line for line in status.stdout.splitlines() if line.startswith("b ")]
+    assert "2CPU--2GB" in row, status.stdout
+    # ... and then every CPU is held: a third cluster is refused, saying why.
+    full = launch(sky_bin, sky_env, "c", "--", "true")
+    assert full.returncode != 0, full.stdout
+    assert "0 of 2 CPUs free, 2 asked" in full.stderr, full.stderr
+    # GPUs are reserved too: the fixture's hosts have none, so asking fails clearly.
     gpus = launch(sky_bin, sky_env, "g", "--gpus", "H100:1", "--", "true")
     assert gpus.returncode != 0
     assert "H100" in gpus.stderr, gpus.stderr
@@ -142,6 +150,9 @@ def test_gpu_reservations(sky_bin: str, sshd_hosts: SshdHosts, sky_env: dict) ->
         "ga",
         "--gpus",
         "H100:2",
+        # SkyPilot's default for 2 GPUs (32 GB) is more than this machine has.
+        "--memory",
+        "4",
         "--num-nodes",
         "2",
         "--",

@@ -179,9 +179,11 @@ def test_show_gpus_and_launch(sky_bin: str, sshd_hosts: SshdHosts, sky_env: dict
     assert "gpus" in one_pool.stdout and "A100" not in one_pool.stdout, one_pool.stdout
 
     # The optimizer sees the pool; launching there is not implemented yet.
-    dry = sky(sky_bin, sky_env, "launch", "--dryrun", "--gpus", "H100:2", "--", "nvidia-smi")
+    dry = sky(sky_bin, sky_env, "launch", "--dryrun", "--gpus", "H100:1", "--", "nvidia-smi")
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert "gpus" in dry.stdout, dry.stdout
+    # A node reserves SkyPilot's virtual instance type on its host.
+    assert "4CPU--16GB--H100:1" in dry.stdout, dry.stdout
     plain = sky(sky_bin, sky_env, "launch", "--dryrun", "--", "echo", "hi")
     assert plain.returncode == 0, plain.stdout + plain.stderr
     # At equal price (0) the local machine stays the choice for a plain task.

@@ -121,10 +121,17 @@ class SshBackend : public ClusterBackend {
         h.gpu_ids.insert(node.gpu_ids.begin(), node.gpu_ids.end());
       }
     }
-    const NodeDemand& demand = request.demand;
+    // What a node reserves on its host: the chosen virtual type (the ask
+    // sized with SkyPilot's defaults, or the task's `instance_type`), as a
+    // pod of SkyPilot's SSH node pools requests it.
+    const Candidate& chosen = *request.chosen;
+    NodeDemand demand;
+    demand.cpus = chosen.vcpus;
+    demand.memory_gib = chosen.memory_gib;
+    demand.gpus = static_cast<int>(std::ceil(chosen.accelerator_count - 1e-9));
+    demand.gpu_name = demand.gpus > 0 ? chosen.accelerator_name : std::string();
     std::vector<Node> fitting;
     std::vector<std::string> why_not;
-    double min_cpus = 0, min_memory = 0;
     std::string gpu_name;
     for (const auto& host : pool->hosts) {
       const ssh::HostInventory* found = nullptr;
@@ -176,10 +183,6 @@ class SshBackend : public ClusterBackend {
         }
         gpu_name = found->gpu_name;
       }
-      if (fitting.empty() || found->cpus - h.cpus < min_cpus) min_cpus = found->cpus - h.cpus;
-      if (fitting.empty() || found->memory_gib - h.memory_gib < min_memory) {
-        min_memory = found->memory_gib - h.memory_gib;
-      }
       fitting.push_back(std::move(node));
     }
     if (static_cast<int>(fitting.size()) < request.num_nodes) {
@@ -199,9 +202,9 @@ class SshBackend : public ClusterBackend {
                 {"pool", pool_name},
                 {"socket", socket},
                 {"num_nodes", request.num_nodes},
-                {"cpus_per_node", demand.cpus > 0 ? demand.cpus : min_cpus},
-                {"memory_gib_per_node",
-                 demand.memory_gib > 0 ? demand.memory_gib : std::floor(min_memory * 10) / 10},
+                {"instance_type", chosen.instance_type},
+                {"cpus_per_node", demand.cpus},
+                {"memory_gib_per_node", demand.memory_gib},
                 {"accelerator", gpu_name},
                 {"gpus_per_node", demand.gpus},
                 {"reserve", {{"cpus", demand.cpus}, {"memory_gib", demand.memory_gib}}},
@@ -341,8 +344,13 @@ class SshBackend : public ClusterBackend {
 
   json LaunchedResources(const json& handle, const Candidate& chosen,
                          const Task& task) const override {
-    return LaunchedResourcesOf("ssh/" + handle.value("pool", chosen.region), Shape(handle), chosen,
-                               task);
+    json resources = LaunchedResourcesOf("ssh/" + handle.value("pool", chosen.region),
+                                         Shape(handle), chosen, task);
+    // What each node reserved, in SkyPilot's words (older handles lack it).
+    if (const std::string type = handle.value("instance_type", ""); !type.empty()) {
+      resources["instance_type"] = type;
+    }
+    return resources;
   }
 
   std::string Where(const json& handle) const override {

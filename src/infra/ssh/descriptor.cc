@@ -1,5 +1,7 @@
 #include "infra/descriptor.h"
 
+#include "infra/virtual_instance_type.h"
+
 namespace skycore::infra {
 
 const InfraDescriptor& SshDescriptor() {
@@ -12,6 +14,9 @@ const InfraDescriptor& SshDescriptor() {
     d.opaque_region = true;  // ssh/<pool>, and a pool name may contain '/'
     d.default_vm_shape = false;
     d.whole_devices_only = true;
+    // A cluster's node reserves SkyPilot's virtual instance type on its host,
+    // as a pod of SkyPilot's SSH node pools requests it; rows are the hosts.
+    d.virtual_instance_type = &VirtualTypeFor;
     return d;
   }();
   return kSsh;

@@ -268,6 +268,31 @@ TEST(InventoryTest, ContextsWithRoomPlanBeforeFullOnes) {
   EXPECT_EQ(plan.tasks[0].failover[0].region, "full");
 }
 
+TEST(InventoryTest, AnAutoscalingContextPlansTypesNoNodeHoldsYet) {
+  json nodes = {{"items", {Node("cpu-0", "", "")}}};
+  Inventory inventory;
+  inventory.contexts.push_back(BuildInventory("scaling", nodes, json{{"items", json::array()}}));
+  auto chosen = [&](const std::set<std::string>& autoscaling, const std::string& resources) {
+    Catalog catalog = Catalog::FromCsvText(
+        "kubernetes", InventoryCatalogCsv(inventory, autoscaling), "<kubernetes>");
+    Dag dag = LoadDagYaml("resources: " + resources + "\nrun: nvidia-smi\n");
+    return Optimize(dag, catalog, {}).tasks.at(0).chosen;
+  };
+  // Without an autoscaler only what a node holds is planned.
+  EXPECT_THROW(chosen({}, "{infra: k8s, cpus: 64}"), ResourcesUnavailableError);
+  EXPECT_THROW(chosen({}, "{infra: k8s, accelerators: L4:1}"), ResourcesUnavailableError);
+  // With one, anything: the pod waits for the node the autoscaler adds.
+  const Candidate big = chosen({"scaling"}, "{infra: k8s, cpus: 64}");
+  EXPECT_EQ(big.instance_type, "64CPU--64GB");
+  EXPECT_EQ(big.region, "scaling");
+  EXPECT_DOUBLE_EQ(big.vcpus, 64);
+  const Candidate gpu = chosen({"scaling"}, "{infra: k8s, accelerators: L4:2}");
+  EXPECT_EQ(gpu.instance_type, "8CPU--32GB--L4:2");
+  EXPECT_EQ(gpu.accelerator_name, "L4");
+  // What an existing node holds is still planned on it.
+  EXPECT_EQ(chosen({"scaling"}, "{infra: k8s, cpus: 2}").instance_type, "2CPU--2GB");
+}
+
 }  // namespace
 }  // namespace skycore::kubernetes
 

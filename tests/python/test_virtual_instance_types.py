@@ -5,6 +5,9 @@ the SkyPilot venv). No cluster: our `sky launch --dryrun` plans from a cached
 inventory written here (one node of 128 CPUs, 1 TiB and 8 H100), which holds
 every type of the table.
 
+Also: a Kubernetes context whose config names a cluster autoscaler plans
+types no node of it holds yet, as SkyPilot does.
+
 SKYCORE_SKYPILOT_PYTHON names the venv's python (scripts/test.sh sets it);
 without it the test is skipped, except in CI (CI=true), where it fails.
 """
@@ -164,3 +167,23 @@ def test_instance_types_match_skypilot(sky_bin: str, tmp_path: pathlib.Path, inf
     )
     assert ours == theirs, "instance types differ:\n" + table
 
+
+def test_autoscaling_context_plans_types_no_node_holds(
+    sky_bin: str, tmp_path: pathlib.Path
+) -> None:
+    # 256 CPUs or 16 GPUs: more than the one node has.
+    big = {"cpus": 256}
+    gpus = {"accelerators": "L4:16"}
+    assert _ours(sky_bin, tmp_path, "kubernetes", big) is None
+    assert _ours(sky_bin, tmp_path, "kubernetes", gpus) is None
+    scaling = "kubernetes:\n  autoscaler: karpenter\n"
+    assert _ours(sky_bin, tmp_path, "kubernetes", big, scaling) == "256CPU--256GB"
+    assert _ours(sky_bin, tmp_path, "kubernetes", gpus, scaling) == "64CPU--256GB--L4:16"
+    assert _ours(sky_bin, tmp_path, "kubernetes", {"accelerators": "L4:2"}, scaling) == (
+        "8CPU--32GB--L4:2"
+    )
+    # Per context, as SkyPilot reads it.
+    other = "kubernetes:\n  context_configs:\n    other:\n      autoscaler: generic\n"
+    assert _ours(sky_bin, tmp_path, "kubernetes", big, other) is None
+    mine = "kubernetes:\n  context_configs:\n    ctx:\n      autoscaler: generic\n"
+    assert _ours(sky_bin, tmp_path, "kubernetes", big, mine) == "256CPU--256GB"

@@ -15,6 +15,7 @@
 
 #include "common/files.h"
 #include "common/strings.h"
+#include "infra/kubernetes/pods.h"
 #include "infra/kubernetes/quantity.h"
 #include "skycore/error.h"
 
@@ -286,7 +287,18 @@ fs::path InventoryPath(const fs::path& state_dir) {
   return state_dir / "kubernetes" / "inventory.json";
 }
 
-std::string InventoryCatalogCsv(const Inventory& inventory) {
+// GPUs a cluster autoscaler may add nodes of, by SkyPilot's names.
+constexpr const char* kAutoscalerGpus[] = {"A10",  "A100", "A100-80GB", "A10G", "B200",
+                                           "H100", "H200", "L4",        "L40",  "L40S",
+                                           "P100", "T4",   "V100"};
+// Figures of a node an autoscaler adds: larger than any ask (the autoscaler,
+// not the inventory, decides whether it can).
+constexpr const char* kAutoscaledCpus = "100000";
+constexpr const char* kAutoscaledMemory = "1000000";
+constexpr int kAutoscaledMaxGpus = 16;  // the most one machine sold has
+
+std::string InventoryCatalogCsv(const Inventory& inventory,
+                                const std::set<std::string>& autoscaling) {
   // Rows a node could take now come first, those only the capacity allows
   // after: prices tie at 0, and the catalog breaks ties by row order, so
   // `--infra k8s` picks a context with room and keeps the full ones as
@@ -322,16 +334,40 @@ std::string InventoryCatalogCsv(const Inventory& inventory) {
       }
     }
   }
+  std::string autoscaled;
+  for (const auto& context : inventory.contexts) {
+    if (!context.error.empty() || !autoscaling.count(context.context)) continue;
+    // The name is never shown: a candidate carries the type it requests.
+    autoscaled += fmt::format("autoscaled-node,,,{},{},,0.0,,{},\n", kAutoscaledCpus,
+                              kAutoscaledMemory, context.context);
+    for (const char* gpu : kAutoscalerGpus) {
+      for (int count = 1; count <= kAutoscaledMaxGpus; ++count) {
+        autoscaled += fmt::format("autoscaled-node,{},{},{},{},,0.0,,{},\n", gpu, count,
+                                  kAutoscaledCpus, kAutoscaledMemory, context.context);
+      }
+    }
+  }
   return "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,"
          "Region,AvailabilityZone\n" +
-         with_room + without_room;
+         with_room + without_room + autoscaled;
 }
 
 std::optional<std::string> CachedCatalogCsv(const fs::path& state_dir) {
   if (state_dir.empty()) return std::nullopt;
   auto inventory = LoadInventory(InventoryPath(state_dir));
   if (!inventory || !inventory->AnyReady()) return std::nullopt;
-  return InventoryCatalogCsv(*inventory);
+  std::set<std::string> autoscaling;
+  for (const auto& context : inventory->contexts) {
+    if (!context.error.empty()) continue;
+    try {
+      if (!ReadKubernetesConfig(state_dir / "config.yaml", context.context).autoscaler.empty()) {
+        autoscaling.insert(context.context);
+      }
+    } catch (const Error&) {
+      // A malformed config is reported, with its field, by the launch.
+    }
+  }
+  return InventoryCatalogCsv(*inventory, autoscaling);
 }
 
 }  // namespace skycore::kubernetes

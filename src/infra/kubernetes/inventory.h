@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -73,7 +74,13 @@ std::filesystem::path InventoryPath(const std::filesystem::path& state_dir);
 
 // Catalog rows for the readable contexts: one per node shape (CPUs, memory,
 // GPU type) and GPU count from 0 to the shape's GPUs; region = context.
-std::string InventoryCatalogCsv(const Inventory& inventory);
+// A context in `autoscaling` (its config names a cluster autoscaler) also
+// gets rows for a node the autoscaler may add: any CPUs and memory, and the
+// GPUs SkyPilot knows by name (1 to 16), after every existing node's rows.
+// SkyPilot plans such a context without asking whether a node can be added
+// (it asks GKE's node pools only, which skycore cannot reach).
+std::string InventoryCatalogCsv(const Inventory& inventory,
+                                const std::set<std::string>& autoscaling = {});
 // The rows of the cached inventory; nullopt without one. Never the network.
 std::optional<std::string> CachedCatalogCsv(const std::filesystem::path& state_dir);
 

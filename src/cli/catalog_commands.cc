@@ -66,6 +66,27 @@ std::string Price(const std::optional<double>& price) {
   return price ? fmt::format("$ {:.3f}", *price) : std::string("-");
 }
 
+// SkyPilot's per-GPU table: one row per offering; `with_region` adds where
+// (the all-GPU listing leaves it out, as SkyPilot's does).
+std::string DetailTable(const std::vector<AcceleratorOffering>& offerings, bool with_region) {
+  std::vector<std::vector<std::string>> rows = {{"GPU", "QTY", "INFRA", "INSTANCE_TYPE",
+                                                 "DEVICE_MEM", "vCPUs", "HOST_MEM", "HOURLY_PRICE",
+                                                 "HOURLY_SPOT_PRICE"}};
+  if (with_region) rows[0].push_back("REGION");
+  for (const auto& o : offerings) {
+    rows.push_back({o.accelerator_name, strings::FormatNumber(o.accelerator_count), o.infra,
+                    o.instance_type.empty() ? "(attachable)" : o.instance_type,
+                    o.device_memory_gib ? fmt::format("{}GB", std::round(*o.device_memory_gib))
+                                        : std::string("-"),
+                    o.vcpus > 0 ? strings::FormatNumber(o.vcpus) : std::string("-"),
+                    o.memory_gib > 0 ? fmt::format("{}GB", strings::FormatNumber(o.memory_gib))
+                                     : std::string("-"),
+                    Price(o.price), Price(o.spot_price)});
+    if (with_region) rows.back().push_back(o.region);
+  }
+  return FormatTable(rows);
+}
+
 struct ShowGpusFlags {
   std::string accelerator;
   std::string infra;
@@ -103,8 +124,9 @@ int ShowGpus(const ShowGpusFlags& flags) {
   }
   if (flags.accelerator.empty()) {
     // Names and the counts on offer.
+    const auto offerings = catalog.ListAccelerators(query);
     std::map<std::string, std::vector<double>> counts;
-    for (const auto& offering : catalog.ListAccelerators(query)) {
+    for (const auto& offering : offerings) {
       auto& list = counts[offering.accelerator_name];
       if (std::find(list.begin(), list.end(), offering.accelerator_count) == list.end()) {
         list.push_back(offering.accelerator_count);
@@ -121,7 +143,14 @@ int ShowGpus(const ShowGpusFlags& flags) {
     if (named != nullptr) named->ShowGpusDetail(query.region, InfraContext());
     if (!flags.all) {
       std::cout << "\nHint: append a GPU name (e.g. 'sky show-gpus A100') for instance types and "
-                   "prices.\n";
+                   "prices, or use -a/--all to see them for every GPU.\n";
+      return 0;
+    }
+    // Then every GPU's offerings, a table each, in name order.
+    std::map<std::string, std::vector<AcceleratorOffering>> by_name;
+    for (const auto& offering : offerings) by_name[offering.accelerator_name].push_back(offering);
+    for (const auto& [gpu, list] : by_name) {
+      std::cout << "\n" << DetailTable(list, /*with_region=*/false);
     }
     return 0;
   }
@@ -143,20 +172,7 @@ int ShowGpus(const ShowGpusFlags& flags) {
                     flags.infra.empty() ? "" : " for " + flags.infra),
         {}, std::move(matches));
   }
-  std::vector<std::vector<std::string>> rows = {{"GPU", "QTY", "INFRA", "INSTANCE_TYPE",
-                                                 "DEVICE_MEM", "vCPUs", "HOST_MEM", "HOURLY_PRICE",
-                                                 "HOURLY_SPOT_PRICE", "REGION"}};
-  for (const auto& o : offerings) {
-    rows.push_back({o.accelerator_name, strings::FormatNumber(o.accelerator_count), o.infra,
-                    o.instance_type.empty() ? "(attachable)" : o.instance_type,
-                    o.device_memory_gib ? fmt::format("{}GB", std::round(*o.device_memory_gib))
-                                        : std::string("-"),
-                    o.vcpus > 0 ? strings::FormatNumber(o.vcpus) : std::string("-"),
-                    o.memory_gib > 0 ? fmt::format("{}GB", strings::FormatNumber(o.memory_gib))
-                                     : std::string("-"),
-                    Price(o.price), Price(o.spot_price), o.region});
-  }
-  std::cout << FormatTable(rows);
+  std::cout << DetailTable(offerings, /*with_region=*/true);
   return 0;
 }
 

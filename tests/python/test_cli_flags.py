@@ -148,6 +148,25 @@ def test_gpus_list_is_show_gpus(sky_bin: str) -> None:
     assert "sky gpus list" in run(sky_bin, "gpus", "list", "--help").stdout
 
 
+def test_show_gpus_all_lists_every_gpu_with_its_offerings(sky_bin: str) -> None:
+    # As SkyPilot's `-a`: the names and counts, then a table per GPU (no REGION).
+    result = run(sky_bin, "show-gpus", "--all", "--infra", "aws")
+    assert result.returncode == 0, result.stderr
+    tables = result.stdout.strip().split("\n\n")
+    summary = tables[0].splitlines()
+    assert summary[0].split() == ["GPU", "AVAILABLE_QUANTITIES"], result.stdout
+    names = [line.split()[0] for line in summary[1:]]
+    assert "A10G" in names and "Hint" not in result.stdout, result.stdout
+    details = tables[1:]
+    assert len(details) == len(names), result.stdout
+    for name, table in zip(names, details, strict=True):
+        header, *rows = table.splitlines()
+        assert header.split()[-1] == "HOURLY_SPOT_PRICE" and "REGION" not in header, table
+        assert rows and all(row.split()[0] == name for row in rows), table
+    a10g = details[names.index("A10G")]
+    assert "g5.xlarge" in a10g and "$ " in a10g, a10g
+
+
 # -------------------------------------------------- unknown and unsupported
 
 

@@ -17,6 +17,7 @@
 #include "cli/job_commands.h"
 #include "cli/launch_commands.h"
 #include "cli/ssh_commands.h"
+#include "cli/storage_commands.h"
 #include "common/strings.h"
 #include "skycore/skycore.h"
 
@@ -54,7 +55,6 @@ struct Unsupported {
 constexpr Unsupported kUnsupported[] = {
     {"jobs", "managed jobs", "`sky launch` runs a task on a cluster; `sky queue` lists its jobs."},
     {"serve", "SkyServe, model serving", "`sky launch` with resources.ports runs a server."},
-    {"storage", "managed storage (buckets)", "`file_mounts` copy local files to a cluster."},
     {"volumes", "volumes", ""},
     {"api", "the API server",
      "skycore runs each command locally: there is no server to start, stop or log in to."},
@@ -180,6 +180,7 @@ int Main(int argc, char** argv) {
   auto run_job_command = AddJobCommands(app);
   auto run_catalog_command = AddCatalogCommands(app);
   auto run_ssh_command = AddSshCommands(app);
+  auto run_storage_command = AddStorageCommands(app);
 
   if (auto code = CheckCommandWords(app, std::vector<std::string>(argv + 1, argv + flag_argc))) {
     return *code;
@@ -192,7 +193,7 @@ int Main(int argc, char** argv) {
   }
   try {
     for (const auto& run : {run_launch_command, run_cluster_command, run_job_command,
-                            run_catalog_command, run_ssh_command}) {
+                            run_catalog_command, run_ssh_command, run_storage_command}) {
       if (auto code = run()) return *code;
     }
     std::cout << app.help();

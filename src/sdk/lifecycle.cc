@@ -294,6 +294,10 @@ void Sky::Down(const std::string& name, OutputSink& out, bool purge) {
     if (!purge) throw;
   }
   state().RemoveCluster(name);
+  // Storage the cluster's launches made and did not ask to keep goes with it.
+  for (const auto& storage : state().ListStorage()) {
+    if (!storage.persistent && storage.cluster_name == name) StorageDelete(storage.name, out);
+  }
   out.StepDone();
 }
 

@@ -72,6 +72,21 @@ CREATE TABLE requests (
 CREATE INDEX requests_by_created_at ON requests (created_at);
 CREATE INDEX requests_by_status ON requests (status);
 )sql",
+    // Version 2 -> 3: storage (buckets of task storage objects, `sky storage ls`).
+    R"sql(
+CREATE TABLE storage (
+  name TEXT PRIMARY KEY,
+  store TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT '',
+  persistent INTEGER NOT NULL DEFAULT 1,
+  status TEXT NOT NULL
+    CHECK (status IN ('INIT', 'INIT_FAILED', 'UPLOAD_FAILED', 'READY')),
+  cluster_name TEXT NOT NULL DEFAULT '',
+  last_use TEXT NOT NULL DEFAULT '',
+  created_at REAL NOT NULL,
+  updated_at REAL NOT NULL
+);
+)sql",
 };
 static_assert(std::size(kMigrations) == kCurrentSchemaVersion);
 

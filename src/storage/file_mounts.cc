@@ -135,6 +135,28 @@ void CheckFileMounts(const std::vector<FileMount>& mounts) {
   }
 }
 
+void CheckSourceBuckets(const std::vector<FileMount>& mounts, const env::Lookup& env) {
+  std::unique_ptr<S3Client> client;
+  for (const auto& mount : mounts) {
+    std::string uri = mount.source;
+    std::string field;
+    if (mount.is_storage()) {
+      uri = mount.storage.value("source", nlohmann::json("")).is_string()
+                ? mount.storage.value("source", std::string())
+                : std::string();
+      field = "source";
+    }
+    if (Scheme(uri) != "s3") continue;
+    const S3Location location = ParseS3Uri(uri);
+    if (!client) client = S3Client::FromEnvironment(env);
+    if (!client->BucketExists(location.bucket)) {
+      throw InvalidTaskError(fmt::format("bucket s3://{} does not exist (region {})",
+                                         location.bucket, client->region()),
+                             Field(mount.destination, field));
+    }
+  }
+}
+
 StagedFileMounts::StagedFileMounts(const std::vector<FileMount>& mounts,
                                    const StageOptions& options) {
   CheckFileMounts(mounts);

@@ -38,6 +38,11 @@ struct StorageUse {
 // naming `file_mounts.<destination>[.field]`.
 void CheckFileMounts(const std::vector<FileMount>& mounts);
 
+// The buckets of `s3://` sources must exist: S3Error / InvalidTaskError naming
+// the bucket, the region and the field, so that launch fails before it
+// provisions anything. Reaches S3 only when a mount has an `s3://` source.
+void CheckSourceBuckets(const std::vector<FileMount>& mounts, const env::Lookup& env);
+
 struct StageOptions {
   env::Lookup env = env::Process;  // AWS credentials, region, endpoint
   // Each bucket a storage object uses, once its source is uploaded.

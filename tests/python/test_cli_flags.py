@@ -176,7 +176,6 @@ def test_show_gpus_all_lists_every_gpu_with_its_offerings(sky_bin: str) -> None:
         (("jobs", "launch", "--help"), "managed jobs"),
         (("jobs", "queue"), "managed jobs"),
         (("serve", "up", "service.yaml"), "SkyServe"),
-        (("storage", "ls"), "storage"),
         (("api", "info"), "API server"),
         (("volumes", "ls"), "volumes"),
         (("gpus", "label"), "Kubernetes GPU nodes"),

@@ -124,6 +124,10 @@ def test_storage_object_uploads_copies_and_goes_at_down(sky: Sky, aws_cloud: Aws
         http_status=500,
         match={"service": "s3", "method": "PUT", "partNumber": "2"},
     )
+    # The fourth part's connection is reset mid-request: it is sent again, alone.
+    aws_cloud.unreachable(
+        times=1, match={"service": "s3", "method": "PUT", "partNumber": "4"}, mode="reset"
+    )
     task = task_yaml(
         sky.home,
         f"  {sky.home}/data:\n"
@@ -142,9 +146,10 @@ def test_storage_object_uploads_copies_and_goes_at_down(sky: Sky, aws_cloud: Aws
     assert big_md5 in launch.stdout, describe(launch)  # byte-identical after up and down
 
     # Multipart: five parts; part 2 twice (the injected failure, then alone again).
-    for part in ("1", "3", "4", "5"):
+    for part in ("1", "3", "5"):
         assert len(part_puts(aws_cloud, part)) == 1, part
     assert len(part_puts(aws_cloud, "2")) == 2
+    assert len(part_puts(aws_cloud, "4")) == 2
     head = s3(aws_cloud).head_object(Bucket="skycore-e2e-temp", Key="big.bin")
     assert head["ETag"].strip('"').endswith("-5"), head
     listed = s3(aws_cloud).list_objects_v2(Bucket="skycore-e2e-temp")
@@ -162,7 +167,7 @@ def test_storage_object_uploads_copies_and_goes_at_down(sky: Sky, aws_cloud: Aws
     assert sky.ok("storage", "ls").stdout.strip() == "No existing storage."
 
 
-def test_persistent_storage_stays_until_storage_delete(sky: Sky, aws_cloud: AwsCloud) -> None:
+def test_persistent_storage_stays_until_storage_delete_all(sky: Sky, aws_cloud: AwsCloud) -> None:
     source = sky.home / "small"
     source.mkdir()
     (source / "x.txt").write_text("kept\n")
@@ -183,7 +188,7 @@ def test_persistent_storage_stays_until_storage_delete(sky: Sky, aws_cloud: AwsC
     assert missing.returncode != 0
     assert "not found" in missing.stderr and "skycore-e2e-kept" in missing.stderr
 
-    sky.ok("storage", "delete", "-y", "skycore-e2e-kept")
+    sky.ok("storage", "delete", "-y", "-a")
     assert not bucket_exists(aws_cloud, "skycore-e2e-kept")
     assert sky.ok("storage", "ls").stdout.strip() == "No existing storage."
 
@@ -202,6 +207,13 @@ def test_s3_uri_is_copied_onto_the_node(sky: Sky, aws_cloud: AwsCloud) -> None:
     launch = sky.ok("launch", "-y", "-c", "st3", task)
     assert "one" in launch.stdout and "two" in launch.stdout, describe(launch)
     assert "settle.txt" not in launch.stdout
+
+    # A URI naming one object copies that object to the destination file.
+    task = task_yaml(
+        sky.home, f"  {sky.home}/one.txt: s3://skycore-e2e-uri/settle.txt\n", "  true\n"
+    )
+    sky.ok("launch", "-y", "-c", "st3", task)
+    assert (sky.home / "one.txt").read_text() == "not under set/\n"
 
 
 def test_a_missing_bucket_is_named_before_launch(sky: Sky) -> None:

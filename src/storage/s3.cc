@@ -103,12 +103,28 @@ ErrorDocument ParseError(const std::string& body) {
 
 }  // namespace
 
-std::string Md5Base64(const std::string& data) {
-  const auto digest = Md5(data);
+namespace {
+
+std::string Base64(const std::array<unsigned char, 16>& digest) {
   unsigned char out[32] = {};
   EVP_EncodeBlock(out, digest.data(), static_cast<int>(digest.size()));
   return reinterpret_cast<const char*>(out);
 }
+
+// A body's MD5 in both forms, computed once (bodies are parts of 8 MiB and more).
+struct BodyDigest {
+  std::string base64;  // Content-MD5
+  std::string hex;     // the ETag S3 gives back
+};
+
+BodyDigest Digest(const std::string& body) {
+  const auto digest = Md5(body);
+  return {Base64(digest), Hex(digest.data(), digest.size())};
+}
+
+}  // namespace
+
+std::string Md5Base64(const std::string& data) { return Base64(Md5(data)); }
 
 std::string Md5Hex(const std::string& data) {
   const auto digest = Md5(data);
@@ -395,12 +411,12 @@ void CheckEtag(const http::HttpAnswer& answer, const std::string& md5_hex,
 
 std::string S3Client::Put(const std::string& bucket, const std::string& key,
                           const std::string& body) const {
-  Request request{"PUT", bucket, key, {}, {{"Content-MD5", Md5Base64(body)}}, body, "PutObject"};
+  const BodyDigest digest = Digest(body);
+  Request request{"PUT", bucket, key, {}, {{"Content-MD5", digest.base64}}, body, "PutObject"};
   request.headers.emplace_back("Content-Type", "application/octet-stream");
   const auto answer = Send(request);
-  const std::string md5 = Md5Hex(body);
-  CheckEtag(answer, md5, fmt::format("S3 PutObject of s3://{}/{}", bucket, key));
-  return md5;
+  CheckEtag(answer, digest.hex, fmt::format("S3 PutObject of s3://{}/{}", bucket, key));
+  return digest.hex;
 }
 
 std::string S3Client::CreateMultipartUpload(const std::string& bucket,
@@ -422,17 +438,18 @@ std::string S3Client::CreateMultipartUpload(const std::string& bucket,
 std::string S3Client::UploadPart(const std::string& bucket, const std::string& key,
                                  const std::string& upload_id, int part_number,
                                  const std::string& body) const {
+  const BodyDigest digest = Digest(body);
   Request request{"PUT",
                   bucket,
                   key,
                   {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}},
-                  {{"Content-MD5", Md5Base64(body)}},
+                  {{"Content-MD5", digest.base64}},
                   body,
                   fmt::format("UploadPart {}", part_number)};
   const auto answer = Send(request);
-  const std::string md5 = Md5Hex(body);
-  CheckEtag(answer, md5, fmt::format("S3 UploadPart {} of s3://{}/{}", part_number, bucket, key));
-  return md5;
+  CheckEtag(answer, digest.hex,
+            fmt::format("S3 UploadPart {} of s3://{}/{}", part_number, bucket, key));
+  return digest.hex;
 }
 
 void S3Client::CompleteMultipartUpload(const std::string& bucket, const std::string& key,

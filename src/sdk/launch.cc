@@ -210,9 +210,12 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
   const std::string name =
       options.cluster_name.empty() ? GenerateClusterName() : options.cluster_name;
   ValidateClusterName(name);
-  // Before anything is provisioned: modes, stores, and the buckets named by URI.
-  storage::CheckFileMounts(task.file_mounts());
-  if (!options.dryrun) storage::CheckSourceBuckets(task.file_mounts(), env::Process);
+  // Before anything is provisioned: modes, stores, and the buckets named by
+  // URI (a dry run only plans, as SkyPilot's).
+  if (!options.dryrun) {
+    storage::CheckFileMounts(task.file_mounts());
+    storage::CheckSourceBuckets(task.file_mounts(), env::Process);
+  }
   ClusterOps ops(*this, *impl_);
   JobResult result;
   StateStore& store = state();

@@ -364,9 +364,15 @@ TransferSummary Download(const S3Client& client, const std::string& bucket,
 
 std::string FormatProgress(const TransferProgress& progress) {
   const auto mib = [](double bytes) { return bytes / (1024.0 * 1024.0); };
-  return fmt::format("{:.1f} MiB / {:.1f} MiB  {:.1f} MiB/s",
+  std::string eta;
+  if (progress.rate() > 0 && progress.bytes_done < progress.bytes_total) {
+    eta = fmt::format(
+        "  ETA {:.0f} s",
+        static_cast<double>(progress.bytes_total - progress.bytes_done) / progress.rate());
+  }
+  return fmt::format("{:.1f} MiB / {:.1f} MiB  {:.1f} MiB/s{}",
                      mib(static_cast<double>(progress.bytes_done)),
-                     mib(static_cast<double>(progress.bytes_total)), mib(progress.rate()));
+                     mib(static_cast<double>(progress.bytes_total)), mib(progress.rate()), eta);
 }
 
 }  // namespace skycore::storage

@@ -92,7 +92,7 @@ TransferSummary Download(const S3Client& client, const std::string& bucket,
                          const std::string& prefix, const std::filesystem::path& destination,
                          const TransferOptions& options);
 
-// A progress line for a terminal: "12.0 MiB / 40.0 MiB  35.2 MiB/s".
+// A progress line for a terminal: "12.0 MiB / 40.0 MiB  35.2 MiB/s  ETA 1 s".
 std::string FormatProgress(const TransferProgress& progress);
 
 }  // namespace skycore::storage

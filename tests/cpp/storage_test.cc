@@ -112,6 +112,12 @@ TEST(PlanParts, KeepsS3sLimits) {
   EXPECT_EQ(PlanParts(0, 8ull << 20).size(), 1u);
 }
 
+TEST(Progress, SaysBytesRateAndTimeLeft) {
+  EXPECT_EQ(FormatProgress({10ull << 20, 40ull << 20, 2.0}),
+            "10.0 MiB / 40.0 MiB  5.0 MiB/s  ETA 6 s");
+  EXPECT_EQ(FormatProgress({40ull << 20, 40ull << 20, 4.0}), "40.0 MiB / 40.0 MiB  10.0 MiB/s");
+}
+
 TEST(Checksums, Md5FormsAndMultipartEtag) {
   EXPECT_EQ(Md5Base64("hello"), "XUFAKrxLKna5cZ2REBfFkg==");
   EXPECT_EQ(Md5Hex("a"), "0cc175b9c0f1b6a831c399e269772661");

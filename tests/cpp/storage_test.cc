@@ -221,6 +221,38 @@ TEST(Upload, AWrongEtagIsAnError) {
   EXPECT_EQ(server.seen()[0].headers.at("content-md5"), Md5Base64("hello"));
 }
 
+TEST(DeleteObjects, SendsBatchesOfAThousandWithContentMd5) {
+  ScriptedServer server({{200, "<DeleteResult></DeleteResult>"}});
+  S3Client client(TestCredentials(), "us-east-1", server.url(), FastRetries());
+  std::vector<std::string> keys;
+  for (int i = 0; i < 1001; ++i) keys.push_back(fmt::format("k/{}&<{}>", i, i));
+  client.DeleteObjects("bkt", keys);
+  const auto seen = server.seen();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].path, "/bkt?delete");
+  size_t objects = 0;
+  for (size_t at = 0; (at = seen[0].body.find("<Object>", at)) != std::string::npos; ++at) {
+    ++objects;
+  }
+  EXPECT_EQ(objects, 1000u);
+  EXPECT_NE(seen[1].body.find("<Key>k/1000&amp;&lt;1000&gt;</Key>"), std::string::npos);
+  EXPECT_EQ(seen[1].headers.at("content-md5"), Md5Base64(seen[1].body));
+}
+
+TEST(DeleteObjects, AKeyS3DidNotDeleteIsNamed) {
+  ScriptedServer server({{200,
+                          "<DeleteResult><Error><Key>a.txt</Key><Code>AccessDenied</Code>"
+                          "<Message>no</Message></Error></DeleteResult>"}});
+  S3Client client(TestCredentials(), "us-east-1", server.url(), FastRetries());
+  try {
+    client.DeleteObjects("bkt", {"a.txt"});
+    FAIL() << "expected S3Error";
+  } catch (const S3Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a.txt not deleted: AccessDenied"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Download, ListsPagesAndWritesFilesUnderTheDestination) {
   testing::TempDir dir("s3");
   ScriptedServer server({

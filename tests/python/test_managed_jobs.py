@@ -7,6 +7,7 @@ test ends, and every cluster left is torn down.
 
 from __future__ import annotations
 
+import io
 import os
 import pathlib
 import re
@@ -248,3 +249,51 @@ def test_invalid_task_fails_prechecks_with_sky_launchs_error(jobs: Jobs) -> None
     assert direct_error and direct_error[0] in infeasible.stderr.splitlines(), _describe(infeasible)
     assert "FAILED_PRECHECKS" in jobs.queue_row(2)
     assert jobs.controller_pid() is None  # nothing to drive: no controller started
+
+
+def test_python_sdk_launch_queue_tail_logs_and_cancel(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sky
+    from sky import _sdk, exceptions
+
+    binary = _find_sky()
+    if binary is None:
+        pytest.skip("no `sky` binary: set SKYCORE_SKY_BIN, pip install ., or build it")
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("SKYCORE_STATE_DIR", str(home / ".sky"))
+    monkeypatch.setenv("USER", "tester")
+    runner = Jobs(binary, home)
+    previous = _sdk.set_context(_sdk.Context.from_environment())
+    try:
+        task = sky.Task(name="sdk-job", run="echo from-sdk $SKYPILOT_MANAGED_JOB_ID")
+        job_ids, handle = sky.get(sky.jobs.launch(task))
+        assert job_ids == [1] and handle is None
+        out = io.StringIO()
+        assert sky.jobs.tail_logs(job_id=1, output_stream=out) == 0
+        assert "from-sdk 1" in out.getvalue()
+        records = sky.get(sky.jobs.queue(refresh=False))
+        assert [r["job_id"] for r in records] == [1]
+        assert records[0]["status"] == sky.jobs.ManagedJobStatus.SUCCEEDED
+        assert records[0]["job_name"] == "sdk-job" and records[0]["recovery_count"] == 0
+
+        (long_id,), _ = sky.get(sky.jobs.launch(sky.Task(name="long", run="sleep 120")))
+        runner.wait_for(long_id, {"RUNNING"})
+        assert sky.get(sky.jobs.cancel(job_ids=[long_id])) is None
+        assert sky.jobs.tail_logs(job_id=long_id, output_stream=io.StringIO()) == 103
+        assert "long-2" not in runner.clusters()
+
+        gpus = sky.Task(run="true", resources=sky.Resources(infra="local", accelerators="H100:8"))
+        with pytest.raises(exceptions.ResourcesUnavailableError):
+            sky.get(sky.jobs.launch(gpus))
+        newest = sky.get(sky.jobs.queue(refresh=False, job_ids=[3]))
+        assert newest[0]["status"] == sky.jobs.ManagedJobStatus.FAILED_PRECHECKS
+        assert newest[0]["failure_reason"]
+    finally:
+        _sdk.set_context(previous)
+        pid = runner.controller_pid()
+        if pid is not None:
+            _stop(pid)
+        runner.run("down", "-a", "-y", timeout=COMMAND_TIMEOUT_S)

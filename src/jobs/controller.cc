@@ -179,40 +179,25 @@ class Controller {
     FileSink log(dir_ / fmt::format("{}.controller.log", job_id), /*truncate=*/false);
     if (job->status == ManagedJobStatus::kCancelling) return CancelJob(*job, log);
     try {
-      if (!job->cluster_job_id) {
-        const auto cluster_job_id = SubmitToCluster(*job, log, cancel);
-        if (!cluster_job_id) {
-          // Nothing to run (no `run` command): done once the cluster is set up.
-          TearDown(job->cluster_name, log);
-          store_->MarkFinished(job_id, ManagedJobStatus::kSucceeded);
-          return;
+      while (true) {
+        if (!job->cluster_job_id) {
+          job = StartOnCluster(*job, log, cancel);
+          if (!job) return;  // finished or being cancelled: done here
+        } else {
+          log.Line(fmt::format("Following job {} on cluster {} (job {} there).", job_id,
+                               job->cluster_name, *job->cluster_job_id));
         }
-        job = store_->MarkRunning(job_id, *cluster_job_id);
-        if (job->status != ManagedJobStatus::kRunning) {
+        const auto final_status = Follow(*job, log, cancel);
+        if (final_status) return Finish(*job, *final_status, log);
+        // The cluster is gone (preempted, its nodes killed): a new one.
+        job = store_->MarkRecovering(job_id);
+        if (job->status != ManagedJobStatus::kRecovering) {
           if (job->status == ManagedJobStatus::kCancelling) return CancelJob(*job, log);
           return;
         }
-        log.Line(fmt::format("Job {} runs as job {} of cluster {}.", job_id, *cluster_job_id,
-                             job->cluster_name));
-      } else {
-        log.Line(fmt::format("Following job {} on cluster {} again (job {} there).", job_id,
-                             job->cluster_name, *job->cluster_job_id));
+        log.Line(fmt::format("Cluster {} was lost; recovering job {} (recovery {}).",
+                             job->cluster_name, job_id, job->recovery_count));
       }
-      JobStatus final_status = JobStatus::kRunning;
-      while (true) {
-        // The task's output, from its start: following the job again rewrites
-        // the file rather than appending a second copy.
-        FileSink output(dir_ / fmt::format("{}.log", job_id), /*truncate=*/true);
-        final_status =
-            sky_.TailLogs(job->cluster_name, *job->cluster_job_id, /*follow=*/true, output, cancel);
-        if (cancel.cancelled()) throw CancelledError("the job's log stream was stopped");
-        if (IsTerminal(final_status)) break;
-        // The stream ended before the job did (the agent restarted): again.
-        log.Line(fmt::format("The log stream of job {} ended early ({}); following it again.",
-                             job_id, JobStatusName(final_status)));
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      }
-      Finish(*job, final_status, log);
     } catch (const CancelledError&) {
       if (stopping_) return;  // followed again by the next controller
       CancelJob(*store_->Get(job_id), log);
@@ -223,6 +208,77 @@ class Controller {
     } catch (const Error& e) {
       if (stopping_) return;
       Fail(*job, ManagedJobStatus::kFailedController, e.what(), log);
+    }
+  }
+
+  // Launches (STARTING) or relaunches (RECOVERING) the job's cluster and
+  // records the job RUNNING there; nullopt when the job needs nothing more
+  // from this thread (it had nothing to run, or is being cancelled).
+  std::optional<ManagedJob> StartOnCluster(const ManagedJob& job, FileSink& log,
+                                           const CancelToken& cancel) {
+    if (job.status == ManagedJobStatus::kRecovering) {
+      // What is left of the lost cluster goes first, so its old job is
+      // never taken for the new one.
+      TearDown(job.cluster_name, log);
+    }
+    const auto cluster_job_id = SubmitToCluster(job, log, cancel);
+    if (!cluster_job_id) {
+      // Nothing to run (no `run` command): done once the cluster is set up.
+      TearDown(job.cluster_name, log);
+      store_->MarkFinished(job.job_id, ManagedJobStatus::kSucceeded);
+      return std::nullopt;
+    }
+    auto running = store_->MarkRunning(job.job_id, *cluster_job_id);
+    if (running->status != ManagedJobStatus::kRunning) {
+      if (running->status == ManagedJobStatus::kCancelling) CancelJob(*running, log);
+      return std::nullopt;
+    }
+    log.Line(fmt::format("Job {} runs as job {} of cluster {}.", job.job_id, *cluster_job_id,
+                         job.cluster_name));
+    return running;
+  }
+
+  // Streams the job's output until it ends on its cluster: its final status,
+  // or nullopt when the cluster was lost. A stream that breaks while the
+  // cluster is still UP is followed again.
+  std::optional<JobStatus> Follow(const ManagedJob& job, FileSink& log, const CancelToken& cancel) {
+    constexpr int kMaxBrokenStreams = 50;
+    for (int broken = 0;; ++broken) {
+      std::string why;
+      try {
+        // The task's output, from its start: following the job again
+        // rewrites the file rather than appending a second copy.
+        FileSink output(dir_ / fmt::format("{}.log", job.job_id), /*truncate=*/true);
+        const JobStatus status =
+            sky_.TailLogs(job.cluster_name, *job.cluster_job_id, /*follow=*/true, output, cancel);
+        if (cancel.cancelled()) throw CancelledError("the job's log stream was stopped");
+        if (IsTerminal(status)) return status;
+        why = fmt::format("the stream ended with the job {}", JobStatusName(status));
+      } catch (const CancelledError&) {
+        throw;
+      } catch (const Error& e) {
+        if (cancel.cancelled()) throw CancelledError("the job's log stream was stopped");
+        why = e.message();
+      }
+      if (ClusterLost(job.cluster_name, log)) return std::nullopt;
+      if (broken == kMaxBrokenStreams) {
+        throw CommandError(fmt::format("following job {} on cluster {} failed {} times: {}",
+                                       job.job_id, job.cluster_name, broken + 1, why));
+      }
+      log.Line(fmt::format("Following job {} again: {}.", job.job_id, why));
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+
+  // Whether the cluster is gone: its record refreshed from the infra (an
+  // agent that died makes a local cluster INIT; nodes that are gone remove it).
+  bool ClusterLost(const std::string& cluster, FileSink& log) {
+    try {
+      const auto records = sky_.Status({cluster}, /*refresh=*/true);
+      return records.empty() || records.front().status != ClusterStatus::kUp;
+    } catch (const Error& e) {
+      log.Line(fmt::format("Checking cluster {}: {}", cluster, e.message()));
+      return false;
     }
   }
 

@@ -7,11 +7,14 @@ test ends, and every cluster left is torn down.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import os
 import pathlib
 import re
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -297,3 +300,68 @@ def test_python_sdk_launch_queue_tail_logs_and_cancel(
         if pid is not None:
             _stop(pid)
         runner.run("down", "-a", "-y", timeout=COMMAND_TIMEOUT_S)
+
+
+def _agent_pid(state_dir: pathlib.Path, cluster: str) -> int | None:
+    with sqlite3.connect(f"file:{state_dir / 'state.db'}?mode=ro", uri=True, timeout=30) as db:
+        row = db.execute("SELECT handle FROM clusters WHERE name = ?", (cluster,)).fetchone()
+    if not row or not row[0]:
+        return None
+    return json.loads(row[0]).get("agent_pid") or None
+
+
+def _preempt_local_cluster(state_dir: pathlib.Path, cluster: str) -> None:
+    """Kills the cluster's agent and every process running in its directory,
+    as losing the machine would."""
+    agent = _agent_pid(state_dir, cluster)
+    assert agent is not None, f"no agent recorded for {cluster}"
+    os.kill(agent, signal.SIGKILL)
+    cluster_dir = str(state_dir / "clusters" / cluster)
+    for proc in pathlib.Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if cwd.startswith(cluster_dir):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signal.SIGKILL)
+
+
+def test_checkpointing_job_survives_two_preemptions(jobs: Jobs, repo: pathlib.Path) -> None:
+    checkpoints = jobs.home / "checkpoints"
+    job = jobs.launch_detached(
+        str(repo / "examples" / "managed_job.yaml"),
+        "--env",
+        "TOTAL_STEPS=10",
+        "--env",
+        f"CHECKPOINT_DIR={checkpoints}",
+    )
+    cluster = f"train-steps-{job}"
+    for recovery in (1, 2):
+        jobs.wait_for(job, {"RUNNING"})
+        # Let it make progress past the last checkpoint before taking its cluster.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            steps = list(checkpoints.glob("*/step"))
+            if steps and int(steps[0].read_text() or 0) >= 3 * recovery:
+                break
+            time.sleep(0.1)
+        _preempt_local_cluster(jobs.home / ".sky", cluster)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            row = jobs.queue_row(job).split()
+            if row[row.index("RUNNING") - 1 if "RUNNING" in row else 0] == str(recovery):
+                break
+            time.sleep(0.2)
+    jobs.wait_for(job, {"SUCCEEDED"}, deadline_s=120)
+    row = jobs.queue_row(job).split()
+    assert row[row.index("SUCCEEDED") - 1] == "2", row  # #RECOVERIES
+    # One checkpoint directory: SKYPILOT_TASK_ID stayed the same.
+    assert [p.read_text().strip() for p in checkpoints.glob("*/step")] == ["10"]
+    output = jobs.ok("jobs", "logs", "--no-follow", str(job)).stdout
+    resumed = re.search(r"resumes at step (\d+) of 10", output)
+    assert resumed and int(resumed.group(1)) >= 6, output  # the last run resumed
+    assert "training finished after 10 steps" in output
+    assert cluster not in jobs.clusters()

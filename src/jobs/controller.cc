@@ -443,6 +443,9 @@ int EnsureJobsController(const fs::path& state_dir, const fs::path& sky_program)
       ::dup2(log_fd, 1);
       ::dup2(log_fd, 2);
     }
+    // Nothing else of the caller's: a pipe the caller's own caller reads
+    // must see its end when the caller exits, not when the daemon does.
+    ::close_range(3, ~0U, 0);
     ::execv(argv[0], const_cast<char* const*>(argv));
     ::_exit(127);
   }

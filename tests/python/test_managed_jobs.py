@@ -163,6 +163,13 @@ def test_failing_run_is_failed_with_its_exit_code(jobs: Jobs) -> None:
     assert " FAILED " in f"{row} " and "exit code 3" in row, row
     assert "broken-1" not in jobs.clusters()
 
+    task = jobs.home / "setup.yaml"
+    task.write_text("name: setupfail\nsetup: exit 4\nrun: echo never\n")
+    result = jobs.run("jobs", "launch", "-y", str(task))
+    assert result.returncode == 100, _describe(result)
+    row = jobs.queue_row(2)
+    assert "FAILED_SETUP" in row and "exit code 4" in row, row
+
 
 def test_cancel_pending_never_launches_and_cancel_running_cleans_up(jobs: Jobs) -> None:
     jobs.env["SKYCORE_JOBS_MAX_ACTIVE"] = "1"

@@ -372,3 +372,33 @@ def test_checkpointing_job_survives_two_preemptions(jobs: Jobs, repo: pathlib.Pa
     assert resumed and int(resumed.group(1)) >= 6, output  # the last run resumed
     assert "training finished after 10 steps" in output
     assert cluster not in jobs.clusters()
+
+
+def test_twenty_concurrent_launches_lose_nothing_and_start_one_controller(jobs: Jobs) -> None:
+    launches = [
+        jobs.popen("jobs", "launch", "-y", "-d", "-n", f"burst-{i}", "--", "true")
+        for i in range(20)
+    ]
+    ids = []
+    try:
+        for launch in launches:
+            out, err = launch.communicate(timeout=COMMAND_TIMEOUT_S)
+            assert launch.returncode == 0, err
+            ids.append(int(re.search(r"Managed job ID: (\d+)", out).group(1)))
+    finally:
+        for launch in launches:
+            if launch.poll() is None:
+                launch.kill()
+                launch.wait()
+    assert sorted(ids) == list(range(1, 21))
+    state_dir = str(jobs.home / ".sky")
+    controllers = []
+    for proc in pathlib.Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                words = (proc / "cmdline").read_bytes().split(b"\0")
+                if b"controller" in words and state_dir.encode() in words:
+                    controllers.append(int(proc.name))
+    assert controllers == [jobs.controller_pid()], controllers
+    for job_id in ids:
+        jobs.wait_for(job_id, {"SUCCEEDED"}, deadline_s=120)

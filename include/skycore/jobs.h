@@ -23,9 +23,20 @@
 //     a job. Clients wake it with SIGUSR1 after a submission or a cancel; it
 //     also rescans the table every few seconds.
 //
-// Not there yet (later phases): recovery of a preempted cluster on each infra,
-// `job_recovery` strategies, back-off when no capacity is left, pipelines of
-// several tasks, secrets (they would have to be stored at rest).
+// A job whose cluster is lost (its log stream breaks and a refresh finds the
+// cluster no longer UP) is RECOVERING: the rest of the cluster is torn down
+// and a new one of the same name launched, with the same SKYPILOT_TASK_ID.
+//
+// The SDK's requests (Sky::Submit): "jobs.launch" {"task", "name",
+// "priority"} → {"job_ids": [id]}; "jobs.queue" {"skip_finished",
+// "all_users", "job_ids"} → [ManagedJobToJson, ...]; "jobs.cancel" {"name",
+// "job_ids", "all", "all_users"} → null; "jobs.logs" {"job_id", "name",
+// "follow", "controller"} → the job's status name at the end.
+//
+// Not there yet (later phases): loss detected from the infra itself
+// (Kubernetes events, spot interruptions), `job_recovery` strategies and
+// restarts on errors, back-off when no capacity is left, pipelines of several
+// tasks, secrets (they would have to be stored at rest).
 #pragma once
 
 #include <cstdint>

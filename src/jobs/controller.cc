@@ -497,8 +497,9 @@ int RunJobsController(const JobsControllerOptions& options) {
   while (!stop) {
     try {
       controller.Scan();
-    } catch (const Error& e) {
-      // The next scan tries again (e.g. the database was busy for too long).
+    } catch (const std::exception& e) {
+      // The next scan tries again (the database was busy for too long, no
+      // thread could be started).
       fmt::print(stderr, "scan failed: {}\n", e.what());
     }
     pollfd wake{wake_pipe[0], POLLIN, 0};

@@ -16,6 +16,7 @@
 #include "cli/invocation.h"
 #include "cli/job_commands.h"
 #include "cli/launch_commands.h"
+#include "cli/managed_job_commands.h"
 #include "cli/ssh_commands.h"
 #include "common/strings.h"
 #include "skycore/skycore.h"
@@ -43,7 +44,7 @@ std::string QuoteForDisplay(std::string_view word) {
   return strings::ShellQuote(word);
 }
 
-// SkyPilot commands that skycore does not have yet: `sky jobs ...` says so
+// SkyPilot commands that skycore does not have yet: `sky serve ...` says so
 // rather than falling through to another command's parsing (or help).
 struct Unsupported {
   std::string_view command;  // "jobs", or "gpus label" for a group's member
@@ -52,7 +53,6 @@ struct Unsupported {
 };
 
 constexpr Unsupported kUnsupported[] = {
-    {"jobs", "managed jobs", "`sky launch` runs a task on a cluster; `sky queue` lists its jobs."},
     {"serve", "SkyServe, model serving", "`sky launch` with resources.ports runs a server."},
     {"storage", "managed storage (buckets)", "`file_mounts` copy local files to a cluster."},
     {"volumes", "volumes", ""},
@@ -180,6 +180,7 @@ int Main(int argc, char** argv) {
   auto run_job_command = AddJobCommands(app);
   auto run_catalog_command = AddCatalogCommands(app);
   auto run_ssh_command = AddSshCommands(app);
+  auto run_managed_job_command = AddManagedJobCommands(app, invocation);
 
   if (auto code = CheckCommandWords(app, std::vector<std::string>(argv + 1, argv + flag_argc))) {
     return *code;
@@ -192,7 +193,7 @@ int Main(int argc, char** argv) {
   }
   try {
     for (const auto& run : {run_launch_command, run_cluster_command, run_job_command,
-                            run_catalog_command, run_ssh_command}) {
+                            run_catalog_command, run_ssh_command, run_managed_job_command}) {
       if (auto code = run()) return *code;
     }
     std::cout << app.help();

@@ -8,7 +8,8 @@
 namespace skycore::state_internal {
 
 // Version 1: clusters, cluster_history, cluster_usage. Version 2: requests.
-inline constexpr int kCurrentSchemaVersion = 2;
+// Version 3: managed_jobs.
+inline constexpr int kCurrentSchemaVersion = 3;
 
 // The schema version of the database: 0 for an empty file. Throws StateError
 // when the file is not a SQLite database or has tables but no schema_version

@@ -107,7 +107,9 @@ TEST_F(StateSchemaTest, OlderDatabaseIsMigratedForwardKeepingItsData) {
   EXPECT_EQ(RawQuery(db_path_, "SELECT count(*) FROM sqlite_master WHERE name = 'requests'"), "0");
 
   auto store = OpenSqliteStateStore(Options());
-  EXPECT_EQ(RawQuery(db_path_, "SELECT version FROM schema_version"), "2");
+  EXPECT_EQ(RawQuery(db_path_, "SELECT version FROM schema_version"), "3");
+  EXPECT_EQ(RawQuery(db_path_, "SELECT count(*) FROM sqlite_master WHERE name = 'managed_jobs'"),
+            "1");
   ASSERT_TRUE(store->GetCluster("dev").has_value());
   EXPECT_EQ(store->GetCluster("dev")->status, ClusterStatus::kUp);
   RequestRecord request;

@@ -43,7 +43,7 @@ class FileMountType(enum.Enum):
 
 
 class ManagedJobStatus(enum.Enum):
-    """A managed job's state (SkyPilot's names; skycore has no managed jobs yet)."""
+    """A managed job's state, by SkyPilot's names (never SUBMITTED or WINDING_DOWN here)."""
 
     PENDING = "PENDING"
     DEPRECATED_SUBMITTED = "SUBMITTED"

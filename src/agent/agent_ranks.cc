@@ -110,8 +110,12 @@ std::vector<std::string> AgentCore::RankEnvironment(const ActiveJob& job, size_t
   env["SKYPILOT_NUM_NODES"] = std::to_string(job.ranks.size());
   env["SKYPILOT_NUM_GPUS_PER_NODE"] =
       std::to_string(static_cast<int>(std::ceil(job.spec.gpus_per_node - 1e-9)));
-  env["SKYPILOT_TASK_ID"] = fmt::format("{}_{}_{}", fs::path(record.log_dir).filename().string(),
-                                        nodes.cluster_name, job.job_id);
+  // A managed job brings its own, stable across the clusters it runs on
+  // (as SkyPilot's backend keeps the controller's value).
+  if (!job.spec.envs.contains("SKYPILOT_TASK_ID")) {
+    env["SKYPILOT_TASK_ID"] = fmt::format("{}_{}_{}", fs::path(record.log_dir).filename().string(),
+                                          nodes.cluster_name, job.job_id);
+  }
   env["SKYPILOT_CLUSTER_INFO"] = nodes.cluster_info_json;
   const RankAllocation& allocation = job.allocations[rank];
   if (setup) {

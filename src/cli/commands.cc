@@ -16,6 +16,7 @@
 #include "cli/invocation.h"
 #include "cli/job_commands.h"
 #include "cli/launch_commands.h"
+#include "cli/managed_job_commands.h"
 #include "cli/ssh_commands.h"
 #include "cli/storage_commands.h"
 #include "common/strings.h"
@@ -44,7 +45,7 @@ std::string QuoteForDisplay(std::string_view word) {
   return strings::ShellQuote(word);
 }
 
-// SkyPilot commands that skycore does not have yet: `sky jobs ...` says so
+// SkyPilot commands that skycore does not have yet: `sky serve ...` says so
 // rather than falling through to another command's parsing (or help).
 struct Unsupported {
   std::string_view command;  // "jobs", or "gpus label" for a group's member
@@ -53,7 +54,6 @@ struct Unsupported {
 };
 
 constexpr Unsupported kUnsupported[] = {
-    {"jobs", "managed jobs", "`sky launch` runs a task on a cluster; `sky queue` lists its jobs."},
     {"serve", "SkyServe, model serving", "`sky launch` with resources.ports runs a server."},
     {"volumes", "volumes", ""},
     {"api", "the API server",
@@ -180,6 +180,7 @@ int Main(int argc, char** argv) {
   auto run_job_command = AddJobCommands(app);
   auto run_catalog_command = AddCatalogCommands(app);
   auto run_ssh_command = AddSshCommands(app);
+  auto run_managed_job_command = AddManagedJobCommands(app, invocation);
   auto run_storage_command = AddStorageCommands(app);
 
   if (auto code = CheckCommandWords(app, std::vector<std::string>(argv + 1, argv + flag_argc))) {
@@ -192,8 +193,9 @@ int Main(int argc, char** argv) {
     return code == 0 ? 0 : 2;  // usage errors exit 2, as SkyPilot's CLI does
   }
   try {
-    for (const auto& run : {run_launch_command, run_cluster_command, run_job_command,
-                            run_catalog_command, run_ssh_command, run_storage_command}) {
+    for (const auto& run :
+         {run_launch_command, run_cluster_command, run_job_command, run_catalog_command,
+          run_ssh_command, run_managed_job_command, run_storage_command}) {
       if (auto code = run()) return *code;
     }
     std::cout << app.help();

@@ -98,8 +98,17 @@ void RestrictToOwner(const fs::path& path) {
 }
 
 void PrepareDatabaseFile(const fs::path& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd >= 0) ::close(fd);
+  // Only a missing file is opened: closing any descriptor of a file drops
+  // every POSIX lock this process holds on it, SQLite's included. A process
+  // with the database already open (a long-lived controller or SDK opening a
+  // second store) would lose its shared lock, and the next process to close
+  // the database would think itself the last one and delete the WAL from
+  // under it.
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+  }
   for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
     RestrictToOwner(path.string() + suffix);
   }

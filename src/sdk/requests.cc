@@ -5,7 +5,9 @@
 #include <ctime>
 
 #include "common/strings.h"
+#include "sdk/cluster_ops.h"
 #include "sdk/sky_impl.h"
+#include "skycore/jobs.h"
 #include "skycore/optimizer.h"
 #include "skycore/yaml.h"
 
@@ -361,10 +363,99 @@ RequestWork BindRequest(Sky& sky, const std::string& name, const json& raw_body)
       return hosts;
     };
   }
+  // Managed jobs (skycore/jobs.h), under SkyPilot's request names:
+  // "jobs.launch" {"task", "name", "priority"} → {"job_ids": [id]};
+  // "jobs.queue" {"skip_finished", "all_users", "job_ids"} → [job, ...];
+  // "jobs.cancel" {"name", "job_ids", "all", "all_users"} → null;
+  // "jobs.logs" {"job_id", "name", "follow", "controller"} → the job's final
+  // status (or current one without follow).
+  if (name == "jobs.launch") {
+    Dag dag = TaskArg(body, name);
+    ManagedJobLaunchOptions options;
+    if (body.contains("name") && !body["name"].is_null()) {
+      options.name = RequiredString(body, name, "name");
+    }
+    options.priority = OptionalInt(body, name, "priority");
+    return [&sky, dag, options](OutputSink&, const CancelToken&) {
+      const ManagedJob job = LaunchManagedJob(sky, dag, options);
+      return json{{"job_ids", json::array({job.job_id})}};
+    };
+  }
+  if (name == "jobs.queue") {
+    const bool skip_finished = Arg<bool>(body, name, "skip_finished", false);
+    const bool all_users = Arg<bool>(body, name, "all_users", false);
+    auto ids = JobIds(body, name);
+    return [&sky, skip_finished, all_users, ids](OutputSink&, const CancelToken&) {
+      ManagedJobFilter filter;
+      filter.skip_finished = skip_finished;
+      filter.job_ids = ids;
+      if (!all_users) filter.user = sdk_internal::CurrentUser();
+      json out = json::array();
+      for (const auto& job : OpenManagedJobStore(sky)->List(filter)) {
+        out.push_back(ManagedJobToJson(job));
+      }
+      return out;
+    };
+  }
+  if (name == "jobs.cancel") {
+    auto ids = JobIds(body, name);
+    std::string job_name;
+    if (body.contains("name") && !body["name"].is_null()) {
+      job_name = RequiredString(body, name, "name");
+    }
+    const bool all = Arg<bool>(body, name, "all", false);
+    const bool all_users = Arg<bool>(body, name, "all_users", false);
+    if ((ids.empty() ? 0 : 1) + (job_name.empty() ? 0 : 1) + (all || all_users ? 1 : 0) != 1) {
+      BadBody(name, "give exactly one of job_ids, name and all/all_users");
+    }
+    return [&sky, ids, job_name, all, all_users](OutputSink&, const CancelToken&) {
+      std::vector<int64_t> targets = ids;
+      if (targets.empty()) {
+        ManagedJobFilter filter;
+        filter.skip_finished = true;
+        if (!job_name.empty()) filter.names = {job_name};
+        if (all && !all_users) filter.user = sdk_internal::CurrentUser();
+        for (const auto& job : OpenManagedJobStore(sky)->List(filter)) {
+          targets.push_back(job.job_id);
+        }
+      }
+      CancelManagedJobs(sky, targets);
+      return json();
+    };
+  }
+  if (name == "jobs.logs") {
+    std::optional<int64_t> job_id;
+    if (auto id = OptionalInt(body, name, "job_id")) job_id = *id;
+    std::string job_name;
+    if (body.contains("name") && !body["name"].is_null()) {
+      job_name = RequiredString(body, name, "name");
+    }
+    const bool follow = Arg<bool>(body, name, "follow", true);
+    const bool controller = Arg<bool>(body, name, "controller", false);
+    return
+        [&sky, job_id, job_name, follow, controller](OutputSink& out, const CancelToken& cancel) {
+          int64_t id = job_id.value_or(0);
+          if (!job_id) {
+            ManagedJobFilter filter;
+            if (!job_name.empty()) filter.names = {job_name};
+            filter.limit = 1;
+            const auto latest = OpenManagedJobStore(sky)->List(filter);
+            if (latest.empty()) {
+              throw JobNotFoundError(job_name.empty()
+                                         ? std::string("No managed jobs.")
+                                         : fmt::format("No managed job named '{}'.", job_name));
+            }
+            id = latest.front().job_id;
+          }
+          const ManagedJob job = TailManagedJobLogs(sky, id, follow, controller, out, cancel);
+          return json(ManagedJobStatusName(job.status));
+        };
+  }
   static const std::vector<std::string> kNames = {
-      "launch",   "exec",        "optimize",      "status",    "queue",  "job_status",
-      "cancel",   "tail_logs",   "download_logs", "stop",      "start",  "down",
-      "autostop", "cost_report", "check",         "endpoints", "ssh_up", "ssh_down"};
+      "launch",      "exec",        "optimize",      "status",    "queue",  "job_status",
+      "cancel",      "tail_logs",   "download_logs", "stop",      "start",  "down",
+      "autostop",    "cost_report", "check",         "endpoints", "ssh_up", "ssh_down",
+      "jobs.launch", "jobs.queue",  "jobs.cancel",   "jobs.logs"};
   throw InvalidTaskError(fmt::format("unknown request '{}'", name), {},
                          strings::CloseMatches(name, kNames));
 }

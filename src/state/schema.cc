@@ -72,7 +72,34 @@ CREATE TABLE requests (
 CREATE INDEX requests_by_created_at ON requests (created_at);
 CREATE INDEX requests_by_status ON requests (status);
 )sql",
-    // Version 2 -> 3: storage (buckets of task storage objects, `sky storage ls`).
+    // 2 → 3: managed jobs (`sky jobs`); SkyPilot's spot/job_info fields in one row.
+    R"sql(
+CREATE TABLE managed_jobs (
+  job_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  user_name TEXT NOT NULL DEFAULT '',
+  priority INTEGER NOT NULL DEFAULT 0,
+  dag_yaml TEXT NOT NULL DEFAULT '',
+  resources TEXT NOT NULL DEFAULT '',
+  run_timestamp TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('PENDING', 'STARTING', 'RUNNING', 'RECOVERING',
+    'CANCELLING', 'SUCCEEDED', 'CANCELLED', 'FAILED', 'FAILED_SETUP', 'FAILED_PRECHECKS',
+    'FAILED_NO_RESOURCE', 'FAILED_CONTROLLER')),
+  failure_reason TEXT NOT NULL DEFAULT '',
+  cluster_name TEXT NOT NULL DEFAULT '',
+  cluster_job_id INTEGER,
+  submitted_at REAL NOT NULL,
+  start_at REAL,
+  end_at REAL,
+  last_recovered_at REAL,
+  job_duration REAL NOT NULL DEFAULT 0,
+  recovery_count INTEGER NOT NULL DEFAULT 0,
+  finished INTEGER NOT NULL DEFAULT 0
+);
+-- The controller's scan: the unfinished jobs only.
+CREATE INDEX managed_jobs_by_finished ON managed_jobs (finished, job_id);
+)sql",
+    // 3 → 4: storage (buckets of task storage objects, `sky storage ls`).
     R"sql(
 CREATE TABLE storage (
   name TEXT PRIMARY KEY,

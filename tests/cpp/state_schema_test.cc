@@ -110,6 +110,9 @@ TEST_F(StateSchemaTest, OlderDatabaseIsMigratedForwardKeepingItsData) {
   auto store = OpenSqliteStateStore(Options());
   EXPECT_EQ(RawQuery(db_path_, "SELECT version FROM schema_version"),
             std::to_string(state_internal::kCurrentSchemaVersion));
+  EXPECT_EQ(RawQuery(db_path_, "SELECT count(*) FROM sqlite_master WHERE name = 'managed_jobs'"),
+            "1");
+  EXPECT_EQ(RawQuery(db_path_, "SELECT count(*) FROM sqlite_master WHERE name = 'storage'"), "1");
   ASSERT_TRUE(store->GetCluster("dev").has_value());
   EXPECT_EQ(store->GetCluster("dev")->status, ClusterStatus::kUp);
   RequestRecord request;

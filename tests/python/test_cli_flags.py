@@ -170,11 +170,27 @@ def test_show_gpus_all_lists_every_gpu_with_its_offerings(sky_bin: str) -> None:
 # -------------------------------------------------- unknown and unsupported
 
 
+def test_jobs_is_a_command_group_with_skypilots_sub_commands(sky_bin: str) -> None:
+    group = run(sky_bin, "jobs", "--help")
+    assert group.returncode == 0, group.stderr
+    for sub in ("launch", "queue", "logs", "cancel"):
+        assert sub in group.stdout
+    # The controller daemon's own sub-command is hidden.
+    assert not any(line.split()[:1] == ["controller"] for line in group.stdout.splitlines())
+    launch = run(sky_bin, "jobs", "launch", "--help").stdout
+    for flag in ("--priority", "--infra", "--detach-run", "--gpus", "-n,--name"):
+        assert flag in launch, flag
+    queue = run(sky_bin, "jobs", "queue", "--help").stdout
+    for flag in ("--refresh", "--skip-finished", "--all-users"):
+        assert flag in queue, flag
+    assert "--controller" in run(sky_bin, "jobs", "logs", "--help").stdout
+    unknown = run(sky_bin, "jobs", "lanch")
+    assert unknown.returncode == 2 and "'launch'" in unknown.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "feature"),
     [
-        (("jobs", "launch", "--help"), "managed jobs"),
-        (("jobs", "queue"), "managed jobs"),
         (("serve", "up", "service.yaml"), "SkyServe"),
         (("api", "info"), "API server"),
         (("volumes", "ls"), "volumes"),

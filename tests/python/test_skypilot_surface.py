@@ -138,7 +138,7 @@ def test_cloud_objects_are_resources_clouds() -> None:
 @pytest.mark.parametrize(
     "call",
     [
-        lambda: sky.jobs.launch(sky.Task(run="echo")),
+        lambda: sky.jobs.queue_v2(refresh=False),
         lambda: sky.serve.up(sky.Task(run="echo"), "svc"),
         lambda: sky.storage_ls(),
         lambda: sky.api_status(),

@@ -228,6 +228,13 @@ class Sky {
                       std::optional<int> idle_minutes_to_autostop = std::nullopt,
                       bool down = false);
   void Down(const std::string& cluster, OutputSink& out, bool purge = false);
+
+  // The buckets of task storage objects (`sky storage ls`), by name.
+  std::vector<StorageRecord> StorageLs();
+  // Deletes a storage object's bucket with its objects, then its record
+  // (`sky storage delete`); a bucket already gone only loses its record.
+  // InvalidTaskError naming the known names when there is no such record.
+  void StorageDelete(const std::string& name, OutputSink& out);
   // idle_minutes < 0 cancels autostop.
   void Autostop(const std::string& cluster, int idle_minutes, bool down,
                 const std::string& wait_for = "jobs");

@@ -181,6 +181,22 @@ struct RequestFilter {
 
 // ------------------------------------------------------------------- the store
 
+// A bucket skycore made or uploaded to for a task's storage object, as
+// `sky storage ls` lists it (SkyPilot's `storage` table).
+struct StorageRecord {
+  std::string name;    // the bucket
+  std::string store;   // "S3"
+  std::string source;  // the local directory uploaded, or the bucket's URI
+  bool persistent = true;
+  std::string status = "READY";  // SkyPilot's: INIT, INIT_FAILED, UPLOAD_FAILED, READY
+  // The cluster whose launch used it: `sky down` of that cluster deletes a
+  // bucket that is not persistent.
+  std::string cluster_name;
+  std::string last_use;   // the command that used it last
+  double created_at = 0;  // Unix seconds; kept when the record is updated
+  double updated_at = 0;
+};
+
 class StateStore {
  public:
   virtual ~StateStore() = default;
@@ -251,6 +267,13 @@ class StateStore {
   // Deletes finished requests that finished before the given time. Returns how
   // many were deleted.
   virtual size_t DeleteFinishedRequests(double finished_before_s) = 0;
+
+  // Storage (buckets of storage objects). Upsert keeps an existing record's
+  // created_at; timestamps are set by the store.
+  virtual StorageRecord UpsertStorage(const StorageRecord& record) = 0;
+  // By name.
+  virtual std::vector<StorageRecord> ListStorage() = 0;
+  virtual bool RemoveStorage(const std::string& name) = 0;
 };
 
 // How to open the SQLite store.

@@ -18,6 +18,7 @@
 #include "cli/launch_commands.h"
 #include "cli/managed_job_commands.h"
 #include "cli/ssh_commands.h"
+#include "cli/storage_commands.h"
 #include "common/strings.h"
 #include "skycore/skycore.h"
 
@@ -54,7 +55,6 @@ struct Unsupported {
 
 constexpr Unsupported kUnsupported[] = {
     {"serve", "SkyServe, model serving", "`sky launch` with resources.ports runs a server."},
-    {"storage", "managed storage (buckets)", "`file_mounts` copy local files to a cluster."},
     {"volumes", "volumes", ""},
     {"api", "the API server",
      "skycore runs each command locally: there is no server to start, stop or log in to."},
@@ -181,6 +181,7 @@ int Main(int argc, char** argv) {
   auto run_catalog_command = AddCatalogCommands(app);
   auto run_ssh_command = AddSshCommands(app);
   auto run_managed_job_command = AddManagedJobCommands(app, invocation);
+  auto run_storage_command = AddStorageCommands(app);
 
   if (auto code = CheckCommandWords(app, std::vector<std::string>(argv + 1, argv + flag_argc))) {
     return *code;
@@ -192,8 +193,9 @@ int Main(int argc, char** argv) {
     return code == 0 ? 0 : 2;  // usage errors exit 2, as SkyPilot's CLI does
   }
   try {
-    for (const auto& run : {run_launch_command, run_cluster_command, run_job_command,
-                            run_catalog_command, run_ssh_command, run_managed_job_command}) {
+    for (const auto& run :
+         {run_launch_command, run_cluster_command, run_job_command, run_catalog_command,
+          run_ssh_command, run_managed_job_command, run_storage_command}) {
       if (auto code = run()) return *code;
     }
     std::cout << app.help();

@@ -14,8 +14,9 @@
 namespace skycore::http {
 namespace {
 
-// Handles kept idle per client: enough for the provisioner's parallel calls.
-constexpr size_t kMaxIdleHandles = 8;
+// Handles kept idle per client: enough for the provisioner's parallel calls
+// and for a storage transfer's parallel requests (16 by default).
+constexpr size_t kMaxIdleHandles = 32;
 
 size_t AppendBody(char* data, size_t size, size_t count, void* user) {
   static_cast<std::string*>(user)->append(data, size * count);
@@ -104,6 +105,8 @@ HttpAnswer HttpConnections::Perform(const HttpExchange& exchange) const {
   headers.reset(curl_slist_append(headers.release(), "Expect:"));
   curl_easy_setopt(curl, CURLOPT_URL, exchange.url.c_str());
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, exchange.method.c_str());
+  // A HEAD answer's Content-Length describes a body that never comes.
+  if (exchange.method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   if (exchange.method == "POST" || !exchange.body.empty()) {
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, exchange.body.c_str());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(exchange.body.size()));

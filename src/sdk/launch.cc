@@ -3,8 +3,10 @@
 // workdir and file mounts synced, its job submitted to the cluster's agent.
 // What differs between infras is behind backend::ClusterBackend.
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <random>
 #include <regex>
 
@@ -13,6 +15,7 @@
 #include "common/strings.h"
 #include "sdk/cluster_ops.h"
 #include "sdk/sky_impl.h"
+#include "storage/file_mounts.h"
 
 namespace skycore {
 using backend::ClusterBackend;
@@ -207,6 +210,12 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
   const std::string name =
       options.cluster_name.empty() ? GenerateClusterName() : options.cluster_name;
   ValidateClusterName(name);
+  // Before anything is provisioned: modes, stores, and the buckets named by
+  // URI (a dry run only plans, as SkyPilot's).
+  if (!options.dryrun) {
+    storage::CheckFileMounts(task.file_mounts());
+    storage::CheckSourceBuckets(task.file_mounts(), env::Process);
+  }
   ClusterOps ops(*this, *impl_);
   JobResult result;
   StateStore& store = state();
@@ -431,7 +440,26 @@ JobResult Sky::Launch(const Dag& dag, const LaunchOptions& options, OutputSink& 
     if (!task.file_mounts().empty()) {
       out.Step(fmt::format("Syncing {} file mount{}", task.file_mounts().size(),
                            task.file_mounts().size() == 1 ? "" : "s"));
-      backend->SyncFileMounts(handle, task.file_mounts());
+      // Buckets are copied here first, then synced as local directories.
+      storage::StageOptions stage_options;
+      stage_options.on_storage = [&](const storage::StorageUse& use) {
+        StorageRecord record;
+        record.name = use.name;
+        record.store = use.store;
+        record.source = use.source;
+        record.persistent = use.persistent;
+        record.cluster_name = name;
+        record.last_use = options.command_line;
+        store.UpsertStorage(record);
+      };
+      if (::isatty(STDERR_FILENO)) {
+        stage_options.on_progress = [](const std::string& line) {
+          std::fprintf(stderr, "\r\x1b[K  %s", line.c_str());
+        };
+      }
+      storage::StagedFileMounts staged(task.file_mounts(), stage_options);
+      if (stage_options.on_progress) std::fprintf(stderr, "\r\x1b[K");
+      backend->SyncFileMounts(handle, staged.mounts());
     }
   }
   result.cluster = *store.GetCluster(name);

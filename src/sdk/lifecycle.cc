@@ -294,6 +294,17 @@ void Sky::Down(const std::string& name, OutputSink& out, bool purge) {
     if (!purge) throw;
   }
   state().RemoveCluster(name);
+  // Storage the cluster's launches made and did not ask to keep goes with it.
+  for (const auto& storage : state().ListStorage()) {
+    if (storage.persistent || storage.cluster_name != name) continue;
+    try {
+      StorageDelete(storage.name, out);
+    } catch (const Error& e) {
+      // The cluster is gone either way; the record stays for a later try.
+      out.Write(fmt::format("Deleting storage {} failed: {} (retry with `sky storage delete {}`)\n",
+                            storage.name, e.what(), storage.name));
+    }
+  }
   out.StepDone();
 }
 

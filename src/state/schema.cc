@@ -99,6 +99,21 @@ CREATE TABLE managed_jobs (
 -- The controller's scan: the unfinished jobs only.
 CREATE INDEX managed_jobs_by_finished ON managed_jobs (finished, job_id);
 )sql",
+    // 3 → 4: storage (buckets of task storage objects, `sky storage ls`).
+    R"sql(
+CREATE TABLE storage (
+  name TEXT PRIMARY KEY,
+  store TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT '',
+  persistent INTEGER NOT NULL DEFAULT 1,
+  status TEXT NOT NULL
+    CHECK (status IN ('INIT', 'INIT_FAILED', 'UPLOAD_FAILED', 'READY')),
+  cluster_name TEXT NOT NULL DEFAULT '',
+  last_use TEXT NOT NULL DEFAULT '',
+  created_at REAL NOT NULL,
+  updated_at REAL NOT NULL
+);
+)sql",
 };
 static_assert(std::size(kMigrations) == kCurrentSchemaVersion);
 

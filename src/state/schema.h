@@ -8,8 +8,8 @@
 namespace skycore::state_internal {
 
 // Version 1: clusters, cluster_history, cluster_usage. Version 2: requests.
-// Version 3: managed_jobs.
-inline constexpr int kCurrentSchemaVersion = 3;
+// Version 3: managed_jobs. Version 4: storage.
+inline constexpr int kCurrentSchemaVersion = 4;
 
 // The schema version of the database: 0 for an empty file. Throws StateError
 // when the file is not a SQLite database or has tables but no schema_version

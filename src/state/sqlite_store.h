@@ -1,6 +1,6 @@
 // SqliteStateStore: the embedded StateStore over `<state_dir>/state.db`.
 // Cluster operations live in sqlite_store_clusters.cc, requests in
-// sqlite_store_requests.cc.
+// sqlite_store_requests.cc, storage in sqlite_store_storage.cc.
 #pragma once
 
 #include <mutex>
@@ -31,6 +31,10 @@ class SqliteStateStore final : public StateStore {
   std::optional<RequestRecord> GetRequest(const std::string& request_id) override;
   std::vector<RequestRecord> ListRequests(const RequestFilter& filter) override;
   size_t DeleteFinishedRequests(double finished_before_s) override;
+
+  StorageRecord UpsertStorage(const StorageRecord& record) override;
+  std::vector<StorageRecord> ListStorage() override;
+  bool RemoveStorage(const std::string& name) override;
 
  private:
   double Now() const;

@@ -126,6 +126,29 @@ const Field<int> kStorageConfigFields[] = {
     {"mount", "a mapping", Accept},
 };
 
+// The bucket URI schemes SkyPilot knows (whether or not they are copied yet:
+// launch says which are not supported); anything else is a typo.
+constexpr std::string_view kBucketSchemes[] = {"s3",  "gs",    "r2",     "cos",
+                                               "oci", "https", "nebius", "cw"};
+
+void CheckBucketScheme(Reader& r, const YAML::Node& n, const std::string& source) {
+  const size_t at = source.find("://");
+  if (at == std::string::npos) return;
+  const std::string scheme = source.substr(0, at);
+  std::vector<std::string> schemes(std::begin(kBucketSchemes), std::end(kBucketSchemes));
+  for (const auto& known : schemes) {
+    if (known == scheme) return;
+  }
+  std::vector<std::string> uris;
+  for (const auto& match : strings::CloseMatches(scheme, schemes)) {
+    uris.push_back(fmt::format("{}{}", match, source.substr(at)));
+  }
+  r.Fail(n,
+         fmt::format("'{}' is not a bucket URI: the scheme {}:// is none of {}.", source, scheme,
+                     strings::JoinQuoted(schemes)),
+         uris);
+}
+
 const Field<int> kStorageFields[] = {
     {"name", "a bucket name", [](Reader& r, const YAML::Node& n, int&) { r.String(n); }},
     {"source", "a local path or bucket URI, or a list of local paths",
@@ -138,7 +161,8 @@ const Field<int> kStorageFields[] = {
            r.String(item, "a local path");
          }
        } else {
-         r.String(n, "a local path, a bucket URI or a list of local paths");
+         CheckBucketScheme(r, n,
+                           r.String(n, "a local path, a bucket URI or a list of local paths"));
        }
      }},
     {"store", "s3, gcs, azure, r2, ibm, oci, nebius, coreweave",
@@ -181,6 +205,7 @@ void ReadFileMounts(Reader& r, const YAML::Node& n, TaskDraft& d) {
     } else {
       mount.source = r.String(value, "a local path, a bucket URI or a storage mapping");
       if (mount.source.empty()) r.Fail(value, "the mount source is empty.");
+      CheckBucketScheme(r, value, mount.source);
     }
     mounts.push_back(std::move(mount));
   }

@@ -1,6 +1,7 @@
 // Many `sky` processes at once: 20 forked processes write to one state
 // database concurrently (including the same cluster row); no "database is
 // locked" error may escape and every write must be accounted for.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -130,7 +131,7 @@ TEST(StateConcurrency, ThreadsShareOneStore) {
     threads.emplace_back([&store, t] {
       for (int i = 0; i < 50; ++i) {
         RequestRecord request;
-        request.request_id = "t" + std::to_string(t) + "-" + std::to_string(i);
+        request.request_id = fmt::format("t{}-{}", t, i);
         request.name = "status";
         store->CreateRequest(request);
         store->ListRequests({{}, "", 5});

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "skycore/state.h"
+#include "state/schema.h"
 #include "state/sqlite_store.h"
 
 namespace skycore {
@@ -107,9 +108,11 @@ TEST_F(StateSchemaTest, OlderDatabaseIsMigratedForwardKeepingItsData) {
   EXPECT_EQ(RawQuery(db_path_, "SELECT count(*) FROM sqlite_master WHERE name = 'requests'"), "0");
 
   auto store = OpenSqliteStateStore(Options());
-  EXPECT_EQ(RawQuery(db_path_, "SELECT version FROM schema_version"), "3");
+  EXPECT_EQ(RawQuery(db_path_, "SELECT version FROM schema_version"),
+            std::to_string(state_internal::kCurrentSchemaVersion));
   EXPECT_EQ(RawQuery(db_path_, "SELECT count(*) FROM sqlite_master WHERE name = 'managed_jobs'"),
             "1");
+  EXPECT_EQ(RawQuery(db_path_, "SELECT count(*) FROM sqlite_master WHERE name = 'storage'"), "1");
   ASSERT_TRUE(store->GetCluster("dev").has_value());
   EXPECT_EQ(store->GetCluster("dev")->status, ClusterStatus::kUp);
   RequestRecord request;

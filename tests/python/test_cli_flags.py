@@ -192,7 +192,6 @@ def test_jobs_is_a_command_group_with_skypilots_sub_commands(sky_bin: str) -> No
     ("args", "feature"),
     [
         (("serve", "up", "service.yaml"), "SkyServe"),
-        (("storage", "ls"), "storage"),
         (("api", "info"), "API server"),
         (("volumes", "ls"), "volumes"),
         (("gpus", "label"), "Kubernetes GPU nodes"),

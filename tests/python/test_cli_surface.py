@@ -39,6 +39,8 @@ COMMANDS = [
     "check",
     "cost-report",
     "gpus list",
+    "storage ls",
+    "storage delete",
 ]
 
 # Lists the options of SkyPilot's commands (run by SkyPilot's python).
@@ -86,6 +88,11 @@ _WORKSPACE = "workspaces are not built yet"
 
 # SkyPilot's flags ours does not accept yet, per command, with the reason.
 NOT_ACCEPTED: dict[str, dict[str, str]] = {
+    "storage ls": {**_flags(_CONFIG, "--config")},
+    "storage delete": {
+        **_flags(_CONFIG, "--config"),
+        **_flags(_ASYNC, "--async", "--no-async"),
+    },
     "launch": {
         **_flags(_CONFIG, "--config"),
         **_flags(_ASYNC_REFUSED, "--async"),

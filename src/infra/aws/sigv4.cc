@@ -153,7 +153,7 @@ std::string SigV4Signer::CanonicalRequest(const SignableRequest& request,
   canonical += '\n';
   canonical += names;
   canonical += '\n';
-  canonical += Sha256Hex(request.payload);
+  canonical += request.payload_hash.empty() ? Sha256Hex(request.payload) : request.payload_hash;
   if (signed_header_names != nullptr) *signed_header_names = std::move(names);
   return canonical;
 }

@@ -37,6 +37,9 @@ struct SignableRequest {
   // Headers besides Host and X-Amz-Date (which are always signed); all are signed.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string payload;
+  // The payload's hash as signed, when not computed from `payload`: S3's
+  // "UNSIGNED-PAYLOAD" (the body is checked by Content-MD5 instead).
+  std::string payload_hash;
 };
 
 // What a signed request must carry besides its own headers.

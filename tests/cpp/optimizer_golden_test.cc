@@ -75,7 +75,7 @@ std::string Render(const Dag& dag, const Catalog& catalog, const OptimizeOptions
     for (const TaskPlan& task_plan : plan.tasks) {
       const Task& task = *dag.tasks()[task_plan.task_index];
       out += fmt::format("task {}: {} cost ${:.4f} (alternative {})\n",
-                         task.name().value_or("#" + std::to_string(task_plan.task_index)),
+                         task.name().value_or(fmt::format("#{}", task_plan.task_index)),
                          RenderCandidate(task_plan.chosen), task_plan.chosen.cost,
                          task_plan.chosen.alternative);
       if (task_plan.egress_cost_in > 0) {

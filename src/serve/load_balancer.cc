@@ -677,25 +677,25 @@ class LoadBalancer::Impl {
     response.body().data = nullptr;
     response.body().more = !parser.is_done();
     http::response_serializer<http::buffer_body> serializer{response};
-    finish_if_done();
-
     auto& client_socket = beast::get_lowest_layer(client);
-    client_socket.expires_after(options_.response_timeout);
-    co_await http::async_write_header(client, serializer, net::redirect_error(use_awaitable, ec));
-    if (ec) co_return Outcome::kClientGone;
-
     std::array<char, 16 * 1024> piece;
-    while (!parser.is_done()) {
-      parser.get().body().data = piece.data();
-      parser.get().body().size = piece.size();
-      upstream->expires_after(options_.response_timeout);
-      // read_some, not read: read would wait to fill `piece` and hold tokens back.
-      co_await http::async_read_some(*upstream, upstream_buffer, parser,
-                                     net::redirect_error(use_awaitable, ec));
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) co_return Outcome::kMidStream;
-      const std::size_t n = piece.size() - parser.get().body().size;
-      if (n == 0 && !parser.is_done()) continue;
+    bool header_sent = false;
+    for (;;) {
+      std::size_t n = 0;
+      // Before the header goes out, only a piece already received with it is
+      // read (no wait): header and a small body then leave in one write.
+      if (!parser.is_done() && (header_sent || upstream_buffer.size() > 0)) {
+        parser.get().body().data = piece.data();
+        parser.get().body().size = piece.size();
+        upstream->expires_after(options_.response_timeout);
+        // read_some, not read: read would wait to fill `piece` and hold tokens back.
+        co_await http::async_read_some(*upstream, upstream_buffer, parser,
+                                       net::redirect_error(use_awaitable, ec));
+        if (ec == http::error::need_buffer) ec = {};
+        if (ec) co_return Outcome::kMidStream;
+        n = piece.size() - parser.get().body().size;
+        if (n == 0 && !parser.is_done() && header_sent) continue;
+      }
       response.body().data = n ? piece.data() : nullptr;
       response.body().size = n;
       response.body().more = !parser.is_done();
@@ -704,13 +704,8 @@ class LoadBalancer::Impl {
       co_await http::async_write(client, serializer, net::redirect_error(use_awaitable, ec));
       if (ec == http::error::need_buffer) ec = {};
       if (ec) co_return Outcome::kClientGone;
-    }
-    if (!serializer.is_done()) {
-      response.body().data = nullptr;
-      response.body().size = 0;
-      response.body().more = false;
-      co_await http::async_write(client, serializer, net::redirect_error(use_awaitable, ec));
-      if (ec && ec != http::error::need_buffer) co_return Outcome::kClientGone;
+      header_sent = true;
+      if (serializer.is_done()) break;
     }
     co_return keep_alive ? Outcome::kDone : Outcome::kDoneClose;
   }

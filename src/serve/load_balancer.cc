@@ -460,7 +460,9 @@ class LoadBalancer::Impl {
                                   net::redirect_error(use_awaitable, ec));
         if (ec) break;
       }
-      co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+      if (!parser.is_done()) {  // a GET has no body: no trip through the scheduler
+        co_await http::async_read(stream, buffer, parser, net::redirect_error(use_awaitable, ec));
+      }
       if (ec == http::error::body_limit) {
         co_await Reply(
             stream, parser.get().version(), false, http::status::payload_too_large,

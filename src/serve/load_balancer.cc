@@ -451,6 +451,12 @@ class LoadBalancer::Impl {
       error_code ec;
       co_await http::async_read_header(stream, buffer, parser,
                                        net::redirect_error(use_awaitable, ec));
+      if (ec == http::error::body_limit) {  // a Content-Length over the limit
+        co_await Reply(
+            stream, parser.get().version(), false, http::status::payload_too_large,
+            fmt::format("Request body exceeds {} bytes.", options_.max_request_body_bytes));
+        break;
+      }
       if (ec) break;
       if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
         // The body is read here, before any replica is chosen (retries resend

@@ -61,12 +61,16 @@ constexpr auto kClientTimeout = std::chrono::seconds(5);
 //   /hold              answers once Release() is called
 //   /stream?n=N&ms=M   N chunks "token I from NAME\n", one every M ms
 //   /die?n=N           N chunks 20 ms apart, then the connection drops
-// With `reset_before_answer`, it reads each request and closes without a byte.
+// With `reset_before_answer`, it reads each request and closes without a byte;
+// with `close_after_answer`, it closes each connection after one answer
+// without saying so (as a replica whose keep-alive timeout just passed).
 class FakeReplica {
  public:
-  explicit FakeReplica(std::string name, bool reset_before_answer = false)
+  explicit FakeReplica(std::string name, bool reset_before_answer = false,
+                       bool close_after_answer = false)
       : name_(std::move(name)),
         reset_(reset_before_answer),
+        close_after_answer_(close_after_answer),
         acceptor_(ioc_, {net::ip::make_address("127.0.0.1"), 0}) {
     net::co_spawn(ioc_, Accept(), net::detached);
     thread_ = std::thread([this] { ioc_.run(); });
@@ -169,12 +173,13 @@ class FakeReplica {
       response.keep_alive(request.keep_alive());
       response.prepare_payload();
       co_await http::async_write(stream, response, net::redirect_error(use_awaitable, ec));
-      if (ec || !request.keep_alive()) co_return;
+      if (ec || !request.keep_alive() || close_after_answer_) co_return;
     }
   }
 
   std::string name_;
   bool reset_;
+  bool close_after_answer_;  // keeps alive in words, closes in deeds
   net::io_context ioc_;
   tcp::acceptor acceptor_;
   std::thread thread_;
@@ -587,6 +592,80 @@ TEST(ServeLoadBalancer, RemovedReplicaFinishesItsRequestsAndGetsNoNewOnes) {
   ASSERT_EQ(answers.size(), 1u);
   EXPECT_EQ(answers[0].body, "held by a");
   EXPECT_EQ(lb.Stats().in_flight, 0);
+}
+
+TEST(ServeLoadBalancer, PooledConnectionsTheReplicaClosedAreReplacedUnseen) {
+  FakeReplica replica("a", /*reset_before_answer=*/false, /*close_after_answer=*/true);
+  LoadBalancer lb(Options());
+  lb.SetReplicas(std::vector<std::string>{replica.url()});
+  Client client(lb.port());
+  for (int i = 0; i < 10; ++i) {
+    Answer answer = client.Request(http::verb::get, "/hello");
+    ASSERT_FALSE(answer.error) << answer.error.message();
+    EXPECT_EQ(answer.body, "hello from a");
+  }
+  auto stats = lb.Stats();
+  EXPECT_EQ(stats.retries_total, 0u);
+  EXPECT_EQ(stats.rejected_total, 0u);
+  EXPECT_EQ(stats.replicas.at(0).failures_total, 0u);
+  EXPECT_EQ(replica.connections(), 10);
+  EXPECT_EQ(stats.in_flight, 0);
+}
+
+// Sends raw bytes on a new connection and reads until the balancer closes it.
+std::string RawExchange(uint16_t port, std::string request) {
+  net::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  std::string received;
+  net::co_spawn(
+      ioc,
+      [&]() -> awaitable<void> {
+        error_code ec;
+        stream.expires_after(kClientTimeout);
+        co_await stream.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port),
+                                      net::redirect_error(use_awaitable, ec));
+        if (ec) co_return;
+        co_await net::async_write(stream, net::buffer(request),
+                                  net::redirect_error(use_awaitable, ec));
+        std::array<char, 4096> piece;
+        while (!ec) {
+          std::size_t n = co_await stream.async_read_some(net::buffer(piece),
+                                                          net::redirect_error(use_awaitable, ec));
+          received.append(piece.data(), n);
+        }
+      },
+      net::detached);
+  ioc.run();
+  return received;
+}
+
+TEST(ServeLoadBalancer, FramesForTheClientsHttpVersionAndMethod) {
+  FakeReplica replica("a");
+  LoadBalancer lb(Options());
+  lb.SetReplicas(std::vector<std::string>{replica.url()});
+  // HTTP/1.0 cannot take chunks: the stream ends with the connection.
+  std::string old = RawExchange(lb.port(), "GET /stream?n=2&ms=5 HTTP/1.0\r\n\r\n");
+  EXPECT_TRUE(old.starts_with("HTTP/1.0 200")) << old;
+  EXPECT_EQ(old.find("chunked"), std::string::npos) << old;
+  EXPECT_TRUE(old.ends_with("\r\n\r\ntoken 0 from a\ntoken 1 from a\n")) << old;
+  // HEAD: the replica's length, no body.
+  std::string head =
+      RawExchange(lb.port(), "HEAD /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(head.starts_with("HTTP/1.1 200")) << head;
+  EXPECT_NE(head.find("Content-Length: 12"), std::string::npos) << head;
+  EXPECT_TRUE(head.ends_with("\r\n\r\n")) << head;
+  EXPECT_TRUE(WaitUntil([&] { return lb.Stats().in_flight == 0; }));
+}
+
+TEST(ServeLoadBalancer, RefusesBodiesOverTheLimitWith413) {
+  FakeReplica replica("a");
+  auto options = Options();
+  options.max_request_body_bytes = 1024;
+  LoadBalancer lb(options);
+  lb.SetReplicas(std::vector<std::string>{replica.url()});
+  Answer answer = Client(lb.port()).Request(http::verb::post, "/echo", std::string(4096, 'x'));
+  EXPECT_EQ(answer.status, 413u);
+  EXPECT_EQ(lb.Stats().replicas.at(0).requests_total, 0u);
 }
 
 class TlsClient : public BasicClient<beast::ssl_stream<beast::tcp_stream>> {

@@ -22,6 +22,10 @@
 //    most `queue_timeout`; otherwise it is answered 503 with a JSON reason.
 //  - A replica removed by SetReplicas gets no new request; the requests it is
 //    serving run to their end.
+//  - A replica's in-flight count is taken when it is chosen and released when
+//    it has answered in full or failed, whatever happens to the client. A
+//    client that leaves is noticed at the next write to it: while a request
+//    waits in the queue or for the replica's status line, it still counts.
 //
 // This header is public (the Python SDK and the `sky serve` controller use the
 // same class); Boost.Asio stays behind it.

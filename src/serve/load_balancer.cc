@@ -268,6 +268,8 @@ class LoadBalancer::Impl {
     }
     if (any_removed) {
       // Idle connections to removed replicas are closed by their own thread.
+      std::lock_guard stop_lock(stop_mu_);  // workers_ lives until Stop()
+      if (stopped_) return;
       for (auto& w : workers_) {
         net::post(w->ioc, [worker = w.get()] {
           std::erase_if(worker->pools,

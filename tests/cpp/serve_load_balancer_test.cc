@@ -157,6 +157,9 @@ class FakeReplica {
         for (const auto& field : request)
           names += fmt::format("{},", std::string(field.name_string()));
         response.set("X-Seen-Fields", names);
+        response.set(http::field::connection, "X-Hop");  // hop-by-hop fields back
+        response.set("X-Hop", "replica's own");
+        response.set(http::field::keep_alive, "timeout=5");
         response.body() = request.body();
       } else if (target.starts_with("/hold")) {
         if (!released_) {
@@ -370,6 +373,8 @@ TEST(ServeLoadBalancer, PassesBodiesAndDropsHopByHopFields) {
   for (auto hop : {"X-Private,", "Keep-Alive,", "TE,", "Connection,"}) {
     EXPECT_EQ(seen.find(hop), std::string::npos) << hop << " reached the replica: " << seen;
   }
+  EXPECT_EQ(answer.fields.count("X-Hop"), 0u);
+  EXPECT_EQ(answer.fields.count(http::field::keep_alive), 0u);
 }
 
 TEST(ServeLoadBalancer, RoundRobinVisitsEveryReplicaInTurn) {

@@ -368,9 +368,9 @@ class LoadBalancer::Impl {
 
   // Picks a replica not in `tried` and takes an in-flight count on it, or
   // returns an empty guard. Caller holds mu_.
-  std::optional<InFlight> SelectLocked(const std::vector<const ReplicaState*>& tried) {
+  std::optional<InFlight> SelectLocked(const std::vector<ReplicaPtr>& tried) {
     auto usable = [&](const ReplicaPtr& r) {
-      return std::find(tried.begin(), tried.end(), r.get()) == tried.end();
+      return std::find(tried.begin(), tried.end(), r) == tried.end();
     };
     const std::size_t n = ready_.size();
     ReplicaPtr chosen;
@@ -515,7 +515,7 @@ class LoadBalancer::Impl {
     request.version(11);
     request.prepare_payload();
     const auto deadline = Clock::now() + options_.queue_timeout;
-    std::vector<const ReplicaState*> tried;
+    std::vector<ReplicaPtr> tried;  // owned: a freed replica's address cannot come back
     int attempts = 0;
     bool stale_retry_used = false;
     bool counted = false;
@@ -581,7 +581,7 @@ class LoadBalancer::Impl {
       }
       if (outcome == Outcome::kRetryable || outcome == Outcome::kStaleRetry) {
         replica->failures.fetch_add(1);
-        tried.push_back(replica.get());
+        tried.push_back(replica);
         slot.reset();  // released before the client hears of it
         if (attempts >= options_.max_attempts) {
           bool keep = co_await Reply(
@@ -641,10 +641,14 @@ class LoadBalancer::Impl {
     bool reused = false;
     auto upstream = co_await Checkout(w, replica, reused, ec);
     if (!upstream) co_return Outcome::kRetryable;
-    const Outcome not_answered = reused ? Outcome::kStaleRetry : Outcome::kRetryable;
+    // A kept-alive connection that fails at once was likely closed by the
+    // replica while idle; one that timed out was not.
+    auto not_answered = [&] {
+      return reused && ec != beast::error::timeout ? Outcome::kStaleRetry : Outcome::kRetryable;
+    };
     upstream->expires_after(options_.response_timeout);
     co_await http::async_write(*upstream, request, net::redirect_error(use_awaitable, ec));
-    if (ec) co_return not_answered;
+    if (ec) co_return not_answered();
 
     beast::flat_buffer upstream_buffer;
     http::response_parser<http::buffer_body> parser;
@@ -652,7 +656,7 @@ class LoadBalancer::Impl {
     if (request.method() == http::verb::head) parser.skip(true);
     co_await http::async_read_header(*upstream, upstream_buffer, parser,
                                      net::redirect_error(use_awaitable, ec));
-    if (ec) co_return not_answered;
+    if (ec) co_return not_answered();
     auto finish_if_done = [&] {
       if (!parser.is_done() || !upstream) return;
       // Reusable only if the replica keeps it open and sent nothing beyond

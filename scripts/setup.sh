@@ -8,6 +8,7 @@ DEB_PACKAGES=(
   libyaml-cpp-dev nlohmann-json3-dev libfmt-dev libboost-dev libcurl4-openssl-dev libssl-dev
   libsqlite3-dev sqlite3 zlib1g-dev libpugixml-dev libgtest-dev libbenchmark-dev libcli11-dev pybind11-dev
   clang-14 libclang-rt-14-dev clang-format-14
+  wrk  # the load generator of benchmarks/serve_lb.py
 )
 # The test Slurm cluster (tests/python/slurm_fixture.py) runs these daemons with
 # its own configs; the system's own services are never used.

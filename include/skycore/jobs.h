@@ -161,8 +161,12 @@ class ManagedJobStore {
   // PENDING → STARTING, recording the cluster name and start_at.
   virtual std::optional<ManagedJob> MarkStarting(int64_t job_id,
                                                  const std::string& cluster_name) = 0;
-  // STARTING or RECOVERING → RUNNING on the cluster's job cluster_job_id.
+  // STARTING or RECOVERING → RUNNING on the cluster's job cluster_job_id
+  // (clearing the details).
   virtual std::optional<ManagedJob> MarkRunning(int64_t job_id, int64_t cluster_job_id) = 0;
+  // STARTING or RECOVERING: what the launch waits for (`queue` shows it as
+  // DETAILS, in the failure_reason field, until the job runs or ends).
+  virtual std::optional<ManagedJob> SetDetails(int64_t job_id, const std::string& details) = 0;
   // RUNNING → RECOVERING (recovery_count + 1, the run's time added to the job
   // duration, the cluster job forgotten).
   virtual std::optional<ManagedJob> MarkRecovering(int64_t job_id) = 0;
@@ -232,7 +236,22 @@ struct JobsControllerOptions {
   size_t max_active = DefaultMaxActiveJobs();
   // How often the table is rescanned when no client woke the controller.
   double rescan_interval_s = 2.0;
+  // A launch that finds no capacity (ResourcesUnavailableError) is retried
+  // after an exponential back-off, SkyPilot's: the first gap, then ×1.6 each
+  // time up to 5× the first, each ±40% at random. After max_launch_attempts
+  // launches (of one start or one recovery) the job is FAILED_NO_RESOURCE.
+  double launch_retry_gap_s = 60;  // SkyPilot's RETRY_INIT_GAP_SECONDS
+  int max_launch_attempts = 240;   // SkyPilot's cap for a recovery (4 h at 60 s)
+  // A task that failed (FAILED, FAILED_SETUP) is told apart from a lost
+  // cluster by refreshing its cluster this long after the failure, as
+  // SkyPilot does (its grace period is 5 s).
+  double failure_grace_s = 5;
 };
+
+// Overrides the options above from the environment the controller inherits:
+// $SKYCORE_JOBS_RETRY_GAP_S, $SKYCORE_JOBS_MAX_LAUNCH_ATTEMPTS,
+// $SKYCORE_JOBS_FAILURE_GRACE_S (values that do not parse are ignored).
+void ReadJobsControllerEnvironment(JobsControllerOptions& options);
 
 // Runs the controller until SIGTERM or SIGINT; returns 0 then, or 3 at once
 // when another controller holds this state dir. Adopts every unfinished job

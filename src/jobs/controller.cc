@@ -23,6 +23,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "common/files.h"
@@ -78,6 +79,80 @@ ManagedJobStatus FinalStatusOf(JobStatus status) {
     default:
       return ManagedJobStatus::kFailed;
   }
+}
+
+// SkyPilot's user-code failures: the task itself exited non-zero.
+bool IsUserCodeFailure(JobStatus status) {
+  return status == JobStatus::kFailed || status == JobStatus::kFailedSetup;
+}
+
+// What the task's `job_recovery` asks for, with SkyPilot's defaults.
+struct RecoveryPolicy {
+  std::string strategy = "EAGER_NEXT_REGION";
+  int max_restarts_on_errors = 0;
+  std::vector<int> recover_on_exit_codes;
+};
+
+RecoveryPolicy PolicyOf(const Dag& dag) {
+  RecoveryPolicy policy;
+  for (const auto& task : dag.tasks()) {
+    for (const auto& resources : task->resources().alternatives()) {
+      const auto& recovery = resources.spec().job_recovery;
+      if (!recovery) continue;
+      if (recovery->strategy) policy.strategy = *recovery->strategy;
+      if (recovery->max_restarts_on_errors) {
+        policy.max_restarts_on_errors = *recovery->max_restarts_on_errors;
+      }
+      if (!recovery->recover_on_exit_codes.empty()) {
+        policy.recover_on_exit_codes = recovery->recover_on_exit_codes;
+      }
+      return policy;  // SkyPilot reads the first alternative that sets it
+    }
+  }
+  return policy;
+}
+
+// SkyPilot's launch back-off (common_utils.Backoff): the first gap, then
+// ×1.6 up to 5× the first, each with ±40% jitter.
+class Backoff {
+ public:
+  explicit Backoff(double initial_s) : initial_s_(initial_s), rng_(std::random_device{}()) {}
+  double Next() {
+    gap_s_ = gap_s_ == 0 ? initial_s_ : std::min(gap_s_ * 1.6, 5 * initial_s_);
+    gap_s_ += std::uniform_real_distribution<double>(-0.4 * gap_s_, 0.4 * gap_s_)(rng_);
+    return gap_s_;
+  }
+
+ private:
+  double initial_s_;
+  double gap_s_ = 0;
+  std::mt19937 rng_;
+};
+
+// `text` on one line (an infra's error may list hosts on lines of their
+// own), for the DETAILS column of `queue`.
+std::string OneLine(std::string_view text) {
+  std::string line;
+  bool space = false;
+  for (char c : text) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    if (c == ' ' && space) continue;
+    space = c == ' ';
+    line += c;
+  }
+  return line;
+}
+
+// Sleeps `seconds` unless the token fires first (CancelledError then).
+void SleepUnlessCancelled(double seconds, const CancelToken& cancel, std::string_view what) {
+  const auto until = std::chrono::steady_clock::now() +
+                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                         std::chrono::duration<double>(seconds));
+  while (std::chrono::steady_clock::now() < until) {
+    cancel.ThrowIfCancelled(what);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  cancel.ThrowIfCancelled(what);
 }
 
 class Controller {
@@ -178,7 +253,10 @@ class Controller {
     if (!job || IsTerminal(job->status)) return;
     FileSink log(dir_ / fmt::format("{}.controller.log", job_id), /*truncate=*/false);
     if (job->status == ManagedJobStatus::kCancelling) return CancelJob(*job, log);
+    // Counted per controller run, as SkyPilot's executor counts them.
+    int restarts_on_errors = 0;
     try {
+      const RecoveryPolicy policy = PolicyOf(LoadDagYaml(job->dag_yaml));
       while (true) {
         if (!job->cluster_job_id) {
           job = StartOnCluster(*job, log, cancel);
@@ -188,8 +266,28 @@ class Controller {
                                job->cluster_name, *job->cluster_job_id));
         }
         const auto final_status = Follow(*job, log, cancel);
-        if (final_status) return Finish(*job, *final_status, log);
-        // The cluster is gone (preempted, its nodes killed): a new one.
+        if (final_status) {
+          if (!IsUserCodeFailure(*final_status)) return Finish(*job, *final_status, log);
+          // A task that failed because its cluster went away is a preemption;
+          // with the cluster still UP after the grace period, the task's own
+          // code failed (SkyPilot's rule).
+          SleepUnlessCancelled(options_.failure_grace_s, cancel, "the job was cancelled");
+          if (!ClusterLost(job->cluster_name, log)) {
+            const int exit_code = ExitCodeOf(*job);
+            const auto restart = RestartOnError(policy, exit_code, restarts_on_errors);
+            if (!restart) return Finish(*job, *final_status, log);
+            log.Line(fmt::format("Job {} {} on a healthy cluster ({}); restarting it: {}.", job_id,
+                                 JobStatusName(*final_status),
+                                 exit_code > 0 ? fmt::format("exit code {}", exit_code)
+                                               : std::string("no exit code"),
+                                 *restart));
+          } else {
+            log.Line(fmt::format("Job {} {} and cluster {} is no longer UP: preempted.", job_id,
+                                 JobStatusName(*final_status), job->cluster_name));
+          }
+        }
+        // The cluster is gone (preempted, its nodes killed), or the task is
+        // restarted on errors: a new cluster.
         job = store_->MarkRecovering(job_id);
         if (job->status != ManagedJobStatus::kRecovering) {
           if (job->status == ManagedJobStatus::kCancelling) return CancelJob(*job, log);
@@ -209,6 +307,32 @@ class Controller {
       if (stopping_) return;
       Fail(*job, ManagedJobStatus::kFailedController, e.what(), log);
     }
+  }
+
+  // Whether a task that failed on a healthy cluster is restarted, and why;
+  // SkyPilot's should_restart_on_failure: an exit code listed in
+  // recover_on_exit_codes always restarts (not counted); otherwise each
+  // failure counts, up to max_restarts_on_errors.
+  static std::optional<std::string> RestartOnError(const RecoveryPolicy& policy, int exit_code,
+                                                   int& restarts) {
+    const auto& codes = policy.recover_on_exit_codes;
+    if (exit_code > 0 && std::find(codes.begin(), codes.end(), exit_code) != codes.end()) {
+      return fmt::format("exit code {} is in recover_on_exit_codes", exit_code);
+    }
+    ++restarts;
+    if (restarts > policy.max_restarts_on_errors) return std::nullopt;
+    return fmt::format("restart {} of max_restarts_on_errors {}", restarts,
+                       policy.max_restarts_on_errors);
+  }
+
+  // The exit code the cluster recorded for the job's run; 0 when unknown.
+  int ExitCodeOf(const ManagedJob& job) {
+    try {
+      auto jobs = sky_.JobStatuses(job.cluster_name, {*job.cluster_job_id});
+      if (!jobs.empty()) return jobs.front().exit_code;
+    } catch (const Error&) {
+    }
+    return 0;
   }
 
   // Launches (STARTING) or relaunches (RECOVERING) the job's cluster and
@@ -315,9 +439,33 @@ class Controller {
     options.cluster_name = job.cluster_name;
     options.detach_run = true;
     options.command_line = fmt::format("sky jobs launch (managed job {})", job.job_id);
-    log.Line(fmt::format("Launching cluster {} for managed job {}.", job.cluster_name, job.job_id));
-    JobResult result = sky_.Launch(dag, options, log, cancel);
-    return result.job_id;
+    Backoff backoff(options_.launch_retry_gap_s);
+    for (int attempt = 1;; ++attempt) {
+      log.Line(
+          fmt::format("Launching cluster {} for managed job {}.", job.cluster_name, job.job_id));
+      try {
+        JobResult result = sky_.Launch(dag, options, log, cancel);
+        return result.job_id;
+      } catch (const ResourcesUnavailableError& e) {
+        // What the failed launch made goes, so the next one may go elsewhere.
+        TearDown(job.cluster_name, log);
+        if (attempt >= options_.max_launch_attempts) {
+          throw ResourcesUnavailableError(fmt::format(
+              "Resources unavailable: failed to launch cluster {} after {} attempt{}: {}",
+              job.cluster_name, attempt, attempt == 1 ? "" : "s", OneLine(e.message())));
+        }
+        const double gap = backoff.Next();
+        const std::string details =
+            fmt::format("Waiting for resources (launch {} of {} failed; retrying in {:.0f} s): {}",
+                        attempt, options_.max_launch_attempts, gap, OneLine(e.message()));
+        log.Line(details);
+        const auto waiting = store_->SetDetails(job.job_id, details);
+        if (waiting && waiting->status == ManagedJobStatus::kCancelling) {
+          throw CancelledError("the job was cancelled while waiting for resources");
+        }
+        SleepUnlessCancelled(gap, cancel, "the job was cancelled while waiting for resources");
+      }
+    }
   }
 
   void Finish(const ManagedJob& job, JobStatus final_status, FileSink& log) {
@@ -327,12 +475,7 @@ class Controller {
       // Cancelled on the cluster itself (`sky cancel`), not through `sky jobs cancel`.
       reason = "the job was cancelled on its cluster";
     } else if (IsFailure(status)) {
-      int exit_code = 0;
-      try {
-        auto jobs = sky_.JobStatuses(job.cluster_name, {*job.cluster_job_id});
-        if (!jobs.empty()) exit_code = jobs.front().exit_code;
-      } catch (const Error&) {
-      }
+      const int exit_code = ExitCodeOf(job);
       reason = fmt::format("the task's {} failed{} (job status {})",
                            status == ManagedJobStatus::kFailedSetup ? "setup" : "run",
                            exit_code > 0 ? fmt::format(" with exit code {}", exit_code) : "",
@@ -389,6 +532,15 @@ class Controller {
 
 int wake_pipe[2] = {-1, -1};
 
+std::optional<double> EnvNumber(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  char* end = nullptr;
+  const double parsed = std::strtod(value, &end);
+  if (end == value || *end != '\0' || !(parsed >= 0)) return std::nullopt;
+  return parsed;
+}
+
 void OnSignal(int signal) {
   const char byte = static_cast<char>(signal);
   [[maybe_unused]] const auto written = ::write(wake_pipe[1], &byte, 1);
@@ -397,6 +549,14 @@ void OnSignal(int signal) {
 }  // namespace
 
 fs::path ManagedJobsDir(const fs::path& state_dir) { return state_dir / "managed_jobs"; }
+
+void ReadJobsControllerEnvironment(JobsControllerOptions& options) {
+  if (auto gap = EnvNumber("SKYCORE_JOBS_RETRY_GAP_S")) options.launch_retry_gap_s = *gap;
+  if (auto attempts = EnvNumber("SKYCORE_JOBS_MAX_LAUNCH_ATTEMPTS"); attempts && *attempts >= 1) {
+    options.max_launch_attempts = static_cast<int>(std::min(*attempts, 1e9));
+  }
+  if (auto grace = EnvNumber("SKYCORE_JOBS_FAILURE_GRACE_S")) options.failure_grace_s = *grace;
+}
 
 std::optional<int> JobsControllerPid(const fs::path& state_dir) {
   const int fd = ::open(LockPath(state_dir).c_str(), O_RDWR | O_CLOEXEC);

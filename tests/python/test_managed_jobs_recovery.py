@@ -1,0 +1,131 @@
+"""Managed-job recovery as SkyPilot's: restarts on errors
+(`job_recovery.max_restarts_on_errors`, `recover_on_exit_codes`) on a cluster
+that is still healthy, and the back-off while no capacity is left (an SSH
+node pool whose only host is down after `sky check ssh` saw it ready) ending
+FAILED_NO_RESOURCE, or CANCELLED when cancelled while waiting."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import tempfile
+import time
+
+import pytest
+import sshd_fixture
+from sshd_fixture import SshdHosts
+from test_managed_jobs import FINAL, Jobs, jobs
+from test_ssh_pools import host_entries
+
+jobs = jobs  # the fixture, registered in this module
+sshd_hosts = sshd_fixture.sshd_hosts
+
+
+def _recoveries(row: str, status: str) -> int:
+    words = row.split()
+    return int(words[words.index(status) - 1])  # the #RECOVERIES column
+
+
+def test_restarts_on_errors_up_to_the_limit_then_failed(jobs: Jobs) -> None:
+    runs = jobs.home / "runs.txt"
+    task = jobs.home / "flaky.yaml"
+    task.write_text(
+        "name: flaky\n"
+        "resources:\n  job_recovery:\n    max_restarts_on_errors: 2\n"
+        f"run: |\n  echo $SKYPILOT_TASK_ID >> {runs}\n  exit 5\n"
+    )
+    job = jobs.launch_detached(str(task))
+    assert jobs.wait_for(job, FINAL, deadline_s=120) == "FAILED"
+    row = jobs.queue_row(job)
+    assert _recoveries(row, "FAILED") == 2 and "exit code 5" in row, row
+    # The first run and two restarts, all with the same SKYPILOT_TASK_ID.
+    ids = runs.read_text().split()
+    assert len(ids) == 3 and len(set(ids)) == 1, ids
+    log = jobs.ok("jobs", "logs", "--controller", "--no-follow", str(job)).stdout
+    assert "restart 2 of max_restarts_on_errors 2" in log, log
+    assert f"flaky-{job}" not in jobs.clusters()
+
+
+def test_without_job_recovery_a_failed_task_is_not_restarted(jobs: Jobs) -> None:
+    runs = jobs.home / "runs.txt"
+    job = jobs.launch_detached("-n", "once", "--", f"echo run >> {runs}; exit 1")
+    assert jobs.wait_for(job, FINAL, deadline_s=90) == "FAILED"
+    assert _recoveries(jobs.queue_row(job), "FAILED") == 0
+    assert runs.read_text().split() == ["run"]
+
+
+def test_recover_on_exit_codes_restarts_without_counting(jobs: Jobs) -> None:
+    runs = jobs.home / "runs.txt"
+    task = jobs.home / "codes.yaml"
+    # Exit 29 twice (restarted though max_restarts_on_errors is 0), then 7.
+    task.write_text(
+        "name: codes\n"
+        "resources:\n  job_recovery:\n    recover_on_exit_codes: [29]\n"
+        f"run: |\n  echo run >> {runs}\n"
+        f"  if [ $(wc -l < {runs}) -lt 3 ]; then exit 29; fi\n  exit 7\n"
+    )
+    job = jobs.launch_detached(str(task))
+    assert jobs.wait_for(job, FINAL, deadline_s=120) == "FAILED"
+    row = jobs.queue_row(job)
+    assert _recoveries(row, "FAILED") == 2 and "exit code 7" in row, row
+    assert len(runs.read_text().split()) == 3
+    log = jobs.ok("jobs", "logs", "--controller", "--no-follow", str(job)).stdout
+    assert log.count("exit code 29 is in recover_on_exit_codes") == 2, log
+
+
+@pytest.fixture
+def dead_pool(jobs: Jobs, sshd_hosts: SshdHosts):
+    """An SSH node pool `lab` of one host that `sky check ssh` saw ready and
+    that then went down: prechecks pass, every launch fails."""
+    control = pathlib.Path(tempfile.mkdtemp(prefix="skyctl"))
+    jobs.env["SKYCORE_SSH_CONFIG"] = str(jobs.home / "ssh_config")
+    jobs.env["SKYCORE_SSH_CONTROL_DIR"] = str(control)
+    state = jobs.home / ".sky"
+    state.mkdir(exist_ok=True)
+    hosts = SshdHosts(
+        sshd_hosts.hosts[:1], sshd_hosts.user_key, sshd_hosts.wrong_key, sshd_hosts.root
+    )
+    entry = host_entries(hosts, jobs.env)[0]
+    (state / "ssh_node_pools.yaml").write_text(
+        f"lab:\n  user: root\n  identity_file: {sshd_hosts.user_key}\n  hosts: [{entry}]\n"
+    )
+    jobs.ok("check", "ssh")
+    sshd_hosts.kill_host(sshd_hosts.hosts[0])
+    try:
+        yield
+    finally:
+        sshd_fixture.remove_control_dir(control)
+        shutil.rmtree(control, ignore_errors=True)
+
+
+def test_no_capacity_backs_off_then_failed_no_resource(jobs: Jobs, dead_pool) -> None:
+    jobs.env["SKYCORE_JOBS_RETRY_GAP_S"] = "0.2"
+    jobs.env["SKYCORE_JOBS_MAX_LAUNCH_ATTEMPTS"] = "3"
+    job = jobs.launch_detached("-n", "nocap", "--infra", "ssh/lab", "--", "echo never")
+    assert jobs.wait_for(job, FINAL, deadline_s=120) == "FAILED_NO_RESOURCE"
+    row = jobs.queue_row(job)
+    assert "after 3 attempts" in row, row
+    log = jobs.ok("jobs", "logs", "--controller", "--no-follow", str(job)).stdout
+    assert log.count("Launching cluster nocap-") == 3, log
+    assert log.count("Waiting for resources (launch") == 2, log
+    assert "nocap-" not in jobs.clusters()
+
+
+def test_cancel_while_backing_off_is_cancelled_and_leaves_nothing(jobs: Jobs, dead_pool) -> None:
+    jobs.env["SKYCORE_JOBS_RETRY_GAP_S"] = "60"
+    job = jobs.launch_detached("-n", "waits", "--infra", "ssh/lab", "--", "echo never")
+    deadline = time.monotonic() + 90
+    row = ""
+    while time.monotonic() < deadline:
+        row = jobs.queue_row(job)
+        if "Waiting for resources" in row:
+            break
+        time.sleep(0.2)
+    assert "STARTING" in row and "Waiting for resources (launch 1 of 240" in row, row
+    started = time.monotonic()
+    jobs.ok("jobs", "cancel", "-y", str(job))
+    assert jobs.wait_for(job, FINAL, deadline_s=30) == "CANCELLED"
+    assert time.monotonic() - started < 10  # not after the 60 s gap
+    assert "waits-" not in jobs.clusters()
+    log = jobs.ok("jobs", "logs", "--controller", "--no-follow", str(job)).stdout
+    assert log.count("Launching cluster waits-") == 1, log

@@ -6,15 +6,17 @@ FAILED_NO_RESOURCE, or CANCELLED when cancelled while waiting."""
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 
 import pytest
 import sshd_fixture
 from sshd_fixture import SshdHosts
-from test_managed_jobs import FINAL, Jobs, jobs
+from test_managed_jobs import FINAL, Jobs, _stop, jobs
 from test_ssh_pools import host_entries
 
 jobs = jobs  # the fixture, registered in this module
@@ -73,29 +75,72 @@ def test_recover_on_exit_codes_restarts_without_counting(jobs: Jobs) -> None:
     assert log.count("exit code 29 is in recover_on_exit_codes") == 2, log
 
 
-@pytest.fixture
-def dead_pool(jobs: Jobs, sshd_hosts: SshdHosts):
-    """An SSH node pool `lab` of one host that `sky check ssh` saw ready and
-    that then went down: prechecks pass, every launch fails."""
+@contextlib.contextmanager
+def ssh_pool(jobs: Jobs, sshd_hosts: SshdHosts, count: int) -> Iterator[None]:
+    """SSH node pool `lab` of the first `count` hosts, checked ready."""
     control = pathlib.Path(tempfile.mkdtemp(prefix="skyctl"))
     jobs.env["SKYCORE_SSH_CONFIG"] = str(jobs.home / "ssh_config")
     jobs.env["SKYCORE_SSH_CONTROL_DIR"] = str(control)
     state = jobs.home / ".sky"
     state.mkdir(exist_ok=True)
     hosts = SshdHosts(
-        sshd_hosts.hosts[:1], sshd_hosts.user_key, sshd_hosts.wrong_key, sshd_hosts.root
+        sshd_hosts.hosts[:count], sshd_hosts.user_key, sshd_hosts.wrong_key, sshd_hosts.root
     )
-    entry = host_entries(hosts, jobs.env)[0]
+    entries = ", ".join(host_entries(hosts, jobs.env))
     (state / "ssh_node_pools.yaml").write_text(
-        f"lab:\n  user: root\n  identity_file: {sshd_hosts.user_key}\n  hosts: [{entry}]\n"
+        f"lab:\n  user: root\n  identity_file: {sshd_hosts.user_key}\n  hosts: [{entries}]\n"
     )
     jobs.ok("check", "ssh")
-    sshd_hosts.kill_host(sshd_hosts.hosts[0])
     try:
         yield
     finally:
+        # The controller goes first (the jobs fixture would stop it after
+        # the connections it holds are gone).
+        pid = jobs.controller_pid()
+        if pid is not None:
+            _stop(pid)
+        jobs.run("down", "-a", "-y")
         sshd_fixture.remove_control_dir(control)
         shutil.rmtree(control, ignore_errors=True)
+
+
+@pytest.fixture
+def dead_pool(jobs: Jobs, sshd_hosts: SshdHosts) -> Iterator[None]:
+    """A pool of one host that `sky check ssh` saw ready and that then went
+    down: prechecks pass, every launch fails."""
+    with ssh_pool(jobs, sshd_hosts, 1):
+        sshd_hosts.kill_host(sshd_hosts.hosts[0])
+        yield
+
+
+def _host_of(sshd_hosts: SshdHosts, cluster: str) -> sshd_fixture.SshdHost:
+    """The host whose skycore home holds the cluster's directory."""
+    found = [h for h in sshd_hosts.hosts if (h.directory / "home" / "clusters" / cluster).exists()]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_ssh_host_killed_recovers_on_the_other_host(jobs: Jobs, sshd_hosts: SshdHosts) -> None:
+    runs = jobs.home / "runs.txt"
+    with ssh_pool(jobs, sshd_hosts, 2):
+        # The first run waits to be preempted; the second finishes.
+        job = jobs.launch_detached(
+            "-n",
+            "sshjob",
+            "--infra",
+            "ssh/lab",
+            "--",
+            f"echo run >> {runs}; [ $(wc -l < {runs}) -ge 2 ] || sleep 600",
+        )
+        jobs.wait_for(job, {"RUNNING"})
+        first = _host_of(sshd_hosts, f"sshjob-{job}")
+        sshd_hosts.kill_host(first)
+        assert jobs.wait_for(job, FINAL, deadline_s=120) == "SUCCEEDED"
+        assert _recoveries(jobs.queue_row(job), "SUCCEEDED") == 1
+        assert runs.read_text().split() == ["run", "run"]
+        log = jobs.ok("jobs", "logs", "--controller", "--no-follow", str(job)).stdout
+        assert "recovering job" in log, log
+        assert f"sshjob-{job}" not in jobs.clusters()
 
 
 def test_no_capacity_backs_off_then_failed_no_resource(jobs: Jobs, dead_pool) -> None:

@@ -7,8 +7,10 @@ FAILED_NO_RESOURCE, or CANCELLED when cancelled while waiting."""
 from __future__ import annotations
 
 import contextlib
+import os
 import pathlib
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -174,3 +176,60 @@ def test_cancel_while_backing_off_is_cancelled_and_leaves_nothing(jobs: Jobs, de
     assert "waits-" not in jobs.clusters()
     log = jobs.ok("jobs", "logs", "--controller", "--no-follow", str(job)).stdout
     assert log.count("Launching cluster waits-") == 1, log
+
+
+def _signal_host(host: sshd_fixture.SshdHost, sig: int) -> None:
+    """Stops (SIGSTOP) or resumes (SIGCONT) the host's sshd and its sessions:
+    a host that stops answering, then comes back."""
+    for pid in sshd_fixture._tree(host.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def test_cancel_during_starting_leaves_nothing(jobs: Jobs, sshd_hosts: SshdHosts) -> None:
+    host = sshd_hosts.hosts[0]
+    with ssh_pool(jobs, sshd_hosts, 1):
+        _signal_host(host, signal.SIGSTOP)
+        try:
+            job = jobs.launch_detached("-n", "stuck", "--infra", "ssh/lab", "--", "sleep 600")
+            controller_log = jobs.jobs_dir / f"{job}.controller.log"
+            deadline = time.monotonic() + 30
+            while "Launching cluster" not in (
+                controller_log.read_text() if controller_log.exists() else ""
+            ):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            assert jobs.statuses()[job] == "STARTING"
+            jobs.ok("jobs", "cancel", "-y", str(job))
+            # The launch is stuck on the host: the cancel is under way.
+            assert jobs.statuses()[job] == "CANCELLING"
+        finally:
+            _signal_host(host, signal.SIGCONT)
+        assert jobs.wait_for(job, FINAL, deadline_s=120) == "CANCELLED"
+        assert f"stuck-{job}" not in jobs.clusters()
+        assert not (host.directory / "home" / "clusters" / f"stuck-{job}").exists()
+
+
+def test_cancel_during_recovering_leaves_nothing(jobs: Jobs, sshd_hosts: SshdHosts) -> None:
+    jobs.env["SKYCORE_JOBS_RETRY_GAP_S"] = "60"
+    with ssh_pool(jobs, sshd_hosts, 2):
+        job = jobs.launch_detached("-n", "lost", "--infra", "ssh/lab", "--", "sleep 600")
+        jobs.wait_for(job, {"RUNNING"})
+        first = _host_of(sshd_hosts, f"lost-{job}")
+        # No host is left for the recovery: it waits for resources.
+        for host in sshd_hosts.hosts[:2]:
+            if host is not first:
+                sshd_hosts.kill_host(host)
+        sshd_hosts.kill_host(first)
+        deadline = time.monotonic() + 90
+        row = ""
+        while time.monotonic() < deadline:
+            row = jobs.queue_row(job)
+            if "Waiting for resources" in row:
+                break
+            time.sleep(0.2)
+        assert "RECOVERING" in row and "Waiting for resources" in row, row
+        jobs.ok("jobs", "cancel", "-y", str(job))
+        assert jobs.wait_for(job, FINAL, deadline_s=30) == "CANCELLED"
+        assert _recoveries(jobs.queue_row(job), "CANCELLED") == 1
+        assert f"lost-{job}" not in jobs.clusters()

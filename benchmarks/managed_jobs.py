@@ -15,6 +15,9 @@ Reports:
   queue       `sky jobs queue` (the command, process start included) with
               --queue-rows jobs in the table; target < 100 ms
   rss         the controller's resident memory with those jobs known
+  recovery    a RUNNING job's local cluster killed (its agent and processes,
+              as losing the machine would): time until the job is RUNNING
+              again on a new cluster; target < 3 s
   throughput  --throughput jobs submitted at once with that many launch
               slots: jobs per second from the first submission to every one
               RUNNING on its own local cluster; target >= 100/s
@@ -35,6 +38,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "python"))
 
 
 def controller_pid(state: pathlib.Path) -> int | None:
@@ -110,6 +116,13 @@ def fill_table(state: pathlib.Path, rows: int) -> None:
         db.executemany(f"INSERT INTO managed_jobs VALUES ({marks})", new_rows)
 
 
+def recovery_count(state: pathlib.Path, job_id: int) -> tuple[str, int]:
+    with sqlite3.connect(f"file:{state / 'state.db'}?mode=ro", uri=True, timeout=30) as db:
+        return db.execute(
+            "SELECT status, recovery_count FROM managed_jobs WHERE job_id = ?", (job_id,)
+        ).fetchone()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin-dir", default=os.environ.get("SKYCORE_BIN_DIR", "build/release"))
@@ -181,6 +194,23 @@ def main() -> None:
             )
         sky_cmd(bin_dir, "jobs", "cancel", "-a", "-y")
         wait_all(state, tp_ids, {"CANCELLED", "SUCCEEDED", "FAILED"}, 300)
+
+        from test_managed_jobs import _preempt_local_cluster
+
+        (job_id,), _ = sky.get(sky.jobs.launch(sleeper))
+        wait_all(state, [job_id], {"RUNNING"}, 120)
+        time.sleep(0.5)
+        started = time.perf_counter()
+        _preempt_local_cluster(state, f"tp-{job_id}")
+        deadline = time.monotonic() + 60
+        while recovery_count(state, job_id) != ("RUNNING", 1):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"job {job_id} did not recover within 60 s")
+            time.sleep(0.01)
+        recovered = time.perf_counter() - started
+        print(f"recovery    local cluster killed -> RUNNING again: {recovered:.2f} s")
+        sky_cmd(bin_dir, "jobs", "cancel", "-a", "-y")
+        wait_all(state, [job_id], {"CANCELLED"}, 120)
     finally:
         stop_controller(state)
         down = sky_cmd(bin_dir, "down", "-a", "-y")

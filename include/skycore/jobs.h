@@ -25,7 +25,14 @@
 //
 // A job whose cluster is lost (its log stream breaks and a refresh finds the
 // cluster no longer UP) is RECOVERING: the rest of the cluster is torn down
-// and a new one of the same name launched, with the same SKYPILOT_TASK_ID.
+// and a new one of the same name launched, with the same SKYPILOT_TASK_ID. A
+// task that failed (FAILED, FAILED_SETUP) on a cluster still UP after
+// JobsControllerOptions::failure_grace_s failed by itself: it is restarted
+// the same way when `job_recovery.recover_on_exit_codes` lists its exit code
+// or fewer than `max_restarts_on_errors` restarts were made (counted per
+// controller run, as SkyPilot does), else the job ends FAILED/FAILED_SETUP. A
+// launch that finds no capacity is retried with a back-off (the reason in the
+// job's failure_reason, shown as DETAILS), then FAILED_NO_RESOURCE.
 //
 // The SDK's requests (Sky::Submit): "jobs.launch" {"task", "name",
 // "priority"} → {"job_ids": [id]}; "jobs.queue" {"skip_finished",
@@ -34,9 +41,10 @@
 // "follow", "controller"} → the job's status name at the end.
 //
 // Not there yet (later phases): loss detected from the infra itself
-// (Kubernetes events, spot interruptions), `job_recovery` strategies and
-// restarts on errors, back-off when no capacity is left, pipelines of several
-// tasks, secrets (they would have to be stored at rest).
+// (Kubernetes pod events, spot interruptions) rather than from the log
+// stream; the `job_recovery` strategies are read but EAGER_NEXT_REGION and
+// FAILOVER both relaunch wherever the task allows; pipelines of several
+// tasks; secrets (they would have to be stored at rest).
 #pragma once
 
 #include <cstdint>
@@ -200,7 +208,9 @@ struct ManagedJobLaunchOptions {
 // `sky jobs launch`: checks the task as `sky launch` would (one task, no
 // secrets, some enabled infra can run it), queues it and starts the
 // controller unless one runs. A task that fails a check is recorded as
-// FAILED_PRECHECKS and the check's error is rethrown unchanged.
+// FAILED_PRECHECKS and the check's error is rethrown unchanged. A process
+// that submitted the same task (same name, same dumped YAML) in the last
+// 10 s skips the optimizer's check: it passed then.
 ManagedJob LaunchManagedJob(Sky& sky, Dag dag, const ManagedJobLaunchOptions& options = {});
 // Records a job whose task could not even be loaded as FAILED_PRECHECKS.
 ManagedJob RecordPrecheckFailure(Sky& sky, const std::string& name, const std::string& resources,

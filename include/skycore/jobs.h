@@ -23,13 +23,15 @@
 //     a job. Clients wake it with SIGUSR1 after a submission or a cancel; it
 //     also rescans the table every few seconds.
 //
-// A job whose cluster is lost (its log stream breaks and a refresh finds the
-// cluster no longer UP) is RECOVERING: the rest of the cluster is torn down
-// and a new one of the same name launched, with the same SKYPILOT_TASK_ID. A
-// task that failed (FAILED, FAILED_SETUP) on a cluster still UP after
-// JobsControllerOptions::failure_grace_s failed by itself: it is restarted
-// the same way when `job_recovery.recover_on_exit_codes` lists its exit code
-// or fewer than `max_restarts_on_errors` restarts were made (counted per
+// A job whose cluster is lost (the cluster's backend reports it through
+// ClusterBackend::WaitForLoss, watched while the job's log stream is read; or
+// the stream breaks and a refresh finds the cluster no longer UP) is
+// RECOVERING: the rest of the cluster is torn down and a new one of the same
+// name launched, with the same SKYPILOT_TASK_ID. A task that failed (FAILED,
+// FAILED_SETUP) on a cluster still UP after
+// JobsControllerOptions::failure_grace_s failed by itself: it is restarted the
+// same way when `job_recovery.recover_on_exit_codes` lists its exit code or
+// fewer than `max_restarts_on_errors` restarts were made (counted per
 // controller run, as SkyPilot does), else the job ends FAILED/FAILED_SETUP. A
 // launch that finds no capacity is retried with a back-off (the reason in the
 // job's failure_reason, shown as DETAILS), then FAILED_NO_RESOURCE.
@@ -40,11 +42,11 @@
 // "job_ids", "all", "all_users"} → null; "jobs.logs" {"job_id", "name",
 // "follow", "controller"} → the job's status name at the end.
 //
-// Not there yet (later phases): loss detected from the infra itself
-// (Kubernetes pod events, spot interruptions) rather than from the log
-// stream; the `job_recovery` strategies are read but EAGER_NEXT_REGION and
-// FAILOVER both relaunch wherever the task allows; pipelines of several
-// tasks; secrets (they would have to be stored at rest).
+// Not there yet (later phases): WaitForLoss beyond the local infra (a
+// Kubernetes pod watch, the SSH agent's connection, spot interruptions); the
+// `job_recovery` strategies are read but EAGER_NEXT_REGION and FAILOVER both
+// relaunch wherever the task allows; pipelines of several tasks; secrets (they
+// would have to be stored at rest).
 #pragma once
 
 #include <cstdint>

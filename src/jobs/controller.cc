@@ -26,7 +26,9 @@
 #include <random>
 #include <thread>
 
+#include "backend/cluster_backend.h"
 #include "common/files.h"
+#include "infra/local/machine.h"
 #include "skycore/jobs.h"
 #include "skycore/yaml.h"
 
@@ -362,26 +364,109 @@ class Controller {
     return running;
   }
 
+  // Follows the cluster's health as its infra reports it (the backend's
+  // WaitForLoss) while the job's log stream is read: a loss the infra reports
+  // stops the stream at once. `follow` fires on the job's cancel too.
+  class HealthWatch {
+   public:
+    HealthWatch(Controller& controller, const std::string& cluster, const CancelToken& cancel)
+        : cancel_(cancel) {
+      nlohmann::json handle;
+      if (auto record = controller.sky_.state().GetCluster(cluster)) handle = record->handle;
+      backend::BackendContext context;
+      context.options = controller.sky_.options();
+      context.machine = []() -> const backend::LocalMachine& {
+        static const backend::LocalMachine machine = backend::DiscoverLocalMachine(
+            [](const std::string& name) -> std::optional<std::string> {
+              const char* value = std::getenv(name.c_str());
+              return value ? std::optional<std::string>(value) : std::nullopt;
+            });
+        return machine;
+      };
+      std::shared_ptr<backend::ClusterBackend> backend;
+      try {
+        if (handle.is_object()) backend = backend::BackendForHandle(handle, context);
+      } catch (const Error&) {
+      }
+      if (backend) {
+        watcher_ = std::thread([this, backend, handle] {
+          std::optional<std::string> lost;
+          try {
+            lost = backend->WaitForLoss(handle, stop_);
+          } catch (const std::exception&) {
+          }
+          if (lost) {
+            std::lock_guard lock(mutex_);
+            lost_ = lost;
+            follow_.Cancel();
+          }
+        });
+      }
+      linker_ = std::thread([this] {
+        while (!stop_.cancelled()) {
+          if (cancel_.cancelled()) follow_.Cancel();
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      });
+    }
+    ~HealthWatch() {
+      stop_.Cancel();
+      if (watcher_.joinable()) watcher_.join();
+      linker_.join();
+    }
+    const CancelToken& follow() const { return follow_; }
+    std::optional<std::string> lost() {
+      std::lock_guard lock(mutex_);
+      return lost_;
+    }
+    // What the infra reports within `wait` (a stream that just broke: the
+    // infra's word on why usually follows within milliseconds).
+    std::optional<std::string> LostWithin(std::chrono::milliseconds wait) {
+      const auto until = std::chrono::steady_clock::now() + wait;
+      while (watcher_.joinable() && std::chrono::steady_clock::now() < until) {
+        if (auto found = lost()) return found;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      return lost();
+    }
+
+   private:
+    CancelToken cancel_, follow_, stop_;
+    std::mutex mutex_;
+    std::optional<std::string> lost_;
+    std::thread watcher_, linker_;
+  };
+
   // Streams the job's output until it ends on its cluster: its final status,
-  // or nullopt when the cluster was lost. A stream that breaks while the
-  // cluster is still UP is followed again.
+  // or nullopt when the cluster was lost (the infra reported it, or the
+  // stream broke and a refresh finds the cluster no longer UP). A stream
+  // that breaks while the cluster is still UP is followed again.
   std::optional<JobStatus> Follow(const ManagedJob& job, FileSink& log, const CancelToken& cancel) {
     constexpr int kMaxBrokenStreams = 50;
     for (int broken = 0;; ++broken) {
       std::string why;
+      HealthWatch health(*this, job.cluster_name, cancel);
       try {
         // The task's output, from its start: following the job again
         // rewrites the file rather than appending a second copy.
         FileSink output(dir_ / fmt::format("{}.log", job.job_id), /*truncate=*/true);
-        const JobStatus status =
-            sky_.TailLogs(job.cluster_name, *job.cluster_job_id, /*follow=*/true, output, cancel);
+        const JobStatus status = sky_.TailLogs(job.cluster_name, *job.cluster_job_id,
+                                               /*follow=*/true, output, health.follow());
         if (cancel.cancelled()) throw CancelledError("the job's log stream was stopped");
         if (IsTerminal(status)) return status;
+        if (auto lost = health.lost()) {
+          log.Line(fmt::format("Cluster {} lost a node: {}.", job.cluster_name, *lost));
+          return std::nullopt;
+        }
         why = fmt::format("the stream ended with the job {}", JobStatusName(status));
-      } catch (const CancelledError&) {
-        throw;
       } catch (const Error& e) {
+        // CancelledError included: the stream stopped for the job's cancel
+        // or for a loss the infra reported.
         if (cancel.cancelled()) throw CancelledError("the job's log stream was stopped");
+        if (auto lost = health.LostWithin(std::chrono::milliseconds(200))) {
+          log.Line(fmt::format("Cluster {} lost a node: {}.", job.cluster_name, *lost));
+          return std::nullopt;
+        }
         why = e.message();
       }
       if (ClusterLost(job.cluster_name, log)) return std::nullopt;
@@ -582,6 +667,19 @@ int EnsureJobsController(const fs::path& state_dir, const fs::path& sky_program)
   if (auto pid = JobsControllerPid(state_dir)) return *pid;
   const fs::path dir = ManagedJobsDir(state_dir);
   files::EnsurePrivateDir(dir);
+  // One starter at a time: clients that find no controller together wait
+  // for the first one's instead of each starting one that loses the race.
+  struct StartLock {
+    int fd;
+    ~StartLock() {
+      if (fd >= 0) ::close(fd);
+    }
+  } start_lock{::open((dir / "controller.start.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
+  if (start_lock.fd >= 0) {
+    while (::flock(start_lock.fd, LOCK_EX) != 0 && errno == EINTR) {
+    }
+  }
+  if (auto pid = JobsControllerPid(state_dir)) return *pid;
   // Everything the child needs is made before fork: between fork and exec
   // only async-signal-safe calls (the caller may be a threaded Python).
   const std::string program = sky_program.string();
@@ -642,7 +740,14 @@ int RunJobsController(const JobsControllerOptions& options) {
     throw IoError(
         fmt::format("cannot open {}: {}", LockPath(state_dir).string(), std::strerror(errno)));
   }
-  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+  // A client probing for a controller (JobsControllerPid) holds the lock for
+  // an instant: only a lock held for 200 ms is another controller's.
+  bool locked = false;
+  for (int attempt = 0; attempt < 20 && !locked; ++attempt) {
+    locked = ::flock(lock_fd, LOCK_EX | LOCK_NB) == 0;
+    if (!locked) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!locked) {
     ::close(lock_fd);
     return 3;  // another controller drives this state dir
   }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
+import re
 import shutil
 import signal
 import tempfile
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 import sshd_fixture
 from sshd_fixture import SshdHosts
-from test_managed_jobs import FINAL, Jobs, _stop, jobs
+from test_managed_jobs import FINAL, Jobs, _preempt_local_cluster, _stop, jobs
 from test_ssh_pools import host_entries
 
 jobs = jobs  # the fixture, registered in this module
@@ -233,3 +234,17 @@ def test_cancel_during_recovering_leaves_nothing(jobs: Jobs, sshd_hosts: SshdHos
         assert jobs.wait_for(job, FINAL, deadline_s=30) == "CANCELLED"
         assert _recoveries(jobs.queue_row(job), "CANCELLED") == 1
         assert f"lost-{job}" not in jobs.clusters()
+
+
+def test_local_agent_exit_is_reported_by_the_infra_and_recovered(jobs: Jobs) -> None:
+    runs = jobs.home / "runs.txt"
+    job = jobs.launch_detached(
+        "-n", "watched", "--", f"echo run >> {runs}; [ $(wc -l < {runs}) -ge 2 ] || sleep 600"
+    )
+    jobs.wait_for(job, {"RUNNING"})
+    _preempt_local_cluster(jobs.home / ".sky", f"watched-{job}")
+    assert jobs.wait_for(job, FINAL, deadline_s=90) == "SUCCEEDED"
+    assert _recoveries(jobs.queue_row(job), "SUCCEEDED") == 1
+    log = jobs.ok("jobs", "logs", "--controller", "--no-follow", str(job)).stdout
+    # The backend's watch (the agent's pidfd), not the broken log stream.
+    assert re.search(rf"Cluster watched-{job} lost a node: the agent process \d+ exited", log), log

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -216,6 +217,8 @@ def main() -> None:
         down = sky_cmd(bin_dir, "down", "-a", "-y")
         if down.returncode != 0:
             print(down.stdout + down.stderr, file=sys.stderr)
+        else:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,18 @@
 //     a job. Clients wake it with SIGUSR1 after a submission or a cancel; it
 //     also rescans the table every few seconds.
 //
-// A job whose cluster is lost (its log stream breaks and a refresh finds the
-// cluster no longer UP) is RECOVERING: the rest of the cluster is torn down
-// and a new one of the same name launched, with the same SKYPILOT_TASK_ID.
+// A job whose cluster is lost (the cluster's backend reports it through
+// ClusterBackend::WaitForLoss, watched while the job's log stream is read; or
+// the stream breaks and a refresh finds the cluster no longer UP) is
+// RECOVERING: the rest of the cluster is torn down and a new one of the same
+// name launched, with the same SKYPILOT_TASK_ID. A task that failed (FAILED,
+// FAILED_SETUP) on a cluster still UP after
+// JobsControllerOptions::failure_grace_s failed by itself: it is restarted the
+// same way when `job_recovery.recover_on_exit_codes` lists its exit code or
+// fewer than `max_restarts_on_errors` restarts were made (counted per
+// controller run, as SkyPilot does), else the job ends FAILED/FAILED_SETUP. A
+// launch that finds no capacity is retried with a back-off (the reason in the
+// job's failure_reason, shown as DETAILS), then FAILED_NO_RESOURCE.
 //
 // The SDK's requests (Sky::Submit): "jobs.launch" {"task", "name",
 // "priority"} → {"job_ids": [id]}; "jobs.queue" {"skip_finished",
@@ -33,10 +42,11 @@
 // "job_ids", "all", "all_users"} → null; "jobs.logs" {"job_id", "name",
 // "follow", "controller"} → the job's status name at the end.
 //
-// Not there yet (later phases): loss detected from the infra itself
-// (Kubernetes events, spot interruptions), `job_recovery` strategies and
-// restarts on errors, back-off when no capacity is left, pipelines of several
-// tasks, secrets (they would have to be stored at rest).
+// Not there yet (later phases): WaitForLoss beyond the local infra (a
+// Kubernetes pod watch, the SSH agent's connection, spot interruptions); the
+// `job_recovery` strategies are read but EAGER_NEXT_REGION and FAILOVER both
+// relaunch wherever the task allows; pipelines of several tasks; secrets (they
+// would have to be stored at rest).
 #pragma once
 
 #include <cstdint>
@@ -161,8 +171,12 @@ class ManagedJobStore {
   // PENDING → STARTING, recording the cluster name and start_at.
   virtual std::optional<ManagedJob> MarkStarting(int64_t job_id,
                                                  const std::string& cluster_name) = 0;
-  // STARTING or RECOVERING → RUNNING on the cluster's job cluster_job_id.
+  // STARTING or RECOVERING → RUNNING on the cluster's job cluster_job_id
+  // (clearing the details).
   virtual std::optional<ManagedJob> MarkRunning(int64_t job_id, int64_t cluster_job_id) = 0;
+  // STARTING or RECOVERING: what the launch waits for (`queue` shows it as
+  // DETAILS, in the failure_reason field, until the job runs or ends).
+  virtual std::optional<ManagedJob> SetDetails(int64_t job_id, const std::string& details) = 0;
   // RUNNING → RECOVERING (recovery_count + 1, the run's time added to the job
   // duration, the cluster job forgotten).
   virtual std::optional<ManagedJob> MarkRecovering(int64_t job_id) = 0;
@@ -196,7 +210,9 @@ struct ManagedJobLaunchOptions {
 // `sky jobs launch`: checks the task as `sky launch` would (one task, no
 // secrets, some enabled infra can run it), queues it and starts the
 // controller unless one runs. A task that fails a check is recorded as
-// FAILED_PRECHECKS and the check's error is rethrown unchanged.
+// FAILED_PRECHECKS and the check's error is rethrown unchanged. A process
+// that submitted the same task (same name, same dumped YAML) in the last
+// 10 s skips the optimizer's check: it passed then.
 ManagedJob LaunchManagedJob(Sky& sky, Dag dag, const ManagedJobLaunchOptions& options = {});
 // Records a job whose task could not even be loaded as FAILED_PRECHECKS.
 ManagedJob RecordPrecheckFailure(Sky& sky, const std::string& name, const std::string& resources,
@@ -232,7 +248,22 @@ struct JobsControllerOptions {
   size_t max_active = DefaultMaxActiveJobs();
   // How often the table is rescanned when no client woke the controller.
   double rescan_interval_s = 2.0;
+  // A launch that finds no capacity (ResourcesUnavailableError) is retried
+  // after an exponential back-off, SkyPilot's: the first gap, then ×1.6 each
+  // time up to 5× the first, each ±40% at random. After max_launch_attempts
+  // launches (of one start or one recovery) the job is FAILED_NO_RESOURCE.
+  double launch_retry_gap_s = 60;  // SkyPilot's RETRY_INIT_GAP_SECONDS
+  int max_launch_attempts = 240;   // SkyPilot's cap for a recovery (4 h at 60 s)
+  // A task that failed (FAILED, FAILED_SETUP) is told apart from a lost
+  // cluster by refreshing its cluster this long after the failure, as
+  // SkyPilot does (its grace period is 5 s).
+  double failure_grace_s = 5;
 };
+
+// Overrides the options above from the environment the controller inherits:
+// $SKYCORE_JOBS_RETRY_GAP_S, $SKYCORE_JOBS_MAX_LAUNCH_ATTEMPTS,
+// $SKYCORE_JOBS_FAILURE_GRACE_S (values that do not parse are ignored).
+void ReadJobsControllerEnvironment(JobsControllerOptions& options);
 
 // Runs the controller until SIGTERM or SIGINT; returns 0 then, or 3 at once
 // when another controller holds this state dir. Adopts every unfinished job

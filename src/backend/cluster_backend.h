@@ -150,6 +150,19 @@ class ClusterBackend {
   // reason (a stop from its console, or the cluster's own autostop).
   virtual std::string StoppedByInfraReason(const nlohmann::json& /*handle*/) { return {}; }
 
+  // --- health, for callers that follow a cluster (the managed-jobs controller)
+
+  // Blocks until the infra reports that the cluster lost a node, and returns
+  // what it reported ("the agent process 123 exited"); nullopt once `stop`
+  // fires, and at once where the infra has nothing to watch. A caller learns
+  // of a loss sooner this way than from the agent's log stream breaking,
+  // which stays the fallback for every infra. By default: nothing to watch.
+  virtual std::optional<std::string> WaitForLoss(const nlohmann::json& handle,
+                                                 const CancelToken& stop) {
+    (void)handle, (void)stop;
+    return std::nullopt;
+  }
+
   // Whether the agent can stop or tear down the cluster by itself when idle
   // (`autostop`); where it cannot, asking for it is a NotSupportedError.
   virtual bool SupportsAutostop() const { return false; }

@@ -261,6 +261,7 @@ int RunController(const ControllerFlags& flags) {
   options.sky = SkyOptions::FromEnvironment(LookupEnv);
   if (!flags.state_dir.empty()) options.sky.state_dir = flags.state_dir;
   if (flags.max_active) options.max_active = *flags.max_active;
+  ReadJobsControllerEnvironment(options);
   const int code = RunJobsController(options);
   if (code == 3) std::cerr << "another managed-jobs controller runs for this state directory\n";
   return code;

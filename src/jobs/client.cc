@@ -6,7 +6,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "common/subprocess.h"
 #include "sdk/cluster_ops.h"
@@ -70,6 +73,49 @@ void Precheck(Sky& sky, const Dag& dag, const std::string& name) {
   sky.Launch(dag, plan_only, planning);
 }
 
+// Prechecks that passed in this process lately, by state dir, job name and
+// task as submitted: a program submitting many copies of one task plans it
+// once (the optimizer's plan is most of a submission's cost). Kept briefly,
+// so an infra disabled since (`sky check`) is noticed on the next ones.
+class PassedPrechecks {
+ public:
+  static constexpr auto kKeep = std::chrono::seconds(10);
+
+  bool Contains(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    auto found = passed_.find(key);
+    return found != passed_.end() && std::chrono::steady_clock::now() - found->second < kKeep;
+  }
+  void Add(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (passed_.size() > 1000)
+      std::erase_if(passed_, [&](const auto& e) { return now - e.second >= kKeep; });
+    passed_[key] = now;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> passed_;
+};
+
+PassedPrechecks& Passed() {
+  static PassedPrechecks* passed = new PassedPrechecks;  // never destroyed: used at exit
+  return *passed;
+}
+
+// The store submissions go through, one per state dir and process: opening
+// one migrates the schema and costs more than the submission itself. (The
+// store serialises its callers.)
+ManagedJobStore* SubmissionStore(const Sky& sky) {
+  static std::mutex mutex;
+  static auto* stores = new std::map<fs::path, std::unique_ptr<ManagedJobStore>>;
+  std::lock_guard lock(mutex);
+  auto& store = (*stores)[sky.options().state_dir];
+  if (!store) store = OpenManagedJobStore(sky);
+  return store.get();
+}
+
 }  // namespace
 
 std::unique_ptr<ManagedJobStore> OpenManagedJobStore(const Sky& sky) {
@@ -105,17 +151,27 @@ ManagedJob RecordPrecheckFailure(Sky& sky, const std::string& name, const std::s
 }
 
 ManagedJob LaunchManagedJob(Sky& sky, Dag dag, const ManagedJobLaunchOptions& options) {
-  auto store = OpenManagedJobStore(sky);
+  ManagedJobStore* store = SubmissionStore(sky);
   ManagedJobSubmission submission;
   submission.name = JobName(dag, options.name);
   submission.user = UserName(options.user);
   submission.resources = RequestedResources(dag);
-  try {
-    Precheck(sky, dag, submission.name);
-  } catch (const Error& e) {
-    submission.precheck_failure = e.message();
-    store->Submit(submission);
-    throw;
+  AbsolutizeWorkdirs(dag);
+  DumpOptions dump;
+  dump.redact_secrets = false;  // a task with secrets fails the precheck
+  submission.dag_yaml = DumpDagYaml(dag, dump);
+  const std::string precheck_key = fmt::format("{}\n{}\n{}", sky.options().state_dir.string(),
+                                               submission.name, submission.dag_yaml);
+  if (!Passed().Contains(precheck_key)) {
+    try {
+      Precheck(sky, dag, submission.name);
+    } catch (const Error& e) {
+      submission.precheck_failure = e.message();
+      submission.dag_yaml.clear();  // it may hold secrets: never stored
+      store->Submit(submission);
+      throw;
+    }
+    Passed().Add(precheck_key);
   }
   if (options.priority) {
     submission.priority = *options.priority;
@@ -123,10 +179,6 @@ ManagedJob LaunchManagedJob(Sky& sky, Dag dag, const ManagedJobLaunchOptions& op
              !alternatives.empty() && alternatives.front().spec().priority) {
     submission.priority = *alternatives.front().spec().priority;
   }
-  AbsolutizeWorkdirs(dag);
-  DumpOptions dump;
-  dump.redact_secrets = false;  // there are none (checked above)
-  submission.dag_yaml = DumpDagYaml(dag, dump);
   const ManagedJob job = store->Submit(submission);
   EnsureJobsController(sky.options().state_dir, JobsControllerProgram(sky.options()));
   NotifyJobsController(sky.options().state_dir);

@@ -23,9 +23,12 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <random>
 #include <thread>
 
+#include "backend/cluster_backend.h"
 #include "common/files.h"
+#include "infra/local/machine.h"
 #include "skycore/jobs.h"
 #include "skycore/yaml.h"
 
@@ -78,6 +81,80 @@ ManagedJobStatus FinalStatusOf(JobStatus status) {
     default:
       return ManagedJobStatus::kFailed;
   }
+}
+
+// SkyPilot's user-code failures: the task itself exited non-zero.
+bool IsUserCodeFailure(JobStatus status) {
+  return status == JobStatus::kFailed || status == JobStatus::kFailedSetup;
+}
+
+// What the task's `job_recovery` asks for, with SkyPilot's defaults.
+struct RecoveryPolicy {
+  std::string strategy = "EAGER_NEXT_REGION";
+  int max_restarts_on_errors = 0;
+  std::vector<int> recover_on_exit_codes;
+};
+
+RecoveryPolicy PolicyOf(const Dag& dag) {
+  RecoveryPolicy policy;
+  for (const auto& task : dag.tasks()) {
+    for (const auto& resources : task->resources().alternatives()) {
+      const auto& recovery = resources.spec().job_recovery;
+      if (!recovery) continue;
+      if (recovery->strategy) policy.strategy = *recovery->strategy;
+      if (recovery->max_restarts_on_errors) {
+        policy.max_restarts_on_errors = *recovery->max_restarts_on_errors;
+      }
+      if (!recovery->recover_on_exit_codes.empty()) {
+        policy.recover_on_exit_codes = recovery->recover_on_exit_codes;
+      }
+      return policy;  // SkyPilot reads the first alternative that sets it
+    }
+  }
+  return policy;
+}
+
+// SkyPilot's launch back-off (common_utils.Backoff): the first gap, then
+// ×1.6 up to 5× the first, each with ±40% jitter.
+class Backoff {
+ public:
+  explicit Backoff(double initial_s) : initial_s_(initial_s), rng_(std::random_device{}()) {}
+  double Next() {
+    gap_s_ = gap_s_ == 0 ? initial_s_ : std::min(gap_s_ * 1.6, 5 * initial_s_);
+    gap_s_ += std::uniform_real_distribution<double>(-0.4 * gap_s_, 0.4 * gap_s_)(rng_);
+    return gap_s_;
+  }
+
+ private:
+  double initial_s_;
+  double gap_s_ = 0;
+  std::mt19937 rng_;
+};
+
+// `text` on one line (an infra's error may list hosts on lines of their
+// own), for the DETAILS column of `queue`.
+std::string OneLine(std::string_view text) {
+  std::string line;
+  bool space = false;
+  for (char c : text) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    if (c == ' ' && space) continue;
+    space = c == ' ';
+    line += c;
+  }
+  return line;
+}
+
+// Sleeps `seconds` unless the token fires first (CancelledError then).
+void SleepUnlessCancelled(double seconds, const CancelToken& cancel, std::string_view what) {
+  const auto until = std::chrono::steady_clock::now() +
+                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                         std::chrono::duration<double>(seconds));
+  while (std::chrono::steady_clock::now() < until) {
+    cancel.ThrowIfCancelled(what);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  cancel.ThrowIfCancelled(what);
 }
 
 class Controller {
@@ -178,7 +255,10 @@ class Controller {
     if (!job || IsTerminal(job->status)) return;
     FileSink log(dir_ / fmt::format("{}.controller.log", job_id), /*truncate=*/false);
     if (job->status == ManagedJobStatus::kCancelling) return CancelJob(*job, log);
+    // Counted per controller run, as SkyPilot's executor counts them.
+    int restarts_on_errors = 0;
     try {
+      const RecoveryPolicy policy = PolicyOf(LoadDagYaml(job->dag_yaml));
       while (true) {
         if (!job->cluster_job_id) {
           job = StartOnCluster(*job, log, cancel);
@@ -188,8 +268,28 @@ class Controller {
                                job->cluster_name, *job->cluster_job_id));
         }
         const auto final_status = Follow(*job, log, cancel);
-        if (final_status) return Finish(*job, *final_status, log);
-        // The cluster is gone (preempted, its nodes killed): a new one.
+        if (final_status) {
+          if (!IsUserCodeFailure(*final_status)) return Finish(*job, *final_status, log);
+          // A task that failed because its cluster went away is a preemption;
+          // with the cluster still UP after the grace period, the task's own
+          // code failed (SkyPilot's rule).
+          SleepUnlessCancelled(options_.failure_grace_s, cancel, "the job was cancelled");
+          if (!ClusterLost(job->cluster_name, log)) {
+            const int exit_code = ExitCodeOf(*job);
+            const auto restart = RestartOnError(policy, exit_code, restarts_on_errors);
+            if (!restart) return Finish(*job, *final_status, log);
+            log.Line(fmt::format("Job {} {} on a healthy cluster ({}); restarting it: {}.", job_id,
+                                 JobStatusName(*final_status),
+                                 exit_code > 0 ? fmt::format("exit code {}", exit_code)
+                                               : std::string("no exit code"),
+                                 *restart));
+          } else {
+            log.Line(fmt::format("Job {} {} and cluster {} is no longer UP: preempted.", job_id,
+                                 JobStatusName(*final_status), job->cluster_name));
+          }
+        }
+        // The cluster is gone (preempted, its nodes killed), or the task is
+        // restarted on errors: a new cluster.
         job = store_->MarkRecovering(job_id);
         if (job->status != ManagedJobStatus::kRecovering) {
           if (job->status == ManagedJobStatus::kCancelling) return CancelJob(*job, log);
@@ -209,6 +309,32 @@ class Controller {
       if (stopping_) return;
       Fail(*job, ManagedJobStatus::kFailedController, e.what(), log);
     }
+  }
+
+  // Whether a task that failed on a healthy cluster is restarted, and why;
+  // SkyPilot's should_restart_on_failure: an exit code listed in
+  // recover_on_exit_codes always restarts (not counted); otherwise each
+  // failure counts, up to max_restarts_on_errors.
+  static std::optional<std::string> RestartOnError(const RecoveryPolicy& policy, int exit_code,
+                                                   int& restarts) {
+    const auto& codes = policy.recover_on_exit_codes;
+    if (exit_code > 0 && std::find(codes.begin(), codes.end(), exit_code) != codes.end()) {
+      return fmt::format("exit code {} is in recover_on_exit_codes", exit_code);
+    }
+    ++restarts;
+    if (restarts > policy.max_restarts_on_errors) return std::nullopt;
+    return fmt::format("restart {} of max_restarts_on_errors {}", restarts,
+                       policy.max_restarts_on_errors);
+  }
+
+  // The exit code the cluster recorded for the job's run; 0 when unknown.
+  int ExitCodeOf(const ManagedJob& job) {
+    try {
+      auto jobs = sky_.JobStatuses(job.cluster_name, {*job.cluster_job_id});
+      if (!jobs.empty()) return jobs.front().exit_code;
+    } catch (const Error&) {
+    }
+    return 0;
   }
 
   // Launches (STARTING) or relaunches (RECOVERING) the job's cluster and
@@ -238,26 +364,109 @@ class Controller {
     return running;
   }
 
+  // Follows the cluster's health as its infra reports it (the backend's
+  // WaitForLoss) while the job's log stream is read: a loss the infra reports
+  // stops the stream at once. `follow` fires on the job's cancel too.
+  class HealthWatch {
+   public:
+    HealthWatch(Controller& controller, const std::string& cluster, const CancelToken& cancel)
+        : cancel_(cancel) {
+      nlohmann::json handle;
+      if (auto record = controller.sky_.state().GetCluster(cluster)) handle = record->handle;
+      backend::BackendContext context;
+      context.options = controller.sky_.options();
+      context.machine = []() -> const backend::LocalMachine& {
+        static const backend::LocalMachine machine = backend::DiscoverLocalMachine(
+            [](const std::string& name) -> std::optional<std::string> {
+              const char* value = std::getenv(name.c_str());
+              return value ? std::optional<std::string>(value) : std::nullopt;
+            });
+        return machine;
+      };
+      std::shared_ptr<backend::ClusterBackend> backend;
+      try {
+        if (handle.is_object()) backend = backend::BackendForHandle(handle, context);
+      } catch (const Error&) {
+      }
+      if (backend) {
+        watcher_ = std::thread([this, backend, handle] {
+          std::optional<std::string> lost;
+          try {
+            lost = backend->WaitForLoss(handle, stop_);
+          } catch (const std::exception&) {
+          }
+          if (lost) {
+            std::lock_guard lock(mutex_);
+            lost_ = lost;
+            follow_.Cancel();
+          }
+        });
+      }
+      linker_ = std::thread([this] {
+        while (!stop_.cancelled()) {
+          if (cancel_.cancelled()) follow_.Cancel();
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      });
+    }
+    ~HealthWatch() {
+      stop_.Cancel();
+      if (watcher_.joinable()) watcher_.join();
+      linker_.join();
+    }
+    const CancelToken& follow() const { return follow_; }
+    std::optional<std::string> lost() {
+      std::lock_guard lock(mutex_);
+      return lost_;
+    }
+    // What the infra reports within `wait` (a stream that just broke: the
+    // infra's word on why usually follows within milliseconds).
+    std::optional<std::string> LostWithin(std::chrono::milliseconds wait) {
+      const auto until = std::chrono::steady_clock::now() + wait;
+      while (watcher_.joinable() && std::chrono::steady_clock::now() < until) {
+        if (auto found = lost()) return found;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      return lost();
+    }
+
+   private:
+    CancelToken cancel_, follow_, stop_;
+    std::mutex mutex_;
+    std::optional<std::string> lost_;
+    std::thread watcher_, linker_;
+  };
+
   // Streams the job's output until it ends on its cluster: its final status,
-  // or nullopt when the cluster was lost. A stream that breaks while the
-  // cluster is still UP is followed again.
+  // or nullopt when the cluster was lost (the infra reported it, or the
+  // stream broke and a refresh finds the cluster no longer UP). A stream
+  // that breaks while the cluster is still UP is followed again.
   std::optional<JobStatus> Follow(const ManagedJob& job, FileSink& log, const CancelToken& cancel) {
     constexpr int kMaxBrokenStreams = 50;
     for (int broken = 0;; ++broken) {
       std::string why;
+      HealthWatch health(*this, job.cluster_name, cancel);
       try {
         // The task's output, from its start: following the job again
         // rewrites the file rather than appending a second copy.
         FileSink output(dir_ / fmt::format("{}.log", job.job_id), /*truncate=*/true);
-        const JobStatus status =
-            sky_.TailLogs(job.cluster_name, *job.cluster_job_id, /*follow=*/true, output, cancel);
+        const JobStatus status = sky_.TailLogs(job.cluster_name, *job.cluster_job_id,
+                                               /*follow=*/true, output, health.follow());
         if (cancel.cancelled()) throw CancelledError("the job's log stream was stopped");
         if (IsTerminal(status)) return status;
+        if (auto lost = health.lost()) {
+          log.Line(fmt::format("Cluster {} lost a node: {}.", job.cluster_name, *lost));
+          return std::nullopt;
+        }
         why = fmt::format("the stream ended with the job {}", JobStatusName(status));
-      } catch (const CancelledError&) {
-        throw;
       } catch (const Error& e) {
+        // CancelledError included: the stream stopped for the job's cancel
+        // or for a loss the infra reported.
         if (cancel.cancelled()) throw CancelledError("the job's log stream was stopped");
+        if (auto lost = health.LostWithin(std::chrono::milliseconds(200))) {
+          log.Line(fmt::format("Cluster {} lost a node: {}.", job.cluster_name, *lost));
+          return std::nullopt;
+        }
         why = e.message();
       }
       if (ClusterLost(job.cluster_name, log)) return std::nullopt;
@@ -315,9 +524,33 @@ class Controller {
     options.cluster_name = job.cluster_name;
     options.detach_run = true;
     options.command_line = fmt::format("sky jobs launch (managed job {})", job.job_id);
-    log.Line(fmt::format("Launching cluster {} for managed job {}.", job.cluster_name, job.job_id));
-    JobResult result = sky_.Launch(dag, options, log, cancel);
-    return result.job_id;
+    Backoff backoff(options_.launch_retry_gap_s);
+    for (int attempt = 1;; ++attempt) {
+      log.Line(
+          fmt::format("Launching cluster {} for managed job {}.", job.cluster_name, job.job_id));
+      try {
+        JobResult result = sky_.Launch(dag, options, log, cancel);
+        return result.job_id;
+      } catch (const ResourcesUnavailableError& e) {
+        // What the failed launch made goes, so the next one may go elsewhere.
+        TearDown(job.cluster_name, log);
+        if (attempt >= options_.max_launch_attempts) {
+          throw ResourcesUnavailableError(fmt::format(
+              "Resources unavailable: failed to launch cluster {} after {} attempt{}: {}",
+              job.cluster_name, attempt, attempt == 1 ? "" : "s", OneLine(e.message())));
+        }
+        const double gap = backoff.Next();
+        const std::string details =
+            fmt::format("Waiting for resources (launch {} of {} failed; retrying in {:.0f} s): {}",
+                        attempt, options_.max_launch_attempts, gap, OneLine(e.message()));
+        log.Line(details);
+        const auto waiting = store_->SetDetails(job.job_id, details);
+        if (waiting && waiting->status == ManagedJobStatus::kCancelling) {
+          throw CancelledError("the job was cancelled while waiting for resources");
+        }
+        SleepUnlessCancelled(gap, cancel, "the job was cancelled while waiting for resources");
+      }
+    }
   }
 
   void Finish(const ManagedJob& job, JobStatus final_status, FileSink& log) {
@@ -327,12 +560,7 @@ class Controller {
       // Cancelled on the cluster itself (`sky cancel`), not through `sky jobs cancel`.
       reason = "the job was cancelled on its cluster";
     } else if (IsFailure(status)) {
-      int exit_code = 0;
-      try {
-        auto jobs = sky_.JobStatuses(job.cluster_name, {*job.cluster_job_id});
-        if (!jobs.empty()) exit_code = jobs.front().exit_code;
-      } catch (const Error&) {
-      }
+      const int exit_code = ExitCodeOf(job);
       reason = fmt::format("the task's {} failed{} (job status {})",
                            status == ManagedJobStatus::kFailedSetup ? "setup" : "run",
                            exit_code > 0 ? fmt::format(" with exit code {}", exit_code) : "",
@@ -389,6 +617,15 @@ class Controller {
 
 int wake_pipe[2] = {-1, -1};
 
+std::optional<double> EnvNumber(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  char* end = nullptr;
+  const double parsed = std::strtod(value, &end);
+  if (end == value || *end != '\0' || !(parsed >= 0)) return std::nullopt;
+  return parsed;
+}
+
 void OnSignal(int signal) {
   const char byte = static_cast<char>(signal);
   [[maybe_unused]] const auto written = ::write(wake_pipe[1], &byte, 1);
@@ -397,6 +634,14 @@ void OnSignal(int signal) {
 }  // namespace
 
 fs::path ManagedJobsDir(const fs::path& state_dir) { return state_dir / "managed_jobs"; }
+
+void ReadJobsControllerEnvironment(JobsControllerOptions& options) {
+  if (auto gap = EnvNumber("SKYCORE_JOBS_RETRY_GAP_S")) options.launch_retry_gap_s = *gap;
+  if (auto attempts = EnvNumber("SKYCORE_JOBS_MAX_LAUNCH_ATTEMPTS"); attempts && *attempts >= 1) {
+    options.max_launch_attempts = static_cast<int>(std::min(*attempts, 1e9));
+  }
+  if (auto grace = EnvNumber("SKYCORE_JOBS_FAILURE_GRACE_S")) options.failure_grace_s = *grace;
+}
 
 std::optional<int> JobsControllerPid(const fs::path& state_dir) {
   const int fd = ::open(LockPath(state_dir).c_str(), O_RDWR | O_CLOEXEC);
@@ -422,6 +667,19 @@ int EnsureJobsController(const fs::path& state_dir, const fs::path& sky_program)
   if (auto pid = JobsControllerPid(state_dir)) return *pid;
   const fs::path dir = ManagedJobsDir(state_dir);
   files::EnsurePrivateDir(dir);
+  // One starter at a time: clients that find no controller together wait
+  // for the first one's instead of each starting one that loses the race.
+  struct StartLock {
+    int fd;
+    ~StartLock() {
+      if (fd >= 0) ::close(fd);
+    }
+  } start_lock{::open((dir / "controller.start.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)};
+  if (start_lock.fd >= 0) {
+    while (::flock(start_lock.fd, LOCK_EX) != 0 && errno == EINTR) {
+    }
+  }
+  if (auto pid = JobsControllerPid(state_dir)) return *pid;
   // Everything the child needs is made before fork: between fork and exec
   // only async-signal-safe calls (the caller may be a threaded Python).
   const std::string program = sky_program.string();
@@ -482,7 +740,14 @@ int RunJobsController(const JobsControllerOptions& options) {
     throw IoError(
         fmt::format("cannot open {}: {}", LockPath(state_dir).string(), std::strerror(errno)));
   }
-  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+  // A client probing for a controller (JobsControllerPid) holds the lock for
+  // an instant: only a lock held for 200 ms is another controller's.
+  bool locked = false;
+  for (int attempt = 0; attempt < 20 && !locked; ++attempt) {
+    locked = ::flock(lock_fd, LOCK_EX | LOCK_NB) == 0;
+    if (!locked) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!locked) {
     ::close(lock_fd);
     return 3;  // another controller drives this state dir
   }

@@ -172,7 +172,11 @@ class SqliteManagedJobStore final : public ManagedJobStore {
  public:
   explicit SqliteManagedJobStore(const StateStoreOptions& options)
       : clock_(options.clock ? options.clock : SystemNow),
-        db_(options.state_dir / "state.db", options.busy_timeout) {}
+        db_(options.state_dir / "state.db", options.busy_timeout) {
+    // As the state store's connections (per connection in SQLite): in WAL
+    // mode a commit then waits for no fsync, only checkpoints do.
+    db_.Exec("PRAGMA synchronous = NORMAL");
+  }
 
   ManagedJob Submit(const ManagedJobSubmission& submission) override {
     if (submission.name.empty()) throw InvalidTaskError("a managed job needs a name.");
@@ -259,9 +263,17 @@ class SqliteManagedJobStore final : public ManagedJobStore {
                       [&](ManagedJob&) {
                         auto update = db_.Prepare(
                             "UPDATE managed_jobs SET status = 'RUNNING', cluster_job_id = ?, "
-                            "last_recovered_at = ? WHERE job_id = ?");
+                            "last_recovered_at = ?, failure_reason = '' WHERE job_id = ?");
                         update.Bind(1, cluster_job_id).Bind(2, clock_()).Bind(3, job_id).Run();
                       });
+  }
+
+  std::optional<ManagedJob> SetDetails(int64_t job_id, const std::string& details) override {
+    return Transition(
+        job_id, {ManagedJobStatus::kStarting, ManagedJobStatus::kRecovering}, [&](ManagedJob&) {
+          auto update = db_.Prepare("UPDATE managed_jobs SET failure_reason = ? WHERE job_id = ?");
+          update.Bind(1, details).Bind(2, job_id).Run();
+        });
   }
 
   std::optional<ManagedJob> MarkRecovering(int64_t job_id) override {

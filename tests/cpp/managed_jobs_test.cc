@@ -145,6 +145,23 @@ TEST_F(ManagedJobsTest, TransitionsApplyOnlyFromTheirStatesAndTrackDurations) {
   EXPECT_FALSE(store->Get(999).has_value());
 }
 
+TEST_F(ManagedJobsTest, DetailsShowWhileLaunchingAndClearWhenRunning) {
+  auto store = ManagedJobStore::Open(Options());
+  const int64_t id = store->Submit(Submission("wait")).job_id;
+  // Only a launch in progress has details.
+  EXPECT_EQ(store->SetDetails(id, "waiting")->failure_reason, "");
+  store->MarkStarting(id, "wait-1");
+  auto job = store->SetDetails(id, "Waiting for resources");
+  EXPECT_EQ(job->status, ManagedJobStatus::kStarting);
+  EXPECT_EQ(job->failure_reason, "Waiting for resources");
+  job = store->MarkRunning(id, 1);
+  EXPECT_EQ(job->failure_reason, "");
+  EXPECT_EQ(store->SetDetails(id, "late")->failure_reason, "");
+  store->MarkRecovering(id);
+  EXPECT_EQ(store->SetDetails(id, "again")->failure_reason, "again");
+  EXPECT_FALSE(store->SetDetails(999, "x").has_value());
+}
+
 TEST_F(ManagedJobsTest, CancelOfPendingIsImmediateOfStartedGoesThroughCancelling) {
   auto store = ManagedJobStore::Open(Options());
   const int64_t pending = store->Submit(Submission("a")).job_id;

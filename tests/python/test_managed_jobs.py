@@ -94,6 +94,8 @@ def jobs(tmp_path: pathlib.Path) -> Iterator[Jobs]:
     home = tmp_path / "home"
     home.mkdir()
     runner = Jobs(binary, home)
+    # SkyPilot waits 5 s before telling a failed task from a lost cluster.
+    runner.env["SKYCORE_JOBS_FAILURE_GRACE_S"] = "0.2"
     try:
         yield runner
     finally:

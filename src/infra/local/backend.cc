@@ -1,5 +1,10 @@
 // ClusterBackend of the local infra: the functions of cluster.h.
 #include <fmt/format.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "backend/cluster_backend.h"
 #include "backend/sync.h"
@@ -103,6 +108,31 @@ class LocalBackend : public ClusterBackend {
   bool Exists(const json& handle) override {
     std::error_code ec;
     return fs::exists(LocalCluster::FromHandle(handle).dir, ec);
+  }
+
+  // A local cluster is lost with its agent: the agent's exit is watched
+  // through a pidfd (the pid checked against the agent's start time after
+  // opening it, so a reused pid is not taken for the agent).
+  std::optional<std::string> WaitForLoss(const json& handle, const CancelToken& stop) override {
+    const LocalCluster cluster = LocalCluster::FromHandle(handle);
+    if (cluster.agent_pid <= 0) return std::nullopt;
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, cluster.agent_pid, 0));
+    if (pidfd < 0) {
+      if (errno != ESRCH) return std::nullopt;  // no pidfds here: the log stream tells
+      return fmt::format("the agent process {} is gone", cluster.agent_pid);
+    }
+    std::optional<std::string> lost;
+    if (!LocalAgentAlive(cluster)) {
+      lost = fmt::format("the agent process {} is gone", cluster.agent_pid);
+    }
+    while (!lost && !stop.cancelled()) {
+      pollfd exited{pidfd, POLLIN, 0};
+      if (::poll(&exited, 1, 50) > 0) {
+        lost = fmt::format("the agent process {} exited", cluster.agent_pid);
+      }
+    }
+    ::close(pidfd);
+    return lost;
   }
 
   json LaunchedResources(const json& handle, const Candidate& chosen,
